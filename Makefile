@@ -1,0 +1,52 @@
+# perfkit: `make demo` (seed, serve, load run), `make test` (the suite on SQLite, then on
+# PostgreSQL when one answers on 127.0.0.1:5432). Targets create .venv when missing.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# 2 cores here: 4 workers x 2 threads keeps both busy while requests wait on the database.
+WORKERS ?= 4
+THREADS ?= 2
+PG_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+
+.PHONY: install migrate seed serve demo test test-sqlite test-postgres lint clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+migrate: install
+	$(PY) manage.py migrate --no-input -v0
+
+seed: migrate
+	$(PY) manage.py bootstrap_perf_tests
+
+serve: seed
+	SYSTEM_TESTING=True $(VENV)/bin/gunicorn backend.wsgi --bind $(HOST):$(PORT) \
+		--workers $(WORKERS) --threads $(THREADS) --worker-class gthread
+
+demo: seed
+	HOST=$(HOST) PORT=$(PORT) WORKERS=$(WORKERS) THREADS=$(THREADS) scripts/demo.sh
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+test-sqlite: install
+	env -u DATABASE_URL $(PY) -m pytest
+
+test-postgres: install
+	@if $(PY) scripts/pg_available.py "$(PG_URL)"; then \
+		DATABASE_URL="$(PG_URL)" $(PY) -m pytest; \
+	else \
+		echo "PostgreSQL not reachable at $(PG_URL): skipping the PostgreSQL run"; \
+	fi
+
+test: lint test-sqlite test-postgres
+
+clean:
+	rm -rf $(VENV) perf.sqlite3 perf.sqlite3-wal perf.sqlite3-shm

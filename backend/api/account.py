@@ -1,0 +1,3 @@
+"""Routes of the account area (filled in as the area lands)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Routes of the auth area (filled in as the area lands)."""
+
+urlpatterns: list = []

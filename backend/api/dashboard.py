@@ -1,0 +1,3 @@
+"""Routes of the dashboard area (filled in as the area lands)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Routes of the events area (filled in as the area lands)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Routes of the questionnaires area (filled in as the area lands)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Routes of the tickets area (filled in as the area lands)."""
+
+urlpatterns: list = []
