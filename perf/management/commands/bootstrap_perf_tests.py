@@ -1,0 +1,65 @@
+"""``manage.py bootstrap_perf_tests [--reset] [--users N] [--force]``: seed the load-test data.
+
+The command only parses options and guards against production; perf/seed.py does the work.
+"""
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+
+from perf import seed
+from perf.config import load_config
+
+
+class Command(BaseCommand):
+    help = (
+        "Create (or restore) the organization, users, events, tiers and questionnaire that the load "
+        "scenarios use. Idempotent; --reset deletes the perf data first."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--reset",
+            action="store_true",
+            help="Delete the perf organization, questionnaire and perf-*/locust-new-* users first, then seed.",
+        )
+        parser.add_argument(
+            "--users",
+            type=int,
+            metavar="N",
+            help="How many perf-user-N@test.com users to seed (default: LOCUST_NUM_PRESEEDED_USERS, else 100).",
+        )
+        parser.add_argument(
+            "--force", action="store_true", help="Seed even when DEBUG is False (the database may be production)."
+        )
+
+    def handle(self, *args, reset: bool, users: int | None, force: bool, **options) -> None:
+        if not settings.DEBUG and not force:
+            raise CommandError(
+                "DEBUG is False: refusing to seed perf data into what may be a production database; "
+                "pass --force to seed anyway."
+            )
+        try:
+            config = load_config()
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+        num_users = config.num_preseeded_users if users is None else users
+        if num_users < 1:
+            raise CommandError(f"--users must be at least 1, got {num_users}.")
+
+        try:
+            with transaction.atomic():
+                deleted = seed.reset() if reset else None
+                summary = seed.seed(
+                    num_users=num_users, password=config.default_password, tier_capacity=config.ticket_tier_capacity
+                )
+        except seed.SeedError as error:
+            raise CommandError(str(error)) from None
+
+        if deleted is not None:
+            # "backend.Event" -> "Event": every label is one of the backend's models or their M2M tables.
+            removed = ", ".join(f"{count} {label.split('.')[-1]}" for label, count in deleted.items()) or "nothing"
+            self.stdout.write(f"Reset: deleted {removed}.")
+        self.stdout.write(self.style.SUCCESS("Performance test data is ready."))
+        for line in summary.lines():
+            self.stdout.write(line)
