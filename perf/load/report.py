@@ -1,0 +1,332 @@
+"""Turn a finished run's StatsRegistry into console tables, Locust's CSV files and a JSON summary.
+
+Pure functions over the registry, no Django: the command decides where output goes, this
+module only decides what it looks like. Formats follow Locust 2.47 (shared/locust-formats.md
+§1a) so dashboards and scripts written for Locust's ``--csv`` files keep working unchanged.
+"""
+
+import csv
+import json
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tabulate import SEPARATING_LINE, DataRow, Line, TableFormat, tabulate
+
+from perf.load.histogram import RATIO
+from perf.load.stats import AGGREGATED, PERCENTILES, FailureEntry, StatsEntry, StatsRegistry, percentile_label
+
+PERCENTILE_LABELS = tuple(percentile_label(fraction) for fraction in PERCENTILES)
+NOT_AVAILABLE = "N/A"
+# Locust writes the node ids that raised an exception; a single-process run has one node.
+LOCAL_NODE = "local"
+
+# Header rows of Locust's four --csv files, verbatim (locust-formats.md §1a).
+STATS_CSV_HEADER = (
+    "Type", "Name", "Request Count", "Failure Count", "Median Response Time", "Average Response Time",
+    "Min Response Time", "Max Response Time", "Average Content Size", "Requests/s", "Failures/s",
+    "50%", "66%", "75%", "80%", "90%", "95%", "98%", "99%", "99.9%", "99.99%", "100%",
+)
+STATS_HISTORY_CSV_HEADER = (
+    "Timestamp", "User Count", "Type", "Name", "Requests/s", "Failures/s",
+    "50%", "66%", "75%", "80%", "90%", "95%", "98%", "99%", "99.9%", "99.99%", "100%",
+    "Total Request Count", "Total Failure Count", "Total Median Response Time", "Total Average Response Time",
+    "Total Min Response Time", "Total Max Response Time", "Total Average Content Size",
+)
+FAILURES_CSV_HEADER = ("Method", "Name", "Error", "Occurrences", "First Seen", "Last Seen")
+EXCEPTIONS_CSV_HEADER = ("Count", "Message", "Traceback", "Nodes")
+
+CsvRow = list[Any]
+
+# Locust's console look: columns separated by one space, rule lines with "|" where columns meet.
+_RULE = Line("", "-", "|", "")
+_CONSOLE_FORMAT = TableFormat(
+    lineabove=None, linebelowheader=_RULE, linebetweenrows=None, linebelow=None,
+    headerrow=DataRow("", " ", ""), datarow=DataRow("", " ", ""), padding=0, with_header_hide=None,
+)
+
+
+# ---------------------------------------------------------------------------------------------- console
+
+
+def _table(headers: Sequence[str], rows: list[Any], numeric_from: int) -> str:
+    """Text columns left, figures right; numparse off so ``0.00`` is not reprinted as ``0``."""
+    align = ["left"] * numeric_from + ["right"] * (len(headers) - numeric_from)
+    return tabulate(rows, headers=list(headers), tablefmt=_CONSOLE_FORMAT, disable_numparse=True, colalign=align)
+
+
+def _rows_with_aggregated(stats: StatsRegistry, row: Callable[[StatsEntry], list[str]]) -> list[Any]:
+    """Entries by (name, method), a rule, then Aggregated: the order of every Locust table."""
+    rows: list[Any] = [row(entry) for entry in stats.sorted_entries()]
+    if rows:
+        rows.append(SEPARATING_LINE)
+    rows.append(row(stats.total))
+    return rows
+
+
+def _console_ms(value: float | None) -> str:
+    """Whole milliseconds, as Locust prints them; 0 before anything was measured."""
+    return str(round(value)) if value is not None else "0"
+
+
+def _stats_console_row(entry: StatsEntry, duration: float) -> list[str]:
+    return [
+        entry.method,
+        entry.name,
+        str(entry.num_requests),
+        f"{entry.num_failures}({entry.fail_ratio * 100:.2f}%)",
+        _console_ms(entry.avg_response_time),
+        _console_ms(entry.min_response_time),
+        _console_ms(entry.max_response_time),
+        _console_ms(entry.median_response_time),
+        f"{entry.rps(duration):.2f}",
+        f"{entry.failures_per_second(duration):.2f}",
+    ]
+
+
+def stats_table(stats: StatsRegistry, duration: float) -> str:
+    """Locust's request statistics table; rates are whole-run (requests / ``duration`` seconds)."""
+    headers = ("Type", "Name", "# reqs", "# fails", "Avg", "Min", "Max", "Med", "req/s", "failures/s")
+    return _table(headers, _rows_with_aggregated(stats, lambda entry: _stats_console_row(entry, duration)), 2)
+
+
+def _percentile_console_row(entry: StatsEntry) -> list[str]:
+    if entry.num_requests:
+        cells = [str(round(entry.percentile(fraction) or 0)) for fraction in PERCENTILES]
+    else:
+        cells = [NOT_AVAILABLE] * len(PERCENTILES)
+    return [entry.method, entry.name, *cells, str(entry.num_requests)]
+
+
+def percentiles_table(stats: StatsRegistry) -> str:
+    """Locust's final percentile table, titled as Locust titles it."""
+    headers = ("Type", "Name", *PERCENTILE_LABELS, "# reqs")
+    table = _table(headers, _rows_with_aggregated(stats, _percentile_console_row), 2)
+    return f"Response time percentiles (approximated)\n{table}"
+
+
+def _sorted_failures(stats: StatsRegistry) -> list[FailureEntry]:
+    return sorted(stats.failures.values(), key=lambda f: (f.name, f.method, f.error))
+
+
+def failures_table(stats: StatsRegistry) -> str:
+    """Locust's "Error report", most frequent first; empty string when nothing failed (Locust prints nothing)."""
+    if not stats.failures:
+        return ""
+    failures = sorted(_sorted_failures(stats), key=lambda f: -f.occurrences)
+    rows: list[Any] = [[str(f.occurrences), f"{f.method} {f.name}: {f.error}"] for f in failures]
+    rows.append(SEPARATING_LINE)
+    return f"Error report\n{_table(('# occurrences', 'Error'), rows, 2)}"
+
+
+def exceptions_table(stats: StatsRegistry) -> str:
+    """Exceptions raised by scenario code, most frequent first; empty string when there were none.
+
+    Only the message: tracebacks are too long for a console and are kept in the CSV and JSON.
+    """
+    if not stats.exceptions:
+        return ""
+    exceptions = sorted(stats.exceptions.values(), key=lambda e: -e.count)
+    rows: list[Any] = [[str(e.count), e.message] for e in exceptions]
+    rows.append(SEPARATING_LINE)
+    return f"Exceptions\n{_table(('# occurrences', 'Message'), rows, 2)}"
+
+
+def summary_tables(stats: StatsRegistry, duration: float) -> str:
+    """Everything printed at the end of a run, the empty parts left out."""
+    parts = (stats_table(stats, duration), percentiles_table(stats), failures_table(stats), exceptions_table(stats))
+    return "\n\n".join(part for part in parts if part) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------- CSV
+
+
+def _csv_percentiles(entry: StatsEntry) -> list[Any]:
+    """Whole milliseconds (Locust writes bucket keys, always integers); N/A for an entry without requests."""
+    if not entry.num_requests:
+        return [NOT_AVAILABLE] * len(PERCENTILES)
+    return [round(entry.percentile(fraction) or 0) for fraction in PERCENTILES]
+
+
+def _stats_csv_row(entry: StatsEntry, duration: float) -> CsvRow:
+    """Cell types mirror Locust's: 0 (int) for median/min/max/size of an empty entry, raw floats otherwise."""
+    measured = entry.num_requests > 0
+    median = entry.median_response_time
+    return [
+        entry.method,
+        entry.name,
+        entry.num_requests,
+        entry.num_failures,
+        round(median) if median is not None else 0,
+        entry.avg_response_time,
+        entry.min_response_time or 0,
+        entry.max_response_time if measured else 0,
+        entry.avg_content_length if measured else 0,
+        entry.rps(duration),
+        entry.failures_per_second(duration),
+        *_csv_percentiles(entry),
+    ]
+
+
+def stats_csv_rows(stats: StatsRegistry, duration: float) -> list[CsvRow]:
+    """Rows of ``_stats.csv``: entries by (name, method), then Aggregated with an empty Type."""
+    return [_stats_csv_row(entry, duration) for entry in (*stats.sorted_entries(), stats.total)]
+
+
+def _rate(value: float) -> str:
+    """Locust formats history rates with ``:2f``, i.e. six decimals (``57.500000``)."""
+    return f"{value:.6f}"
+
+
+def _history_start_row(start_time: float) -> CsvRow:
+    """The row Locust writes as the run starts: no users, no figures yet."""
+    return [int(start_time), 0, "", AGGREGATED, _rate(0), _rate(0), *[NOT_AVAILABLE] * len(PERCENTILES),
+            0, 0, 0, 0.0, 0, 0, 0]
+
+
+def _window_percentiles(p50: float | None, p95: float | None) -> list[Any]:
+    """The sample's window p50/p95 in their columns (already clamped by ``take_sample``), N/A elsewhere."""
+    known = {0.5: p50, 0.95: p95}
+    return [NOT_AVAILABLE if known.get(fraction) is None else round(known[fraction]) for fraction in PERCENTILES]
+
+
+def history_csv_rows(stats: StatsRegistry) -> list[CsvRow]:
+    """Rows of ``_stats_history.csv``: the start row, then one Aggregated row per sample.
+
+    A sample keeps its window's p50/p95, average and cumulative counts, not a histogram, so
+    Locust's columns are filled as faithfully as the sample allows:
+
+    - ``50%``/``95%``: the window's p50/p95 (Locust's ``--csv-full-history`` "current" meaning),
+      whole ms; the other nine percentiles are ``N/A``, never invented.
+    - ``Total Request Count``/``Total Failure Count``: exact, cumulative.
+    - ``Total Average Response Time``: exact, cumulative (each window's average weighted by its
+      requests), which is what Locust writes.
+    - ``Total Median Response Time``: the window's p50 (the cumulative median is not kept),
+      carried over from the last window with requests when a window was idle; 0 before any.
+    - ``Total Min/Max Response Time`` and ``Total Average Content Size``: the whole run's
+      figures, exact on the last row and bounds before it (a running min only falls, a running
+      max only rises); 0 before any request, as Locust writes for an empty entry.
+    """
+    rows = [_history_start_row(stats.start_time)]
+    total = stats.total
+    previous_requests, time_sum, median = 0, 0.0, 0
+    for sample in stats.samples:
+        window_requests = sample.total_requests - previous_requests
+        previous_requests = sample.total_requests
+        if sample.avg_response_time is not None:
+            time_sum += sample.avg_response_time * window_requests
+        percentiles = _window_percentiles(sample.p50, sample.p95)
+        if percentiles[0] != NOT_AVAILABLE:
+            median = percentiles[0]
+        measured = sample.total_requests > 0
+        rows.append([
+            int(sample.timestamp), sample.users, "", AGGREGATED,
+            _rate(sample.requests_per_second), _rate(sample.failures_per_second),
+            *percentiles,
+            sample.total_requests, sample.total_failures, median,
+            time_sum / sample.total_requests if measured else 0.0,
+            (total.min_response_time or 0) if measured else 0,
+            total.max_response_time if measured else 0,
+            total.avg_content_length if measured else 0,
+        ])
+    return rows
+
+
+def utc_timestamp(epoch: float) -> str:
+    """``2026-11-24T17:20:45Z``, the First/Last Seen format of Locust's failures file."""
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def failures_csv_rows(stats: StatsRegistry) -> list[CsvRow]:
+    """Rows of ``_failures.csv``, by (name, method, error) so reruns diff cleanly."""
+    return [
+        [f.method, f.name, f.error, f.occurrences, utc_timestamp(f.first_seen), utc_timestamp(f.last_seen)]
+        for f in _sorted_failures(stats)
+    ]
+
+
+def exceptions_csv_rows(stats: StatsRegistry) -> list[CsvRow]:
+    """Rows of ``_exceptions.csv`` in the order first raised, as Locust writes them."""
+    return [[e.count, e.message, e.traceback, LOCAL_NODE] for e in stats.exceptions.values()]
+
+
+def _write_csv_file(path: Path, header: Sequence[str], rows: Iterable[CsvRow]) -> None:
+    """Default ``csv.writer`` dialect (``\\r\\n`` line ends, minimal quoting), as Locust writes."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def write_csv(prefix: str | os.PathLike[str], stats: StatsRegistry, duration: float) -> list[Path]:
+    """Write Locust's four files ``PREFIX_stats.csv``, ``_stats_history.csv``, ``_failures.csv``,
+    ``_exceptions.csv``; folders in the prefix are created. Returns the paths written.
+
+    ``duration`` (seconds) is the denominator of the whole-run Requests/s and Failures/s.
+    """
+    base = os.fspath(prefix)
+    folder = os.path.dirname(base)
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+    files = (
+        ("_stats.csv", STATS_CSV_HEADER, stats_csv_rows(stats, duration)),
+        ("_stats_history.csv", STATS_HISTORY_CSV_HEADER, history_csv_rows(stats)),
+        ("_failures.csv", FAILURES_CSV_HEADER, failures_csv_rows(stats)),
+        ("_exceptions.csv", EXCEPTIONS_CSV_HEADER, exceptions_csv_rows(stats)),
+    )
+    paths = []
+    for suffix, header, rows in files:
+        path = Path(base + suffix)
+        _write_csv_file(path, header, rows)
+        paths.append(path)
+    return paths
+
+
+# ---------------------------------------------------------------------------------------------- JSON
+
+
+def entry_json(entry: StatsEntry, duration: float, aggregated: bool = False) -> dict[str, Any]:
+    """Every figure of one entry, unrounded, plus the raw fields ``StatsEntry.from_dict`` rebuilds it from."""
+    return {
+        **entry.to_dict(),
+        "aggregated": aggregated,
+        "fail_ratio": entry.fail_ratio,
+        "avg_response_time": entry.avg_response_time,
+        "median_response_time": entry.median_response_time,
+        "percentiles": {label: entry.percentile(f) for label, f in zip(PERCENTILE_LABELS, PERCENTILES, strict=True)},
+        "avg_content_length": entry.avg_content_length,
+        "rps": entry.rps(duration),
+        "failures_per_s": entry.failures_per_second(duration),
+    }
+
+
+def summary_json(stats: StatsRegistry, duration: float, meta: dict[str, Any]) -> dict[str, Any]:
+    """The whole run for ``--json``: unlike Locust's, it includes Aggregated (flagged, last).
+
+    Histograms are bucket key → count; ``histogram_ratio`` lets a reader turn key ``k`` back
+    into milliseconds (``ratio ** (k + 0.5)``) without importing this package.
+    """
+    entries = [entry_json(entry, duration) for entry in stats.sorted_entries()]
+    entries.append(entry_json(stats.total, duration, aggregated=True))
+    return {
+        "meta": dict(meta),
+        "duration": duration,
+        "start_time": stats.start_time,
+        "histogram_ratio": RATIO,
+        "percentiles": list(PERCENTILE_LABELS),
+        "entries": entries,
+        "failures": [asdict(failure) for failure in _sorted_failures(stats)],
+        "exceptions": [asdict(exception) for exception in stats.exceptions.values()],
+        "samples": [asdict(sample) for sample in stats.samples],
+    }
+
+
+def write_json(path: str | os.PathLike[str], data: dict[str, Any]) -> Path:
+    """Write ``data`` as indented JSON, creating folders; values JSON cannot hold (dates in meta) become str."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    return target

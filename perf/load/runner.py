@@ -1,0 +1,191 @@
+"""Runs simulated users in gevent greenlets for a bounded time.
+
+One role only: spawn users at the spawn rate, tick every ``tick_interval`` seconds (take a
+time-series sample, watch the generator's CPU, tell the caller), and stop everything when
+the duration is over or a stop is requested. It knows nothing of Django or of output.
+"""
+
+import random
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from math import log
+from typing import Any
+
+import gevent
+from gevent.event import Event
+
+from perf.load.session import HttpSession
+from perf.load.stats import Sample, StatsRegistry
+from perf.load.user import User, WaitTime, between
+
+CPU_WARNING_PERCENT = 90.0
+
+
+def allocate_users(weights: dict[str, int], count: int) -> list[str]:
+    """The spawn order of ``count`` users among weighted classes.
+
+    Classes are taken in name order; each next user goes to the class that brings the
+    mix closest to the weights (smallest Kullback-Leibler divergence of the actual mix
+    from the weighted one). At 100 users over 30/20/15/15/10/5/5/5 this gives Locust
+    2.x's split 28/19/14/14/10/5/5/5; any prefix of the order is itself a fair mix.
+    """
+    names = sorted(name for name, weight in weights.items() if weight > 0)
+    if not names:
+        raise ValueError("no scenario has a positive weight")
+    total = sum(weights[name] for name in names)
+    target = {name: weights[name] / total for name in names}
+    counts = dict.fromkeys(names, 0)
+    order: list[str] = []
+    for picked in range(1, count + 1):
+        best_name, best_divergence = names[0], float("inf")
+        for candidate in names:
+            divergence = 0.0
+            for name in names:
+                share = (counts[name] + (name == candidate)) / picked
+                if share:
+                    divergence += share * log(share / target[name])
+            if divergence < best_divergence - 1e-12:
+                best_name, best_divergence = candidate, divergence
+        counts[best_name] += 1
+        order.append(best_name)
+    return order
+
+
+def split_counts(order: Sequence[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for name in order:
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What to run: how many users, how fast they arrive, for how long (ramp included)."""
+
+    users: int
+    spawn_rate: float
+    duration: float
+    stop_timeout: float = 0.0
+    wait: tuple[float, float] | None = None
+    seed: int | None = None
+    tick_interval: float = 2.0
+
+
+@dataclass
+class Tick:
+    """What the caller hears every tick (and once at the end)."""
+
+    sample: Sample
+    elapsed: float
+    users: int
+    cpu_percent: float
+
+
+class LoadRunner:
+    """Drives the users of one run; ``run()`` blocks until the run ends and says how."""
+
+    def __init__(
+        self,
+        scenarios: Sequence[type[User]],
+        plan: RunPlan,
+        stats: StatsRegistry,
+        make_session: Callable[[StatsRegistry], HttpSession],
+        context: Any = None,
+        on_tick: Callable[[Tick], None] | None = None,
+        on_cpu_warning: Callable[[float], None] | None = None,
+    ) -> None:
+        self.scenarios = {cls.__name__: cls for cls in scenarios}
+        self.plan = plan
+        self.stats = stats
+        self.make_session = make_session
+        self.context = context
+        self.on_tick = on_tick
+        self.on_cpu_warning = on_cpu_warning
+        self.spawn_order = allocate_users({name: cls.weight for name, cls in self.scenarios.items()}, plan.users)
+        self.users: list[tuple[User, gevent.Greenlet]] = []
+        self.cpu_warned = False
+        self.max_cpu_percent = 0.0
+        self._stop = Event()
+        self._stop_reason = "completed"
+        self._wait_override: WaitTime | None = between(*plan.wait) if plan.wait else None
+
+    @property
+    def user_count(self) -> int:
+        return sum(1 for _, greenlet in self.users if not greenlet.dead)
+
+    def request_stop(self, reason: str = "aborted") -> None:
+        """Stop early (Ctrl-C, SIGTERM, a threshold); safe to call from a signal handler."""
+        if not self._stop.is_set():
+            self._stop_reason = reason
+            self._stop.set()
+
+    def _spawn_user(self, index: int, name: str) -> None:
+        seed = self.plan.seed
+        rng = random.Random(f"{seed}:{index}") if seed is not None else random.Random()
+        user = self.scenarios[name](
+            self.make_session(self.stats), rng, self.context, self._wait_override, self._record_exception
+        )
+        self.users.append((user, gevent.spawn(user.run)))
+
+    def _record_exception(self, exc: BaseException) -> None:
+        message = f"{type(exc).__name__}({str(exc)!r})"
+        self.stats.record_exception(message, "".join(traceback.format_exception(exc)))
+
+    def _spawner(self) -> None:
+        interval = 1.0 / self.plan.spawn_rate
+        started = time.monotonic()
+        for index, name in enumerate(self.spawn_order):
+            if self._stop.is_set():
+                return
+            self._spawn_user(index, name)
+            delay = started + (index + 1) * interval - time.monotonic()
+            if delay > 0 and index + 1 < len(self.spawn_order):
+                gevent.sleep(delay)
+
+    def run(self) -> str:
+        """Run until the duration is over or a stop is requested; returns
+        ``"completed"`` or the stop reason."""
+        self.stats.start_time = time.time()
+        started = time.monotonic()
+        deadline = started + self.plan.duration
+        spawner = gevent.spawn(self._spawner)
+        cpu_mark = (time.monotonic(), time.process_time())
+        try:
+            while True:
+                now = time.monotonic()
+                if now >= deadline:
+                    break
+                if self._stop.wait(timeout=min(self.plan.tick_interval, deadline - now)):
+                    break
+                cpu_mark = self._tick(started, cpu_mark)
+        finally:
+            spawner.kill()
+            self._stop_users()
+        self._tick(started, cpu_mark)
+        return self._stop_reason
+
+    def _tick(self, started: float, cpu_mark: tuple[float, float]) -> tuple[float, float]:
+        wall, cpu = time.monotonic(), time.process_time()
+        cpu_percent = 100.0 * (cpu - cpu_mark[1]) / max(wall - cpu_mark[0], 1e-9)
+        self.max_cpu_percent = max(self.max_cpu_percent, cpu_percent)
+        if cpu_percent > CPU_WARNING_PERCENT and not self.cpu_warned:
+            self.cpu_warned = True
+            if self.on_cpu_warning:
+                self.on_cpu_warning(cpu_percent)
+        users = self.user_count
+        sample = self.stats.take_sample(users)
+        if self.on_tick:
+            self.on_tick(Tick(sample=sample, elapsed=wall - started, users=users, cpu_percent=cpu_percent))
+        return wall, cpu
+
+    def _stop_users(self) -> None:
+        """Kill every user; with a stop timeout, let busy users finish their task first."""
+        alive = [(user, greenlet) for user, greenlet in self.users if not greenlet.dead]
+        if self.plan.stop_timeout > 0:
+            for user, _ in alive:
+                user.stopping = True
+            gevent.killall([greenlet for user, greenlet in alive if user.waiting], block=True, timeout=5)
+            gevent.joinall([greenlet for _, greenlet in alive], timeout=self.plan.stop_timeout)
+        gevent.killall([greenlet for _, greenlet in alive if not greenlet.dead], block=True, timeout=10)

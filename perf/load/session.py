@@ -1,0 +1,163 @@
+"""The instrumented HTTP session each simulated user owns.
+
+It offers the face of ``requests`` (``status_code``, ``headers``, ``json()``, ``text``)
+over geventhttpclient, which costs several times less CPU per request (DESIGN.md,
+"HTTP transport"), and reports every request to one hook. It knows nothing of how
+statistics are kept. Each session holds one keep-alive connection, as a browser tab would.
+
+Response time runs from just before the request is sent to the end of the body read,
+in milliseconds. A request fails when it raises (status 0) or answers ≥ 400, unless the
+caller takes charge with ``catch_response=True`` and marks it.
+"""
+
+import json as jsonlib
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from geventhttpclient import HTTPClient
+
+RequestHook = Callable[[str, str, float, int, str | None], None]
+
+REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+           409: "Conflict", 422: "Unprocessable Entity", 429: "Too Many Requests", 500: "Internal Server Error",
+           502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+
+
+class Response:
+    """What a request returned; ``status_code`` is 0 when it never got an answer."""
+
+    __slots__ = ("status_code", "headers", "content", "url", "error", "elapsed_ms", "_json")
+
+    def __init__(self, status_code: int, headers: dict[str, str], content: bytes, url: str,
+                 error: str | None, elapsed_ms: float) -> None:
+        self.status_code = status_code
+        self.headers = headers
+        self.content = content
+        self.url = url
+        self.error = error
+        self.elapsed_ms = elapsed_ms
+        self._json: Any = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and 200 <= self.status_code < 400
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        if self._json is None:
+            self._json = jsonlib.loads(self.content)
+        return self._json
+
+
+def http_error(status_code: int, name: str) -> str:
+    """The failure text of an error status, grouped by name template rather than by URL."""
+    kind = "Client" if status_code < 500 else "Server"
+    return f"HTTPError('{status_code} {kind} Error: {REASONS.get(status_code, 'Error')} for url: {name}')"
+
+
+class ResponseContext:
+    """``with session.get(..., catch_response=True) as response:`` then ``response.success()``
+    or ``response.failure("why")``; reported once, when the block ends."""
+
+    def __init__(self, session: "HttpSession", method: str, name: str, response: Response) -> None:
+        self._session = session
+        self._method = method
+        self._name = name
+        self.response = response
+        self._error: str | None = response.error
+        self._marked = False
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self.response, attr)
+
+    def success(self) -> None:
+        self._error = None
+        self._marked = True
+
+    def failure(self, reason: str) -> None:
+        self._error = reason
+        self._marked = True
+
+    def __enter__(self) -> "ResponseContext":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        if exc is not None and not isinstance(exc, Exception):
+            return False  # the user is being killed: the run is stopping, nothing to report
+        if exc is not None:
+            self._error = f"{exc_type.__name__}({str(exc)!r})"
+        elif not self._marked and self._error is None and not self.response.ok:
+            self._error = http_error(self.response.status_code, self._name)
+        r = self.response
+        self._session.report(self._method, self._name, r.elapsed_ms, len(r.content), self._error)
+        return False
+
+
+class HttpSession:
+    """One user's connection to the target; ``base_url`` may carry a path prefix (``/api``)."""
+
+    def __init__(self, base_url: str, on_request: RequestHook, timeout: float = 30.0,
+                 headers: dict[str, str] | None = None) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) URL: {base_url!r}")
+        self.base_url = base_url.rstrip("/")
+        self.prefix = parts.path.rstrip("/")
+        self.on_request = on_request
+        self.headers = dict(headers or {})
+        self._client = HTTPClient.from_url(
+            f"{parts.scheme}://{parts.netloc}/", concurrency=1, connection_timeout=timeout, network_timeout=timeout
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def report(self, method: str, name: str, elapsed_ms: float, size: int, error: str | None) -> None:
+        self.on_request(method, name, elapsed_ms, size, error)
+
+    def send(self, method: str, path: str, json: Any = None, params: dict[str, Any] | None = None,
+             headers: dict[str, str] | None = None) -> Response:
+        """Send without reporting: the raw measurement."""
+        uri = self.prefix + path
+        if params:
+            uri += "?" + urlencode(params)
+        body = b"" if json is None else jsonlib.dumps(json).encode()
+        merged = {**self.headers, **headers} if headers else self.headers
+        start = time.perf_counter()
+        try:
+            raw = self._client.request(method, uri, body=body, headers=merged)
+            try:
+                content = raw.read()
+                status = raw.status_code
+                response_headers = {key.lower(): value for key, value in raw.items()}
+            finally:
+                raw.release()
+            error = None
+        except Exception as exc:  # connection refused, reset, timeout: the request failed
+            status, response_headers, content = 0, {}, b""
+            error = f"{type(exc).__name__}({str(exc)!r})"
+        elapsed_ms = (time.perf_counter() - start) * 1000.0
+        return Response(status, response_headers, content, uri, error, elapsed_ms)
+
+    def request(self, method: str, path: str, name: str | None = None, catch_response: bool = False,
+                **kwargs: Any) -> Response | ResponseContext:
+        name = name or path
+        response = self.send(method, path, **kwargs)
+        if catch_response:
+            return ResponseContext(self, method, name, response)
+        error = response.error
+        if error is None and response.status_code >= 400:
+            error = http_error(response.status_code, name)
+        self.report(method, name, response.elapsed_ms, len(response.content), error)
+        return response
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Any:
+        return self.request("POST", path, **kwargs)

@@ -1,0 +1,270 @@
+"""Per-endpoint statistics of a run: counts, times, sizes, failures and a time series.
+
+Requests are grouped by (method, name template). Every request is logged twice, once to
+its entry and once to the Aggregated entry, as Locust does, so the Aggregated percentiles
+come from all requests rather than from averaging rows. Nothing keeps one value per
+request: memory is O(endpoints + failure kinds + samples).
+"""
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from perf.load.histogram import Histogram
+
+# The percentiles Locust prints and writes to CSV.
+PERCENTILES = (0.5, 0.66, 0.75, 0.8, 0.9, 0.95, 0.98, 0.99, 0.999, 0.9999, 1.0)
+AGGREGATED = "Aggregated"
+
+
+def percentile_label(fraction: float) -> str:
+    """``50%``, ``99.9%``: integer percents without decimals, as Locust labels them."""
+    percent = fraction * 100
+    return f"{int(percent)}%" if percent == int(percent) else f"{percent:g}%"
+
+
+class StatsEntry:
+    """All figures of one endpoint (or of all requests, for the Aggregated entry)."""
+
+    __slots__ = (
+        "method", "name", "num_requests", "num_failures", "total_response_time", "min_response_time",
+        "max_response_time", "total_content_length", "histogram", "first_request_at", "last_request_at",
+    )
+
+    def __init__(self, method: str, name: str) -> None:
+        self.method = method
+        self.name = name
+        self.num_requests = 0
+        self.num_failures = 0
+        self.total_response_time = 0.0
+        self.min_response_time: float | None = None
+        self.max_response_time = 0.0
+        self.total_content_length = 0
+        self.histogram = Histogram()
+        self.first_request_at: float | None = None
+        self.last_request_at: float | None = None
+
+    def log(self, response_time: float, content_length: int, failed: bool, now: float) -> None:
+        self.num_requests += 1
+        if failed:
+            self.num_failures += 1
+        self.total_response_time += response_time
+        if self.min_response_time is None or response_time < self.min_response_time:
+            self.min_response_time = response_time
+        if response_time > self.max_response_time:
+            self.max_response_time = response_time
+        self.total_content_length += content_length
+        self.histogram.record(response_time)
+        if self.first_request_at is None:
+            self.first_request_at = now
+        self.last_request_at = now
+
+    def merge(self, other: "StatsEntry") -> None:
+        """Add ``other``'s requests: the result equals logging both streams into one entry."""
+        self.num_requests += other.num_requests
+        self.num_failures += other.num_failures
+        self.total_response_time += other.total_response_time
+        if other.min_response_time is not None and (
+            self.min_response_time is None or other.min_response_time < self.min_response_time
+        ):
+            self.min_response_time = other.min_response_time
+        self.max_response_time = max(self.max_response_time, other.max_response_time)
+        self.total_content_length += other.total_content_length
+        self.histogram.merge(other.histogram)
+        for attr, pick in (("first_request_at", min), ("last_request_at", max)):
+            mine, theirs = getattr(self, attr), getattr(other, attr)
+            setattr(self, attr, theirs if mine is None else mine if theirs is None else pick(mine, theirs))
+
+    @property
+    def avg_response_time(self) -> float:
+        return self.total_response_time / self.num_requests if self.num_requests else 0.0
+
+    @property
+    def avg_content_length(self) -> float:
+        return self.total_content_length / self.num_requests if self.num_requests else 0.0
+
+    @property
+    def fail_ratio(self) -> float:
+        if not self.num_requests:
+            return 0.0
+        return self.num_failures / self.num_requests
+
+    def percentile(self, fraction: float) -> float | None:
+        """The percentile, clamped into [min, max] so it never exceeds what was measured."""
+        value = self.histogram.percentile(fraction)
+        if value is None or self.min_response_time is None:
+            return None
+        return min(max(value, self.min_response_time), self.max_response_time)
+
+    @property
+    def median_response_time(self) -> float | None:
+        return self.percentile(0.5)
+
+    def rps(self, duration: float) -> float:
+        return self.num_requests / duration if duration > 0 else 0.0
+
+    def failures_per_second(self, duration: float) -> float:
+        return self.num_failures / duration if duration > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything needed to rebuild the entry (for storage and for merging across processes)."""
+        return {
+            "method": self.method,
+            "name": self.name,
+            "num_requests": self.num_requests,
+            "num_failures": self.num_failures,
+            "total_response_time": self.total_response_time,
+            "min_response_time": self.min_response_time,
+            "max_response_time": self.max_response_time,
+            "total_content_length": self.total_content_length,
+            "histogram": self.histogram.to_json(),
+            "first_request_at": self.first_request_at,
+            "last_request_at": self.last_request_at,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "StatsEntry":
+        entry = cls(data["method"], data["name"])
+        for key in ("num_requests", "num_failures", "total_response_time", "min_response_time",
+                    "max_response_time", "total_content_length", "first_request_at", "last_request_at"):
+            setattr(entry, key, data[key])
+        entry.histogram = Histogram.from_json(data["histogram"])
+        return entry
+
+
+@dataclass
+class FailureEntry:
+    """One kind of failure: the same method, name and error text."""
+
+    method: str
+    name: str
+    error: str
+    occurrences: int = 0
+    first_seen: float = 0.0
+    last_seen: float = 0.0
+
+
+@dataclass
+class ExceptionEntry:
+    """An exception raised by scenario code (not a failed request), grouped by its message."""
+
+    message: str
+    traceback: str
+    count: int = 0
+
+
+@dataclass
+class Sample:
+    """One point of the time series: the window since the previous sample."""
+
+    timestamp: float
+    elapsed: float
+    users: int
+    requests_per_second: float
+    failures_per_second: float
+    p50: float | None
+    p95: float | None
+    avg_response_time: float | None
+    total_requests: int
+    total_failures: int
+
+
+@dataclass
+class StatsRegistry:
+    """Where every request of a run lands; the HTTP session reports here and knows no more."""
+
+    entries: dict[tuple[str, str], StatsEntry] = field(default_factory=dict)
+    total: StatsEntry = field(default_factory=lambda: StatsEntry("", AGGREGATED))
+    failures: dict[tuple[str, str, str], FailureEntry] = field(default_factory=dict)
+    exceptions: dict[str, ExceptionEntry] = field(default_factory=dict)
+    samples: list[Sample] = field(default_factory=list)
+    start_time: float = field(default_factory=time.time)
+    _window_start: tuple[float, int, int, float, Histogram] | None = None
+
+    def record(
+        self, method: str, name: str, response_time: float, content_length: int, error: str | None = None
+    ) -> None:
+        now = time.time()
+        entry = self.entries.get((method, name))
+        if entry is None:
+            entry = self.entries[(method, name)] = StatsEntry(method, name)
+        failed = error is not None
+        entry.log(response_time, content_length, failed, now)
+        self.total.log(response_time, content_length, failed, now)
+        if failed:
+            self.record_failure(method, name, error, now)
+
+    def record_failure(self, method: str, name: str, error: str, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        key = (method, name, error)
+        failure = self.failures.get(key)
+        if failure is None:
+            failure = self.failures[key] = FailureEntry(method, name, error, 0, now, now)
+        failure.occurrences += 1
+        failure.last_seen = now
+
+    def record_exception(self, message: str, traceback: str) -> None:
+        entry = self.exceptions.get(message)
+        if entry is None:
+            entry = self.exceptions[message] = ExceptionEntry(message, traceback)
+        entry.count += 1
+
+    def sorted_entries(self) -> list[StatsEntry]:
+        """Entries by (name, method), the order of Locust's tables and CSV files."""
+        return [self.entries[key] for key in sorted(self.entries, key=lambda k: (k[1], k[0]))]
+
+    def take_sample(self, users: int, now: float | None = None) -> Sample:
+        """Close the current window and append its figures to the time series."""
+        now = time.time() if now is None else now
+        total = self.total
+        if self._window_start is None:
+            start_at, start_requests, start_failures, start_time_sum, start_hist = (
+                self.start_time, 0, 0, 0.0, Histogram())
+        else:
+            start_at, start_requests, start_failures, start_time_sum, start_hist = self._window_start
+        span = max(now - start_at, 1e-9)
+        requests = total.num_requests - start_requests
+        window = total.histogram.minus(start_hist)
+        sample = Sample(
+            timestamp=now,
+            elapsed=now - self.start_time,
+            users=users,
+            requests_per_second=requests / span,
+            failures_per_second=(total.num_failures - start_failures) / span,
+            p50=self._clamped(window.percentile(0.5)),
+            p95=self._clamped(window.percentile(0.95)),
+            avg_response_time=(total.total_response_time - start_time_sum) / requests if requests else None,
+            total_requests=total.num_requests,
+            total_failures=total.num_failures,
+        )
+        self._window_start = (now, total.num_requests, total.num_failures, total.total_response_time,
+                              total.histogram.copy())
+        self.samples.append(sample)
+        return sample
+
+    def _clamped(self, value: float | None) -> float | None:
+        """A window percentile kept inside the run's measured [min, max], as entry percentiles are."""
+        low = self.total.min_response_time
+        if value is None or low is None:
+            return value
+        return min(max(value, low), self.total.max_response_time)
+
+    def merge(self, other: "StatsRegistry") -> None:
+        """Fold another registry (another process or shard) into this one, exactly."""
+        for key, entry in other.entries.items():
+            mine = self.entries.get(key)
+            if mine is None:
+                mine = self.entries[key] = StatsEntry(entry.method, entry.name)
+            mine.merge(entry)
+        self.total.merge(other.total)
+        for key, failure in other.failures.items():
+            mine_failure = self.failures.get(key)
+            if mine_failure is None:
+                self.failures[key] = FailureEntry(**vars(failure))
+            else:
+                mine_failure.occurrences += failure.occurrences
+                mine_failure.first_seen = min(mine_failure.first_seen, failure.first_seen)
+                mine_failure.last_seen = max(mine_failure.last_seen, failure.last_seen)
+        for message, exception in other.exceptions.items():
+            mine_exception = self.exceptions.setdefault(message, ExceptionEntry(message, exception.traceback))
+            mine_exception.count += exception.count

@@ -1,0 +1,43 @@
+"""``python manage.py run_perf``: drive the platform scenarios against a live server and store the run."""
+
+import sys
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from perf.run import RunRequest, UsageError, execute
+from perf.scenarios import SCENARIOS
+
+
+class Command(BaseCommand):
+    help = "Load-test the live backend with gevent users running the weighted platform scenarios."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("-u", "--users", type=int, default=10, help="peak number of simulated users (default 10)")
+        parser.add_argument("-r", "--spawn-rate", type=float, default=1.0, help="users started per second")
+        parser.add_argument("-t", "--duration", default="1m",
+                            help="run time from start, ramp-up included: 90, 90s, 5m, 1h30m (default 1m)")
+        parser.add_argument("--scenario", action="append", default=[], metavar="NAME",
+                            help=f"run only this scenario (repeatable, any case): {', '.join(SCENARIOS)}")
+        parser.add_argument("--host", help="API root URL (default LOCUST_BACKEND_URL or http://localhost:8000/api)")
+        parser.add_argument("--allow-remote", action="store_true", help="allow a host that is not a loopback address")
+        parser.add_argument("--wait", metavar="MIN,MAX", help="think time between tasks in seconds (default 1,3)")
+        parser.add_argument("--seed", type=int, help="seed the users' random choices for a reproducible run")
+        parser.add_argument("--label", default="", help="a name for this run in the admin")
+        parser.add_argument("--stop-timeout", type=float, default=0.0,
+                            help="seconds users may finish their task at the end (default 0: stop at once)")
+        parser.add_argument("--csv", metavar="PREFIX", help="write Locust's four CSV files PREFIX_*.csv")
+        parser.add_argument("--json", metavar="PATH", help="write the whole summary as JSON")
+        parser.add_argument("--exit-code-on-error", type=int, default=1,
+                            help="exit code when any request failed (default 1)")
+        parser.add_argument("--no-save", action="store_true", help="do not store the run in the database")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        request = RunRequest.from_options(options)
+        try:
+            outcome = execute(request, self.stdout, self.style)
+        except UsageError as exc:
+            raise CommandError(str(exc), returncode=2) from None
+        if outcome.exit_code:
+            self.stdout.flush()
+            sys.exit(outcome.exit_code)

@@ -1,0 +1,202 @@
+"""Stored load-test runs: one PerfRun per run_perf invocation, with its per-endpoint rows.
+
+The rows keep everything a StatsRegistry holds (histograms, totals, first/last request times),
+not only what the tables print, so that a stored run can be rebuilt exactly and compared with
+or merged into another one later (see perf.persist.load_registry).
+"""
+
+from django.db import models
+from django.utils import timezone
+
+from perf.load.stats import percentile_label
+
+
+def percentile_field(fraction: float) -> str:
+    """The column holding a percentile: 0.5 → ``p50``, 0.999 → ``p999``, 1.0 → ``p100``."""
+    return "p" + percentile_label(fraction).rstrip("%").replace(".", "")
+
+
+def format_duration(seconds: float | None) -> str:
+    """``45.2s``, ``2m 05s``, ``1h 02m 03s``: short enough for a list column."""
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
+
+
+class PerfRun(models.Model):
+    """One load-test run: what was asked for, where it ran, and its headline figures."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        COMPLETED = "completed"
+        ABORTED = "aborted"
+        FAILED = "failed"
+
+    label = models.CharField(max_length=200, blank=True)
+    notes = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    # What was asked for.
+    host = models.CharField(max_length=500)
+    options = models.JSONField(default=dict, blank=True, help_text="The run_perf options, as given.")
+    users = models.PositiveIntegerField(default=0)
+    spawn_rate = models.FloatField(default=0.0)
+    planned_duration = models.FloatField(null=True, blank=True, help_text="Seconds; empty for open-ended runs.")
+    scenarios = models.JSONField(default=list, blank=True)
+    user_split = models.JSONField(default=dict, blank=True, help_text="Scenario name → number of users.")
+    seed = models.BigIntegerField(null=True, blank=True)
+    git_revision = models.CharField(max_length=64, blank=True)
+    database_vendor = models.CharField(max_length=32, blank=True)
+
+    # What was measured.
+    actual_duration = models.FloatField(null=True, blank=True, help_text="Seconds.")
+    total_requests = models.PositiveBigIntegerField(default=0)
+    total_failures = models.PositiveBigIntegerField(default=0)
+    requests_per_second = models.FloatField(null=True, blank=True)
+    failures_per_second = models.FloatField(null=True, blank=True)
+    avg_response_time = models.FloatField(null=True, blank=True, help_text="Milliseconds.")
+    p50 = models.FloatField(null=True, blank=True)
+    p95 = models.FloatField(null=True, blank=True)
+    p99 = models.FloatField(null=True, blank=True)
+    max_response_time = models.FloatField(null=True, blank=True)
+    # A load generator that saturates its CPU inflates every latency it reports.
+    cpu_warning = models.BooleanField(default=False)
+    max_cpu_percent = models.FloatField(null=True, blank=True)
+    exceptions = models.JSONField(
+        default=list, blank=True, help_text="Exceptions raised by scenario code: message, traceback, count."
+    )
+    error = models.TextField(blank=True, help_text="Why the run failed.")
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [
+            models.Index(fields=["-started_at"], name="perfrun_started_idx"),
+            models.Index(fields=["status", "-started_at"], name="perfrun_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        when = self.started_at.strftime("%Y-%m-%d %H:%M") if self.started_at else "?"
+        return f"{self.label or f'Run #{self.pk}'} ({when}, {self.status})"
+
+    @property
+    def error_percent(self) -> float | None:
+        """Failed requests as a percentage of all requests; None before any request."""
+        if not self.total_requests:
+            return None
+        return 100.0 * self.total_failures / self.total_requests
+
+    @property
+    def duration(self) -> float | None:
+        """Measured seconds once finished, else the planned ones."""
+        return self.actual_duration if self.actual_duration is not None else self.planned_duration
+
+    @property
+    def duration_display(self) -> str:
+        return format_duration(self.duration)
+
+
+class EndpointStatsQuerySet(models.QuerySet):
+    def with_p95_rank(self) -> "EndpointStatsQuerySet":
+        """Annotate ``p95_rank``: 1 for the slowest endpoint of its run (the Aggregated row ranks apart)."""
+        return self.annotate(
+            p95_rank=models.Window(
+                models.functions.Rank(),
+                partition_by=[models.F("run_id"), models.F("is_aggregated")],
+                order_by=models.F("p95").desc(nulls_last=True),
+            )
+        )
+
+
+class EndpointStats(models.Model):
+    """One row of the final table: an endpoint (method + name template), or the Aggregated row."""
+
+    run = models.ForeignKey(PerfRun, on_delete=models.CASCADE, related_name="endpoints")
+    method = models.CharField(max_length=16, blank=True)
+    name = models.CharField(max_length=1000)
+    is_aggregated = models.BooleanField(default=False)
+    num_requests = models.PositiveBigIntegerField(default=0)
+    num_failures = models.PositiveBigIntegerField(default=0)
+    avg_response_time = models.FloatField(default=0.0)
+    min_response_time = models.FloatField(null=True, blank=True)
+    max_response_time = models.FloatField(default=0.0)
+    median_response_time = models.FloatField(null=True, blank=True)
+    p50 = models.FloatField(null=True, blank=True)
+    p66 = models.FloatField(null=True, blank=True)
+    p75 = models.FloatField(null=True, blank=True)
+    p80 = models.FloatField(null=True, blank=True)
+    p90 = models.FloatField(null=True, blank=True)
+    p95 = models.FloatField(null=True, blank=True)
+    p98 = models.FloatField(null=True, blank=True)
+    p99 = models.FloatField(null=True, blank=True)
+    p999 = models.FloatField(null=True, blank=True)
+    p9999 = models.FloatField(null=True, blank=True)
+    p100 = models.FloatField(null=True, blank=True)
+    avg_content_length = models.FloatField(default=0.0)
+    requests_per_second = models.FloatField(default=0.0)
+    failures_per_second = models.FloatField(default=0.0)
+    # Exact sums and the histogram, so the entry can be rebuilt and merged without drift.
+    total_response_time = models.FloatField(default=0.0)
+    total_content_length = models.PositiveBigIntegerField(default=0)
+    first_request_at = models.DateTimeField(null=True, blank=True)
+    last_request_at = models.DateTimeField(null=True, blank=True)
+    histogram = models.JSONField(default=dict, blank=True, help_text="Bucket key → count (see perf.load.histogram).")
+
+    objects = EndpointStatsQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "endpoint stats"
+        ordering = ["run", "is_aggregated", "name", "method"]
+        constraints = [models.UniqueConstraint(fields=["run", "method", "name"], name="unique_endpoint_per_run")]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.name}".strip()
+
+
+class FailureStats(models.Model):
+    """One kind of failure of a run: the same method, name and error text."""
+
+    run = models.ForeignKey(PerfRun, on_delete=models.CASCADE, related_name="failures")
+    method = models.CharField(max_length=16, blank=True)
+    name = models.CharField(max_length=1000)
+    error = models.TextField()
+    occurrences = models.PositiveBigIntegerField(default=0)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "failure stats"
+        ordering = ["run", "-occurrences", "name", "method"]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.name}: {self.error[:80]} (×{self.occurrences})"
+
+
+class StatsSample(models.Model):
+    """One point of a run's time series (the window since the previous sample)."""
+
+    run = models.ForeignKey(PerfRun, on_delete=models.CASCADE, related_name="samples")
+    timestamp = models.DateTimeField()
+    elapsed = models.FloatField(help_text="Seconds since the run started.")
+    users = models.PositiveIntegerField(default=0)
+    requests_per_second = models.FloatField(default=0.0)
+    failures_per_second = models.FloatField(default=0.0)
+    p50 = models.FloatField(null=True, blank=True)
+    p95 = models.FloatField(null=True, blank=True)
+    avg_response_time = models.FloatField(null=True, blank=True)
+    total_requests = models.PositiveBigIntegerField(default=0)
+    total_failures = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["run", "timestamp"]
+        # Also the index for reading a run's series in order; makes storing a sample twice a no-op.
+        constraints = [models.UniqueConstraint(fields=["run", "timestamp"], name="unique_sample_per_run")]
+
+    def __str__(self) -> str:
+        return f"{self.run_id} @ {self.elapsed:.1f}s: {self.requests_per_second:.1f} req/s"

@@ -1,0 +1,60 @@
+"""Parsing and checking ``run_perf``'s options: each bad value gets one line naming the fix."""
+
+import ipaddress
+import re
+import socket
+from urllib.parse import urlsplit
+
+_DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+(?:\.\d+)?)s?)?$")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``text``: ``90``, ``90s``, ``5m``, ``1h30m``, ``1h2m3s`` (as Locust's --run-time)."""
+    value = text.strip().lower()
+    match = _DURATION.match(value)
+    if not value or not match or not any(match.groupdict().values()):
+        raise ValueError(f"bad duration {text!r}: use seconds or units like 90, 90s, 5m, 1h30m")
+    seconds = int(match["h"] or 0) * 3600 + int(match["m"] or 0) * 60 + float(match["s"] or 0)
+    if seconds <= 0:
+        raise ValueError(f"duration must be positive, got {text!r}")
+    return seconds
+
+
+def parse_wait(text: str) -> tuple[float, float]:
+    """``MIN,MAX`` think time in seconds."""
+    parts = text.split(",")
+    try:
+        low, high = (float(part) for part in parts)
+    except ValueError:
+        raise ValueError(f"bad --wait {text!r}: use MIN,MAX in seconds, e.g. --wait 0.1,0.5") from None
+    if low < 0 or high < 0:
+        raise ValueError(f"--wait values must not be negative, got {text!r}")
+    if low > high:
+        raise ValueError(f"--wait minimum {low:g} is greater than maximum {high:g}: use MIN,MAX")
+    return low, high
+
+
+def is_loopback_host(url: str) -> bool:
+    """True when every address the URL's host resolves to is a loopback address."""
+    host = urlsplit(url).hostname
+    if not host:
+        return False
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except socket.gaierror:
+        return False
+    addresses = {info[4][0].split("%")[0] for info in infos}
+    return bool(addresses) and all(ipaddress.ip_address(address).is_loopback for address in addresses)
+
+
+def check_base_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"bad --host {url!r}: use a URL like http://localhost:8000/api")
+    return url.rstrip("/")
+
+
+def site_root(api_url: str) -> str:
+    """``http://host:port`` of an API URL such as ``http://host:port/api``."""
+    parts = urlsplit(api_url)
+    return f"{parts.scheme}://{parts.netloc}"

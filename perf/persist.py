@@ -1,0 +1,237 @@
+"""Saving a run as it goes and rebuilding it later: the only bridge between the engine and the models.
+
+run_perf calls ``start_run`` once (a ``running`` row exists even if the process dies), ``add_samples``
+every few seconds, and ``finish_run`` once at the end (or again: it replaces what it wrote).
+``load_registry`` turns stored rows back into a StatsRegistry so runs can be compared or merged.
+"""
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, models, transaction
+from django.utils import timezone
+
+from perf.load.stats import PERCENTILES, ExceptionEntry, FailureEntry, Sample, StatsEntry, StatsRegistry
+from perf.models import EndpointStats, FailureStats, PerfRun, StatsSample, percentile_field
+
+FINAL_STATUSES = (PerfRun.Status.COMPLETED, PerfRun.Status.ABORTED, PerfRun.Status.FAILED)
+# Figures finish_run computes itself; **extra may set any other field (cpu_warning, error, ...).
+_MEASURED = {
+    "status", "actual_duration", "total_requests", "total_failures", "requests_per_second",
+    "failures_per_second", "avg_response_time", "p50", "p95", "p99", "max_response_time", "exceptions",
+}
+
+
+class _LenientEncoder(DjangoJSONEncoder):
+    """Command options may hold streams or paths (call_command(stdout=...)): keep their repr, not a crash."""
+
+    def default(self, o: Any) -> Any:
+        try:
+            return super().default(o)
+        except TypeError:
+            return str(o)
+
+
+def jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, cls=_LenientEncoder))
+
+
+def to_datetime(timestamp: float | None) -> datetime | None:
+    return None if timestamp is None else datetime.fromtimestamp(timestamp, tz=UTC)
+
+
+def to_timestamp(moment: datetime | None) -> float | None:
+    return None if moment is None else moment.timestamp()
+
+
+def _model_fields(model: type) -> set[str]:
+    return {f.name for f in model._meta.concrete_fields if not f.primary_key}
+
+
+def _check_fields(given: Iterable[str], allowed: set[str], caller: str) -> None:
+    unknown = sorted(set(given) - allowed)
+    if unknown:
+        raise TypeError(f"{caller}() got unknown PerfRun fields {unknown}; allowed: {sorted(allowed)}")
+
+
+def _blank_text_for_none(values: dict[str, Any]) -> None:
+    """Options arrive as None when not given (``--label``); text columns store that as ''."""
+    text_fields = {f.name for f in PerfRun._meta.concrete_fields if isinstance(f, models.CharField | models.TextField)}
+    for key in text_fields & set(values):
+        if values[key] is None:
+            values[key] = ""
+
+
+def start_run(**config: Any) -> PerfRun:
+    """Write the ``running`` row before the first request, so even a killed run leaves a trace."""
+    _check_fields(config, _model_fields(PerfRun), "start_run")
+    _blank_text_for_none(config)
+    config.setdefault("database_vendor", connection.vendor)
+    config["options"] = jsonable(config.get("options", {}))
+    config["status"] = PerfRun.Status.RUNNING
+    return PerfRun.objects.create(**config)
+
+
+def _sample_row(run: PerfRun, sample: Sample) -> StatsSample:
+    return StatsSample(
+        run=run,
+        timestamp=to_datetime(sample.timestamp),
+        elapsed=sample.elapsed,
+        users=sample.users,
+        requests_per_second=sample.requests_per_second,
+        failures_per_second=sample.failures_per_second,
+        p50=sample.p50,
+        p95=sample.p95,
+        avg_response_time=sample.avg_response_time,
+        total_requests=sample.total_requests,
+        total_failures=sample.total_failures,
+    )
+
+
+def add_samples(run: PerfRun, samples: Iterable[Sample]) -> None:
+    """Store time-series points; a point already stored (same timestamp) is skipped, not duplicated."""
+    rows = [_sample_row(run, sample) for sample in samples]
+    if rows:
+        StatsSample.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+def _endpoint_row(run: PerfRun, entry: StatsEntry, duration: float, aggregated: bool) -> EndpointStats:
+    row = EndpointStats(
+        run=run,
+        method=entry.method,
+        name=entry.name,
+        is_aggregated=aggregated,
+        num_requests=entry.num_requests,
+        num_failures=entry.num_failures,
+        avg_response_time=entry.avg_response_time,
+        min_response_time=entry.min_response_time,
+        max_response_time=entry.max_response_time,
+        median_response_time=entry.median_response_time,
+        avg_content_length=entry.avg_content_length,
+        requests_per_second=entry.rps(duration),
+        failures_per_second=entry.failures_per_second(duration),
+        total_response_time=entry.total_response_time,
+        total_content_length=entry.total_content_length,
+        first_request_at=to_datetime(entry.first_request_at),
+        last_request_at=to_datetime(entry.last_request_at),
+        histogram=entry.histogram.to_json(),
+    )
+    for fraction in PERCENTILES:
+        setattr(row, percentile_field(fraction), entry.percentile(fraction))
+    return row
+
+
+def _failure_row(run: PerfRun, failure: FailureEntry) -> FailureStats:
+    return FailureStats(
+        run=run,
+        method=failure.method,
+        name=failure.name,
+        error=failure.error,
+        occurrences=failure.occurrences,
+        first_seen=to_datetime(failure.first_seen),
+        last_seen=to_datetime(failure.last_seen),
+    )
+
+
+def finish_run(run: PerfRun, stats: StatsRegistry, status: str, duration: float, **extra: Any) -> PerfRun:
+    """Store the final figures in one transaction; calling it again replaces them (no duplicate rows).
+
+    ``duration`` (seconds) divides the request counts into rates. ``extra`` sets other run fields,
+    e.g. ``cpu_warning``, ``max_cpu_percent``, ``error`` or ``finished_at``. Samples still in
+    ``stats.samples`` that ``add_samples`` has not stored yet are stored here.
+    """
+    if status not in FINAL_STATUSES:
+        raise ValueError(f"finish_run() status must be one of {[s.value for s in FINAL_STATUSES]}, not {status!r}")
+    _check_fields(extra, _model_fields(PerfRun) - _MEASURED, "finish_run")
+    _blank_text_for_none(extra)
+    total = stats.total
+    with transaction.atomic():
+        locked = PerfRun.objects.select_for_update().get(pk=run.pk)
+        locked.endpoints.all().delete()
+        locked.failures.all().delete()
+        EndpointStats.objects.bulk_create(
+            [_endpoint_row(locked, entry, duration, aggregated=False) for entry in stats.sorted_entries()]
+            + [_endpoint_row(locked, total, duration, aggregated=True)]
+        )
+        FailureStats.objects.bulk_create([_failure_row(locked, failure) for failure in stats.failures.values()])
+        add_samples(locked, stats.samples)
+
+        measured = total.num_requests > 0
+        locked.status = status
+        locked.actual_duration = duration
+        locked.finished_at = timezone.now()
+        locked.total_requests = total.num_requests
+        locked.total_failures = total.num_failures
+        locked.requests_per_second = total.rps(duration)
+        locked.failures_per_second = total.failures_per_second(duration)
+        locked.avg_response_time = total.avg_response_time if measured else None
+        locked.p50 = total.percentile(0.5)
+        locked.p95 = total.percentile(0.95)
+        locked.p99 = total.percentile(0.99)
+        locked.max_response_time = total.max_response_time if measured else None
+        locked.exceptions = [
+            {"message": e.message, "traceback": e.traceback, "count": e.count} for e in stats.exceptions.values()
+        ]
+        for key, value in extra.items():
+            setattr(locked, key, jsonable(value) if key == "options" else value)
+        locked.save()
+    run.refresh_from_db()
+    return run
+
+
+def _entry_from_row(row: EndpointStats) -> StatsEntry:
+    return StatsEntry.from_dict(
+        {
+            "method": row.method,
+            "name": row.name,
+            "num_requests": row.num_requests,
+            "num_failures": row.num_failures,
+            "total_response_time": row.total_response_time,
+            "min_response_time": row.min_response_time,
+            "max_response_time": row.max_response_time,
+            "total_content_length": row.total_content_length,
+            "histogram": row.histogram,
+            "first_request_at": to_timestamp(row.first_request_at),
+            "last_request_at": to_timestamp(row.last_request_at),
+        }
+    )
+
+
+def load_registry(run: PerfRun) -> StatsRegistry:
+    """Rebuild the registry a run stored: entries with histograms, failures, exceptions and samples.
+
+    The result is for reading, comparing and merging; it cannot continue sampling where the run left off.
+    """
+    registry = StatsRegistry(start_time=run.started_at.timestamp())
+    for row in run.endpoints.all():
+        entry = _entry_from_row(row)
+        if row.is_aggregated:
+            registry.total = entry
+        else:
+            registry.entries[(row.method, row.name)] = entry
+    for failure in run.failures.all():
+        registry.failures[(failure.method, failure.name, failure.error)] = FailureEntry(
+            failure.method, failure.name, failure.error, failure.occurrences,
+            failure.first_seen.timestamp(), failure.last_seen.timestamp(),
+        )
+    for item in run.exceptions or []:
+        registry.exceptions[item["message"]] = ExceptionEntry(item["message"], item["traceback"], item["count"])
+    registry.samples = [
+        Sample(
+            timestamp=row.timestamp.timestamp(),
+            elapsed=row.elapsed,
+            users=row.users,
+            requests_per_second=row.requests_per_second,
+            failures_per_second=row.failures_per_second,
+            p50=row.p50,
+            p95=row.p95,
+            avg_response_time=row.avg_response_time,
+            total_requests=row.total_requests,
+            total_failures=row.total_failures,
+        )
+        for row in run.samples.order_by("timestamp")
+    ]
+    return registry

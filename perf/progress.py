@@ -1,0 +1,48 @@
+"""Live progress during a run: one updating line on a terminal, plain lines otherwise."""
+
+from typing import TextIO
+
+from perf.load.runner import Tick
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f} ms"
+
+
+class ProgressPrinter:
+    def __init__(self, out: TextIO, duration: float, is_tty: bool | None = None) -> None:
+        self.out = out
+        self.duration = duration
+        self.is_tty = out.isatty() if is_tty is None else is_tty
+        self._line_open = False
+
+    def format(self, tick: Tick) -> str:
+        sample = tick.sample
+        total = sample.total_requests
+        percent = 100.0 * sample.total_failures / total if total else 0.0
+        return (
+            f"[{tick.elapsed:5.0f}s/{self.duration:.0f}s] users {tick.users:>4} | "
+            f"{sample.requests_per_second:7.1f} req/s | requests {total} | "
+            f"failures {sample.total_failures} ({percent:.2f}%) | "
+            f"p50 {_ms(sample.p50)} | p95 {_ms(sample.p95)}"
+        )
+
+    def __call__(self, tick: Tick) -> None:
+        line = self.format(tick)
+        if self.is_tty:
+            self.out.write("\r\x1b[2K" + line)
+            self._line_open = True
+        else:
+            self.out.write(line + "\n")
+        self.out.flush()
+
+    def message(self, text: str) -> None:
+        """A remark (e.g. the CPU warning) that must not be overwritten by the next update."""
+        self.finish()
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def finish(self) -> None:
+        if self._line_open:
+            self.out.write("\n")
+            self._line_open = False

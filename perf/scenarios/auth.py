@@ -1,0 +1,68 @@
+"""Logging in with a pre-seeded account, and registering a new one end to end."""
+
+import time
+import uuid
+
+from perf.clients.api import EMAIL_WAIT, EMAIL_WAIT_METHOD
+from perf.load.user import task
+from perf.scenarios.base import PlatformUser
+from perf.seeded import REGISTRATION_EMAIL_DOMAIN, REGISTRATION_EMAIL_PREFIX
+
+
+class ExistingUserLogin(PlatformUser):
+    """Each task logs in afresh (password hashing is the cost under test), then reads the account."""
+
+    weight = 20
+
+    @task
+    def login_and_read_account(self) -> None:
+        email = self.context.next_account()
+        if self.api.login(email, self.context.config.default_password):
+            self.api.me()
+
+
+class NewUserRegistration(PlatformUser):
+    """Register, fetch the verification token (response header, else Mailpit), verify."""
+
+    weight = 5
+
+    @task
+    def register_and_verify(self) -> None:
+        suffix = uuid.UUID(int=self.rng.getrandbits(128)).hex[:16]
+        email = f"{REGISTRATION_EMAIL_PREFIX}{suffix}@{REGISTRATION_EMAIL_DOMAIN}"
+        # Strong, and unrelated to the email so the similarity validator accepts it.
+        password = f"Kx{self.rng.getrandbits(64):016x}!Qz9"
+        body = {
+            "email": email,
+            "password1": password,
+            "password2": password,
+            "first_name": "Load",
+            "last_name": "Tester",
+            "accept_toc_and_privacy": True,
+        }
+        with self.api.register(body) as response:
+            if response.status_code not in (200, 201):
+                response.failure(f"register answered {response.status_code}: {response.text[:200]}")
+                return
+            token = response.headers.get("x-test-verification-token")
+        if not token:
+            token = self._token_from_mailpit(email)
+            if not token:
+                return
+        with self.api.verify(token) as response:
+            if response.status_code != 200:
+                response.failure(f"verify answered {response.status_code}")
+
+    def _token_from_mailpit(self, email: str) -> str | None:
+        """Poll Mailpit; a time-out is recorded as a failure of its own, ``email_verification_wait``."""
+        config = self.context.config
+        mailpit = self.context.mailpit
+        started = time.perf_counter()
+        token = None
+        if mailpit is not None:
+            token = mailpit.wait_for_verification_token(email, config.email_poll_timeout, config.email_poll_interval)
+        if token is None:
+            waited_ms = (time.perf_counter() - started) * 1000.0
+            error = f"TimeoutError('no verification email within {config.email_poll_timeout:g}s')"
+            self.client.report(EMAIL_WAIT_METHOD, EMAIL_WAIT, waited_ms, 0, error)
+        return token
