@@ -26,11 +26,13 @@ migrate: install
 seed: migrate
 	$(PY) manage.py bootstrap_perf_tests
 
+# Verification emails are written to var/mail/ unless EMAIL_URL says otherwise.
 serve: seed
-	SYSTEM_TESTING=True $(VENV)/bin/gunicorn backend.wsgi --bind $(HOST):$(PORT) \
+	EMAIL_URL=$${EMAIL_URL:-filemail:///$(CURDIR)/var/mail} SYSTEM_TESTING=True $(VENV)/bin/gunicorn backend.wsgi --bind $(HOST):$(PORT) \
 		--workers $(WORKERS) --threads $(THREADS) --worker-class gthread
 
-demo: seed
+demo: migrate
+	$(PY) manage.py bootstrap_perf_tests --reset
 	HOST=$(HOST) PORT=$(PORT) WORKERS=$(WORKERS) THREADS=$(THREADS) scripts/demo.sh
 
 lint: install

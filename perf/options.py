@@ -3,6 +3,7 @@
 import ipaddress
 import re
 import socket
+from math import isfinite
 from urllib.parse import urlsplit
 
 _DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+(?:\.\d+)?)s?)?$")
@@ -16,7 +17,7 @@ def parse_duration(text: str) -> float:
         raise ValueError(f"bad duration {text!r}: use seconds or units like 90, 90s, 5m, 1h30m")
     seconds = int(match["h"] or 0) * 3600 + int(match["m"] or 0) * 60 + float(match["s"] or 0)
     if seconds <= 0:
-        raise ValueError(f"duration must be positive, got {text!r}")
+        raise ValueError(f"duration must be positive, got {text!r}: use seconds or units like 90, 90s, 5m, 1h30m")
     return seconds
 
 
@@ -26,7 +27,9 @@ def parse_wait(text: str) -> tuple[float, float]:
     try:
         low, high = (float(part) for part in parts)
     except ValueError:
-        raise ValueError(f"bad --wait {text!r}: use MIN,MAX in seconds, e.g. --wait 0.1,0.5") from None
+        low = high = float("nan")
+    if not (isfinite(low) and isfinite(high)):
+        raise ValueError(f"bad --wait {text!r}: use MIN,MAX in seconds, e.g. --wait 0.1,0.5")
     if low < 0 or high < 0:
         raise ValueError(f"--wait values must not be negative, got {text!r}")
     if low > high:

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Serve the seeded backend with gunicorn, wait for it, query it, and stop it again.
+# Serve the seeded backend with gunicorn, wait for it, run a short load against it with
+# run_perf (stored in the database, visible in the admin), and stop the server again.
 # Called by `make demo` after migrate + seed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,8 +9,12 @@ HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-8000}
 WORKERS=${WORKERS:-4}
 THREADS=${THREADS:-2}
+DEMO_USERS=${DEMO_USERS:-30}
+DEMO_DURATION=${DEMO_DURATION:-30s}
 URL="http://$HOST:$PORT"
 
+# Emails (registration's verification links) go to files, not into this output.
+export EMAIL_URL=${EMAIL_URL:-filemail:///$PWD/var/mail}
 SYSTEM_TESTING=True .venv/bin/gunicorn backend.wsgi --bind "$HOST:$PORT" \
     --workers "$WORKERS" --threads "$THREADS" --worker-class gthread --log-level warning &
 SERVER=$!
@@ -25,3 +30,8 @@ echo "Server up at $URL (gunicorn, $WORKERS workers x $THREADS threads)"
 
 echo "Events listed by GET $URL/api/events/:"
 curl -fsS "$URL/api/events/" | .venv/bin/python -c 'import json,sys; [print("  -", e["slug"]) for e in json.load(sys.stdin)["results"]]'
+
+echo
+.venv/bin/python manage.py run_perf --host "$URL/api" --users "$DEMO_USERS" --spawn-rate 10 \
+    --duration "$DEMO_DURATION" --label "make demo"
+echo "Browse the run: make serve, then $URL/admin/ as perf-admin@test.com (password: LOCUST_DEFAULT_PASSWORD, default password123)"

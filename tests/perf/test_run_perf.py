@@ -1,0 +1,155 @@
+"""``run_perf`` end to end: a real command process, a real server process, a real database.
+
+The command runs as a child process (as a user runs it, gevent-patched by manage.py) against
+the live server; the run it stores lands in the same database, which the test reads.
+"""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from perf.clients import api as names
+from perf.models import EndpointStats, PerfRun, StatsSample
+from perf.scenarios import SCENARIOS
+from tests.liveserver import ROOT, free_port, manage
+
+# Every endpoint name the eight scenarios use when all goes well.
+EXPECTED_NAMES = {
+    ("POST", names.LOGIN), ("GET", names.ME), ("POST", names.REGISTER), ("POST", names.VERIFY),
+    ("GET", names.EVENT_LIST), ("GET", names.EVENT_DETAIL), ("GET", names.EVENT_BY_SLUG),
+    ("GET", names.MY_STATUS), ("POST", names.RSVP), ("GET", names.TIERS), ("POST", names.CHECKOUT),
+    ("POST", names.CHECKOUT_PWYC), ("GET", names.QUESTIONNAIRE), ("POST", names.QUESTIONNAIRE_SUBMIT),
+    ("GET", names.DASHBOARD_EVENTS), ("GET", names.DASHBOARD_ORGANIZATIONS), ("GET", names.DASHBOARD_TICKETS),
+    ("GET", names.DASHBOARD_RSVPS),
+}
+PRESEEDED_USERS = 40
+
+
+@pytest.fixture(scope="module")
+def seeded(live_env: dict[str, str], live_server_process) -> dict[str, str]:
+    """The perf data freshly reset (so questionnaire users start with READY submissions)."""
+    env = {**live_env, "LOCUST_NUM_PRESEEDED_USERS": str(PRESEEDED_USERS)}
+    manage("bootstrap_perf_tests", "--reset", env=env)
+    return env
+
+
+def run_perf(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "run_perf", *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+@pytest.mark.slow
+def test_thirty_users_for_twenty_seconds_reach_every_endpoint_without_failure(
+    seeded, live_server_process, orm, tmp_path: Path
+):
+    label = f"e2e-{uuid.uuid4().hex[:8]}"
+    result = run_perf(
+        seeded, "--users", "30", "--spawn-rate", "15", "--duration", "20s", "--wait", "0.1,0.5",
+        "--host", live_server_process.url, "--label", label, "--seed", "7",
+        "--csv", str(tmp_path / "out" / "run"), "--json", str(tmp_path / "run.json"),
+    )
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    summary = json.loads((tmp_path / "run.json").read_text())
+    counts = {(e["method"], e["name"]): e["num_requests"] for e in summary["entries"] if not e["aggregated"]}
+    assert set(counts) >= EXPECTED_NAMES, sorted(EXPECTED_NAMES - set(counts))
+    assert all(counts[key] > 0 for key in EXPECTED_NAMES)
+    assert summary["failures"] == []
+    run = PerfRun.objects.get(label=label)
+    assert run.status == PerfRun.Status.COMPLETED
+    assert set(run.user_split) == set(SCENARIOS) and sum(run.user_split.values()) == 30
+    assert run.total_failures == 0 and run.total_requests == sum(counts.values())
+    stored = EndpointStats.objects.filter(run=run, is_aggregated=False).count()
+    assert stored == len(counts)
+    assert StatsSample.objects.filter(run=run).count() >= 5
+    assert f"/admin/perf/perfrun/{run.pk}/change/" in result.stdout
+    assert (tmp_path / "out" / "run_stats.csv").exists()
+
+
+@pytest.mark.slow
+def test_sigint_mid_run_stores_an_aborted_run_with_its_samples(seeded, live_server_process, orm):
+    label = f"sigint-{uuid.uuid4().hex[:8]}"
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "run_perf", "--users", "5", "--spawn-rate", "5",
+         "--duration", "2m", "--wait", "0.1,0.3", "--scenario", "EventBrowser",
+         "--host", live_server_process.url, "--label", label],
+        cwd=ROOT, env=seeded, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            run = PerfRun.objects.filter(label=label).first()
+            if run and StatsSample.objects.filter(run=run).count() >= 2:
+                break
+            time.sleep(0.5)
+        process.send_signal(signal.SIGINT)
+        stdout, _ = process.communicate(timeout=30)
+    finally:
+        process.kill()
+
+    run = PerfRun.objects.get(label=label)
+    assert run.status == PerfRun.Status.ABORTED
+    assert run.total_requests > 0 and run.actual_duration < 60
+    assert StatsSample.objects.filter(run=run).count() >= 2
+    assert EndpointStats.objects.filter(run=run, name=names.EVENT_LIST).exists()
+    assert f"Run {run.pk} aborted" in stdout
+
+
+def test_failed_requests_set_the_exit_code(seeded, live_server_process, tmp_path: Path):
+    """Requests that fail (here: registration's email never arrives, no Mailpit) give exit code 1,
+    or the one asked for, and are recorded as ``email_verification_wait``."""
+    server = _server_without_test_tokens(seeded, tmp_path)
+    try:
+        env = {**seeded, "LOCUST_MAILPIT_URL": f"http://127.0.0.1:{free_port()}",
+               "LOCUST_EMAIL_POLL_TIMEOUT": "0.5", "LOCUST_EMAIL_POLL_INTERVAL": "0.1"}
+        args = ("--users", "1", "--spawn-rate", "1", "--duration", "3s", "--wait", "0.1,0.2",
+                "--scenario", "NewUserRegistration", "--host", server.url, "--no-save")
+        default = run_perf(env, *args, "--json", str(tmp_path / "run.json"))
+        chosen = run_perf(env, *args, "--exit-code-on-error", "7")
+    finally:
+        server.stop()
+
+    assert default.returncode == 1, default.stderr[-2000:]
+    assert chosen.returncode == 7
+    failures = json.loads((tmp_path / "run.json").read_text())["failures"]
+    assert {(f["method"], f["name"]) for f in failures} == {(names.EMAIL_WAIT_METHOD, names.EMAIL_WAIT)}
+
+
+def _server_without_test_tokens(env: dict[str, str], tmp_path: Path):
+    from tests.liveserver import LiveServer
+
+    server = LiveServer(env={**env, "SYSTEM_TESTING": "False"}, port=free_port(), log_path=tmp_path / "server.log")
+    server.start(workers=1, threads=2)
+    return server
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--users", "0"), "--users must be at least 1"),
+        (("--spawn-rate", "0"), "--spawn-rate must be greater than 0"),
+        (("--duration", "5x"), "bad duration"),
+        (("--scenario", "NoSuchUser"), "unknown scenario 'NoSuchUser'; valid scenarios: EventBrowser"),
+        (("--wait", "3,1"), "--wait minimum 3 is greater than maximum 1"),
+        (("--host", "http://10.1.2.3:8000/api"), "not a loopback address"),
+        (("--host", "http://127.0.0.1:{closed}/api"), "cannot reach http://127.0.0.1:{closed}/api/healthcheck"),
+    ],
+)
+def test_bad_input_is_one_line_usage_error(seeded, args, message):
+    closed = str(free_port())
+    args = tuple(arg.replace("{closed}", closed) for arg in args)
+    result = run_perf(seeded, "--duration", "5s", *args, "--no-save", timeout=60)
+
+    assert result.returncode == 2
+    error_lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(error_lines) == 1, result.stderr
+    assert message.replace("{closed}", closed) in error_lines[0]
+    assert "Traceback" not in result.stderr
