@@ -25,6 +25,19 @@ REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not 
            502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
 
 
+class Headers(dict):
+    """Response headers, stored lower-cased and looked up in any case, as requests allows."""
+
+    def __getitem__(self, key: str) -> str:
+        return super().__getitem__(key.lower())
+
+    def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        return super().get(key.lower(), default)
+
+    def __contains__(self, key: object) -> bool:
+        return super().__contains__(key.lower() if isinstance(key, str) else key)
+
+
 class Response:
     """What a request returned; ``status_code`` is 0 when it never got an answer."""
 
@@ -134,12 +147,12 @@ class HttpSession:
             try:
                 content = raw.read()
                 status = raw.status_code
-                response_headers = {key.lower(): value for key, value in raw.items()}
+                response_headers = Headers((key.lower(), value) for key, value in raw.items())
             finally:
                 raw.release()
             error = None
         except Exception as exc:  # connection refused, reset, timeout: the request failed
-            status, response_headers, content = 0, {}, b""
+            status, response_headers, content = 0, Headers(), b""
             error = f"{type(exc).__name__}({str(exc)!r})"
         elapsed_ms = (time.perf_counter() - start) * 1000.0
         return Response(status, response_headers, content, uri, error, elapsed_ms)
