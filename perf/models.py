@@ -73,6 +73,14 @@ class PerfRun(models.Model):
         default=list, blank=True, help_text="Exceptions raised by scenario code: message, traceback, count."
     )
     error = models.TextField(blank=True, help_text="Why the run failed.")
+    stop_reason = models.CharField(max_length=200, blank=True, help_text="Why the run stopped before its time.")
+    # Verdicts that only exist because the load runs inside the backend it tests.
+    audit = models.JSONField(
+        null=True, blank=True, help_text="Data-integrity audit after the run: {ok, checks: [{name, ok, detail}]}."
+    )
+    thresholds = models.JSONField(
+        default=list, blank=True, help_text="--threshold verdicts: [{expression, actual, ok}]."
+    )
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -147,6 +155,18 @@ class EndpointStats(models.Model):
     first_request_at = models.DateTimeField(null=True, blank=True)
     last_request_at = models.DateTimeField(null=True, blank=True)
     histogram = models.JSONField(default=dict, blank=True, help_text="Bucket key → count (see perf.load.histogram).")
+    # From the backend's Server-Timing header (perf.middleware), when it sends one.
+    server_timed_requests = models.PositiveBigIntegerField(default=0)
+    avg_app_time = models.FloatField(null=True, blank=True, help_text="Milliseconds inside the Django app.")
+    p95_app_time = models.FloatField(null=True, blank=True)
+    avg_db_time = models.FloatField(null=True, blank=True, help_text="Milliseconds in database queries.")
+    avg_queries = models.FloatField(null=True, blank=True, help_text="SQL queries per request.")
+    avg_network_time = models.FloatField(
+        null=True, blank=True, help_text="Client time minus app time: network, queueing, server overhead (ms)."
+    )
+    server_timing = models.JSONField(
+        default=dict, blank=True, help_text="Exact sums and the app-time histogram, to rebuild and merge."
+    )
 
     objects = EndpointStatsQuerySet.as_manager()
 

@@ -119,6 +119,15 @@ def _endpoint_row(run: PerfRun, entry: StatsEntry, duration: float, aggregated: 
         last_request_at=to_datetime(entry.last_request_at),
         histogram=entry.histogram.to_json(),
     )
+    server = entry.server
+    if server is not None:
+        row.server_timed_requests = server.count
+        row.avg_app_time = server.avg_app_time
+        row.p95_app_time = server.p95_app_time
+        row.avg_db_time = server.avg_db_time
+        row.avg_queries = server.avg_queries
+        row.avg_network_time = server.avg_network_time
+        row.server_timing = server.to_dict()
     for fraction in PERCENTILES:
         setattr(row, percentile_field(fraction), entry.percentile(fraction))
     return row
@@ -196,6 +205,7 @@ def _entry_from_row(row: EndpointStats) -> StatsEntry:
             "histogram": row.histogram,
             "first_request_at": to_timestamp(row.first_request_at),
             "last_request_at": to_timestamp(row.last_request_at),
+            "server": row.server_timing or None,
         }
     )
 

@@ -135,9 +135,40 @@ def exceptions_table(stats: StatsRegistry) -> str:
     return f"Exceptions\n{_table(('# occurrences', 'Message'), rows, 2)}"
 
 
+def _server_console_row(entry: StatsEntry) -> list[str]:
+    server = entry.server
+    if server is None:
+        return [entry.method, entry.name, "0", *["-"] * 5]
+    queries = server.avg_queries
+    return [
+        entry.method,
+        entry.name,
+        str(server.count),
+        _console_ms(server.avg_app_time),
+        _console_ms(server.p95_app_time),
+        f"{server.avg_db_time or 0:.1f}",
+        "-" if queries is None else f"{queries:.1f}",
+        _console_ms(server.avg_network_time),
+    ]
+
+
+def server_table(stats: StatsRegistry) -> str:
+    """Where the time went, from the backend's Server-Timing header; "" when it sent none.
+
+    ``client−app`` is the client's time minus the app's: network, waiting for a free worker
+    and server overhead. When it dominates, the server is queueing, not computing.
+    """
+    if stats.total.server is None:
+        return ""
+    headers = ("Type", "Name", "# timed", "App avg", "App p95", "DB avg", "Queries/req", "Client-app avg")
+    table = _table(headers, _rows_with_aggregated(stats, _server_console_row), 2)
+    return f"Server-side breakdown (ms, from Server-Timing)\n{table}"
+
+
 def summary_tables(stats: StatsRegistry, duration: float) -> str:
     """Everything printed at the end of a run, the empty parts left out."""
-    parts = (stats_table(stats, duration), percentiles_table(stats), failures_table(stats), exceptions_table(stats))
+    parts = (stats_table(stats, duration), percentiles_table(stats), server_table(stats), failures_table(stats),
+             exceptions_table(stats))
     return "\n\n".join(part for part in parts if part) + "\n"
 
 
@@ -300,6 +331,14 @@ def entry_json(entry: StatsEntry, duration: float, aggregated: bool = False) -> 
         "avg_content_length": entry.avg_content_length,
         "rps": entry.rps(duration),
         "failures_per_s": entry.failures_per_second(duration),
+        "server_timing": None if entry.server is None else {
+            "timed_requests": entry.server.count,
+            "avg_app_time": entry.server.avg_app_time,
+            "p95_app_time": entry.server.p95_app_time,
+            "avg_db_time": entry.server.avg_db_time,
+            "avg_queries": entry.server.avg_queries,
+            "avg_client_minus_app_time": entry.server.avg_network_time,
+        },
     }
 
 

@@ -18,7 +18,9 @@ from urllib.parse import urlencode, urlsplit
 
 from geventhttpclient import HTTPClient
 
-RequestHook = Callable[[str, str, float, int, str | None], None]
+from perf.load.server_timing import ServerTiming, parse_server_timing
+
+RequestHook = Callable[..., None]
 
 REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
            409: "Conflict", 422: "Unprocessable Entity", 429: "Too Many Requests", 500: "Internal Server Error",
@@ -41,7 +43,7 @@ class Headers(dict):
 class Response:
     """What a request returned; ``status_code`` is 0 when it never got an answer."""
 
-    __slots__ = ("status_code", "headers", "content", "url", "error", "elapsed_ms", "_json")
+    __slots__ = ("status_code", "headers", "content", "url", "error", "elapsed_ms", "server", "_json")
 
     def __init__(self, status_code: int, headers: dict[str, str], content: bytes, url: str,
                  error: str | None, elapsed_ms: float) -> None:
@@ -51,6 +53,8 @@ class Response:
         self.url = url
         self.error = error
         self.elapsed_ms = elapsed_ms
+        timing = headers.get("server-timing")
+        self.server = parse_server_timing(timing) if timing else None
         self._json: Any = None
 
     @property
@@ -107,7 +111,7 @@ class ResponseContext:
         elif not self._marked and self._error is None and not self.response.ok:
             self._error = http_error(self.response.status_code, self._name)
         r = self.response
-        self._session.report(self._method, self._name, r.elapsed_ms, len(r.content), self._error)
+        self._session.report(self._method, self._name, r.elapsed_ms, len(r.content), self._error, r.server)
         return False
 
 
@@ -130,8 +134,12 @@ class HttpSession:
     def close(self) -> None:
         self._client.close()
 
-    def report(self, method: str, name: str, elapsed_ms: float, size: int, error: str | None) -> None:
-        self.on_request(method, name, elapsed_ms, size, error)
+    def report(self, method: str, name: str, elapsed_ms: float, size: int, error: str | None,
+               server: ServerTiming | None = None) -> None:
+        if server is None:
+            self.on_request(method, name, elapsed_ms, size, error)
+        else:
+            self.on_request(method, name, elapsed_ms, size, error, server)
 
     def send(self, method: str, path: str, json: Any = None, params: dict[str, Any] | None = None,
              headers: dict[str, str] | None = None) -> Response:
@@ -166,7 +174,7 @@ class HttpSession:
         error = response.error
         if error is None and response.status_code >= 400:
             error = http_error(response.status_code, name)
-        self.report(method, name, response.elapsed_ms, len(response.content), error)
+        self.report(method, name, response.elapsed_ms, len(response.content), error, response.server)
         return response
 
     def get(self, path: str, **kwargs: Any) -> Any:

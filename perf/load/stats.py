@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from perf.load.histogram import Histogram
+from perf.load.server_timing import ServerStats
 
 # The percentiles Locust prints and writes to CSV.
 PERCENTILES = (0.5, 0.66, 0.75, 0.8, 0.9, 0.95, 0.98, 0.99, 0.999, 0.9999, 1.0)
@@ -28,7 +29,7 @@ class StatsEntry:
 
     __slots__ = (
         "method", "name", "num_requests", "num_failures", "total_response_time", "min_response_time",
-        "max_response_time", "total_content_length", "histogram", "first_request_at", "last_request_at",
+        "max_response_time", "total_content_length", "histogram", "first_request_at", "last_request_at", "server",
     )
 
     def __init__(self, method: str, name: str) -> None:
@@ -43,6 +44,13 @@ class StatsEntry:
         self.histogram = Histogram()
         self.first_request_at: float | None = None
         self.last_request_at: float | None = None
+        # Only when the backend sends Server-Timing (perf.middleware).
+        self.server: ServerStats | None = None
+
+    def log_server(self, response_time: float, app: float, db: float | None, queries: int | None) -> None:
+        if self.server is None:
+            self.server = ServerStats()
+        self.server.log(response_time, app, db, queries)
 
     def log(self, response_time: float, content_length: int, failed: bool, now: float) -> None:
         self.num_requests += 1
@@ -71,6 +79,10 @@ class StatsEntry:
         self.max_response_time = max(self.max_response_time, other.max_response_time)
         self.total_content_length += other.total_content_length
         self.histogram.merge(other.histogram)
+        if other.server is not None:
+            if self.server is None:
+                self.server = ServerStats()
+            self.server.merge(other.server)
         for attr, pick in (("first_request_at", min), ("last_request_at", max)):
             mine, theirs = getattr(self, attr), getattr(other, attr)
             setattr(self, attr, theirs if mine is None else mine if theirs is None else pick(mine, theirs))
@@ -120,6 +132,7 @@ class StatsEntry:
             "histogram": self.histogram.to_json(),
             "first_request_at": self.first_request_at,
             "last_request_at": self.last_request_at,
+            "server": self.server.to_dict() if self.server else None,
         }
 
     @classmethod
@@ -129,6 +142,8 @@ class StatsEntry:
                     "max_response_time", "total_content_length", "first_request_at", "last_request_at"):
             setattr(entry, key, data[key])
         entry.histogram = Histogram.from_json(data["histogram"])
+        if data.get("server"):
+            entry.server = ServerStats.from_dict(data["server"])
         return entry
 
 
@@ -182,8 +197,15 @@ class StatsRegistry:
     _window_start: tuple[float, int, int, float, Histogram] | None = None
 
     def record(
-        self, method: str, name: str, response_time: float, content_length: int, error: str | None = None
+        self,
+        method: str,
+        name: str,
+        response_time: float,
+        content_length: int,
+        error: str | None = None,
+        server: tuple[float | None, float | None, int | None] | None = None,
     ) -> None:
+        """One request; ``server`` is (app ms, db ms, queries) from its Server-Timing header."""
         now = time.time()
         entry = self.entries.get((method, name))
         if entry is None:
@@ -191,6 +213,9 @@ class StatsRegistry:
         failed = error is not None
         entry.log(response_time, content_length, failed, now)
         self.total.log(response_time, content_length, failed, now)
+        if server is not None and server[0] is not None:
+            entry.log_server(response_time, *server)
+            self.total.log_server(response_time, *server)
         if failed:
             self.record_failure(method, name, error, now)
 

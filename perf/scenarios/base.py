@@ -20,6 +20,7 @@ class ScenarioContext:
     mailpit: MailpitClient | None = None
     notes: list[str] = field(default_factory=list)
     shared: dict[str, Any] = field(default_factory=dict)
+    verified_emails: set[str] = field(default_factory=set)
     _accounts: itertools.count = field(default_factory=itertools.count)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

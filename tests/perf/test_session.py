@@ -16,9 +16,13 @@ class Hook:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, float, int, str | None]] = []
+        self.server_timings: list[tuple | None] = []
 
-    def __call__(self, method: str, name: str, elapsed_ms: float, size: int, error: str | None) -> None:
+    def __call__(
+        self, method: str, name: str, elapsed_ms: float, size: int, error: str | None, server: tuple | None = None
+    ) -> None:
         self.calls.append((method, name, elapsed_ms, size, error))
+        self.server_timings.append(server)
 
     @property
     def errors(self) -> list[str | None]:
@@ -182,3 +186,15 @@ def test_per_request_headers_override_the_session_headers(live_server_process, h
         session.close()
 
     assert response.status_code == 200
+
+
+def test_the_backends_server_timing_header_reaches_the_hook(live_server_process, hook):
+    session = HttpSession(live_server_process.url, hook)
+
+    response = session.get("/events/")
+
+    assert "app;dur=" in response.headers["Server-Timing"]
+    app_ms, db_ms, queries = hook.server_timings[0]
+    assert 0 < app_ms <= hook.calls[0][2]  # the app's time is part of what the client waited
+    assert 0 <= db_ms <= app_ms
+    assert queries >= 1  # the list is a database query
