@@ -1,11 +1,15 @@
 """One ``run_perf`` invocation from options to stored run: the only place where the engine
 (``perf.load``), the platform scenarios and the Django models meet.
+
+Exit codes: 0 all good · 1 some request failed (``--exit-code-on-error``) · 2 bad input ·
+3 a ``--threshold`` was breached · 4 ``--fail-on-regression`` found a regression ·
+5 the data-integrity audit found a broken invariant.
 """
 
 import signal
 import subprocess
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -13,18 +17,22 @@ import gevent
 import requests
 from django.db import connection
 
-from perf import persist
+from perf import compare, integrity, persist
 from perf.clients.mailpit import MailpitClient
 from perf.config import PerfConfig, load_config
-from perf.load import report
+from perf.load import html_report, report
 from perf.load.runner import LoadRunner, RunPlan, Tick, split_counts
 from perf.load.session import HttpSession
 from perf.load.stats import StatsRegistry
+from perf.load.thresholds import Threshold, Verdict, evaluate, parse_threshold
 from perf.load.user import User
+from perf.models import PerfRun
 from perf.options import check_base_url, is_loopback_host, parse_duration, parse_wait, site_root
 from perf.progress import ProgressPrinter
 from perf.scenarios import SCENARIOS, find_scenario
 from perf.scenarios.base import ScenarioContext
+
+EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_THRESHOLD, EXIT_REGRESSION, EXIT_AUDIT = 0, 1, 2, 3, 4, 5
 
 
 class UsageError(Exception):
@@ -47,8 +55,15 @@ class RunRequest:
     stop_timeout: float = 0.0
     csv: str | None = None
     json: str | None = None
-    exit_code_on_error: int = 1
+    html: str | None = None
+    exit_code_on_error: int = EXIT_FAILURES
     save: bool = True
+    thresholds: tuple[str, ...] = ()
+    abort_on_threshold: bool = False
+    threshold_warmup: str = "10s"
+    audit: bool = True
+    compare_to: str | None = None
+    fail_on_regression: str | None = None
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> "RunRequest":
@@ -56,8 +71,11 @@ class RunRequest:
             users=options["users"], spawn_rate=options["spawn_rate"], duration=options["duration"],
             scenarios=tuple(options["scenario"]), host=options["host"], allow_remote=options["allow_remote"],
             wait=options["wait"], seed=options["seed"], label=options["label"], stop_timeout=options["stop_timeout"],
-            csv=options["csv"], json=options["json"], exit_code_on_error=options["exit_code_on_error"],
-            save=not options["no_save"],
+            csv=options["csv"], json=options["json"], html=options["html"],
+            exit_code_on_error=options["exit_code_on_error"], save=not options["no_save"],
+            thresholds=tuple(options["threshold"]), abort_on_threshold=options["abort_on_threshold"],
+            threshold_warmup=options["threshold_warmup"], audit=not options["no_audit"],
+            compare_to=options["compare_to"], fail_on_regression=options["fail_on_regression"],
         )
 
 
@@ -67,6 +85,7 @@ class RunOutcome:
     exit_code: int
     stats: StatsRegistry
     run_id: int | None
+    verdicts: list[Verdict] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -77,6 +96,10 @@ class RunSetup:
     host: str
     plan: RunPlan
     scenarios: list[type[User]]
+    thresholds: list[Threshold]
+    threshold_warmup: float
+    baseline: PerfRun | None
+    regression_percent: float | None
 
 
 def prepare(request: RunRequest) -> RunSetup:
@@ -95,6 +118,9 @@ def prepare(request: RunRequest) -> RunSetup:
         duration = parse_duration(request.duration)
         wait = parse_wait(request.wait) if request.wait else None
         host = check_base_url(request.host or config.backend_url)
+        thresholds = [parse_threshold(text) for text in request.thresholds]
+        warmup = parse_duration(request.threshold_warmup)
+        regression = compare.parse_percent(request.fail_on_regression) if request.fail_on_regression else None
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     scenarios = []
@@ -104,12 +130,25 @@ def prepare(request: RunRequest) -> RunSetup:
             raise UsageError(f"unknown scenario {name!r}; valid scenarios: {', '.join(SCENARIOS)}")
         if found not in scenarios:
             scenarios.append(found)
+    if request.abort_on_threshold and not thresholds:
+        raise UsageError("--abort-on-threshold needs at least one --threshold")
+    if regression is not None and not request.compare_to:
+        raise UsageError("--fail-on-regression needs --compare-to RUN_ID|last")
+    baseline = None
+    if request.compare_to:
+        if not request.save:
+            raise UsageError("--compare-to compares stored runs: drop --no-save")
+        try:
+            baseline = compare.resolve_run(request.compare_to)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     if not request.allow_remote and not is_loopback_host(host):
         raise UsageError(f"{host} is not a loopback address; load goes to this machine only unless --allow-remote")
     plan = RunPlan(users=request.users, spawn_rate=request.spawn_rate, duration=duration,
                    stop_timeout=request.stop_timeout, wait=wait, seed=request.seed)
     return RunSetup(config=replace(config, backend_url=host), host=host, plan=plan,
-                    scenarios=scenarios or list(SCENARIOS.values()))
+                    scenarios=scenarios or list(SCENARIOS.values()), thresholds=thresholds, threshold_warmup=warmup,
+                    baseline=baseline, regression_percent=regression)
 
 
 def check_reachable(host: str) -> None:
@@ -144,10 +183,10 @@ def execute(request: RunRequest, out: TextIO, style: Any = None) -> RunOutcome:
         return HttpSession(setup.host, registry.record, timeout=config.request_timeout)
 
     progress = ProgressPrinter(out, plan.duration)
-    run = None
     names = [cls.__name__ for cls in setup.scenarios]
     runner = LoadRunner(setup.scenarios, plan, stats, make_session, context=context)
     split = split_counts(runner.spawn_order)
+    run = None
     if request.save:
         run = persist.start_run(
             label=request.label, host=setup.host, options=_options_record(request), users=plan.users,
@@ -159,6 +198,12 @@ def execute(request: RunRequest, out: TextIO, style: Any = None) -> RunOutcome:
         progress(tick)
         if run is not None:
             persist.add_samples(run, [tick.sample])
+        if request.abort_on_threshold and tick.elapsed >= setup.threshold_warmup:
+            # An endpoint not reached yet is no breach mid-run (its final verdict still fails).
+            verdicts = evaluate(setup.thresholds, stats, tick.elapsed)
+            breached = [v for v in verdicts if not v.ok and v.actual is not None]
+            if breached:
+                runner.request_stop(f"threshold breached: {breached[0].line()}"[:200])
 
     def on_cpu_warning(percent: float) -> None:
         progress.message(f"WARNING: generator CPU usage above 90% ({percent:.0f}%): measured response times may "
@@ -168,13 +213,14 @@ def execute(request: RunRequest, out: TextIO, style: Any = None) -> RunOutcome:
     runner.on_cpu_warning = on_cpu_warning
     out.write(f"Running {plan.users} users ({_split_text(split)}) at {plan.spawn_rate:g}/s for "
               f"{plan.duration:g}s against {setup.host}\n")
-    handlers = [gevent.signal_handler(sig, runner.request_stop, "aborted") for sig in (signal.SIGINT, signal.SIGTERM)]
+    handlers = [gevent.signal_handler(sig, runner.request_stop, f"interrupted by {sig.name}")
+                for sig in (signal.SIGINT, signal.SIGTERM)]
     started = time.monotonic()
     try:
-        status = runner.run()
+        reason = runner.run()
     except BaseException as exc:
         if run is not None:
-            persist.finish_run(run, stats, "failed", time.monotonic() - started, error=repr(exc),
+            persist.finish_run(run, stats, PerfRun.Status.FAILED, time.monotonic() - started, error=repr(exc),
                                cpu_warning=runner.cpu_warned, max_cpu_percent=runner.max_cpu_percent)
         raise
     finally:
@@ -182,26 +228,70 @@ def execute(request: RunRequest, out: TextIO, style: Any = None) -> RunOutcome:
             handler.cancel()
         progress.finish()
     duration = time.monotonic() - started
+    status = PerfRun.Status.COMPLETED if reason == "completed" else PerfRun.Status.ABORTED
 
     out.write("\n" + report.summary_tables(stats, duration) + "\n")
-    if request.csv:
-        report.write_csv(request.csv, stats, duration)
-    if request.json:
-        meta = {"label": request.label, "host": setup.host, "users": plan.users, "status": status,
-                "scenarios": names, "user_split": split, "seed": plan.seed}
-        report.write_json(request.json, report.summary_json(stats, duration, meta))
+    if reason != "completed":
+        out.write(f"Stopped early: {reason}\n")
+    verdicts = evaluate(setup.thresholds, stats, duration)
+    for verdict in verdicts:
+        out.write(("PASS " if verdict.ok else "FAIL ") + verdict.line() + "\n")
+    audit_report = integrity.audit_load_test_data(context.verified_emails) if request.audit else None
+    if audit_report is not None:
+        out.write("\n".join(audit_report.lines()) + "\n")
     for note in context.notes:
         out.write(f"Note: {note}\n")
     if runner.cpu_warned:
         out.write("CPU usage was too high at some point during the run: figures may be inflated.\n")
+    meta = {"label": request.label, "host": setup.host, "users": plan.users, "status": status,
+            "scenarios": names, "user_split": split, "seed": plan.seed,
+            "thresholds": [v.as_dict() for v in verdicts],
+            "audit": audit_report.as_dict() if audit_report else None}
+    _write_files(request, stats, duration, meta)
+
     run_id = None
+    regressions: list[str] = []
     if run is not None:
-        persist.finish_run(run, stats, status, duration, cpu_warning=runner.cpu_warned,
-                           max_cpu_percent=runner.max_cpu_percent)
+        persist.finish_run(
+            run, stats, status, duration, cpu_warning=runner.cpu_warned, max_cpu_percent=runner.max_cpu_percent,
+            stop_reason="" if reason == "completed" else reason, thresholds=[v.as_dict() for v in verdicts],
+            audit=audit_report.as_dict() if audit_report else None,
+        )
         run_id = run.pk
+        if setup.baseline is not None:
+            comparison = compare.compare_runs(setup.baseline, run, percent=setup.regression_percent)
+            out.write(f"\nCompared with run {setup.baseline.pk}:\n{comparison.table()}\n")
+            for note in comparison.notes:
+                out.write(f"Note: {note}\n")
+            if setup.regression_percent is not None:
+                regressions = comparison.regressions(setup.regression_percent)
+                for line in regressions:
+                    out.write(f"REGRESSION {line}\n")
         out.write(f"Run {run.pk} {status}: {site_root(setup.host)}/admin/perf/perfrun/{run.pk}/change/\n")
-    exit_code = request.exit_code_on_error if stats.total.num_failures else 0
-    return RunOutcome(status=status, exit_code=exit_code, stats=stats, run_id=run_id)
+    exit_code = _exit_code(request, stats, verdicts, audit_report, regressions)
+    return RunOutcome(status=status, exit_code=exit_code, stats=stats, run_id=run_id, verdicts=verdicts)
+
+
+def _exit_code(request: RunRequest, stats: StatsRegistry, verdicts: list[Verdict],
+               audit_report: "integrity.AuditReport | None", regressions: list[str]) -> int:
+    if audit_report is not None and not audit_report.ok:
+        return EXIT_AUDIT
+    if any(not verdict.ok for verdict in verdicts):
+        return EXIT_THRESHOLD
+    if regressions:
+        return EXIT_REGRESSION
+    if stats.total.num_failures:
+        return request.exit_code_on_error
+    return EXIT_OK
+
+
+def _write_files(request: RunRequest, stats: StatsRegistry, duration: float, meta: dict[str, Any]) -> None:
+    if request.csv:
+        report.write_csv(request.csv, stats, duration)
+    if request.json:
+        report.write_json(request.json, report.summary_json(stats, duration, meta))
+    if request.html:
+        html_report.write_html(request.html, stats, duration, meta)
 
 
 def _split_text(split: dict[str, int]) -> str:
@@ -209,4 +299,4 @@ def _split_text(split: dict[str, int]) -> str:
 
 
 def _options_record(request: RunRequest) -> dict[str, Any]:
-    return {key: value for key, value in vars(request).items() if key != "save"} | {"save": request.save}
+    return dict(vars(request))

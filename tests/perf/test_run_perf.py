@@ -70,6 +70,8 @@ def test_thirty_users_for_twenty_seconds_reach_every_endpoint_without_failure(
     stored = EndpointStats.objects.filter(run=run, is_aggregated=False).count()
     assert stored == len(counts)
     assert StatsSample.objects.filter(run=run).count() >= 5
+    assert run.audit["ok"] is True and "Integrity audit: PASS" in result.stdout
+    assert "Server-side breakdown" in result.stdout
     assert f"/admin/perf/perfrun/{run.pk}/change/" in result.stdout
     assert (tmp_path / "out" / "run_stats.csv").exists()
 

@@ -31,6 +31,18 @@ class Command(BaseCommand):
         parser.add_argument("--exit-code-on-error", type=int, default=1,
                             help="exit code when any request failed (default 1)")
         parser.add_argument("--no-save", action="store_true", help="do not store the run in the database")
+        parser.add_argument("--html", metavar="PATH", help="write a self-contained HTML report (tables and charts)")
+        parser.add_argument("--threshold", action="append", default=[], metavar="EXPR",
+                            help='pass/fail rule, repeatable: p95<500ms, p99<1s, avg<200ms, error_rate<1%%, rps>50, '
+                                 'or scoped "/events/{id}/my-status [BOTTLENECK]:p95<300ms"; a breach exits 3')
+        parser.add_argument("--abort-on-threshold", action="store_true",
+                            help="stop the run at the first threshold breach after the warm-up")
+        parser.add_argument("--threshold-warmup", default="10s", metavar="DURATION",
+                            help="with --abort-on-threshold, ignore breaches before this (default 10s)")
+        parser.add_argument("--no-audit", action="store_true", help="skip the data-integrity audit after the run")
+        parser.add_argument("--compare-to", metavar="RUN_ID|last", help="compare with a stored run at the end")
+        parser.add_argument("--fail-on-regression", metavar="PERCENT",
+                            help="with --compare-to: exit 4 when an endpoint regresses by more than this, e.g. 10%%")
 
     def handle(self, *args: Any, **options: Any) -> None:
         request = RunRequest.from_options(options)

@@ -1,0 +1,57 @@
+"""``manage.py perf_compare A B [--fail-on-regression 10%]``: compare two stored runs, optionally as a CI gate."""
+
+import sys
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from perf.compare import compare_runs, parse_percent, resolve_run
+from perf.models import PerfRun
+
+# The same code run_perf uses for a regression (perf.run.EXIT_REGRESSION), so CI scripts treat both alike.
+EXIT_REGRESSION = 4
+EXIT_USAGE = 2
+
+
+def describe(run: PerfRun) -> str:
+    when = run.started_at.strftime("%Y-%m-%d %H:%M") if run.started_at else "?"
+    label = f"{run.label}, " if run.label else ""
+    return f"run {run.pk} ({label}{when}, {run.status}, {run.users} users, {run.duration_display})"
+
+
+class Command(BaseCommand):
+    help = ("Compare two stored runs per endpoint (req/s, p50, p95, p99, error %, queries/request) with deltas; "
+            "regressions are marked, and --fail-on-regression turns them into exit code 4.")
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("base", metavar="A",
+                            help="the baseline: a run id, last (newest completed run) or previous (the one before)")
+        parser.add_argument("new", metavar="B", help="the run to judge against A: a run id, last or previous")
+        parser.add_argument("--fail-on-regression", metavar="PERCENT",
+                            help="exit 4 when an endpoint regresses by more than this, e.g. 10%%")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        gate = options["fail_on_regression"]
+        try:
+            percent = parse_percent(gate) if gate is not None else None
+            base, new = resolve_run(options["base"]), resolve_run(options["new"])
+        except ValueError as exc:
+            raise CommandError(str(exc), returncode=EXIT_USAGE) from None
+        if base.pk == new.pk:
+            raise CommandError(f"A and B are both run {base.pk}: name two different runs", returncode=EXIT_USAGE)
+
+        comparison = compare_runs(base, new, percent)
+        self.stdout.write(f"Base: {describe(base)}\nNew:  {describe(new)}\n")
+        self.stdout.write(comparison.table())
+        for note in comparison.notes:
+            self.stdout.write(f"Note: {note}")
+        if percent is None:
+            return
+        regressions = comparison.regressions(percent)
+        for line in regressions:
+            self.stdout.write(self.style.ERROR(f"REGRESSION {line}"))
+        if not regressions:
+            self.stdout.write(self.style.SUCCESS(f"No regression above {percent:g}%."))
+            return
+        self.stdout.flush()
+        sys.exit(EXIT_REGRESSION)
