@@ -5,6 +5,7 @@ time-series sample, watch the generator's CPU, tell the caller), and stop everyt
 the duration is over or a stop is requested. It knows nothing of Django or of output.
 """
 
+import gc
 import random
 import time
 import traceback
@@ -112,6 +113,7 @@ class LoadRunner:
         self._stop = Event()
         self._stop_reason = "completed"
         self._wait_override: WaitTime | None = between(*plan.wait) if plan.wait else None
+        self._shared_rng = random.Random()
 
     @property
     def user_count(self) -> int:
@@ -125,7 +127,9 @@ class LoadRunner:
 
     def _spawn_user(self, index: int, name: str) -> None:
         seed = self.plan.seed
-        rng = random.Random(f"{seed}:{index}") if seed is not None else random.Random()
+        # A seeded run needs a stream per user to be reproducible; an unseeded one shares one
+        # generator, which saves ~2.9 KB per user (a Mersenne Twister state is 2.5 KB).
+        rng = random.Random(f"{seed}:{index}") if seed is not None else self._shared_rng
         user = self.scenarios[name](
             self.make_session(self.stats), rng, self.context, self._wait_override, self._record_exception
         )
@@ -145,6 +149,9 @@ class LoadRunner:
             delay = started + (index + 1) * interval - time.monotonic()
             if delay > 0 and index + 1 < len(self.spawn_order):
                 gevent.sleep(delay)
+        # Everything built so far lives for the whole run: keep it out of the collector's full
+        # passes, whose pauses would otherwise show up as generator latency in the tail.
+        gc.freeze()
 
     def run(self) -> str:
         """Run until the duration is over or a stop is requested; returns
@@ -166,6 +173,7 @@ class LoadRunner:
             spawner.kill()
             users_at_end = self.user_count
             self._stop_users()
+            gc.unfreeze()
         # The final sample also holds what users finished during --stop-timeout.
         self._tick(started, cpu_mark, users_at_end)
         return self._stop_reason

@@ -6,7 +6,7 @@ per response and each endpoint's statistics keep the sums and an app-time histog
 
 from typing import Any
 
-from perf.load.histogram import Histogram
+from perf.load.histogram import Histogram, bucket_key
 
 # (app ms, database ms, query count) from a Server-Timing header; any part may be missing.
 ServerTiming = tuple[float | None, float | None, int | None]
@@ -63,13 +63,23 @@ class ServerStats:
         self.network_total = 0.0
         self.app_histogram = Histogram()
 
-    def log(self, response_time: float, app: float, db: float | None, queries: int | None) -> None:
+    def log(self, response_time: float, app: float, db: float | None, queries: int | None,
+            app_key: int | None = None) -> None:
+        """Count one timed request; ``app_key`` is the app time's bucket when the caller has it."""
         self.count += 1
         self.app_total += app
-        self.db_total += db or 0.0
-        self.queries_total += queries or 0
-        self.network_total += max(0.0, response_time - app)
-        self.app_histogram.record(app)
+        if db:
+            self.db_total += db
+        if queries:
+            self.queries_total += queries
+        if response_time > app:
+            self.network_total += response_time - app
+        histogram = self.app_histogram
+        if app_key is None:
+            app_key = bucket_key(app)
+        counts = histogram.counts
+        counts[app_key] = counts.get(app_key, 0) + 1
+        histogram.total += 1
 
     def merge(self, other: "ServerStats") -> None:
         self.count += other.count

@@ -1,9 +1,10 @@
 """The instrumented HTTP session each simulated user owns.
 
 It offers the face of ``requests`` (``status_code``, ``headers``, ``json()``, ``text``)
-over geventhttpclient, which costs several times less CPU per request (DESIGN.md,
-"HTTP transport"), and reports every request to one hook. It knows nothing of how
-statistics are kept. Each session holds one keep-alive connection, as a browser tab would.
+over a lean keep-alive connection (``perf.load.transport``: a gevent socket and llhttp),
+which costs several times less CPU per request than requests (DESIGN.md, "HTTP transport"),
+and reports every request to one hook. It knows nothing of how statistics are kept.
+Each session holds one keep-alive connection, as a browser tab would.
 
 Response time runs from just before the request is sent to the end of the body read,
 in milliseconds. A request fails when it raises (status 0) or answers ≥ 400, unless the
@@ -19,6 +20,7 @@ from urllib.parse import urlencode, urlsplit
 from geventhttpclient import HTTPClient
 
 from perf.load.server_timing import ServerTiming, parse_server_timing
+from perf.load.transport import Connection, Headers
 
 RequestHook = Callable[..., None]
 
@@ -27,25 +29,12 @@ REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not 
            502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
 
 
-class Headers(dict):
-    """Response headers, stored lower-cased and looked up in any case, as requests allows."""
-
-    def __getitem__(self, key: str) -> str:
-        return super().__getitem__(key.lower())
-
-    def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
-        return super().get(key.lower(), default)
-
-    def __contains__(self, key: object) -> bool:
-        return super().__contains__(key.lower() if isinstance(key, str) else key)
-
-
 class Response:
     """What a request returned; ``status_code`` is 0 when it never got an answer."""
 
     __slots__ = ("status_code", "headers", "content", "url", "error", "elapsed_ms", "server", "_json")
 
-    def __init__(self, status_code: int, headers: dict[str, str], content: bytes, url: str,
+    def __init__(self, status_code: int, headers: Headers, content: bytes, url: str,
                  error: str | None, elapsed_ms: float) -> None:
         self.status_code = status_code
         self.headers = headers
@@ -127,12 +116,30 @@ class HttpSession:
         self.prefix = parts.path.rstrip("/")
         self.on_request = on_request
         self.headers = dict(headers or {})
-        self._client = HTTPClient.from_url(
-            f"{parts.scheme}://{parts.netloc}/", concurrency=1, connection_timeout=timeout, network_timeout=timeout
-        )
+        # Plain http (every loopback target) takes the lean connection; https goes through HTTPClient.
+        self._connection: Connection | None = None
+        self._client: HTTPClient | None = None
+        if parts.scheme == "http":
+            self._connection = Connection(parts.hostname, parts.port or 80, timeout)
+        else:
+            self._client = HTTPClient.from_url(
+                f"{parts.scheme}://{parts.netloc}/", concurrency=1, connection_timeout=timeout,
+                network_timeout=timeout,
+            )
 
     def close(self) -> None:
-        self._client.close()
+        if self._connection is not None:
+            self._connection.close()
+        if self._client is not None:
+            self._client.close()
+
+    def _send_https(self, method: str, uri: str, body: bytes, headers: dict[str, str]) -> tuple[int, Headers, bytes]:
+        raw = self._client.request(method, uri, body=body, headers=headers)
+        try:
+            content = raw.read()
+            return raw.status_code, Headers((key.lower(), value) for key, value in raw.items()), content
+        finally:
+            raw.release()
 
     def report(self, method: str, name: str, elapsed_ms: float, size: int, error: str | None,
                server: ServerTiming | None = None) -> None:
@@ -149,15 +156,14 @@ class HttpSession:
             uri += "?" + urlencode(params)
         body = b"" if json is None else jsonlib.dumps(json).encode()
         merged = {**self.headers, **headers} if headers else self.headers
+        connection = self._connection
         start = time.perf_counter()
         try:
-            raw = self._client.request(method, uri, body=body, headers=merged)
-            try:
-                content = raw.read()
-                status = raw.status_code
-                response_headers = Headers((key.lower(), value) for key, value in raw.items())
-            finally:
-                raw.release()
+            if connection is not None:
+                status, response_headers, content = connection.request(method, uri, merged, body)
+                start = connection.sent_at  # send to body read, as Locust and wrk time it
+            else:
+                status, response_headers, content = self._send_https(method, uri, body, merged)
             error = None
         except Exception as exc:  # connection refused, reset, timeout: the request failed
             status, response_headers, content = 0, Headers(), b""

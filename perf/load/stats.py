@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from perf.load.histogram import Histogram
+from perf.load.histogram import Histogram, bucket_key
 from perf.load.server_timing import ServerStats
 
 # The percentiles Locust prints and writes to CSV.
@@ -47,22 +47,31 @@ class StatsEntry:
         # Only when the backend sends Server-Timing (perf.middleware).
         self.server: ServerStats | None = None
 
-    def log_server(self, response_time: float, app: float, db: float | None, queries: int | None) -> None:
-        if self.server is None:
-            self.server = ServerStats()
-        self.server.log(response_time, app, db, queries)
+    def log_server(self, response_time: float, app: float, db: float | None, queries: int | None,
+                   app_key: int | None = None) -> None:
+        server = self.server
+        if server is None:
+            server = self.server = ServerStats()
+        server.log(response_time, app, db, queries, app_key)
 
-    def log(self, response_time: float, content_length: int, failed: bool, now: float) -> None:
+    def log(self, response_time: float, content_length: int, failed: bool, now: float, key: int | None = None) -> None:
+        """Count one request; ``key`` is its histogram bucket when the caller already has it."""
         self.num_requests += 1
         if failed:
             self.num_failures += 1
         self.total_response_time += response_time
-        if self.min_response_time is None or response_time < self.min_response_time:
+        low = self.min_response_time
+        if low is None or response_time < low:
             self.min_response_time = response_time
         if response_time > self.max_response_time:
             self.max_response_time = response_time
         self.total_content_length += content_length
-        self.histogram.record(response_time)
+        histogram = self.histogram
+        if key is None:
+            key = bucket_key(response_time)
+        counts = histogram.counts
+        counts[key] = counts.get(key, 0) + 1
+        histogram.total += 1
         if self.first_request_at is None:
             self.first_request_at = now
         self.last_request_at = now
@@ -211,11 +220,15 @@ class StatsRegistry:
         if entry is None:
             entry = self.entries[(method, name)] = StatsEntry(method, name)
         failed = error is not None
-        entry.log(response_time, content_length, failed, now)
-        self.total.log(response_time, content_length, failed, now)
+        # The hot path: one bucket lookup serves the entry and the Aggregated entry.
+        key = bucket_key(response_time)
+        entry.log(response_time, content_length, failed, now, key)
+        self.total.log(response_time, content_length, failed, now, key)
         if server is not None and server[0] is not None:
-            entry.log_server(response_time, *server)
-            self.total.log_server(response_time, *server)
+            app, db, queries = server
+            app_key = bucket_key(app)
+            entry.log_server(response_time, app, db, queries, app_key)
+            self.total.log_server(response_time, app, db, queries, app_key)
         if failed:
             self.record_failure(method, name, error, now)
 

@@ -6,6 +6,8 @@ simulated user runs ``on_start`` once, then repeatedly picks a task at random by
 """
 
 import random
+import time
+from bisect import bisect
 from collections.abc import Callable
 from typing import Any
 
@@ -52,6 +54,16 @@ def constant(seconds: float) -> WaitTime:
     return wait
 
 
+def constant_pacing(seconds: float) -> WaitTime:
+    """Start a task every ``seconds`` whatever the task took (sleep the rest of the period)."""
+
+    def wait(user: "User") -> float:
+        return max(0.0, seconds - (time.monotonic() - user.task_started))
+
+    wait.bounds = (0.0, seconds)  # type: ignore[attr-defined]
+    return wait
+
+
 class StopUser(Exception):
     """Raised inside a task or ``on_start`` to end this simulated user (e.g. it cannot log in)."""
 
@@ -92,13 +104,18 @@ class User:
         self._on_exception = on_exception
         self.stopping = False
         self.waiting = False
+        self.task_started = 0.0
 
     def on_start(self) -> None:
         """Runs once before the first task (log in, look up ids)."""
 
     def pick_task(self) -> TaskFunc:
-        (func,) = self.rng.choices([t for t, _ in self.tasks], cum_weights=self._task_cum_weights, k=1)
-        return func
+        """A task at random by weight (one bisect on the cumulative weights, no allocation)."""
+        tasks = self.tasks
+        if len(tasks) == 1:
+            return tasks[0][0]
+        cumulative = self._task_cum_weights
+        return tasks[bisect(cumulative, self.rng.random() * cumulative[-1])][0]
 
     def report_exception(self, exc: BaseException) -> None:
         """A bug or a surprise in scenario code: counted apart from failed requests."""
@@ -123,6 +140,7 @@ class User:
                 self.report_exception(exc)
                 return
             while not self.stopping:
+                self.task_started = time.monotonic()
                 try:
                     self.pick_task()(self)
                 except StopUser:

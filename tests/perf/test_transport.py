@@ -1,0 +1,105 @@
+"""The lean keep-alive connection under the session, against real servers.
+
+The live gunicorn covers ordinary keep-alive and its idle time-out; a small threaded server
+from the standard library covers framings gunicorn never sends here (chunked bodies, bodies
+ended by closing the connection, repeated headers).
+"""
+
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+import pytest
+
+from perf.load.transport import Connection
+
+
+class Framings(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:  # noqa: N802 (the stdlib's naming)
+        if self.path == "/chunked":
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for part in (b"hello ", b"world"):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            self.wfile.write(b"0\r\n\r\n")
+        elif self.path == "/until-close":
+            self.send_response(200)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(b"all of it")
+            self.close_connection = True
+        else:
+            self.send_response(200)
+            self.send_header("Set-Cookie", "a=1")
+            self.send_header("Set-Cookie", "b=2")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def framings() -> Iterator[Connection]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Framings)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield Connection("127.0.0.1", server.server_address[1], timeout=5)
+    server.shutdown()
+
+
+def test_a_chunked_body_is_read_whole(framings):
+    status, _, body = framings.request("GET", "/chunked", {}, b"")
+
+    assert (status, body) == (200, b"hello world")
+
+
+def test_a_body_ended_by_close_is_read_and_the_next_request_reconnects(framings):
+    assert framings.request("GET", "/until-close", {}, b"")[2] == b"all of it"
+    assert framings.sock is None
+
+    assert framings.request("GET", "/", {}, b"")[2] == b"ok"
+
+
+def test_repeated_headers_are_joined_and_found_in_any_case(framings):
+    _, headers, _ = framings.request("GET", "/", {}, b"")
+
+    assert headers["SET-COOKIE"] == "a=1, b=2"
+    assert "content-length" in headers and headers.get("Content-Length") == "2"
+
+
+def test_the_connection_is_kept_alive_between_requests(live_server_process):
+    parts = urlsplit(live_server_process.url)
+    connection = Connection(parts.hostname, parts.port, timeout=10)
+
+    connection.request("GET", "/api/healthcheck", {}, b"")
+    first = connection.sock
+    connection.request("GET", "/api/healthcheck", {}, b"")
+
+    assert first is not None and connection.sock is first
+
+
+def test_a_connection_the_server_closed_while_idle_is_reopened(live_server_process):
+    """gunicorn drops idle keep-alive connections after 2 s; think times are often longer."""
+    parts = urlsplit(live_server_process.url)
+    connection = Connection(parts.hostname, parts.port, timeout=10)
+    connection.request("GET", "/api/healthcheck", {}, b"")
+
+    time.sleep(3)
+    status, _, body = connection.request("POST", "/api/account/verify", {"Content-Type": "application/json"},
+                                         b'{"token": "x"}')
+
+    assert status == 400 and b"Invalid token" in body
+
+
+def test_a_refused_connection_raises(live_server_process):
+    from tests.liveserver import free_port
+
+    with pytest.raises(ConnectionRefusedError):
+        Connection("127.0.0.1", free_port(), timeout=2).request("GET", "/", {}, b"")
