@@ -11,7 +11,7 @@ WORKERS ?= 4
 THREADS ?= 2
 PG_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
-.PHONY: install migrate seed serve demo test test-sqlite test-postgres lint clean
+.PHONY: install migrate seed serve demo test test-sqlite test-postgres lint clean bench-venv bench
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,21 @@ test-postgres: install
 	fi
 
 test: lint test-sqlite test-postgres
+
+# Locust in a virtualenv of its own, only to measure against it (benchmarks/generator.py).
+benchmarks/.venv-locust/bin/locust:
+	$(PYTHON) -m venv benchmarks/.venv-locust
+	benchmarks/.venv-locust/bin/pip install -q --disable-pip-version-check locust==2.47.0
+
+bench-venv: benchmarks/.venv-locust/bin/locust
+
+# Speed, memory and query-count figures (never part of `make test`); nginx and wrk from Debian.
+bench: install bench-venv
+	$(PY) benchmarks/generator.py
+	$(PY) benchmarks/memory.py
+	$(PY) benchmarks/stats.py
+	$(PY) benchmarks/seed.py
+	$(PY) benchmarks/queries.py
 
 clean:
 	rm -rf $(VENV) perf.sqlite3 perf.sqlite3-wal perf.sqlite3-shm
