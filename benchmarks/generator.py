@@ -22,7 +22,6 @@ import json
 import os
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import nginx_target  # noqa: E402
+
 DEFAULT_LOCUST_PYTHON = ROOT / "benchmarks" / ".venv-locust" / "bin" / "python"
 GENERATOR_CORE, TARGET_CORE = "0", "1"
 
@@ -136,43 +138,10 @@ def worker_locust(kind: str, url: str, users: int, duration: float, pacing: floa
 # ------------------------------------------------------------------------------------------ target
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_nginx(workdir: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    conf = workdir / "nginx.conf"
-    conf.write_text(f"""
-worker_processes 1;
-worker_rlimit_nofile 65536;
-pid {workdir}/nginx.pid;
-error_log {workdir}/error.log warn;
-events {{ worker_connections 32768; }}
-http {{
-    access_log off;
-    keepalive_timeout 300s;
-    keepalive_requests 100000000;
-    client_body_temp_path {workdir};
-    server {{
-        listen 127.0.0.1:{port} reuseport;
-        location / {{ default_type text/plain; return 200 "ok"; }}
-    }}
-}}
-""")
-    process = subprocess.Popen(["taskset", "-c", TARGET_CORE, "nginx", "-c", str(conf), "-g", "daemon off;"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return process, url
-        except OSError:
-            time.sleep(0.05)
-    process.kill()
-    raise SystemExit(f"nginx did not start; see {workdir}/error.log")
+    """nginx (one worker) pinned to the target core; returns the process and its URL."""
+    process, port = nginx_target.start_nginx(workdir, core=TARGET_CORE)
+    return process, f"http://127.0.0.1:{port}"
 
 
 # ------------------------------------------------------------------------------------------ tools

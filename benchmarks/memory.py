@@ -33,7 +33,6 @@ import linecache  # noqa: E402
 import os  # noqa: E402
 import resource  # noqa: E402
 import shutil  # noqa: E402
-import socket  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -53,32 +52,14 @@ from perf.load.session import HttpSession  # noqa: E402
 from perf.load.stats import StatsRegistry  # noqa: E402
 from perf.load.user import User, constant, task  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from nginx_target import start_nginx, stop_nginx  # noqa: E402
+
 GOAL_KB = 15.0
 REFERENCE_KB = {"raw+greenlet": 13.0, "requests+greenlet": 29.0}
 MODES = ("engine", "raw+greenlet", "raw", "requests+greenlet", "requests")
 THINK = 3600.0
 
-NGINX_CONF = """\
-worker_processes 1;
-worker_rlimit_nofile {nofile};
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log warn;
-events {{ worker_connections 30000; }}
-http {{
-    access_log off;
-    keepalive_timeout 300s;
-    keepalive_requests 1000000;
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    server {{
-        listen 127.0.0.1:{port} backlog=4096;
-        location / {{ return 200 "ok"; }}
-    }}
-}}
-"""
 
 
 class IdleUser(User):
@@ -310,44 +291,6 @@ def measure(mode: str, args: argparse.Namespace) -> dict:
 # ---------------------------------------------------------------- the driver (parent process)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_nginx(nginx: str, tmp: Path, nofile: int) -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (tmp / sub).mkdir()
-    os.chmod(tmp, 0o755)
-    conf = tmp / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(tmp=tmp, port=port, nofile=nofile))
-    # nginx inherits this process's RLIMIT_NOFILE, raised in main().
-    proc = subprocess.Popen([nginx, "-c", str(conf), "-p", str(tmp), "-g", "daemon off;"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"nginx exited: {proc.stderr.read().decode(errors='replace')}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc, port
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("nginx did not start listening within 10 s")
-
-
-def stop_nginx(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def run_child(mode: str, args: argparse.Namespace, port: int) -> dict:
     command = [sys.executable, str(Path(__file__).resolve()), "--mode", mode, "--users", str(args.users),
                "--port", str(port), "--spawn-rate", str(args.spawn_rate)]
@@ -423,7 +366,7 @@ def main() -> None:
     results: dict[str, dict] = {}
     explained = floor = None
     with tempfile.TemporaryDirectory(prefix="perfkit-memory-") as tmp:
-        proc, port = start_nginx(args.nginx, Path(tmp), nofile)
+        proc, port = start_nginx(Path(tmp), nofile, nginx=args.nginx)
         try:
             print(f"target: nginx on 127.0.0.1:{port}; {args.users:,} users per measurement, each in a fresh process"
                   + (f"; engine seed {args.seed}" if args.seed is not None else "") + "\n")
