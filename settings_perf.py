@@ -88,6 +88,21 @@ def database_from_url(url: str) -> dict:
     else:
         config["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
         config["CONN_HEALTH_CHECKS"] = True
+        pooling = env("DATABASE_POOLING", default="session")
+        if pooling == "transaction":
+            # Behind PgBouncer in transaction pooling each transaction may get another server
+            # connection, so nothing may outlive one: no server-side cursors (iterator() would
+            # DECLARE on one connection and FETCH on another) and no prepared statements
+            # (psycopg would PREPARE on one and EXECUTE on another). Persistent client
+            # connections stay: connecting to the pooler costs a SCRAM handshake per request,
+            # and the health checks notice a pooler that restarted or dropped an idle client.
+            config["DISABLE_SERVER_SIDE_CURSORS"] = True
+            config.setdefault("OPTIONS", {})["prepare_threshold"] = None
+        elif pooling != "session":
+            raise environ.ImproperlyConfigured(
+                f"DATABASE_POOLING must be 'session' (the default: a direct connection or a session pooler) "
+                f"or 'transaction' (PgBouncer's pool_mode=transaction), got {pooling!r}"
+            )
     return config
 
 
@@ -127,3 +142,14 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="WARNING")},
 }
+
+# run_perf --distributed celery: shard tasks go through this broker (Redis) to `celery -A perf.celery worker -P gevent`
+# workers; their figures come back through the database, so no result backend is configured.
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")
+# Its own queue, so shard tasks never land on the platform's workers that share the broker.
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="perf")
+# A shard is acknowledged when it ends, and a worker holds no more shards than it has slots for.
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -18,7 +18,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
 from perf import compare
-from perf.models import EndpointStats, FailureStats, PerfRun
+from perf.models import EndpointStats, FailureStats, PerfRun, ShardReport
 
 BOTTLENECK_MARK = "[BOTTLENECK]"
 # The slowest endpoints by p95 count as bottlenecks even when the scenario did not name them so.
@@ -45,6 +45,15 @@ class ReadOnlyInline(admin.TabularInline):
 
     def has_delete_permission(self, request: HttpRequest, obj: PerfRun | None = None) -> bool:
         return False
+
+
+class ShardReportInline(ReadOnlyInline):
+    """The Celery shards of a distributed run (none for other runs): who ran what, and any that died."""
+
+    model = ShardReport
+    verbose_name = "shard"
+    fields = readonly_fields = ("index", "status", "hostname", "users", "requests", "max_cpu_percent",
+                                "heartbeat_at", "error")
 
 
 class EndpointStatsInline(ReadOnlyInline):
@@ -162,7 +171,7 @@ class PerfRunAdmin(admin.ModelAdmin):
     date_hierarchy = "started_at"
     # Every column comes from the run's own row: one query per page, however many runs it lists.
     list_select_related = False
-    inlines = [EndpointStatsInline, FailureStatsInline]
+    inlines = [EndpointStatsInline, FailureStatsInline, ShardReportInline]
     fieldsets = (
         (None, {"fields": ("label", "notes", "status", "started_at", "finished_at", "duration", "error")}),
         ("Load", {"fields": ("host", "users", "spawn_rate", "planned_duration", "actual_duration", "scenarios",

@@ -81,6 +81,9 @@ class PerfRun(models.Model):
     thresholds = models.JSONField(
         default=list, blank=True, help_text="--threshold verdicts: [{expression, actual, ok}]."
     )
+    open_model = models.JSONField(
+        null=True, blank=True, help_text="--rate runs: scheduled, started and dropped iterations, pool use."
+    )
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -220,3 +223,44 @@ class StatsSample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run_id} @ {self.elapsed:.1f}s: {self.requests_per_second:.1f} req/s"
+
+
+class ShardReport(models.Model):
+    """One shard of a ``run_perf --distributed celery`` run: what its worker measured so far.
+
+    The shard rewrites its row every second with its cumulative figures (a serialized StatsRegistry),
+    so the coordinating command can merge the latest rows at any moment, and a shard that dies still
+    leaves what it measured up to its last heartbeat. Rows are also the control channel back to the
+    shards (``stop_requested``), since the broker carries no replies.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    run = models.ForeignKey(PerfRun, on_delete=models.CASCADE, related_name="shards")
+    index = models.PositiveIntegerField(help_text="0-based; shard i runs the users at spawn positions i, i+N, …")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    hostname = models.CharField(max_length=255, blank=True, help_text="The Celery worker that ran the shard.")
+    users = models.PositiveIntegerField(default=0, help_text="Users planned for this shard.")
+    running_users = models.PositiveIntegerField(default=0, help_text="Users alive at the last heartbeat.")
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    stats = models.JSONField(default=dict, blank=True, help_text="Cumulative StatsRegistry (perf.distributed).")
+    requests = models.PositiveBigIntegerField(default=0, help_text="Requests in ``stats``, for listing.")
+    cpu_percent = models.FloatField(null=True, blank=True, help_text="Worker CPU at the last heartbeat.")
+    max_cpu_percent = models.FloatField(null=True, blank=True)
+    notes = models.JSONField(default=list, blank=True, help_text="Scenario remarks made on the worker.")
+    verified_emails = models.JSONField(default=list, blank=True, help_text="For the integrity audit (at the end).")
+    stop_requested = models.BooleanField(default=False, help_text="Set by the coordinator; the shard stops early.")
+    error = models.TextField(blank=True, help_text="Why the shard failed.")
+
+    class Meta:
+        ordering = ["run", "index"]
+        constraints = [models.UniqueConstraint(fields=["run", "index"], name="unique_shard_per_run")]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} shard {self.index} ({self.status})"

@@ -6,6 +6,7 @@ Exit codes: 0 all good · 1 some request failed (``--exit-code-on-error``) · 2 
 5 the data-integrity audit found a broken invariant.
 """
 
+import os
 import signal
 import subprocess
 import time
@@ -64,6 +65,10 @@ class RunRequest:
     audit: bool = True
     compare_to: str | None = None
     fail_on_regression: str | None = None
+    processes: str | None = None
+    distributed: str | None = None
+    shards: int = 1
+    rate: float | None = None
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> "RunRequest":
@@ -76,6 +81,8 @@ class RunRequest:
             thresholds=tuple(options["threshold"]), abort_on_threshold=options["abort_on_threshold"],
             threshold_warmup=options["threshold_warmup"], audit=not options["no_audit"],
             compare_to=options["compare_to"], fail_on_regression=options["fail_on_regression"],
+            processes=options["processes"], distributed=options["distributed"], shards=options["shards"],
+            rate=options["rate"],
         )
 
 
@@ -100,6 +107,7 @@ class RunSetup:
     threshold_warmup: float
     baseline: PerfRun | None
     regression_percent: float | None
+    processes: int = 1
 
 
 def prepare(request: RunRequest) -> RunSetup:
@@ -130,6 +138,21 @@ def prepare(request: RunRequest) -> RunSetup:
             raise UsageError(f"unknown scenario {name!r}; valid scenarios: {', '.join(SCENARIOS)}")
         if found not in scenarios:
             scenarios.append(found)
+    processes = _parse_processes(request.processes)
+    if request.distributed not in (None, "celery"):
+        raise UsageError(f"unknown --distributed {request.distributed!r}; the only backend is 'celery'")
+    if request.shards < 1:
+        raise UsageError(f"--shards must be at least 1, got {request.shards}")
+    if request.distributed and not request.save:
+        raise UsageError("--distributed shards report through the database: drop --no-save")
+    modes = [flag for flag, on in (("--processes", processes > 1), ("--distributed", bool(request.distributed)),
+                                   ("--rate", request.rate is not None)) if on]
+    if len(modes) > 1:
+        raise UsageError(f"{' and '.join(modes)} cannot be combined; choose one")
+    if request.rate is not None and not request.rate > 0:
+        raise UsageError(f"--rate must be greater than 0, got {request.rate:g}")
+    if request.rate is not None and request.wait:
+        raise UsageError("--wait does not apply with --rate: iterations arrive on the schedule, without think time")
     if request.abort_on_threshold and not thresholds:
         raise UsageError("--abort-on-threshold needs at least one --threshold")
     if regression is not None and not request.compare_to:
@@ -148,7 +171,7 @@ def prepare(request: RunRequest) -> RunSetup:
                    stop_timeout=request.stop_timeout, wait=wait, seed=request.seed)
     return RunSetup(config=replace(config, backend_url=host), host=host, plan=plan,
                     scenarios=scenarios or list(SCENARIOS.values()), thresholds=thresholds, threshold_warmup=warmup,
-                    baseline=baseline, regression_percent=regression)
+                    baseline=baseline, regression_percent=regression, processes=processes)
 
 
 def check_reachable(host: str) -> None:
@@ -184,9 +207,9 @@ def execute(request: RunRequest, out: TextIO, style: Any = None) -> RunOutcome:
 
     progress = ProgressPrinter(out, plan.duration)
     names = [cls.__name__ for cls in setup.scenarios]
-    runner = LoadRunner(setup.scenarios, plan, stats, make_session, context=context)
-    split = split_counts(runner.spawn_order)
     run = None
+    runner = build_runner(request, setup, stats, make_session, context)
+    split = split_counts(runner.spawn_order)
     if request.save:
         run = persist.start_run(
             label=request.label, host=setup.host, options=_options_record(request), users=plan.users,
@@ -211,6 +234,10 @@ def execute(request: RunRequest, out: TextIO, style: Any = None) -> RunOutcome:
 
     runner.on_tick = on_tick
     runner.on_cpu_warning = on_cpu_warning
+    if hasattr(runner, "on_message"):
+        runner.on_message = progress.message  # e.g. a distributed shard that died, said when it happens
+    if run is not None and hasattr(runner, "attach_run"):
+        runner.attach_run(run.pk)  # distributed shards report under the run's id
     out.write(f"Running {plan.users} users ({_split_text(split)}) at {plan.spawn_rate:g}/s for "
               f"{plan.duration:g}s against {setup.host}\n")
     handlers = [gevent.signal_handler(sig, runner.request_stop, f"interrupted by {sig.name}")
@@ -228,9 +255,19 @@ def execute(request: RunRequest, out: TextIO, style: Any = None) -> RunOutcome:
             handler.cancel()
         progress.finish()
     duration = time.monotonic() - started
-    status = PerfRun.Status.COMPLETED if reason == "completed" else PerfRun.Status.ABORTED
+    if reason == "completed":
+        status = PerfRun.Status.COMPLETED
+    elif reason.startswith("shard "):
+        status = PerfRun.Status.FAILED  # a distributed shard died: the figures are short, never "completed"
+    else:
+        status = PerfRun.Status.ABORTED
 
     out.write("\n" + report.summary_tables(stats, duration) + "\n")
+    if hasattr(runner, "summary_line"):
+        out.write(runner.summary_line() + "\n")
+    open_model = runner.iteration_summary() if hasattr(runner, "iteration_summary") else None
+    if open_model is not None:
+        out.write("\n".join(runner.summary_lines()) + "\n")
     if reason != "completed":
         out.write(f"Stopped early: {reason}\n")
     verdicts = evaluate(setup.thresholds, stats, duration)
@@ -246,7 +283,7 @@ def execute(request: RunRequest, out: TextIO, style: Any = None) -> RunOutcome:
     meta = {"label": request.label, "host": setup.host, "users": plan.users, "status": status,
             "scenarios": names, "user_split": split, "seed": plan.seed,
             "thresholds": [v.as_dict() for v in verdicts],
-            "audit": audit_report.as_dict() if audit_report else None}
+            "audit": audit_report.as_dict() if audit_report else None, "open_model": open_model}
     _write_files(request, stats, duration, meta)
 
     run_id = None
@@ -255,7 +292,7 @@ def execute(request: RunRequest, out: TextIO, style: Any = None) -> RunOutcome:
         persist.finish_run(
             run, stats, status, duration, cpu_warning=runner.cpu_warned, max_cpu_percent=runner.max_cpu_percent,
             stop_reason="" if reason == "completed" else reason, thresholds=[v.as_dict() for v in verdicts],
-            audit=audit_report.as_dict() if audit_report else None,
+            audit=audit_report.as_dict() if audit_report else None, open_model=open_model,
         )
         run_id = run.pk
         if setup.baseline is not None:
@@ -268,16 +305,54 @@ def execute(request: RunRequest, out: TextIO, style: Any = None) -> RunOutcome:
                 for line in regressions:
                     out.write(f"REGRESSION {line}\n")
         out.write(f"Run {run.pk} {status}: {site_root(setup.host)}/admin/perf/perfrun/{run.pk}/change/\n")
-    exit_code = _exit_code(request, stats, verdicts, audit_report, regressions)
+    exit_code = _exit_code(request, stats, verdicts, audit_report, regressions, status)
     return RunOutcome(status=status, exit_code=exit_code, stats=stats, run_id=run_id, verdicts=verdicts)
 
 
+def _parse_processes(text: str | None) -> int:
+    if text is None:
+        return 1
+    if text == "auto":
+        return os.cpu_count() or 1
+    try:
+        count = int(text)
+    except ValueError:
+        raise UsageError(f"bad --processes {text!r}: use a number or 'auto' (one per core)") from None
+    if count < 1:
+        raise UsageError(f"--processes must be at least 1, got {count}")
+    return count
+
+
+def build_runner(request: RunRequest, setup: RunSetup, stats: StatsRegistry, make_session: Any,
+                 context: ScenarioContext) -> Any:
+    """The closed model in one process (default), in several forked processes, on Celery shards,
+    or the open model (--rate). All four share LoadRunner's face: spawn_order, run(),
+    request_stop(), on_tick, on_cpu_warning, cpu_warned, max_cpu_percent."""
+    if setup.processes > 1:
+        from perf.load.processes import ProcessRunner
+
+        return ProcessRunner(setup.scenarios, setup.plan, stats, make_session, context=context,
+                             processes=setup.processes)
+    if request.distributed == "celery":
+        from perf.distributed import CeleryRunner
+
+        return CeleryRunner(setup.scenarios, setup.plan, stats, host=setup.host, shards=request.shards,
+                            context=context)
+    if request.rate is not None:
+        from perf.load.open_model import OpenModelRunner
+
+        return OpenModelRunner(setup.scenarios, setup.plan, stats, make_session, context=context, rate=request.rate)
+    return LoadRunner(setup.scenarios, setup.plan, stats, make_session, context=context)
+
+
 def _exit_code(request: RunRequest, stats: StatsRegistry, verdicts: list[Verdict],
-               audit_report: "integrity.AuditReport | None", regressions: list[str]) -> int:
+               audit_report: "integrity.AuditReport | None", regressions: list[str], status: str) -> int:
     if audit_report is not None and not audit_report.ok:
         return EXIT_AUDIT
     if any(not verdict.ok for verdict in verdicts):
         return EXIT_THRESHOLD
+    if status == PerfRun.Status.FAILED:
+        return EXIT_FAILURES  # a shard died: what arrived is stored, but the run is short
     if regressions:
         return EXIT_REGRESSION
     if stats.total.num_failures:

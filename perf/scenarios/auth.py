@@ -28,7 +28,9 @@ class NewUserRegistration(PlatformUser):
 
     @task
     def register_and_verify(self) -> None:
-        suffix = uuid.UUID(int=self.rng.getrandbits(128)).hex[:16]
+        # Fresh per run even with --seed (which fixes task choice, not identities): a repeated seeded
+        # run must not collide with the accounts the previous one registered.
+        suffix = uuid.uuid4().hex[:16]
         email = f"{REGISTRATION_EMAIL_PREFIX}{suffix}@{REGISTRATION_EMAIL_DOMAIN}"
         # Strong, and unrelated to the email so the similarity validator accepts it.
         password = f"Kx{self.rng.getrandbits(64):016x}!Qz9"

@@ -24,6 +24,12 @@ class ScenarioContext:
     _accounts: itertools.count = field(default_factory=itertools.count)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def stride_accounts(self, start: int, step: int) -> None:
+        """Take accounts start, start + step, …: how processes or shards of one run share the
+        pre-seeded users without two of them ever logging in as the same one."""
+        with self._lock:
+            self._accounts = itertools.count(start, step)
+
     def next_account(self) -> str:
         """Pre-seeded accounts handed out in turn, so users share one only beyond N users."""
         with self._lock:

@@ -41,6 +41,14 @@ class Command(BaseCommand):
                             help="with --abort-on-threshold, ignore breaches before this (default 10s)")
         parser.add_argument("--no-audit", action="store_true", help="skip the data-integrity audit after the run")
         parser.add_argument("--compare-to", metavar="RUN_ID|last", help="compare with a stored run at the end")
+        parser.add_argument("--processes", metavar="N|auto",
+                            help="fork N worker processes (auto: one per core), each running its share of users")
+        parser.add_argument("--distributed", choices=["celery"],
+                            help="run the users as Celery shard tasks (perf.tasks.run_shard), e.g. on several machines")
+        parser.add_argument("--shards", type=int, default=1, help="with --distributed: how many shard tasks")
+        parser.add_argument("--rate", type=float, metavar="R",
+                            help="open model: start R iterations per second whatever the latency (--users caps "
+                                 "concurrency; latency counts from the intended start; late ones are dropped)")
         parser.add_argument("--fail-on-regression", metavar="PERCENT",
                             help="with --compare-to: exit 4 when an endpoint regresses by more than this, e.g. 10%%")
 

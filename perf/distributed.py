@@ -1,0 +1,281 @@
+"""``run_perf --distributed celery``: the run's users split into shards that Celery workers run anywhere.
+
+The coordinating command (``CeleryRunner``) writes one ``ShardReport`` row per shard, sends one
+``perf.tasks.run_shard`` task per shard through the broker, then only reads the database: each shard
+rewrites its row every second with its cumulative figures, and each tick the coordinator rebuilds the
+run's registry as the exact merge of the latest rows (histograms merge without loss). Nothing comes
+back through the broker, so no result backend is needed and a shard that dies still leaves what it
+measured up to its last heartbeat.
+
+A shard is dead when its heartbeat stops changing for ``HEARTBEAT_TIMEOUT`` seconds, or when no
+worker took it within ``START_TIMEOUT``; liveness is judged by the coordinator's own clock (a
+heartbeat is only compared with the previous one), so clock skew between machines cannot kill a shard.
+A run with a failed shard never ends as plainly "completed": ``run()`` returns a reason that starts
+with ``shard`` and names it, and ``failed_shards`` lists them.
+"""
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+import gevent
+from django.utils import timezone
+from gevent.event import Event
+
+from perf.load.runner import CPU_WARNING_PERCENT, RunPlan, Tick, allocate_users
+from perf.load.stats import AGGREGATED, ExceptionEntry, FailureEntry, StatsEntry, StatsRegistry
+from perf.load.user import User
+from perf.models import ShardReport
+
+HEARTBEAT_INTERVAL = 1.0
+HEARTBEAT_TIMEOUT = 10.0
+START_TIMEOUT = 30.0
+# After the planned end: time for shards to stop their users and write their last report.
+END_GRACE = 20.0
+POLL_INTERVAL = 0.5
+TASK_NAME = "perf.tasks.run_shard"
+_OPEN = (ShardReport.Status.PENDING, ShardReport.Status.RUNNING)
+
+
+def registry_to_json(stats: StatsRegistry) -> dict[str, Any]:
+    """What a shard reports: everything ``StatsRegistry.merge`` folds (not the time series)."""
+    return {
+        "entries": [entry.to_dict() for entry in stats.entries.values()],
+        "total": stats.total.to_dict(),
+        "failures": [asdict(failure) for failure in stats.failures.values()],
+        "exceptions": [asdict(exception) for exception in stats.exceptions.values()],
+    }
+
+
+def registry_from_json(data: dict[str, Any]) -> StatsRegistry:
+    stats = StatsRegistry()
+    for item in data.get("entries", []):
+        entry = StatsEntry.from_dict(item)
+        stats.entries[(entry.method, entry.name)] = entry
+    if data.get("total"):
+        stats.total = StatsEntry.from_dict(data["total"])
+    for item in data.get("failures", []):
+        failure = FailureEntry(**item)
+        stats.failures[(failure.method, failure.name, failure.error)] = failure
+    for item in data.get("exceptions", []):
+        stats.exceptions[item["message"]] = ExceptionEntry(**item)
+    return stats
+
+
+def shard_order(order: Sequence[str], index: int, shards: int) -> list[str]:
+    """Shard ``index``'s users: spawn positions index, index + shards, … of the whole run's order,
+    so every shard gets a fair mix and together they spawn exactly the one-process order."""
+    return list(order[index::shards])
+
+
+def check_broker(timeout: float = 3.0) -> None:
+    """Fail before the run starts, as an unreachable --host does (exit 2), when the broker does not answer."""
+    from perf.celery import app
+    from perf.run import UsageError
+
+    with app.connection_for_write() as conn:
+        try:
+            conn.ensure_connection(max_retries=1, timeout=timeout)
+        except Exception as exc:
+            raise UsageError(f"cannot reach the Celery broker at {conn.as_uri()} ({exc}); start it (Redis) or set "
+                             "CELERY_BROKER_URL") from None
+
+
+class CeleryRunner:
+    """LoadRunner's face for run.py, with the users running as Celery shard tasks."""
+
+    def __init__(
+        self,
+        scenarios: Sequence[type[User]],
+        plan: RunPlan,
+        stats: StatsRegistry,
+        host: str,
+        shards: int,
+        context: Any = None,
+        on_tick: Callable[[Tick], None] | None = None,
+        on_cpu_warning: Callable[[float], None] | None = None,
+    ) -> None:
+        self.scenarios = list(scenarios)
+        self.plan = plan
+        self.stats = stats
+        self.host = host
+        self.context = context
+        self.on_tick = on_tick
+        self.on_cpu_warning = on_cpu_warning
+        # Optional: run.py may point this at its progress printer to hear of a dead shard at once.
+        self.on_message: Callable[[str], None] | None = None
+        self.spawn_order = allocate_users({cls.__name__: cls.weight for cls in self.scenarios}, plan.users)
+        # A shard without users would only report zeros: never more shards than users.
+        self.shards = max(1, min(shards, plan.users))
+        self.cpu_warned = False
+        self.max_cpu_percent = 0.0
+        self.failed_shards: list[int] = []
+        self.run_pk: int | None = None
+        self._stop = Event()
+        self._stop_reason = "completed"
+        self._seen: dict[int, tuple[datetime | None, float]] = {}
+        if self.shards < shards:
+            self._note(f"--shards {shards} is more than --users {plan.users}: ran {self.shards} shards")
+        check_broker()
+
+    def attach_run(self, run_pk: int) -> None:
+        """The stored run the shards report under (run.py calls this before ``run()``)."""
+        self.run_pk = run_pk
+
+    def request_stop(self, reason: str = "aborted") -> None:
+        """Stop early; safe from a signal handler (the shards hear of it at their next heartbeat)."""
+        if not self._stop.is_set():
+            self._stop_reason = reason
+            self._stop.set()
+
+    def run(self) -> str:
+        """Send the shards, merge their reports every tick, and return when all have ended or
+        are given up; the merged figures are left in ``stats``."""
+        if self.run_pk is None:
+            raise RuntimeError("CeleryRunner needs attach_run(run_pk): shards report under a stored run")
+        started_at = time.time()
+        started = time.monotonic()
+        self.stats.start_time = started_at
+        self._create_rows()
+        self._send(started_at, started_at + self.plan.duration)
+        give_up_at = started + self.plan.duration + self.plan.stop_timeout + END_GRACE
+        next_tick = started + self.plan.tick_interval
+        stopping = False
+        while True:
+            rows = list(ShardReport.objects.filter(run_id=self.run_pk).defer("stats", "notes", "verified_emails"))
+            now = time.monotonic()
+            for row in rows:
+                if row.status in _OPEN:
+                    self._check_alive(row, now, started)
+            if self._stop.is_set() and not stopping:
+                stopping = True
+                give_up_at = min(give_up_at, now + self.plan.stop_timeout + END_GRACE)
+                self._ask_shards_to_stop()
+            open_rows = [row for row in rows if row.status in _OPEN]
+            if not open_rows:
+                break
+            if now >= give_up_at:
+                for row in open_rows:
+                    why = "never started (no worker took it)" if row.status == ShardReport.Status.PENDING else (
+                        f"did not finish within {END_GRACE:.0f} s of the end")
+                    self._give_up(row, why)
+                break
+            if now >= next_tick:
+                self._tick(started_at)
+                next_tick += self.plan.tick_interval
+            pause = min(POLL_INTERVAL, max(next_tick - time.monotonic(), 0.01))
+            # Once stopping, the event stays set: sleep rather than spin while the shards wind down.
+            if stopping:
+                gevent.sleep(pause)
+            else:
+                self._stop.wait(timeout=pause)
+        final_rows = self._tick(started_at, final=True)
+        return self._outcome(final_rows)
+
+    def _create_rows(self) -> None:
+        ShardReport.objects.bulk_create([
+            ShardReport(run_id=self.run_pk, index=index, users=len(shard_order(self.spawn_order, index, self.shards)))
+            for index in range(self.shards)
+        ])
+
+    def _send(self, start_at: float, end_at: float) -> None:
+        """One task per shard; only JSON goes through the broker."""
+        from perf.celery import app
+
+        plan = self.plan
+        common = {
+            "run_id": self.run_pk, "shards": self.shards, "host": self.host,
+            "scenarios": [cls.__name__ for cls in self.scenarios], "users": plan.users,
+            "spawn_rate": plan.spawn_rate, "start_at": start_at, "end_at": end_at,
+            "wait": list(plan.wait) if plan.wait else None, "seed": plan.seed, "stop_timeout": plan.stop_timeout,
+            "config": asdict(self.context.config) if self.context is not None else None,
+        }
+        sent = time.monotonic()
+        try:
+            for index in range(self.shards):
+                app.send_task(TASK_NAME, kwargs={**common, "index": index}, retry=True,
+                              retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 1})
+        except Exception as exc:
+            # The broker answered check_broker() moments ago: this is rare, and the run is stored as failed.
+            ShardReport.objects.filter(run_id=self.run_pk, status__in=_OPEN).update(
+                status=ShardReport.Status.FAILED, error=f"not sent: {exc}", finished_at=timezone.now())
+            raise RuntimeError(f"cannot send shard tasks to the Celery broker ({exc})") from exc
+        self._seen = {index: (None, sent) for index in range(self.shards)}
+
+    def _check_alive(self, row: ShardReport, now: float, started: float) -> None:
+        """Give a shard up when its heartbeat stops moving, or when no worker ever took it."""
+        last_heartbeat, since = self._seen.get(row.index, (None, started))
+        if row.heartbeat_at != last_heartbeat:
+            self._seen[row.index] = (row.heartbeat_at, now)
+            return
+        if row.status == ShardReport.Status.PENDING and now - since > START_TIMEOUT:
+            self._give_up(row, f"never started (no worker took it within {START_TIMEOUT:.0f} s)")
+        elif row.status == ShardReport.Status.RUNNING and now - since > HEARTBEAT_TIMEOUT:
+            self._give_up(row, f"died (no heartbeat for {HEARTBEAT_TIMEOUT:.0f} s)")
+
+    def _give_up(self, row: ShardReport, why: str) -> None:
+        """Mark a shard failed, unless it finished meanwhile; its last report stays counted."""
+        where = f" on {row.hostname}" if row.hostname else ""
+        marked = ShardReport.objects.filter(pk=row.pk, status__in=_OPEN).update(
+            status=ShardReport.Status.FAILED, error=f"{why}{where}", finished_at=timezone.now())
+        if marked:
+            row.status = ShardReport.Status.FAILED
+            message = f"shard {row.index} of {self.shards}{where} {why}; its figures up to its last report are kept"
+            self._note(message)
+            if self.on_message:
+                self.on_message(message)
+
+    def _ask_shards_to_stop(self) -> None:
+        ShardReport.objects.filter(run_id=self.run_pk).update(stop_requested=True)
+        # A shard no worker has taken yet will not start now (the task checks the flag): nothing to wait for.
+        ShardReport.objects.filter(run_id=self.run_pk, status=ShardReport.Status.PENDING).update(
+            status=ShardReport.Status.FAILED, error="stopped before it started", finished_at=timezone.now())
+
+    def _tick(self, started_at: float, final: bool = False) -> list[ShardReport]:
+        """Rebuild ``stats`` from the shards' latest cumulative reports, take a sample, tell run.py."""
+        rows = list(ShardReport.objects.filter(run_id=self.run_pk))
+        stats = self.stats
+        stats.entries.clear()
+        stats.total = StatsEntry("", AGGREGATED)
+        stats.failures.clear()
+        stats.exceptions.clear()
+        for row in rows:
+            if row.stats:
+                stats.merge(registry_from_json(row.stats))
+            for note in row.notes or []:
+                self._note(note)
+            if final and self.context is not None:
+                self.context.verified_emails.update(row.verified_emails or [])
+        cpu_now = max((row.cpu_percent or 0.0 for row in rows), default=0.0)
+        self.max_cpu_percent = max([self.max_cpu_percent] + [row.max_cpu_percent or 0.0 for row in rows])
+        if self.max_cpu_percent > CPU_WARNING_PERCENT and not self.cpu_warned:
+            self.cpu_warned = True
+            if self.on_cpu_warning:
+                self.on_cpu_warning(self.max_cpu_percent)
+        users = sum(row.running_users for row in rows if row.status != ShardReport.Status.FAILED)
+        sample = stats.take_sample(users)
+        if self.on_tick:
+            self.on_tick(Tick(sample=sample, elapsed=time.time() - started_at, users=users, cpu_percent=cpu_now))
+        return rows
+
+    def _outcome(self, rows: list[ShardReport]) -> str:
+        failed = [row for row in rows if row.status == ShardReport.Status.FAILED]
+        self.failed_shards = [row.index for row in failed]
+        if self._stop.is_set():
+            return self._stop_reason
+        if not failed:
+            return "completed"
+        first = failed[0]
+        why = (first.error.strip().splitlines() or ["failed"])[0]
+        head = f"shard {first.index} of {self.shards} {why}" if len(failed) == 1 else (
+            f"shards {', '.join(str(row.index) for row in failed)} of {self.shards} failed "
+            f"(shard {first.index}: {why})")
+        complete = self.shards - len(failed)
+        tail = f"results from {complete} complete shard{'' if complete == 1 else 's'} and the failed ones' last reports"
+        return f"{head}; {tail}"[:200]
+
+    def _note(self, message: str) -> None:
+        if self.context is not None and hasattr(self.context, "note_once"):
+            self.context.note_once(message)

@@ -1,0 +1,286 @@
+"""The open model (``run_perf --rate R``): iterations arrive on a fixed schedule, whatever the latency.
+
+In the closed model (:class:`~perf.load.runner.LoadRunner`) each user sends its next request only
+after the previous answer, so when the server stalls the users stall with it: load drops exactly
+when it matters and a stall is recorded as one slow request instead of the many a real population
+would have sent (coordinated omission). Here iteration ``k`` is due at ``t0 + k/R``; each iteration
+is one task (no think time) of a free user from a pool of ``plan.users`` pre-created users, and
+its first request is timed from the due time rather than from the send, as wrk2 times it, so a
+late start (a stalled generator, a busy event loop) counts in the latency. The pool caps
+concurrency, like k6's ``preAllocatedVUs``: an arrival that finds every user of its scenario busy
+is *dropped* and counted, never queued or silently skipped.
+
+Arrivals go to the scenarios by weight (among those the pool has users for), each scenario to its
+own users: a slow scenario cannot hand its arrivals to a fast one's idle users, which would shift
+the mix away from the slow endpoints just when they slow down (an omission of its own).
+"""
+
+import gc
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import gevent
+from gevent.event import Event
+
+from perf.load.runner import LoadRunner, RunPlan, Tick, split_counts
+from perf.load.session import HttpSession
+from perf.load.stats import StatsRegistry
+from perf.load.user import StopUser, User
+
+# How long the last users' on_start (logins, look-ups) may take, once all are spawned, before the
+# schedule starts anyway; users still starting then join the pool when they are ready.
+POOL_READY_TIMEOUT = 30.0
+
+
+class ArrivalMix:
+    """Which scenario each arrival goes to: smooth weighted round-robin (nginx's).
+
+    Every run of sum(weights) consecutive arrivals holds each scenario exactly its weight, spread
+    out (3:1 → A A B A, A A B A, ...), so even a short run gets the weighted mix, reproducibly.
+    """
+
+    def __init__(self, weights: dict[str, int]) -> None:
+        self._weights = sorted(weights.items())
+        self._total = sum(weights.values())
+        self._credit = dict.fromkeys(weights, 0)
+
+    def next(self) -> str:
+        credit = self._credit
+        best = ""
+        for name, weight in self._weights:
+            credit[name] += weight
+            if not best or credit[name] > credit[best]:
+                best = name
+        credit[best] -= self._total
+        return best
+
+
+class PoolUser:
+    """One user of the pool and what wakes it: the due time of the iteration it was handed."""
+
+    __slots__ = ("user", "scenario", "wake", "intended")
+
+    def __init__(self, user: User, scenario: str) -> None:
+        self.user = user
+        self.scenario = scenario
+        self.wake = Event()
+        self.intended = 0.0
+
+
+class OpenModelRunner(LoadRunner):
+    """LoadRunner's face (ticks, CPU watch, stop, stop timeout) over an arrival-rate schedule.
+
+    The pool starts first, at ``plan.spawn_rate`` users per second as LoadRunner ramps up (a
+    stampede of logins would measure the stampede); its ``on_start`` requests are recorded like
+    any other. The schedule starts when every user is ready and lasts ``plan.duration``; the run's
+    time counts from ``run()``, pool start included. ``plan.wait`` does not apply: an iteration is
+    a single task. ``scheduled_iterations == started_iterations + dropped_iterations`` always.
+    """
+
+    def __init__(
+        self,
+        scenarios: Sequence[type[User]],
+        plan: RunPlan,
+        stats: StatsRegistry,
+        make_session: Callable[[StatsRegistry], HttpSession],
+        context: Any = None,
+        on_tick: Callable[[Tick], None] | None = None,
+        on_cpu_warning: Callable[[float], None] | None = None,
+        *,
+        rate: float,
+    ) -> None:
+        if not rate > 0:
+            raise ValueError(f"the arrival rate must be greater than 0, got {rate:g}")
+        super().__init__(scenarios, plan, stats, make_session, context, on_tick, on_cpu_warning)
+        for name in set(self.spawn_order):
+            if not self.scenarios[name].tasks:
+                raise TypeError(f"{name} has no @task methods")
+        self.rate = rate
+        self.scheduled_iterations = 0
+        self.started_iterations = 0
+        self.dropped_iterations = 0
+        pool_split = split_counts(self.spawn_order)
+        self.dropped_by_scenario = dict.fromkeys(sorted(pool_split), 0)
+        self.busy_users = 0
+        self.max_busy_users = 0
+        self.schedule_seconds = 0.0
+        self._arrivals = ArrivalMix({name: self.scenarios[name].weight for name in pool_split})
+        self._free: dict[str, deque[PoolUser]] = {name: deque() for name in pool_split}
+        self._pool_ready = Event()
+        self._settled = 0
+        self._schedule_start: float | None = None  # perf_counter() at t0
+
+    # --- the pool -----------------------------------------------------------------------------------------------
+
+    def _spawn_user(self, index: int, name: str) -> None:
+        """A pool user, where LoadRunner's spawner would start a looping one (same RNG rules)."""
+        seed = self.plan.seed
+        rng = random.Random(f"{seed}:{index}") if seed is not None else self._shared_rng
+        user = self.scenarios[name](self.make_session(self.stats), rng, self.context, None, self._record_exception)
+        self.users.append((user, gevent.spawn(self._serve, PoolUser(user, name))))
+
+    def _settle(self) -> None:
+        """One more user has finished its on_start (or given up); the last one opens the schedule."""
+        self._settled += 1
+        if self._settled >= len(self.spawn_order):
+            self._pool_ready.set()
+
+    def _serve(self, member: PoolUser) -> None:
+        """A pool user's life: on_start, then wait to be handed an iteration, run it, and so on."""
+        user = member.user
+        try:
+            try:
+                user.on_start()
+            except StopUser:
+                return
+            except Exception as exc:
+                user.report_exception(exc)
+                return
+            finally:
+                self._settle()
+            free = self._free[member.scenario]
+            while not user.stopping:
+                user.waiting = True  # idle: LoadRunner._stop_users kills it at once
+                free.append(member)
+                member.wake.wait()
+                member.wake.clear()
+                if not self._iterate(user, member.intended):
+                    return
+        finally:
+            user.client.close()
+
+    def _iterate(self, user: User, intended: float) -> bool:
+        """One task, its first request timed from ``intended``; False when the user quits (StopUser)."""
+        client = user.client
+        client.intended_start = intended
+        user.task_started = time.monotonic()
+        try:
+            user.pick_task()(user)
+        except StopUser:
+            return False
+        except Exception as exc:
+            user.report_exception(exc)
+        finally:
+            client.intended_start = 0.0  # a task that sent nothing leaves no lag to the next request
+            self.busy_users -= 1
+        return True
+
+    # --- the schedule -------------------------------------------------------------------------------------------
+
+    def _dispatch(self, intended: float) -> None:
+        """The arrival due at ``intended``: hand it to the longest-idle free user of its scenario, or drop it."""
+        self.scheduled_iterations += 1
+        scenario = self._arrivals.next()
+        free = self._free[scenario]
+        if not free:
+            self.dropped_iterations += 1
+            self.dropped_by_scenario[scenario] += 1
+            return
+        member = free.popleft()
+        member.user.waiting = False  # busy from now: a stop timeout lets it finish
+        member.intended = intended
+        self.started_iterations += 1
+        self.busy_users += 1
+        if self.busy_users > self.max_busy_users:
+            self.max_busy_users = self.busy_users
+        member.wake.set()
+
+    def _schedule(self) -> None:
+        """Start the pool, then release iteration k at t0 + k/R until t0 + duration, then end the run.
+
+        A scheduler that wakes late (a blocked event loop) releases every arrival that fell due
+        meanwhile at once, each with its own due time: the lateness is measured, not forgotten.
+        Even idle, the event loop's timers wake about 0.6 ms late (epoll waits in whole
+        milliseconds), which the first requests carry too, as wrk2's do.
+        """
+        if not self.spawn_order:
+            self._pool_ready.set()
+        self._spawner()  # LoadRunner's paced spawn (and gc.freeze of the pool once it is built)
+        gevent.wait([self._pool_ready, self._stop], timeout=POOL_READY_TIMEOUT, count=1)
+        if self._stop.is_set():
+            return
+        interval = 1.0 / self.rate
+        start = self._schedule_start = time.perf_counter()
+        end = start + self.plan.duration
+        index = 0
+        while (intended := start + index * interval) < end:
+            delay = intended - time.perf_counter()
+            if delay > 0:
+                gevent.sleep(delay)
+            self._dispatch(intended)
+            index += 1
+        gevent.sleep(max(0.0, end - time.perf_counter()))
+        self.request_stop("completed")
+
+    # --- the run ------------------------------------------------------------------------------------------------
+
+    def run(self) -> str:
+        """Run until the schedule is over or a stop is requested; returns ``"completed"`` or the stop reason."""
+        self.stats.start_time = time.time()
+        started = time.monotonic()
+        ramp = len(self.spawn_order) / self.plan.spawn_rate
+        give_up = started + ramp + POOL_READY_TIMEOUT + self.plan.duration + 10.0  # only if the scheduler hangs
+        cpu_mark = (started, time.process_time())
+        scheduler = gevent.spawn(self._schedule)
+        scheduler.link_exception(lambda dead: self.request_stop(f"scheduler failed: {dead.exception!r}"[:200]))
+        try:
+            while not self._stop.wait(timeout=max(0.0, min(self.plan.tick_interval, give_up - time.monotonic()))):
+                if time.monotonic() >= give_up:
+                    self.request_stop("the schedule overran its time")
+                    break
+                if self._schedule_over():
+                    continue  # the scheduler ends the run in a moment; the final tick follows below
+                cpu_mark = self._tick(started, cpu_mark)
+        finally:
+            scheduler.kill()
+            if self._schedule_start is not None:
+                now = time.perf_counter()
+                self.schedule_seconds = min(now - self._schedule_start, self.plan.duration)
+            users_at_end = self.user_count
+            self._stop_users()
+            gc.unfreeze()
+        # The final sample also holds the iterations finished during --stop-timeout.
+        self._tick(started, cpu_mark, users_at_end)
+        return self._stop_reason
+
+    def _schedule_over(self) -> bool:
+        start = self._schedule_start
+        return start is not None and time.perf_counter() >= start + self.plan.duration
+
+    # --- what to report -----------------------------------------------------------------------------------------
+
+    @property
+    def dropped_percent(self) -> float:
+        return 100.0 * self.dropped_iterations / self.scheduled_iterations if self.scheduled_iterations else 0.0
+
+    def iteration_summary(self) -> dict[str, Any]:
+        """The schedule's figures, JSON-ready: for the printed summary, ``--json`` and the stored run."""
+        return {
+            "rate": self.rate,
+            "pool_users": len(self.spawn_order),
+            "schedule_seconds": round(self.schedule_seconds, 3),
+            "scheduled_iterations": self.scheduled_iterations,
+            "started_iterations": self.started_iterations,
+            "dropped_iterations": self.dropped_iterations,
+            "dropped_percent": round(self.dropped_percent, 2),
+            "dropped_by_scenario": {name: count for name, count in self.dropped_by_scenario.items() if count},
+            "max_busy_users": self.max_busy_users,
+        }
+
+    def summary_lines(self) -> list[str]:
+        """What to print after the run; a warning line when arrivals were dropped."""
+        lines = [
+            f"Open model: {self.rate:g} iterations/s for {self.schedule_seconds:.1f}s: "
+            f"{self.scheduled_iterations} scheduled, {self.started_iterations} started, "
+            f"{self.dropped_iterations} dropped ({self.dropped_percent:.1f}%); "
+            f"at most {self.max_busy_users} of {len(self.spawn_order)} users busy at once"
+        ]
+        if self.dropped_iterations:
+            worst = ", ".join(f"{name} {count}" for name, count in
+                              sorted(self.dropped_by_scenario.items(), key=lambda item: -item[1]) if count)
+            lines.append(f"WARNING: {self.dropped_iterations} iterations dropped ({worst}): every user of their "
+                         "scenario was busy; the server did not get the load asked for. Raise --users or lower --rate.")
+        return lines

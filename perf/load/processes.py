@@ -1,0 +1,398 @@
+"""The closed model over several forked processes, for when one core is not enough to drive the load.
+
+One gevent process tops out at one core (DESIGN.md, "HTTP transport"); ``--processes N`` forks N
+workers, each a :class:`~perf.load.runner.LoadRunner` over its share of the users. Every second a
+worker sends what it recorded since its last report (a drained :class:`StatsRegistry`), its live
+user count and its CPU %, over a pipe; the parent merges each delta into the run's registry, which
+is exact (histograms add key-wise), takes the samples on its own ticks and is the only process that
+prints or touches the database. Workers inherit scenarios, context and ``make_session`` by fork,
+so nothing of the run has to be picklable but the statistics.
+"""
+
+import contextlib
+import os
+import pickle
+import signal
+import struct
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, NoReturn
+
+import gevent
+import gevent.os
+from gevent import monkey
+from gevent.event import Event
+
+from perf.load.runner import CPU_WARNING_PERCENT, LoadRunner, RunPlan, Tick, allocate_users
+from perf.load.session import HttpSession
+from perf.load.stats import AGGREGATED, Sample, StatsEntry, StatsRegistry
+from perf.load.user import User
+
+REPORT_INTERVAL = 1.0
+# A worker that has not finished this long after its planned end is killed.
+HANG_GRACE = 10.0
+REAP_TIMEOUT = 5.0
+_HEADER = struct.Struct(">I")
+
+
+def split_users(order: Sequence[str], processes: int) -> list[list[tuple[int, str]]]:
+    """Each worker's users as (run-wide spawn index, scenario): worker i takes positions i, i+N, i+2N…
+
+    Striding keeps every worker's mix close to the weights (the spawn order interleaves the
+    classes) and its users spread over the ramp. Never more workers than users.
+    """
+    workers = max(1, min(processes, len(order)))
+    indexed = list(enumerate(order))
+    return [indexed[i::workers] for i in range(workers)]
+
+
+class WorkerStats(StatsRegistry):
+    """A worker's registry, emptied at every report so that it always holds the delta not yet sent."""
+
+    def drain(self) -> StatsRegistry:
+        """Hand over what was recorded since the last drain and start afresh.
+
+        Swapping the containers (not the registry) keeps the sessions' bound ``record`` valid;
+        under gevent no request lands between the two statements.
+        """
+        delta = StatsRegistry(entries=self.entries, total=self.total, failures=self.failures,
+                              exceptions=self.exceptions, start_time=self.start_time)
+        self.entries, self.total, self.failures, self.exceptions = {}, StatsEntry("", AGGREGATED), {}, {}
+        return delta
+
+    def take_sample(self, users: int, now: float | None = None) -> Sample:
+        """The time series is the parent's, over the merged figures; a worker keeps none."""
+        now = time.time() if now is None else now
+        return Sample(timestamp=now, elapsed=now - self.start_time, users=users, requests_per_second=0.0,
+                      failures_per_second=0.0, p50=None, p95=None, avg_response_time=None,
+                      total_requests=0, total_failures=0)
+
+
+class WorkerRunner(LoadRunner):
+    """One worker's LoadRunner: its share of the spawn order, each user seeded by its run-wide index,
+    so a seeded run gives every user the same random stream whatever the number of processes."""
+
+    def __init__(self, share: Sequence[tuple[int, str]], *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.spawn_order = [name for _, name in share]
+        self._run_indices = [index for index, _ in share]
+
+    def _spawn_user(self, index: int, name: str) -> None:
+        super()._spawn_user(self._run_indices[index], name)
+
+
+@dataclass
+class _Worker:
+    """The parent's view of one worker process."""
+
+    index: int
+    pid: int
+    fd: int
+    requests: int = 0
+    users: int = 0
+    cpu_percent: float = 0.0
+    done: bool = False
+    error: str = ""
+    hung_up: bool = False
+    killed: bool = False
+    exited: bool = False
+    reader: gevent.Greenlet | None = field(default=None, repr=False)
+
+
+class ProcessRunner:
+    """Runs the users of one run in ``processes`` forked workers; LoadRunner's face for ``perf.run``."""
+
+    def __init__(
+        self,
+        scenarios: Sequence[type[User]],
+        plan: RunPlan,
+        stats: StatsRegistry,
+        make_session: Callable[[StatsRegistry], HttpSession],
+        context: Any = None,
+        processes: int = 2,
+        on_tick: Callable[[Tick], None] | None = None,
+        on_cpu_warning: Callable[[float], None] | None = None,
+    ) -> None:
+        self.scenarios = list(scenarios)
+        self.plan = plan
+        self.stats = stats
+        self.make_session = make_session
+        self.context = context
+        self.on_tick = on_tick
+        self.on_cpu_warning = on_cpu_warning
+        self.spawn_order = allocate_users({cls.__name__: cls.weight for cls in self.scenarios}, plan.users)
+        self.shares = split_users(self.spawn_order, processes)
+        self.cpu_warned = False
+        self.max_cpu_percent = 0.0
+        self.workers: list[_Worker] = []
+        self._stop_reason = "completed"
+        self._stopping = False
+        self._kill_at = float("inf")
+        self._all_done = Event()
+        self._open_pipes = 0
+        self._cpu_peak = 0.0
+        self._worker: WorkerRunner | None = None  # set in a worker process only
+
+    @property
+    def child_requests(self) -> dict[int, int]:
+        """Requests merged from each worker so far, by worker index."""
+        return {worker.index: worker.requests for worker in self.workers}
+
+    @property
+    def user_count(self) -> int:
+        return sum(worker.users for worker in self.workers)
+
+    def summary_line(self) -> str:
+        """One line for the end of a run: how the load was shared."""
+        counts = ", ".join(str(worker.requests) for worker in self.workers)
+        plural = "" if len(self.workers) == 1 else "s"
+        return f"processes: {len(self.workers)} worker{plural}, requests per worker: {counts}"
+
+    def request_stop(self, reason: str = "aborted") -> None:
+        """Stop every worker and keep what they measured; safe from a signal handler.
+
+        In a worker this object is the parent's copy, still reached by the signal handlers the
+        worker inherited: there it stops the worker's own users instead.
+        """
+        if self._worker is not None:
+            self._worker.request_stop(reason)
+            return
+        if self._stopping:
+            return
+        self._stopping = True
+        self._stop_reason = reason
+        self._kill_at = min(self._kill_at, time.monotonic() + self.plan.stop_timeout + HANG_GRACE)
+        self._signal_workers(signal.SIGTERM)
+
+    def run(self) -> str:
+        """Fork the workers, merge their reports until all are done; returns ``"completed"`` or why not."""
+        self.stats.start_time = time.time()
+        started = time.monotonic()
+        self._kill_at = min(self._kill_at, started + self.plan.duration + self.plan.stop_timeout + HANG_GRACE)
+        try:
+            self._fork_workers()
+            self._open_pipes = len(self.workers)
+            if not self.workers:
+                self._all_done.set()  # stopped before any worker started
+            for worker in self.workers:
+                worker.reader = gevent.spawn(self._read_reports, worker)
+            self._supervise(started)
+        finally:
+            self._finish()
+        self._tick(started)
+        failed = [worker for worker in self.workers if not worker.done]
+        if failed and not self._stopping:
+            worker = failed[0]
+            if worker.killed:
+                return f"worker {worker.index} killed: still running {HANG_GRACE:g} s after the planned end"
+            return f"worker {worker.index} failed: {_last_line(worker.error) or 'exited without reporting'}"[:200]
+        return self._stop_reason
+
+    # --- the parent ---------------------------------------------------------------------------------------------
+
+    def _fork_workers(self) -> None:
+        _close_database_connections()
+        fork = gevent.os.fork_and_watch if monkey.is_module_patched("os") else gevent.os.fork_gevent
+        for index, share in enumerate(self.shares):
+            if self._stopping:
+                return
+            read_fd, write_fd = os.pipe()
+            pid = fork()
+            if pid == 0:
+                os.close(read_fd)
+                self._worker_main(index, share, write_fd)
+            os.close(write_fd)
+            gevent.os.make_nonblocking(read_fd)
+            self.workers.append(_Worker(index=index, pid=pid, fd=read_fd))
+
+    def _supervise(self, started: float) -> None:
+        """Tick on the parent's own clock until every worker has hung up (or is killed for hanging).
+
+        As in LoadRunner, periodic ticks end with the planned duration or a stop request: what the
+        users do while stopping belongs to the final tick, taken once all reports are in.
+        """
+        end = started + self.plan.duration
+        next_tick = started + self.plan.tick_interval
+        while not self._all_done.is_set():
+            now = time.monotonic()
+            if now >= self._kill_at:
+                for worker in self.workers:
+                    worker.killed = not worker.hung_up
+                self._signal_workers(signal.SIGKILL)
+                break
+            ticking = next_tick < end and not self._stopping
+            if ticking and now >= next_tick:
+                self._tick(started)
+                while next_tick <= time.monotonic():
+                    next_tick += self.plan.tick_interval
+                continue
+            self._all_done.wait(timeout=(min(next_tick, self._kill_at) if ticking else self._kill_at) - now)
+
+    def _read_reports(self, worker: _Worker) -> None:
+        """Length-prefixed pickles until the worker closes its end (it exits or is killed)."""
+        buffer = bytearray()
+        try:
+            while chunk := gevent.os.nb_read(worker.fd, 1 << 16):
+                buffer += chunk
+                while len(buffer) >= _HEADER.size:
+                    (size,) = _HEADER.unpack_from(buffer)
+                    if len(buffer) < _HEADER.size + size:
+                        break
+                    message = pickle.loads(bytes(buffer[_HEADER.size:_HEADER.size + size]))
+                    del buffer[:_HEADER.size + size]
+                    self._handle(worker, message)
+        finally:
+            os.close(worker.fd)
+            worker.hung_up = True
+            self._open_pipes -= 1
+            if not self._open_pipes:
+                self._all_done.set()
+
+    def _handle(self, worker: _Worker, message: tuple) -> None:
+        kind = message[0]
+        if kind == "report":
+            _, delta, users, cpu_percent = message
+            self.stats.merge(delta)
+            worker.requests += delta.total.num_requests
+            worker.users = users
+            worker.cpu_percent = cpu_percent
+            self._cpu_peak = max(self._cpu_peak, cpu_percent)
+        elif kind == "done":
+            _, notes, verified_emails = message
+            worker.done = True
+            # What the users learned for the end of the run (notes, the accounts the audit checks).
+            mine = getattr(self.context, "notes", None)
+            if mine is not None:
+                mine.extend(note for note in notes if note not in mine)
+            emails = getattr(self.context, "verified_emails", None)
+            if emails is not None:
+                emails.update(verified_emails)
+        elif kind == "error":
+            worker.error = message[1]
+            self.stats.record_exception(f"worker {worker.index} failed: {_last_line(message[1])}", message[1])
+
+    def _tick(self, started: float, users: int | None = None) -> None:
+        """A sample of the merged figures; the CPU figure is the busiest worker's since the last tick."""
+        cpu_percent, self._cpu_peak = self._cpu_peak, 0.0
+        self.max_cpu_percent = max(self.max_cpu_percent, cpu_percent)
+        if cpu_percent > CPU_WARNING_PERCENT and not self.cpu_warned:
+            self.cpu_warned = True
+            if self.on_cpu_warning:
+                self.on_cpu_warning(cpu_percent)
+        users = self.user_count if users is None else users
+        sample = self.stats.take_sample(users)
+        if self.on_tick:
+            self.on_tick(Tick(sample=sample, elapsed=time.monotonic() - started, users=users,
+                              cpu_percent=cpu_percent))
+
+    def _signal_workers(self, sig: signal.Signals) -> None:
+        for worker in self.workers:
+            if not worker.exited:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(worker.pid, sig)
+
+    def _finish(self) -> None:
+        """Leave no worker behind: wait for the rest of their reports, then reap (killing any that linger).
+
+        The pipes are normally all closed by now; not when the parent itself failed mid-run, and then
+        the workers are told to stop as on Ctrl-C before anything harsher.
+        """
+        if not self._all_done.is_set():
+            self._signal_workers(signal.SIGTERM)
+            self._all_done.wait(timeout=self.plan.stop_timeout + REAP_TIMEOUT)
+        readers = [worker.reader for worker in self.workers if worker.reader is not None]
+        for sig in (None, signal.SIGKILL):
+            if sig is not None:
+                self._signal_workers(sig)
+            deadline = time.monotonic() + REAP_TIMEOUT
+            while time.monotonic() < deadline and not all(self._reap(worker) for worker in self.workers):
+                gevent.sleep(0.02)
+            if all(worker.exited for worker in self.workers):
+                break
+        gevent.joinall(readers, timeout=REAP_TIMEOUT)
+        gevent.killall([reader for reader in readers if not reader.dead], timeout=REAP_TIMEOUT)
+
+    def _reap(self, worker: _Worker) -> bool:
+        if not worker.exited:
+            try:
+                pid, _ = gevent.os.waitpid(worker.pid, os.WNOHANG)
+            except ChildProcessError:
+                pid = worker.pid  # already reaped (by gevent's SIGCHLD watcher)
+            worker.exited = pid == worker.pid
+        return worker.exited
+
+    # --- a worker -----------------------------------------------------------------------------------------------
+
+    def _worker_main(self, index: int, share: Sequence[tuple[int, str]], fd: int) -> NoReturn:
+        """The whole life of a worker process; it never returns into the parent's code."""
+        code = 0
+        try:
+            stats = WorkerStats()
+            worker = self._become_worker(index, share, stats)
+            gevent.os.make_nonblocking(fd)
+            worker.on_tick = lambda tick: _send(fd, ("report", stats.drain(), tick.users, tick.cpu_percent))
+            gevent.signal_handler(signal.SIGTERM, worker.request_stop, "stopped by the parent process")
+            worker.run()
+            context = self.context
+            _send(fd, ("done", list(getattr(context, "notes", [])), set(getattr(context, "verified_emails", ()))))
+        except BaseException:
+            code = 1
+            with contextlib.suppress(BaseException):
+                _send(fd, ("error", traceback.format_exc()))
+        finally:
+            os._exit(code)
+
+    def _become_worker(self, index: int, share: Sequence[tuple[int, str]], stats: WorkerStats) -> WorkerRunner:
+        # The terminal sends Ctrl-C to the whole process group: the parent alone decides.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        _die_with_parent()
+        for worker in self.workers:
+            os.close(worker.fd)  # earlier siblings' pipes, inherited
+        self.workers = []
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for target in (0, 1, 2):
+            os.dup2(devnull, target)  # workers print nothing: the parent owns the terminal
+        os.close(devnull)
+        context = self.context
+        if hasattr(context, "stride_accounts"):
+            context.stride_accounts(index, len(self.shares))  # workers never share a pre-seeded account
+        plan = replace(self.plan, users=len(share), spawn_rate=self.plan.spawn_rate / len(self.shares),
+                       tick_interval=REPORT_INTERVAL)
+        self._worker = WorkerRunner(share, self.scenarios, plan, stats, self.make_session, context=context)
+        return self._worker
+
+
+def _send(fd: int, message: tuple) -> None:
+    """One length-prefixed pickle, written cooperatively (a full pipe blocks this greenlet only)."""
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    view = memoryview(_HEADER.pack(len(data)) + data)
+    while view:
+        view = view[gevent.os.nb_write(fd, view):]
+
+
+def _close_database_connections() -> None:
+    """A forked worker must not share the parent's database socket; workers never use the database."""
+    try:
+        from django.conf import settings
+        from django.db import connections
+    except ImportError:
+        return
+    if settings.configured:
+        connections.close_all()
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGTERM this worker if the parent dies, so a killed run leaves no load behind."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""

@@ -1,0 +1,132 @@
+"""The Celery task that runs one shard of a ``run_perf --distributed celery`` run on a worker.
+
+The worker must run the gevent pool (``celery -A perf.celery worker -P gevent``): Celery monkey-patches
+the standard library at start for that pool, which the engine's sockets and greenlets need, and each
+shard then runs as one greenlet of the worker, its users as greenlets beside it. The shard is a plain
+LoadRunner over its slice of the users (``ShardRunner``); its tick (every second here) is the heartbeat
+that writes its cumulative figures to its ``ShardReport`` row, and reads the coordinator's stop flag.
+"""
+
+import time
+import traceback
+from dataclasses import replace
+from typing import Any
+
+from django.db import connection
+from django.utils import timezone
+
+from perf.celery import app
+from perf.clients.mailpit import MailpitClient
+from perf.config import PerfConfig, load_config
+from perf.distributed import HEARTBEAT_INTERVAL, TASK_NAME, registry_to_json, shard_order
+from perf.load.runner import LoadRunner, RunPlan, Tick, allocate_users
+from perf.load.session import HttpSession
+from perf.load.stats import StatsRegistry
+from perf.load.user import User
+from perf.models import ShardReport
+from perf.scenarios import SCENARIOS
+from perf.scenarios.base import ScenarioContext
+
+_OPEN = (ShardReport.Status.PENDING, ShardReport.Status.RUNNING)
+
+
+class ShardRunner(LoadRunner):
+    """A LoadRunner over spawn positions ``index``, ``index + shards``, … of the whole run.
+
+    Each user keeps its position in the whole run, so together the shards spawn the users at the
+    moments one process would (position / spawn rate after the common start) and, in a seeded run,
+    give each user the random stream it would have had in one process.
+    """
+
+    def __init__(self, scenarios: list[type[User]], plan: RunPlan, stats: StatsRegistry, make_session: Any,
+                 context: Any, index: int, shards: int, start_at: float) -> None:
+        order = shard_order(allocate_users({cls.__name__: cls.weight for cls in scenarios}, plan.users), index, shards)
+        shard_plan = replace(plan, users=len(order), spawn_rate=plan.spawn_rate / shards,
+                             tick_interval=HEARTBEAT_INTERVAL)
+        super().__init__(scenarios, shard_plan, stats, make_session, context=context)
+        self.spawn_order = order
+        self.index = index
+        self.shards = shards
+        self.first_spawn_at = start_at + index / plan.spawn_rate
+
+    def _spawn_user(self, index: int, name: str) -> None:
+        super()._spawn_user(self.index + index * self.shards, name)
+
+    def _spawner(self) -> None:
+        delay = self.first_spawn_at - time.time()
+        if delay > 0 and self._stop.wait(timeout=delay):
+            return
+        super()._spawner()
+
+
+class Heartbeat:
+    """The shard's tick: write the cumulative figures to its row; stop when the coordinator asks
+    (``stop_requested``) or has given the shard up (the row is no longer ``running``)."""
+
+    def __init__(self, pk: int, runner: LoadRunner, stats: StatsRegistry, context: ScenarioContext) -> None:
+        self.pk = pk
+        self.runner = runner
+        self.stats = stats
+        self.context = context
+
+    def report(self, **fields: Any) -> int:
+        return ShardReport.objects.filter(pk=self.pk, status=ShardReport.Status.RUNNING).update(
+            stats=registry_to_json(self.stats), requests=self.stats.total.num_requests, heartbeat_at=timezone.now(),
+            max_cpu_percent=self.runner.max_cpu_percent, notes=list(self.context.notes), **fields)
+
+    def __call__(self, tick: Tick) -> None:
+        if not self.report(running_users=tick.users, cpu_percent=tick.cpu_percent):
+            self.runner.request_stop("given up by the coordinator")
+        elif ShardReport.objects.filter(pk=self.pk, stop_requested=True).exists():
+            self.runner.request_stop("stop requested by the coordinator")
+
+    def finish(self) -> None:
+        self.report(status=ShardReport.Status.DONE, finished_at=timezone.now(),
+                    verified_emails=sorted(self.context.verified_emails))
+
+
+@app.task(name=TASK_NAME, bind=True)
+def run_shard(self: Any, *, run_id: int, index: int, shards: int, host: str, scenarios: list[str], users: int,
+              spawn_rate: float, start_at: float, end_at: float, wait: list[float] | None, seed: int | None,
+              stop_timeout: float, config: dict[str, Any] | None) -> str:
+    """Run shard ``index`` of ``shards`` until ``end_at`` (a wall-clock time common to all shards).
+
+    Returns "skipped" when the row is no longer pending: a task delivered again (acks_late after a
+    lost worker) or one the coordinator already gave up or stopped must not count twice.
+    """
+    hostname = self.request.hostname or ""
+    now = timezone.now()
+    claimed = ShardReport.objects.filter(
+        run_id=run_id, index=index, status=ShardReport.Status.PENDING, stop_requested=False
+    ).update(status=ShardReport.Status.RUNNING, hostname=hostname, started_at=now, heartbeat_at=now)
+    if not claimed:
+        connection.close()
+        return "skipped"
+    pk = ShardReport.objects.values_list("pk", flat=True).get(run_id=run_id, index=index)
+    stats = StatsRegistry()
+    try:
+        perf_config = PerfConfig(**config) if config else replace(load_config(), backend_url=host)
+        # Pre-seeded accounts dealt out disjointly: shard i takes i, i + N, … (one process takes 0, 1, 2, …).
+        context = ScenarioContext(config=perf_config, mailpit=MailpitClient(perf_config.mailpit_url))
+        context.stride_accounts(index, shards)
+        plan = RunPlan(users=users, spawn_rate=spawn_rate, duration=max(0.0, end_at - time.time()),
+                       stop_timeout=stop_timeout, wait=(wait[0], wait[1]) if wait else None, seed=seed)
+
+        def make_session(registry: StatsRegistry) -> HttpSession:
+            return HttpSession(host, registry.record, timeout=perf_config.request_timeout)
+
+        runner = ShardRunner([SCENARIOS[name] for name in scenarios], plan, stats, make_session, context,
+                             index=index, shards=shards, start_at=start_at)
+        heartbeat = Heartbeat(pk, runner, stats, context)
+        runner.on_tick = heartbeat
+        runner.run()
+        heartbeat.finish()
+        return "done"
+    except Exception as exc:
+        ShardReport.objects.filter(pk=pk, status__in=_OPEN).update(
+            status=ShardReport.Status.FAILED, finished_at=timezone.now(), stats=registry_to_json(stats),
+            requests=stats.total.num_requests,
+            error=f"failed ({type(exc).__name__}: {exc})\n\n{traceback.format_exc()}")
+        raise
+    finally:
+        connection.close()
