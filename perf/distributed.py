@@ -24,7 +24,7 @@ import gevent
 from django.utils import timezone
 from gevent.event import Event
 
-from perf.load.runner import CPU_WARNING_PERCENT, RunPlan, Tick, allocate_users
+from perf.load.runner import RunPlan, Tick, TickReporter, allocate_users
 from perf.load.stats import AGGREGATED, ExceptionEntry, FailureEntry, StatsEntry, StatsRegistry
 from perf.load.user import User
 from perf.models import ShardReport
@@ -83,7 +83,7 @@ def check_broker(timeout: float = 3.0) -> None:
                              "CELERY_BROKER_URL") from None
 
 
-class CeleryRunner:
+class CeleryRunner(TickReporter):
     """LoadRunner's face for run.py, with the users running as Celery shard tasks."""
 
     def __init__(
@@ -249,15 +249,9 @@ class CeleryRunner:
             if final and self.context is not None:
                 self.context.verified_emails.update(row.verified_emails or [])
         cpu_now = max((row.cpu_percent or 0.0 for row in rows), default=0.0)
-        self.max_cpu_percent = max([self.max_cpu_percent] + [row.max_cpu_percent or 0.0 for row in rows])
-        if self.max_cpu_percent > CPU_WARNING_PERCENT and not self.cpu_warned:
-            self.cpu_warned = True
-            if self.on_cpu_warning:
-                self.on_cpu_warning(self.max_cpu_percent)
+        peak = max((row.max_cpu_percent or 0.0 for row in rows), default=0.0)
         users = sum(row.running_users for row in rows if row.status != ShardReport.Status.FAILED)
-        sample = stats.take_sample(users)
-        if self.on_tick:
-            self.on_tick(Tick(sample=sample, elapsed=time.time() - started_at, users=users, cpu_percent=cpu_now))
+        self.report_tick(time.time() - started_at, users, cpu_now, peak_percent=peak)
         return rows
 
     def _outcome(self, rows: list[ShardReport]) -> str:

@@ -25,7 +25,7 @@ import gevent.os
 from gevent import monkey
 from gevent.event import Event
 
-from perf.load.runner import CPU_WARNING_PERCENT, LoadRunner, RunPlan, Tick, allocate_users
+from perf.load.runner import LoadRunner, RunPlan, Tick, TickReporter, allocate_users
 from perf.load.session import HttpSession
 from perf.load.stats import AGGREGATED, Sample, StatsEntry, StatsRegistry
 from perf.load.user import User
@@ -101,7 +101,7 @@ class _Worker:
     reader: gevent.Greenlet | None = field(default=None, repr=False)
 
 
-class ProcessRunner:
+class ProcessRunner(TickReporter):
     """Runs the users of one run in ``processes`` forked workers; LoadRunner's face for ``perf.run``."""
 
     def __init__(
@@ -276,16 +276,7 @@ class ProcessRunner:
     def _tick(self, started: float, users: int | None = None) -> None:
         """A sample of the merged figures; the CPU figure is the busiest worker's since the last tick."""
         cpu_percent, self._cpu_peak = self._cpu_peak, 0.0
-        self.max_cpu_percent = max(self.max_cpu_percent, cpu_percent)
-        if cpu_percent > CPU_WARNING_PERCENT and not self.cpu_warned:
-            self.cpu_warned = True
-            if self.on_cpu_warning:
-                self.on_cpu_warning(cpu_percent)
-        users = self.user_count if users is None else users
-        sample = self.stats.take_sample(users)
-        if self.on_tick:
-            self.on_tick(Tick(sample=sample, elapsed=time.monotonic() - started, users=users,
-                              cpu_percent=cpu_percent))
+        self.report_tick(time.monotonic() - started, self.user_count if users is None else users, cpu_percent)
 
     def _signal_workers(self, sig: signal.Signals) -> None:
         for worker in self.workers:

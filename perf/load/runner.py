@@ -86,7 +86,30 @@ class Tick:
     cpu_percent: float
 
 
-class LoadRunner:
+class TickReporter:
+    """What every runner (one process, forked workers, Celery shards, open model) tells ``perf.run``
+    each tick: a sample of the figures so far, and the generator-CPU warning, once."""
+
+    stats: StatsRegistry
+    on_tick: Callable[[Tick], None] | None = None
+    on_cpu_warning: Callable[[float], None] | None = None
+    cpu_warned: bool = False
+    max_cpu_percent: float = 0.0
+
+    def report_tick(self, elapsed: float, users: int, cpu_percent: float, peak_percent: float | None = None) -> None:
+        """``peak_percent`` is the highest CPU seen anywhere since the last tick (default ``cpu_percent``)."""
+        peak = cpu_percent if peak_percent is None else peak_percent
+        self.max_cpu_percent = max(self.max_cpu_percent, peak)
+        if peak > CPU_WARNING_PERCENT and not self.cpu_warned:
+            self.cpu_warned = True
+            if self.on_cpu_warning:
+                self.on_cpu_warning(peak)
+        sample = self.stats.take_sample(users)
+        if self.on_tick:
+            self.on_tick(Tick(sample=sample, elapsed=elapsed, users=users, cpu_percent=cpu_percent))
+
+
+class LoadRunner(TickReporter):
     """Drives the users of one run; ``run()`` blocks until the run ends and says how."""
 
     def __init__(
@@ -181,15 +204,7 @@ class LoadRunner:
     def _tick(self, started: float, cpu_mark: tuple[float, float], users: int | None = None) -> tuple[float, float]:
         wall, cpu = time.monotonic(), time.process_time()
         cpu_percent = 100.0 * (cpu - cpu_mark[1]) / max(wall - cpu_mark[0], 1e-9)
-        self.max_cpu_percent = max(self.max_cpu_percent, cpu_percent)
-        if cpu_percent > CPU_WARNING_PERCENT and not self.cpu_warned:
-            self.cpu_warned = True
-            if self.on_cpu_warning:
-                self.on_cpu_warning(cpu_percent)
-        users = self.user_count if users is None else users
-        sample = self.stats.take_sample(users)
-        if self.on_tick:
-            self.on_tick(Tick(sample=sample, elapsed=wall - started, users=users, cpu_percent=cpu_percent))
+        self.report_tick(wall - started, self.user_count if users is None else users, cpu_percent)
         return wall, cpu
 
     def _stop_users(self) -> None:
