@@ -93,6 +93,26 @@ def percentile_table(stats: StatsRegistry, duration: float) -> str:
     return _table(headers, rows, "percentiles")
 
 
+def server_table(stats: StatsRegistry) -> str:
+    """The Server-Timing breakdown, as the console prints it; "" when the backend sent no header."""
+    if stats.total.server is None:
+        return ""
+    rows = []
+    for entry in [*stats.sorted_entries(), stats.total]:
+        server = entry.server
+        figures = (
+            [server.count, server.avg_app_time, server.p95_app_time, server.avg_db_time, server.avg_queries,
+             server.avg_network_time] if server else [0, "-", "-", "-", "-", "-"]
+        )
+        rows.append(_row([_cell(entry.method, None), _cell(entry.name, None), _cell(figures[0], "int"),
+                          *(_cell(value, None if value == "-" else "ms") for value in figures[1:])],
+                         entry is stats.total))
+    headers = ("Type", "Name", "# timed", "App avg (ms)", "App p95 (ms)", "DB avg (ms)", "Queries/req",
+               "Client−app avg (ms)")
+    table = _table(headers, rows, "server")
+    return f'<section id="server-timing"><h2>Server-side breakdown (Server-Timing)</h2>{table}</section>'
+
+
 def failure_table(stats: StatsRegistry) -> str:
     if not stats.failures:
         return '<p class="sub">No failures.</p>'
@@ -205,6 +225,7 @@ def render_html(stats: StatsRegistry, duration: float, meta: dict[str, Any]) -> 
         f'<section id="requests"><h2>Request statistics</h2>{request_table(stats, duration)}</section>',
         f'<section id="response-times"><h2>Response time statistics</h2>{percentile_table(stats, duration)}'
         "</section>",
+        server_table(stats),
         f'<section id="distribution"><h2>Response-time distribution per endpoint</h2>'
         f'<div class="charts">{"".join(_distributions(stats))}</div></section>',
         f'<section id="failures"><h2>Failures statistics</h2>{failure_table(stats)}</section>',

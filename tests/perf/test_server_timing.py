@@ -92,3 +92,28 @@ def test_stored_endpoints_keep_the_server_figures(orm):
     assert (row.server_timed_requests, row.avg_app_time, row.avg_db_time, row.avg_queries) == (1, 60.0, 20.0, 3.0)
     assert row.avg_network_time == 20.0
     assert persist.load_registry(run).entries[("GET", "/stored")].server.avg_app_time == 60.0
+
+
+def test_the_html_report_shows_the_server_side_breakdown(tmp_path):
+    from xml.etree import ElementTree
+
+    from perf.load import html_report
+
+    stats = StatsRegistry()
+    stats.record("GET", "/slow-in-db", 120.0, 10, server=(100.0, 90.0, 12))
+    stats.take_sample(users=1)
+
+    page = html_report.write_html(tmp_path / "report.html", stats, 1.0, {"label": "st"}).read_text()
+    section = page[page.index('<section id="server-timing">'):]
+    assert "/slow-in-db" in section and ">12.0<" in section and ">90.0<" in section
+    ElementTree.fromstring(page.split("\n", 1)[1])  # still well-formed
+
+
+def test_the_html_report_leaves_the_breakdown_out_without_the_header(tmp_path):
+    from perf.load import html_report
+
+    stats = StatsRegistry()
+    stats.record("GET", "/a", 50.0, 10)
+
+    page = html_report.write_html(tmp_path / "report.html", stats, 1.0, {}).read_text()
+    assert 'id="server-timing"' not in page
