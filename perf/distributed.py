@@ -24,7 +24,7 @@ import gevent
 from django.utils import timezone
 from gevent.event import Event
 
-from perf.load.runner import RunPlan, Tick, TickReporter, allocate_users
+from perf.load.runner import RunPlan, Tick, TickReporter, scenario_spawn_order
 from perf.load.stats import AGGREGATED, ExceptionEntry, FailureEntry, StatsEntry, StatsRegistry
 from perf.load.user import User
 from perf.models import ShardReport
@@ -106,7 +106,7 @@ class CeleryRunner(TickReporter):
         self.on_cpu_warning = on_cpu_warning
         # Optional: run.py may point this at its progress printer to hear of a dead shard at once.
         self.on_message: Callable[[str], None] | None = None
-        self.spawn_order = allocate_users({cls.__name__: cls.weight for cls in self.scenarios}, plan.users)
+        self.spawn_order = scenario_spawn_order(self.scenarios, plan.users)
         # A shard without users would only report zeros: never more shards than users.
         self.shards = max(1, min(shards, plan.users))
         self.cpu_warned = False

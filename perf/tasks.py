@@ -19,7 +19,7 @@ from perf.celery import app
 from perf.clients.mailpit import MailpitClient
 from perf.config import PerfConfig, load_config
 from perf.distributed import HEARTBEAT_INTERVAL, TASK_NAME, registry_to_json, shard_order
-from perf.load.runner import LoadRunner, RunPlan, Tick, allocate_users
+from perf.load.runner import LoadRunner, RunPlan, Tick, scenario_spawn_order
 from perf.load.session import HttpSession
 from perf.load.stats import StatsRegistry
 from perf.load.user import User
@@ -40,11 +40,10 @@ class ShardRunner(LoadRunner):
 
     def __init__(self, scenarios: list[type[User]], plan: RunPlan, stats: StatsRegistry, make_session: Any,
                  context: Any, index: int, shards: int, start_at: float) -> None:
-        order = shard_order(allocate_users({cls.__name__: cls.weight for cls in scenarios}, plan.users), index, shards)
+        order = shard_order(scenario_spawn_order(scenarios, plan.users), index, shards)
         shard_plan = replace(plan, users=len(order), spawn_rate=plan.spawn_rate / shards,
                              tick_interval=HEARTBEAT_INTERVAL)
-        super().__init__(scenarios, shard_plan, stats, make_session, context=context)
-        self.spawn_order = order
+        super().__init__(scenarios, shard_plan, stats, make_session, context=context, spawn_order=order)
         self.index = index
         self.shards = shards
         self.first_spawn_at = start_at + index / plan.spawn_rate

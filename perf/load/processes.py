@@ -25,7 +25,7 @@ import gevent.os
 from gevent import monkey
 from gevent.event import Event
 
-from perf.load.runner import LoadRunner, RunPlan, Tick, TickReporter, allocate_users
+from perf.load.runner import LoadRunner, RunPlan, Tick, TickReporter, scenario_spawn_order
 from perf.load.session import HttpSession
 from perf.load.stats import AGGREGATED, Sample, StatsEntry, StatsRegistry
 from perf.load.user import User
@@ -75,8 +75,7 @@ class WorkerRunner(LoadRunner):
     so a seeded run gives every user the same random stream whatever the number of processes."""
 
     def __init__(self, share: Sequence[tuple[int, str]], *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.spawn_order = [name for _, name in share]
+        super().__init__(*args, spawn_order=[name for _, name in share], **kwargs)
         self._run_indices = [index for index, _ in share]
 
     def _spawn_user(self, index: int, name: str) -> None:
@@ -122,7 +121,7 @@ class ProcessRunner(TickReporter):
         self.context = context
         self.on_tick = on_tick
         self.on_cpu_warning = on_cpu_warning
-        self.spawn_order = allocate_users({cls.__name__: cls.weight for cls in self.scenarios}, plan.users)
+        self.spawn_order = scenario_spawn_order(self.scenarios, plan.users)
         self.shares = split_users(self.spawn_order, processes)
         self.cpu_warned = False
         self.max_cpu_percent = 0.0

@@ -56,6 +56,11 @@ def allocate_users(weights: dict[str, int], count: int) -> list[str]:
     return order
 
 
+def scenario_spawn_order(scenarios: Sequence[type[User]], users: int) -> list[str]:
+    """``allocate_users`` over the scenarios' class weights: the split every runner starts from."""
+    return allocate_users({cls.__name__: cls.weight for cls in scenarios}, users)
+
+
 def split_counts(order: Sequence[str]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for name in order:
@@ -121,7 +126,9 @@ class LoadRunner(TickReporter):
         context: Any = None,
         on_tick: Callable[[Tick], None] | None = None,
         on_cpu_warning: Callable[[float], None] | None = None,
+        spawn_order: Sequence[str] | None = None,
     ) -> None:
+        """``spawn_order`` is given by runners that run a share of a larger run (a worker, a shard)."""
         self.scenarios = {cls.__name__: cls for cls in scenarios}
         self.plan = plan
         self.stats = stats
@@ -129,7 +136,9 @@ class LoadRunner(TickReporter):
         self.context = context
         self.on_tick = on_tick
         self.on_cpu_warning = on_cpu_warning
-        self.spawn_order = allocate_users({name: cls.weight for name, cls in self.scenarios.items()}, plan.users)
+        self.spawn_order = (
+            list(spawn_order) if spawn_order is not None else scenario_spawn_order(scenarios, plan.users)
+        )
         self.users: list[tuple[User, gevent.Greenlet]] = []
         self.cpu_warned = False
         self.max_cpu_percent = 0.0
