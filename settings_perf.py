@@ -8,6 +8,8 @@ from pathlib import Path
 
 import environ
 
+from backend.secret_key import read_or_create
+
 BASE_DIR = Path(__file__).resolve().parent
 
 env = environ.Env(
@@ -18,7 +20,11 @@ env = environ.Env(
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env("DEBUG")
-SECRET_KEY = env("SECRET_KEY", default="perfkit-insecure-dev-key-change-me-in-production")
+# No key is ever written in the code (anyone could sign tokens with it): without SECRET_KEY, this install's own
+# random key, made once in SECRET_KEY_FILE and read by every process (backend/secret_key.py).
+SECRET_KEY = env.str("SECRET_KEY", default="") or read_or_create(
+    Path(env.str("SECRET_KEY_FILE", default=str(BASE_DIR / ".secret_key")))
+)
 ALLOWED_HOSTS = env("ALLOWED_HOSTS")
 # Return verification tokens in X-Test-* response headers so load tests need no mailbox.
 SYSTEM_TESTING = env("SYSTEM_TESTING")
@@ -37,6 +43,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # Outermost, so the app time it reports covers every other middleware and the view.
     "perf.middleware.ServerTimingMiddleware",
+    # Next, so it sees every error the others answer: those under /api/ become JSON, DEBUG or not.
+    "backend.middleware.JsonApiErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -81,7 +89,8 @@ def database_from_url(url: str) -> dict:
         config.setdefault("OPTIONS", {}).update(
             {
                 "transaction_mode": "IMMEDIATE",
-                "timeout": 30,
+                # Seconds a writer waits for the lock (SQLITE_BUSY_TIMEOUT); run_perf retries beyond it.
+                "timeout": env.int("SQLITE_BUSY_TIMEOUT", default=30),
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             }
         )

@@ -249,6 +249,8 @@ class PerfRunAdmin(admin.ModelAdmin):
             if not all(refs):
                 raise ValueError("choose two runs on the list and use the action “Compare the two selected runs”")
             base, new = (compare.resolve_run(ref) for ref in refs)
+            if base.pk == new.pk:  # also ?a=last&b=<the last run's id>: a run against itself has no deltas
+                raise ValueError(f"A and B are both run {base.pk}: name two different runs")
             percent = compare.parse_percent(request.GET.get("percent") or str(compare.DEFAULT_PERCENT))
         except ValueError as exc:
             self.message_user(request, f"Cannot compare: {exc}", messages.ERROR)

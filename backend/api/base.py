@@ -39,13 +39,19 @@ def json_response(data: Any, status: int = 200) -> JsonResponse:
 
 
 def json_body(request: HttpRequest) -> dict[str, Any]:
-    """The request's JSON object; an empty body reads as ``{}``; anything else is a 422."""
+    """The request's JSON object; an empty body reads as ``{}``; anything else is a 422.
+
+    The parser recurses once per nesting level, so a body nested deeper than Python's recursion limit
+    (``[[[[…]]]]`` a hundred thousand times) is a client error too, not a crash.
+    """
     if not request.body:
         return {}
     try:
         data = json.loads(request.body)
     except ValueError as exc:
         raise validation_error(["body"], "Invalid JSON body", "json_invalid") from exc
+    except RecursionError as exc:
+        raise validation_error(["body"], "JSON body nested too deeply", "json_invalid") from exc
     if not isinstance(data, dict):
         raise validation_error(["body"], "Input should be a valid object", "model_type")
     return data
@@ -110,11 +116,7 @@ def api_view(methods: list[str], auth: str = "none") -> Callable:
     return decorator
 
 
-def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    """handler404: JSON for unknown API routes."""
+def not_found(request: HttpRequest) -> JsonResponse:
+    """The last /api/ route: JSON for unknown API paths, answered before CommonMiddleware's APPEND_SLASH
+    could redirect them."""
     return json_response({"detail": "Not Found"}, status=404)
-
-
-def server_error(request: HttpRequest) -> JsonResponse:
-    """handler500: the contract's body for unhandled errors."""
-    return json_response({"detail": "Internal Server Error."}, status=500)

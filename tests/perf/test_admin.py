@@ -18,6 +18,7 @@ from perf.persist import add_samples, finish_run, load_registry, start_run
 from tests.factories import make_user, unique
 
 CHANGELIST = "/admin/perf/perfrun/"
+COMPARE = f"{CHANGELIST}compare/"
 SLOW_ERROR = "HTTPError('503 Server Error: Service Unavailable')"
 
 
@@ -282,3 +283,12 @@ def test_change_page_saves_a_new_label_and_leaves_figures_alone(admin_client: Cl
     assert (stored.label, stored.notes) == (new_label, "warm cache")
     assert (stored.total_requests, stored.p95, stored.status) == (run.total_requests, run.p95, run.status)
     assert stored.endpoints.count() == run.endpoints.count()
+
+
+def test_compare_page_refuses_a_run_compared_with_itself(admin_client: Client) -> None:
+    run = store(make_registry())
+    response = admin_client.get(COMPARE, {"a": run.pk, "b": run.pk}, follow=True)
+    assert response.redirect_chain == [(CHANGELIST, 302)]
+    page = response.content.decode()
+    assert f"Cannot compare: A and B are both run {run.pk}: name two different runs" in page
+    assert 'id="compare-table"' not in page
