@@ -6,10 +6,43 @@ The fallback when the backend does not hand the token back in ``X-Test-Verificat
 
 import re
 import time
+from dataclasses import dataclass
 
 import requests
 
+from perf.load.session import describe_error
+
 TOKEN_PATTERN = re.compile(r"\?token=([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)")
+
+
+@dataclass(frozen=True)
+class TokenWait:
+    """What polling came to: the token, or why not (the last poll's error; None if Mailpit answered)."""
+
+    token: str | None
+    error: str | None = None
+
+
+def root_cause(exc: BaseException) -> BaseException:
+    """The innermost exception of a chain.
+
+    requests wraps a refused connection three deep (ConnectionError, MaxRetryError,
+    NewConnectionError, then ConnectionRefusedError) and the outer messages quote the URL,
+    which carries the address searched for: unique per user, one cause would become as many
+    failure kinds as users.
+    """
+    seen = {id(exc)}
+    while (inner := exc.__cause__ or exc.__context__) is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        exc = inner
+    return exc
+
+
+def describe_mailpit_error(exc: requests.RequestException) -> str:
+    """An error status by its code alone (requests' message quotes the URL), anything else by its root cause."""
+    if exc.response is not None:
+        return f"HTTPError: Mailpit answered {exc.response.status_code}"
+    return describe_error(root_cause(exc))
 
 
 class MailpitClient:
@@ -35,14 +68,16 @@ class MailpitClient:
                 return match.group(1)
         return None
 
-    def wait_for_verification_token(self, email: str, timeout: float, interval: float) -> str | None:
-        """Poll until the token arrives or ``timeout`` seconds pass (then None)."""
+    def wait_for_verification_token(self, email: str, timeout: float, interval: float) -> TokenWait:
+        """Poll until the token arrives or ``timeout`` seconds pass; without a token, the last poll's
+        error says whether Mailpit was unreachable rather than the email late."""
         deadline = time.monotonic() + timeout
         while True:
+            token, error = None, None
             try:
                 token = self.find_verification_token(email)
-            except requests.RequestException:
-                token = None
+            except requests.RequestException as exc:
+                error = describe_mailpit_error(exc)
             if token or time.monotonic() >= deadline:
-                return token
+                return TokenWait(token, error)
             time.sleep(min(interval, max(0.0, deadline - time.monotonic())))

@@ -11,9 +11,15 @@ in milliseconds; in the open model (``perf.load.open_model``) the first request 
 iteration runs from the iteration's intended start instead (``intended_start``). A request
 fails when it raises (status 0) or answers ≥ 400, unless the caller takes charge with
 ``catch_response=True`` and marks it.
+
+A failure's text is its cause: ``ConnectionRefusedError: [Errno 111] Connection refused``
+for a request that got no answer, ``HTTPError(...)`` for an error status, the scenario's
+reason otherwise. The text is also the failure's group key (``perf.load.stats``), so it is
+bounded and free of per-object details.
 """
 
 import json as jsonlib
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -29,6 +35,13 @@ RequestHook = Callable[..., None]
 REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
            409: "Conflict", 422: "Unprocessable Entity", 429: "Too Many Requests", 500: "Internal Server Error",
            502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+
+# A failure text is a cell of the failures table and a group key: room for an exception's message
+# or the start of a body, never a whole error page.
+MAX_ERROR_LENGTH = 300
+MAX_BODY_QUOTE = 200
+# "<Foo object at 0x7f3a...>" differs per object: left in, one cause would split into many failure kinds.
+_OBJECT_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
 class Response:
@@ -62,6 +75,28 @@ class Response:
         return self._json
 
 
+def bounded(text: str) -> str:
+    """``text`` cut to ``MAX_ERROR_LENGTH``; the same text always gets the same cut, so grouping holds."""
+    if len(text) <= MAX_ERROR_LENGTH:
+        return text
+    return text[: MAX_ERROR_LENGTH - 1] + "…"
+
+
+def describe_error(exc: BaseException) -> str:
+    """``ConnectionRefusedError: [Errno 111] Connection refused``: the class tells refused, reset,
+    timed out or unresolved apart, and the message says how, as Locust's failures table shows them."""
+    message = _OBJECT_ADDRESS.sub("", str(exc))
+    return bounded(f"{type(exc).__name__}: {message}" if message else type(exc).__name__)
+
+
+def unexpected_answer(label: str, response: Response) -> str:
+    """Why ``label`` did not get the status it wanted: the status and the start of the body, or, when
+    no answer came at all, the exception that stopped the request; "answered 0: " would hide it."""
+    if response.error is not None:
+        return response.error
+    return bounded(f"{label} answered {response.status_code}: {response.text[:MAX_BODY_QUOTE]}")
+
+
 def http_error(status_code: int, name: str) -> str:
     """The failure text of an error status, grouped by name template rather than by URL."""
     kind = "Client" if status_code < 500 else "Server"
@@ -88,8 +123,19 @@ class ResponseContext:
         self._marked = True
 
     def failure(self, reason: str) -> None:
-        self._error = reason
+        self._error = bounded(reason)
         self._marked = True
+
+    def expect_status(self, *statuses: int, label: str) -> bool:
+        """True when the status is one of ``statuses``; otherwise fail with ``unexpected_answer``.
+
+        The one place a scenario's "``label`` answered N: body" is written, so that every
+        scenario names the exception when a request got no answer.
+        """
+        if self.response.status_code in statuses:
+            return True
+        self.failure(unexpected_answer(label, self.response))
+        return False
 
     def __enter__(self) -> "ResponseContext":
         return self
@@ -98,7 +144,7 @@ class ResponseContext:
         if exc is not None and not isinstance(exc, Exception):
             return False  # the user is being killed: the run is stopping, nothing to report
         if exc is not None:
-            self._error = f"{exc_type.__name__}({str(exc)!r})"
+            self._error = bounded(f"{exc_type.__name__}({str(exc)!r})")
         elif not self._marked and self._error is None and not self.response.ok:
             self._error = http_error(self.response.status_code, self._name)
         r = self.response
@@ -173,7 +219,7 @@ class HttpSession:
             error = None
         except Exception as exc:  # connection refused, reset, timeout: the request failed
             status, response_headers, content = 0, Headers(), b""
-            error = f"{type(exc).__name__}({str(exc)!r})"
+            error = describe_error(exc)
         end = time.perf_counter()
         intended = self.intended_start
         if intended:

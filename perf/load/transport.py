@@ -105,8 +105,9 @@ class Connection:
         """Send one request and read the whole response: (status, headers, body).
 
         A kept-alive connection the server has meanwhile closed is reopened once; any other
-        error propagates (the session records it as a failed request). ``sent_at`` is set to
-        ``time.perf_counter()`` just before the bytes go out, for the caller's timing.
+        error propagates as it was raised (the session records it, by class and message, as a
+        failed request). ``sent_at`` is set to ``time.perf_counter()`` just before the bytes go
+        out, for the caller's timing.
         """
         lines = [f"{method} {uri} HTTP/1.1\r\nHost: {self.host_header}\r\n"]
         lines.extend(f"{name}: {value}\r\n" for name, value in headers.items())
@@ -116,14 +117,20 @@ class Connection:
         data = "".join(lines).encode("latin-1") + body
         self.sent_at = time.perf_counter()
         if self.sock is None:
-            return self._exchange(self._connect(), data, method)
+            return self._exchange(self._connect(), data, method, reused=False)
         try:
-            return self._exchange(self.sock, data, method)
+            return self._exchange(self.sock, data, method, reused=True)
         except StaleConnection:
             self.sent_at = time.perf_counter()
-            return self._exchange(self._connect(), data, method)
+            return self._exchange(self._connect(), data, method, reused=False)
 
-    def _exchange(self, sock: socket.socket, data: bytes, method: str) -> tuple[int, Headers, bytes]:
+    def _exchange(self, sock: socket.socket, data: bytes, method: str, reused: bool) -> tuple[int, Headers, bytes]:
+        """One request and its response on ``sock``.
+
+        Only a ``reused`` connection closed before any byte of the answer is stale (safe to send
+        again); on a new one the same close or reset is the server's doing, and is raised as such
+        so the failure names it rather than a retry signal.
+        """
         received = False
         try:
             sock.sendall(data)
@@ -133,7 +140,8 @@ class Connection:
                 if not chunk:
                     self.close()
                     if not received:
-                        raise StaleConnection("connection closed before the response")
+                        closed = StaleConnection if reused else ConnectionError
+                        raise closed("connection closed before the response")
                     response.feed(b"")  # end of a body delimited by the connection's close
                     if not response.complete:
                         raise ConnectionError("connection closed in the middle of the response")
@@ -142,7 +150,7 @@ class Connection:
                 response.feed(chunk)
         except (ConnectionResetError, BrokenPipeError) as exc:
             self.close()
-            if not received:
+            if reused and not received:
                 raise StaleConnection(str(exc)) from exc
             raise
         except BaseException:

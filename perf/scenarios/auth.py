@@ -4,6 +4,8 @@ import time
 import uuid
 
 from perf.clients.api import EMAIL_WAIT, EMAIL_WAIT_METHOD
+from perf.clients.mailpit import TokenWait
+from perf.load.session import describe_error
 from perf.load.user import task
 from perf.scenarios.base import PlatformUser
 from perf.seeded import REGISTRATION_EMAIL_DOMAIN, REGISTRATION_EMAIL_PREFIX
@@ -43,8 +45,7 @@ class NewUserRegistration(PlatformUser):
             "accept_toc_and_privacy": True,
         }
         with self.api.register(body) as response:
-            if response.status_code not in (200, 201):
-                response.failure(f"register answered {response.status_code}: {response.text[:200]}")
+            if not response.expect_status(200, 201, label="register"):
                 return
             token = response.headers.get("x-test-verification-token")
         if not token:
@@ -52,22 +53,22 @@ class NewUserRegistration(PlatformUser):
             if not token:
                 return
         with self.api.verify(token) as response:
-            if response.status_code != 200:
-                response.failure(f"verify answered {response.status_code}")
+            if not response.expect_status(200, label="verify"):
                 return
         # The integrity audit checks that every account the API said it verified really is.
         self.context.verified_emails.add(email)
 
     def _token_from_mailpit(self, email: str) -> str | None:
-        """Poll Mailpit; a time-out is recorded as a failure of its own, ``email_verification_wait``."""
+        """Poll Mailpit; no token is recorded as a failure of its own, ``email_verification_wait``,
+        naming Mailpit's error when it could not be asked, a time-out when the email was late."""
         config = self.context.config
         mailpit = self.context.mailpit
         started = time.perf_counter()
-        token = None
+        wait = TokenWait(None)
         if mailpit is not None:
-            token = mailpit.wait_for_verification_token(email, config.email_poll_timeout, config.email_poll_interval)
-        if token is None:
+            wait = mailpit.wait_for_verification_token(email, config.email_poll_timeout, config.email_poll_interval)
+        if wait.token is None:
             waited_ms = (time.perf_counter() - started) * 1000.0
-            error = f"TimeoutError('no verification email within {config.email_poll_timeout:g}s')"
-            self.client.report(EMAIL_WAIT_METHOD, EMAIL_WAIT, waited_ms, 0, error)
-        return token
+            late = TimeoutError(f"no verification email within {config.email_poll_timeout:g}s")
+            self.client.report(EMAIL_WAIT_METHOD, EMAIL_WAIT, waited_ms, 0, wait.error or describe_error(late))
+        return wait.token

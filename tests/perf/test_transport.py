@@ -5,6 +5,8 @@ from the standard library covers framings gunicorn never sends here (chunked bod
 ended by closing the connection, repeated headers).
 """
 
+import socket
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -13,7 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from perf.load.transport import Connection
+from perf.load.transport import Connection, StaleConnection
 
 
 class Framings(BaseHTTPRequestHandler):
@@ -103,3 +105,30 @@ def test_a_refused_connection_raises(live_server_process):
 
     with pytest.raises(ConnectionRefusedError):
         Connection("127.0.0.1", free_port(), timeout=2).request("GET", "/", {}, b"")
+
+
+def _serve_resets(listener: socket.socket) -> None:
+    """Accept each connection and reset it (linger 0) before answering, until the listener closes."""
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()
+
+
+def test_a_reset_on_a_new_connection_is_raised_as_the_reset_not_as_stale():
+    """Stale means "the kept-alive connection timed out, send again": a new connection reset
+    by the server is the server's doing, and the failure record should say so."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        threading.Thread(target=_serve_resets, args=(listener,), daemon=True).start()
+        connection = Connection("127.0.0.1", listener.getsockname()[1], timeout=5)
+
+        with pytest.raises((ConnectionResetError, BrokenPipeError)) as raised:
+            connection.request("GET", "/", {}, b"")
+
+    assert not isinstance(raised.value, StaleConnection)
+    assert connection.sock is None
