@@ -19,13 +19,12 @@ Regression rules (``--fail-on-regression PERCENT``; the table marks them at ``DE
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from math import isfinite
-from typing import Any
+from typing import Any, TextIO
 
 from tabulate import SEPARATING_LINE, tabulate
 
 from perf.models import EndpointStats, PerfRun, format_duration
-from perf.options import parse_wait
+from perf.options import parse_percent, parse_wait  # noqa: F401 (parse_percent: re-exported)
 
 DEFAULT_PERCENT = 10.0
 MIN_REQUESTS = 20
@@ -33,19 +32,6 @@ MIN_LATENCY_RISE_MS = 1.0
 MISSING = "-"
 REGRESSION_MARK = "!"
 RATES_DIFFER = "rates are not like-for-like"
-
-
-def parse_percent(text: str) -> float:
-    """``10%`` or ``10`` → 10.0: the tolerance of ``--fail-on-regression``."""
-    raw = text.strip()
-    number = raw[:-1].strip() if raw.endswith("%") else raw
-    try:
-        value = float(number)
-    except ValueError:
-        value = float("nan")
-    if not isfinite(value) or value < 0:
-        raise ValueError(f"bad percent {text!r}: use a number of percent like 10 or 10%")
-    return value
 
 
 def resolve_run(ref: str) -> PerfRun:
@@ -265,6 +251,23 @@ class Comparison:
             if cells:
                 lines.append(f"{row.label}: " + "; ".join(cell.line() for cell in cells))
         return lines
+
+    def write(self, out: TextIO, gate: float | None = None) -> list[str]:
+        """The table and its notes, then (with ``gate``) each regression and the verdict; returns the regressions.
+
+        Both ``run_perf --compare-to`` and ``perf_compare`` print a comparison through this.
+        """
+        out.write(self.table() + "\n")
+        for note in self.notes:
+            out.write(f"Note: {note}\n")
+        if gate is None:
+            return []
+        regressions = self.regressions(gate)
+        for line in regressions:
+            out.write(f"REGRESSION {line}\n")
+        if not regressions:
+            out.write(f"No regression above {gate:g}%.\n")
+        return regressions
 
     def table(self) -> str:
         """The per-endpoint table, "base → new (±Δ%)" per figure, regressions marked with ``!``."""

@@ -22,9 +22,8 @@ from typing import Any
 
 import gevent
 from django.utils import timezone
-from gevent.event import Event
 
-from perf.load.runner import RunPlan, Tick, TickReporter, scenario_spawn_order
+from perf.load.runner import RunContext, Runner, RunPlan, Tick
 from perf.load.stats import AGGREGATED, ExceptionEntry, FailureEntry, StatsEntry, StatsRegistry
 from perf.load.user import User
 from perf.models import ShardReport
@@ -73,7 +72,7 @@ def shard_order(order: Sequence[str], index: int, shards: int) -> list[str]:
 def check_broker(timeout: float = 3.0) -> None:
     """Fail before the run starts, as an unreachable --host does (exit 2), when the broker does not answer."""
     from perf.celery import app
-    from perf.run import UsageError
+    from perf.request import UsageError
 
     with app.connection_for_write() as conn:
         try:
@@ -83,8 +82,8 @@ def check_broker(timeout: float = 3.0) -> None:
                              "CELERY_BROKER_URL") from None
 
 
-class CeleryRunner(TickReporter):
-    """LoadRunner's face for run.py, with the users running as Celery shard tasks."""
+class CeleryRunner(Runner):
+    """The runner contract (``perf.load.runner.Runner``) with the users running as Celery shard tasks."""
 
     def __init__(
         self,
@@ -93,58 +92,43 @@ class CeleryRunner(TickReporter):
         stats: StatsRegistry,
         host: str,
         shards: int,
-        context: Any = None,
+        context: RunContext | None = None,
         on_tick: Callable[[Tick], None] | None = None,
         on_cpu_warning: Callable[[float], None] | None = None,
     ) -> None:
-        self.scenarios = list(scenarios)
-        self.plan = plan
-        self.stats = stats
+        super().__init__(scenarios, plan, stats, context, on_tick, on_cpu_warning)
         self.host = host
-        self.context = context
-        self.on_tick = on_tick
-        self.on_cpu_warning = on_cpu_warning
-        # Optional: run.py may point this at its progress printer to hear of a dead shard at once.
-        self.on_message: Callable[[str], None] | None = None
-        self.spawn_order = scenario_spawn_order(self.scenarios, plan.users)
         # A shard without users would only report zeros: never more shards than users.
         self.shards = max(1, min(shards, plan.users))
-        self.cpu_warned = False
-        self.max_cpu_percent = 0.0
         self.failed_shards: list[int] = []
         self.run_pk: int | None = None
-        self._stop = Event()
-        self._stop_reason = "completed"
+        # Every query goes through the run's store thread once attached (perf.store): never on the event loop.
+        self._db: Callable[..., Any] = lambda work, *args: work(*args)
         self._seen: dict[int, tuple[datetime | None, float]] = {}
         if self.shards < shards:
             self._note(f"--shards {shards} is more than --users {plan.users}: ran {self.shards} shards")
         check_broker()
 
-    def attach_run(self, run_pk: int) -> None:
+    def attach_store(self, store: Any) -> None:
         """The stored run the shards report under (run.py calls this before ``run()``)."""
-        self.run_pk = run_pk
-
-    def request_stop(self, reason: str = "aborted") -> None:
-        """Stop early; safe from a signal handler (the shards hear of it at their next heartbeat)."""
-        if not self._stop.is_set():
-            self._stop_reason = reason
-            self._stop.set()
+        self.run_pk = store.run.pk
+        self._db = store.call
 
     def run(self) -> str:
         """Send the shards, merge their reports every tick, and return when all have ended or
         are given up; the merged figures are left in ``stats``."""
         if self.run_pk is None:
-            raise RuntimeError("CeleryRunner needs attach_run(run_pk): shards report under a stored run")
+            raise RuntimeError("CeleryRunner needs attach_store(store): shards report under a stored run")
         started_at = time.time()
         started = time.monotonic()
         self.stats.start_time = started_at
-        self._create_rows()
+        self._db(self._create_rows)
         self._send(started_at, started_at + self.plan.duration)
         give_up_at = started + self.plan.duration + self.plan.stop_timeout + END_GRACE
         next_tick = started + self.plan.tick_interval
         stopping = False
         while True:
-            rows = list(ShardReport.objects.filter(run_id=self.run_pk).defer("stats", "notes", "verified_emails"))
+            rows = self._db(self._rows, "stats", "notes", "verified_emails")
             now = time.monotonic()
             for row in rows:
                 if row.status in _OPEN:
@@ -152,7 +136,7 @@ class CeleryRunner(TickReporter):
             if self._stop.is_set() and not stopping:
                 stopping = True
                 give_up_at = min(give_up_at, now + self.plan.stop_timeout + END_GRACE)
-                self._ask_shards_to_stop()
+                self._db(self._ask_shards_to_stop)
             open_rows = [row for row in rows if row.status in _OPEN]
             if not open_rows:
                 break
@@ -187,7 +171,7 @@ class CeleryRunner(TickReporter):
         plan = self.plan
         common = {
             "run_id": self.run_pk, "shards": self.shards, "host": self.host,
-            "scenarios": [cls.__name__ for cls in self.scenarios], "users": plan.users,
+            "scenarios": list(self.scenarios), "users": plan.users,
             "spawn_rate": plan.spawn_rate, "start_at": start_at, "end_at": end_at,
             "wait": list(plan.wait) if plan.wait else None, "seed": plan.seed, "stop_timeout": plan.stop_timeout,
             "config": asdict(self.context.config) if self.context is not None else None,
@@ -199,8 +183,9 @@ class CeleryRunner(TickReporter):
                               retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 1})
         except Exception as exc:
             # The broker answered check_broker() moments ago: this is rare, and the run is stored as failed.
-            ShardReport.objects.filter(run_id=self.run_pk, status__in=_OPEN).update(
-                status=ShardReport.Status.FAILED, error=f"not sent: {exc}", finished_at=timezone.now())
+            error = f"not sent: {exc}"
+            self._db(lambda: ShardReport.objects.filter(run_id=self.run_pk, status__in=_OPEN).update(
+                status=ShardReport.Status.FAILED, error=error, finished_at=timezone.now()))
             raise RuntimeError(f"cannot send shard tasks to the Celery broker ({exc})") from exc
         self._seen = {index: (None, sent) for index in range(self.shards)}
 
@@ -218,14 +203,17 @@ class CeleryRunner(TickReporter):
     def _give_up(self, row: ShardReport, why: str) -> None:
         """Mark a shard failed, unless it finished meanwhile; its last report stays counted."""
         where = f" on {row.hostname}" if row.hostname else ""
-        marked = ShardReport.objects.filter(pk=row.pk, status__in=_OPEN).update(
-            status=ShardReport.Status.FAILED, error=f"{why}{where}", finished_at=timezone.now())
+        marked = self._db(lambda: ShardReport.objects.filter(pk=row.pk, status__in=_OPEN).update(
+            status=ShardReport.Status.FAILED, error=f"{why}{where}", finished_at=timezone.now()))
         if marked:
             row.status = ShardReport.Status.FAILED
             message = f"shard {row.index} of {self.shards}{where} {why}; its figures up to its last report are kept"
             self._note(message)
             if self.on_message:
                 self.on_message(message)
+
+    def _rows(self, *deferred: str) -> list[ShardReport]:
+        return list(ShardReport.objects.filter(run_id=self.run_pk).defer(*deferred))
 
     def _ask_shards_to_stop(self) -> None:
         ShardReport.objects.filter(run_id=self.run_pk).update(stop_requested=True)
@@ -235,7 +223,7 @@ class CeleryRunner(TickReporter):
 
     def _tick(self, started_at: float, final: bool = False) -> list[ShardReport]:
         """Rebuild ``stats`` from the shards' latest cumulative reports, take a sample, tell run.py."""
-        rows = list(ShardReport.objects.filter(run_id=self.run_pk))
+        rows = self._db(self._rows)
         stats = self.stats
         stats.entries.clear()
         stats.total = StatsEntry("", AGGREGATED)
@@ -269,7 +257,3 @@ class CeleryRunner(TickReporter):
         complete = self.shards - len(failed)
         tail = f"results from {complete} complete shard{'' if complete == 1 else 's'} and the failed ones' last reports"
         return f"{head}; {tail}"[:200]
-
-    def _note(self, message: str) -> None:
-        if self.context is not None and hasattr(self.context, "note_once"):
-            self.context.note_once(message)

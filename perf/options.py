@@ -1,4 +1,7 @@
-"""Parsing and checking ``run_perf``'s options: each bad value gets one line naming the fix."""
+"""Parsing and checking single values of ``run_perf``'s options: each bad value gets one line naming the fix.
+
+``perf.request`` checks a whole request with these, in one pass.
+"""
 
 import ipaddress
 import re
@@ -6,6 +9,8 @@ import socket
 from math import isfinite
 from urllib.parse import urlsplit
 
+# Longer than any soak test, and short enough that deadlines never overflow a timer.
+MAX_DURATION = 30 * 24 * 3600.0
 _DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+(?:\.\d+)?)s?)?$")
 
 
@@ -18,6 +23,8 @@ def parse_duration(text: str) -> float:
     seconds = int(match["h"] or 0) * 3600 + int(match["m"] or 0) * 60 + float(match["s"] or 0)
     if seconds <= 0:
         raise ValueError(f"duration must be positive, got {text!r}: use seconds or units like 90, 90s, 5m, 1h30m")
+    if seconds > MAX_DURATION:
+        raise ValueError(f"duration {text!r} is longer than the most allowed, 30 days (720h)")
     return seconds
 
 
@@ -51,8 +58,16 @@ def is_loopback_host(url: str) -> bool:
 
 
 def check_base_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    """The API root without a trailing slash; a URL with credentials is refused without echoing them."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (a port out of range raises here)
+    except ValueError:
+        parts = None
+    if parts is not None and (parts.username is not None or parts.password is not None):
+        raise ValueError("--host must not contain credentials (user:password@): they would be stored and "
+                         "shown with the run; give the bare URL, e.g. http://localhost:8000/api")
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"bad --host {url!r}: use a URL like http://localhost:8000/api")
     return url.rstrip("/")
 
@@ -61,3 +76,16 @@ def site_root(api_url: str) -> str:
     """``http://host:port`` of an API URL such as ``http://host:port/api``."""
     parts = urlsplit(api_url)
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def parse_percent(text: str) -> float:
+    """``10%`` or ``10`` → 10.0: the tolerance of ``--fail-on-regression``."""
+    raw = text.strip()
+    number = raw[:-1].strip() if raw.endswith("%") else raw
+    try:
+        value = float(number)
+    except ValueError:
+        value = float("nan")
+    if not isfinite(value) or value < 0:
+        raise ValueError(f"bad percent {text!r}: use a number of percent like 10 or 10%")
+    return value

@@ -158,3 +158,19 @@ def server_env(database_url: str, mail_dir: Path, **extra: str) -> dict[str, str
     )
     env.update(extra)
     return env
+
+
+def run_perf(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """``manage.py run_perf ARGS`` to the end, as a user runs it (gevent-patched by manage.py)."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "run_perf", *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def start_run_perf(env: dict[str, str], *args: str, **popen: object) -> subprocess.Popen:
+    """``manage.py run_perf ARGS`` in the background, for tests that signal or disturb it mid-run."""
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "run_perf", *args],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen,
+    )

@@ -256,7 +256,7 @@ class OpenModelRunner(LoadRunner):
     def dropped_percent(self) -> float:
         return 100.0 * self.dropped_iterations / self.scheduled_iterations if self.scheduled_iterations else 0.0
 
-    def iteration_summary(self) -> dict[str, Any]:
+    def outcome(self) -> dict[str, Any]:
         """The schedule's figures, JSON-ready: for the printed summary, ``--json`` and the stored run."""
         return {
             "rate": self.rate,

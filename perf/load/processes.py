@@ -25,7 +25,7 @@ import gevent.os
 from gevent import monkey
 from gevent.event import Event
 
-from perf.load.runner import LoadRunner, RunPlan, Tick, TickReporter, scenario_spawn_order
+from perf.load.runner import LoadRunner, RunContext, Runner, RunPlan, Tick
 from perf.load.session import HttpSession
 from perf.load.stats import AGGREGATED, Sample, StatsEntry, StatsRegistry
 from perf.load.user import User
@@ -100,7 +100,7 @@ class _Worker:
     reader: gevent.Greenlet | None = field(default=None, repr=False)
 
 
-class ProcessRunner(TickReporter):
+class ProcessRunner(Runner):
     """Runs the users of one run in ``processes`` forked workers; LoadRunner's face for ``perf.run``."""
 
     def __init__(
@@ -109,25 +109,15 @@ class ProcessRunner(TickReporter):
         plan: RunPlan,
         stats: StatsRegistry,
         make_session: Callable[[StatsRegistry], HttpSession],
-        context: Any = None,
+        context: RunContext | None = None,
         processes: int = 2,
         on_tick: Callable[[Tick], None] | None = None,
         on_cpu_warning: Callable[[float], None] | None = None,
     ) -> None:
-        self.scenarios = list(scenarios)
-        self.plan = plan
-        self.stats = stats
+        super().__init__(scenarios, plan, stats, context, on_tick, on_cpu_warning)
         self.make_session = make_session
-        self.context = context
-        self.on_tick = on_tick
-        self.on_cpu_warning = on_cpu_warning
-        self.spawn_order = scenario_spawn_order(self.scenarios, plan.users)
         self.shares = split_users(self.spawn_order, processes)
-        self.cpu_warned = False
-        self.max_cpu_percent = 0.0
         self.workers: list[_Worker] = []
-        self._stop_reason = "completed"
-        self._stopping = False
         self._kill_at = float("inf")
         self._all_done = Event()
         self._open_pipes = 0
@@ -143,11 +133,11 @@ class ProcessRunner(TickReporter):
     def user_count(self) -> int:
         return sum(worker.users for worker in self.workers)
 
-    def summary_line(self) -> str:
-        """One line for the end of a run: how the load was shared."""
+    def summary_lines(self) -> list[str]:
+        """How the load was shared."""
         counts = ", ".join(str(worker.requests) for worker in self.workers)
         plural = "" if len(self.workers) == 1 else "s"
-        return f"processes: {len(self.workers)} worker{plural}, requests per worker: {counts}"
+        return [f"processes: {len(self.workers)} worker{plural}, requests per worker: {counts}"]
 
     def request_stop(self, reason: str = "aborted") -> None:
         """Stop every worker and keep what they measured; safe from a signal handler.
@@ -158,10 +148,9 @@ class ProcessRunner(TickReporter):
         if self._worker is not None:
             self._worker.request_stop(reason)
             return
-        if self._stopping:
+        if self.stopping:
             return
-        self._stopping = True
-        self._stop_reason = reason
+        super().request_stop(reason)
         self._kill_at = min(self._kill_at, time.monotonic() + self.plan.stop_timeout + HANG_GRACE)
         self._signal_workers(signal.SIGTERM)
 
@@ -182,7 +171,7 @@ class ProcessRunner(TickReporter):
             self._finish()
         self._tick(started)
         failed = [worker for worker in self.workers if not worker.done]
-        if failed and not self._stopping:
+        if failed and not self.stopping:
             worker = failed[0]
             if worker.killed:
                 return f"worker {worker.index} killed: still running {HANG_GRACE:g} s after the planned end"
@@ -195,7 +184,7 @@ class ProcessRunner(TickReporter):
         _close_database_connections()
         fork = gevent.os.fork_and_watch if monkey.is_module_patched("os") else gevent.os.fork_gevent
         for index, share in enumerate(self.shares):
-            if self._stopping:
+            if self.stopping:
                 return
             read_fd, write_fd = os.pipe()
             pid = fork()
@@ -221,7 +210,7 @@ class ProcessRunner(TickReporter):
                     worker.killed = not worker.hung_up
                 self._signal_workers(signal.SIGKILL)
                 break
-            ticking = next_tick < end and not self._stopping
+            ticking = next_tick < end and not self.stopping
             if ticking and now >= next_tick:
                 self._tick(started)
                 while next_tick <= time.monotonic():
@@ -262,12 +251,10 @@ class ProcessRunner(TickReporter):
             _, notes, verified_emails = message
             worker.done = True
             # What the users learned for the end of the run (notes, the accounts the audit checks).
-            mine = getattr(self.context, "notes", None)
-            if mine is not None:
-                mine.extend(note for note in notes if note not in mine)
-            emails = getattr(self.context, "verified_emails", None)
-            if emails is not None:
-                emails.update(verified_emails)
+            for note in notes:
+                self._note(note)
+            if self.context is not None:
+                self.context.verified_emails.update(verified_emails)
         elif kind == "error":
             worker.error = message[1]
             self.stats.record_exception(f"worker {worker.index} failed: {_last_line(message[1])}", message[1])
@@ -326,7 +313,8 @@ class ProcessRunner(TickReporter):
             gevent.signal_handler(signal.SIGTERM, worker.request_stop, "stopped by the parent process")
             worker.run()
             context = self.context
-            _send(fd, ("done", list(getattr(context, "notes", [])), set(getattr(context, "verified_emails", ()))))
+            notes, emails = (list(context.notes), set(context.verified_emails)) if context is not None else ([], set())
+            _send(fd, ("done", notes, emails))
         except BaseException:
             code = 1
             with contextlib.suppress(BaseException):
@@ -346,11 +334,12 @@ class ProcessRunner(TickReporter):
             os.dup2(devnull, target)  # workers print nothing: the parent owns the terminal
         os.close(devnull)
         context = self.context
-        if hasattr(context, "stride_accounts"):
+        if context is not None:
             context.stride_accounts(index, len(self.shares))  # workers never share a pre-seeded account
         plan = replace(self.plan, users=len(share), spawn_rate=self.plan.spawn_rate / len(self.shares),
                        tick_interval=REPORT_INTERVAL)
-        self._worker = WorkerRunner(share, self.scenarios, plan, stats, self.make_session, context=context)
+        self._worker = WorkerRunner(share, list(self.scenarios.values()), plan, stats, self.make_session,
+                                    context=context)
         return self._worker
 
 

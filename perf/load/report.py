@@ -292,6 +292,10 @@ def _write_csv_file(path: Path, header: Sequence[str], rows: Iterable[CsvRow]) -
         writer.writerows(rows)
 
 
+# What ``--csv PREFIX`` appends to the prefix, as Locust names its four files.
+CSV_SUFFIXES = ("_stats.csv", "_stats_history.csv", "_failures.csv", "_exceptions.csv")
+
+
 def write_csv(prefix: str | os.PathLike[str], stats: StatsRegistry, duration: float) -> list[Path]:
     """Write Locust's four files ``PREFIX_stats.csv``, ``_stats_history.csv``, ``_failures.csv``,
     ``_exceptions.csv``; folders in the prefix are created. Returns the paths written.
@@ -302,14 +306,14 @@ def write_csv(prefix: str | os.PathLike[str], stats: StatsRegistry, duration: fl
     folder = os.path.dirname(base)
     if folder:
         os.makedirs(folder, exist_ok=True)
-    files = (
-        ("_stats.csv", STATS_CSV_HEADER, stats_csv_rows(stats, duration)),
-        ("_stats_history.csv", STATS_HISTORY_CSV_HEADER, history_csv_rows(stats)),
-        ("_failures.csv", FAILURES_CSV_HEADER, failures_csv_rows(stats)),
-        ("_exceptions.csv", EXCEPTIONS_CSV_HEADER, exceptions_csv_rows(stats)),
-    )
+    files = zip(CSV_SUFFIXES, (
+        (STATS_CSV_HEADER, stats_csv_rows(stats, duration)),
+        (STATS_HISTORY_CSV_HEADER, history_csv_rows(stats)),
+        (FAILURES_CSV_HEADER, failures_csv_rows(stats)),
+        (EXCEPTIONS_CSV_HEADER, exceptions_csv_rows(stats)),
+    ), strict=True)
     paths = []
-    for suffix, header, rows in files:
+    for suffix, (header, rows) in files:
         path = Path(base + suffix)
         _write_csv_file(path, header, rows)
         paths.append(path)

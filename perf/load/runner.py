@@ -12,7 +12,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from math import log
-from typing import Any
+from typing import Any, Protocol
 
 import gevent
 from gevent.event import Event
@@ -91,18 +91,82 @@ class Tick:
     cpu_percent: float
 
 
-class TickReporter:
-    """What every runner (one process, forked workers, Celery shards, open model) tells ``perf.run``
-    each tick: a sample of the figures so far, and the generator-CPU warning, once."""
+class RunContext(Protocol):
+    """What runners need of the scenarios' shared context (``perf.scenarios.base.ScenarioContext``):
+    the end-of-run notes, the accounts the audit checks, and pre-seeded accounts dealt out disjointly."""
 
-    stats: StatsRegistry
-    on_tick: Callable[[Tick], None] | None = None
-    on_cpu_warning: Callable[[float], None] | None = None
-    cpu_warned: bool = False
-    max_cpu_percent: float = 0.0
+    notes: list[str]
+    verified_emails: set[str]
+
+    def note_once(self, message: str) -> None: ...
+
+    def stride_accounts(self, start: int, step: int) -> None: ...
+
+
+class Runner:
+    """The one contract of every runner (one process, forked workers, Celery shards, open model).
+
+    ``perf.run`` builds a runner, sets ``on_tick``/``on_cpu_warning``/``on_message``, calls
+    ``attach_store`` when the run is stored, then ``run()``, which blocks until the run ends and
+    returns ``"completed"`` or the reason it stopped early. ``request_stop`` may be called at any
+    time, from a signal handler too, and takes effect at the runner's next tick or sooner.
+    """
+
+    def __init__(
+        self,
+        scenarios: Sequence[type[User]],
+        plan: RunPlan,
+        stats: StatsRegistry,
+        context: RunContext | None = None,
+        on_tick: Callable[[Tick], None] | None = None,
+        on_cpu_warning: Callable[[float], None] | None = None,
+        spawn_order: Sequence[str] | None = None,
+    ) -> None:
+        """``spawn_order`` is given by runners that run a share of a larger run (a worker, a shard)."""
+        self.scenarios = {cls.__name__: cls for cls in scenarios}
+        self.plan = plan
+        self.stats = stats
+        self.context = context
+        self.on_tick = on_tick
+        self.on_cpu_warning = on_cpu_warning
+        self.on_message: Callable[[str], None] | None = None  # something to say at once (a shard died)
+        self.spawn_order = (
+            list(spawn_order) if spawn_order is not None else scenario_spawn_order(scenarios, plan.users)
+        )
+        self.cpu_warned = False
+        self.max_cpu_percent = 0.0
+        self._stop = Event()
+        self._stop_reason = "completed"
+
+    def run(self) -> str:
+        raise NotImplementedError
+
+    def request_stop(self, reason: str = "aborted") -> None:
+        """Stop early (Ctrl-C, SIGTERM, a threshold); the first reason given is kept."""
+        if not self._stop.is_set():
+            self._stop_reason = reason
+            self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def attach_store(self, store: Any) -> None:
+        """The run's ``perf.store.RunStore``; only runners that talk through the database need it."""
+
+    def summary_lines(self) -> list[str]:
+        """Lines for the end of the run that only this runner can say (how the load was shared)."""
+        return []
+
+    def outcome(self) -> dict[str, Any] | None:
+        """Figures of this runner's own to store with the run (the open model's iterations), if any."""
+        return None
 
     def report_tick(self, elapsed: float, users: int, cpu_percent: float, peak_percent: float | None = None) -> None:
-        """``peak_percent`` is the highest CPU seen anywhere since the last tick (default ``cpu_percent``)."""
+        """Take a sample of the figures so far and tell the caller; warn once of a busy generator CPU.
+
+        ``peak_percent`` is the highest CPU seen anywhere since the last tick (default ``cpu_percent``).
+        """
         peak = cpu_percent if peak_percent is None else peak_percent
         self.max_cpu_percent = max(self.max_cpu_percent, peak)
         if peak > CPU_WARNING_PERCENT and not self.cpu_warned:
@@ -113,9 +177,14 @@ class TickReporter:
         if self.on_tick:
             self.on_tick(Tick(sample=sample, elapsed=elapsed, users=users, cpu_percent=cpu_percent))
 
+    def _note(self, message: str) -> None:
+        """A remark for the end of the run, said once however often it happens."""
+        if self.context is not None:
+            self.context.note_once(message)
 
-class LoadRunner(TickReporter):
-    """Drives the users of one run; ``run()`` blocks until the run ends and says how."""
+
+class LoadRunner(Runner):
+    """Drives the users of one run in this process; ``run()`` blocks until the run ends and says how."""
 
     def __init__(
         self,
@@ -123,39 +192,20 @@ class LoadRunner(TickReporter):
         plan: RunPlan,
         stats: StatsRegistry,
         make_session: Callable[[StatsRegistry], HttpSession],
-        context: Any = None,
+        context: RunContext | None = None,
         on_tick: Callable[[Tick], None] | None = None,
         on_cpu_warning: Callable[[float], None] | None = None,
         spawn_order: Sequence[str] | None = None,
     ) -> None:
-        """``spawn_order`` is given by runners that run a share of a larger run (a worker, a shard)."""
-        self.scenarios = {cls.__name__: cls for cls in scenarios}
-        self.plan = plan
-        self.stats = stats
+        super().__init__(scenarios, plan, stats, context, on_tick, on_cpu_warning, spawn_order)
         self.make_session = make_session
-        self.context = context
-        self.on_tick = on_tick
-        self.on_cpu_warning = on_cpu_warning
-        self.spawn_order = (
-            list(spawn_order) if spawn_order is not None else scenario_spawn_order(scenarios, plan.users)
-        )
         self.users: list[tuple[User, gevent.Greenlet]] = []
-        self.cpu_warned = False
-        self.max_cpu_percent = 0.0
-        self._stop = Event()
-        self._stop_reason = "completed"
         self._wait_override: WaitTime | None = between(*plan.wait) if plan.wait else None
         self._shared_rng = random.Random()
 
     @property
     def user_count(self) -> int:
         return sum(1 for _, greenlet in self.users if not greenlet.dead)
-
-    def request_stop(self, reason: str = "aborted") -> None:
-        """Stop early (Ctrl-C, SIGTERM, a threshold); safe to call from a signal handler."""
-        if not self._stop.is_set():
-            self._stop_reason = reason
-            self._stop.set()
 
     def _spawn_user(self, index: int, name: str) -> None:
         seed = self.plan.seed

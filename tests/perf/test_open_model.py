@@ -113,7 +113,7 @@ def test_the_pool_caps_concurrency_and_the_summary_says_so(steady):
     runner = steady.runner
     assert 1 <= runner.max_busy_users <= 5
     dropped = runner.dropped_iterations
-    assert runner.iteration_summary() == {
+    assert runner.outcome() == {
         "rate": 50, "pool_users": 5, "schedule_seconds": pytest.approx(2.0, abs=0.05),
         "scheduled_iterations": 100, "started_iterations": 100 - dropped, "dropped_iterations": dropped,
         "dropped_percent": float(dropped), "dropped_by_scenario": {"Checker": dropped} if dropped else {},

@@ -96,6 +96,9 @@ def test_sigint_mid_run_stores_an_aborted_run_with_its_samples(seeded, live_serv
         stdout, _ = process.communicate(timeout=30)
     finally:
         process.kill()
+        process.wait()
+
+    assert process.returncode == 130  # 128 + SIGINT, as a shell reports it: an aborted run is no pass
 
     run = PerfRun.objects.get(label=label)
     assert run.status == PerfRun.Status.ABORTED
@@ -136,8 +139,20 @@ def _server_without_test_tokens(env: dict[str, str], tmp_path: Path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--users", "0"), "--users must be at least 1"),
-        (("--spawn-rate", "0"), "--spawn-rate must be greater than 0"),
+        (("--users", "0"), "--users must be between 1 and 100,000, got 0"),
+        (("--users", "2000000000"), "--users must be between 1 and 100,000, got 2000000000"),
+        (("--spawn-rate", "0"), "--spawn-rate must be a finite number greater than 0, got 0"),
+        (("--spawn-rate", "inf"), "--spawn-rate must be a finite number greater than 0, got inf"),
+        (("--rate", "inf"), "--rate must be a finite number greater than 0, got inf"),
+        (("--stop-timeout", "nan"), "--stop-timeout must be a finite, not negative number of seconds"),
+        (("--seed", str(2**64)), "--seed must fit in 64 bits"),
+        (("--label", "x" * 201), "--label is 201 characters long; the most is 200"),
+        (("--duration", "99999999999999999999h"), "is longer than the most allowed, 30 days"),
+        (("--exit-code-on-error", "256"), "--exit-code-on-error must be between 1 and 255"),
+        (("--exit-code-on-error", "0"), "--exit-code-on-error must be between 1 and 255"),
+        (("--processes", "1000"), "--processes must be between 1 and"),
+        (("--host", "http://perf:s3cret@127.0.0.1:8000/api"), "--host must not contain credentials"),
+        (("--user", "5"), "unrecognized arguments: --user 5"),
         (("--duration", "5x"), "bad duration"),
         (("--scenario", "NoSuchUser"), "unknown scenario 'NoSuchUser'; valid scenarios: EventBrowser"),
         (("--wait", "3,1"), "--wait minimum 3 is greater than maximum 1"),
@@ -155,3 +170,4 @@ def test_bad_input_is_one_line_usage_error(seeded, args, message):
     assert len(error_lines) == 1, result.stderr
     assert message.replace("{closed}", closed) in error_lines[0]
     assert "Traceback" not in result.stderr
+    assert "s3cret" not in result.stderr + result.stdout

@@ -4,18 +4,24 @@ The command only parses options and guards against production; perf/seed.py does
 """
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandParser
 from django.db import transaction
 
 from perf import seed
 from perf.config import load_config
+from perf.management.base import PerfCommand
+
+# Seeding is a bulk insert, but a typo of a few zeros would still fill the disk.
+MAX_USERS = 1_000_000
 
 
-class Command(BaseCommand):
+class Command(PerfCommand):
     help = (
         "Create (or restore) the organization, users, events, tiers and questionnaire that the load "
         "scenarios use. Idempotent; --reset deletes the perf data first."
     )
+
+    needs_apps = ("backend",)
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -35,17 +41,18 @@ class Command(BaseCommand):
 
     def handle(self, *args, reset: bool, users: int | None, force: bool, **options) -> None:
         if not settings.DEBUG and not force:
-            raise CommandError(
+            raise self.usage_error(
                 "DEBUG is False: refusing to seed perf data into what may be a production database; "
                 "pass --force to seed anyway."
             )
         try:
             config = load_config()
         except ValueError as error:
-            raise CommandError(str(error)) from None
+            raise self.usage_error(str(error)) from None
         num_users = config.num_preseeded_users if users is None else users
-        if num_users < 1:
-            raise CommandError(f"--users must be at least 1, got {num_users}.")
+        if not 1 <= num_users <= MAX_USERS:
+            raise self.usage_error(f"--users must be between 1 and {MAX_USERS:,}, got {num_users}.")
+        self.require_database()
 
         try:
             with transaction.atomic():
@@ -54,7 +61,7 @@ class Command(BaseCommand):
                     num_users=num_users, password=config.default_password, tier_capacity=config.ticket_tier_capacity
                 )
         except seed.SeedError as error:
-            raise CommandError(str(error)) from None
+            raise self.usage_error(str(error)) from None
 
         if deleted is not None:
             # "backend.Event" -> "Event": every label is one of the backend's models or their M2M tables.

@@ -3,14 +3,13 @@
 import sys
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandParser
 
-from perf.compare import compare_runs, parse_percent, resolve_run
+from perf import exit_codes
+from perf.compare import compare_runs, resolve_run
+from perf.management.base import PerfCommand
 from perf.models import PerfRun
-
-# The same code run_perf uses for a regression (perf.run.EXIT_REGRESSION), so CI scripts treat both alike.
-EXIT_REGRESSION = 4
-EXIT_USAGE = 2
+from perf.options import parse_percent
 
 
 def describe(run: PerfRun) -> str:
@@ -19,7 +18,7 @@ def describe(run: PerfRun) -> str:
     return f"run {run.pk} ({label}{when}, {run.status}, {run.users} users, {run.duration_display})"
 
 
-class Command(BaseCommand):
+class Command(PerfCommand):
     help = ("Compare two stored runs per endpoint (req/s, p50, p95, p99, error %, queries/request) with deltas; "
             "regressions are marked, and --fail-on-regression turns them into exit code 4.")
 
@@ -34,24 +33,19 @@ class Command(BaseCommand):
         gate = options["fail_on_regression"]
         try:
             percent = parse_percent(gate) if gate is not None else None
+        except ValueError as exc:
+            raise self.usage_error(str(exc)) from None
+        self.require_database()
+        try:
             base, new = resolve_run(options["base"]), resolve_run(options["new"])
         except ValueError as exc:
-            raise CommandError(str(exc), returncode=EXIT_USAGE) from None
+            raise self.usage_error(str(exc)) from None
         if base.pk == new.pk:
-            raise CommandError(f"A and B are both run {base.pk}: name two different runs", returncode=EXIT_USAGE)
+            raise self.usage_error(f"A and B are both run {base.pk}: name two different runs")
 
         comparison = compare_runs(base, new, percent)
         self.stdout.write(f"Base: {describe(base)}\nNew:  {describe(new)}\n")
-        self.stdout.write(comparison.table())
-        for note in comparison.notes:
-            self.stdout.write(f"Note: {note}")
-        if percent is None:
-            return
-        regressions = comparison.regressions(percent)
-        for line in regressions:
-            self.stdout.write(self.style.ERROR(f"REGRESSION {line}"))
-        if not regressions:
-            self.stdout.write(self.style.SUCCESS(f"No regression above {percent:g}%."))
-            return
-        self.stdout.flush()
-        sys.exit(EXIT_REGRESSION)
+        regressions = comparison.write(self.stdout, percent)
+        if regressions:
+            self.stdout.flush()
+            sys.exit(exit_codes.REGRESSION)

@@ -3,13 +3,15 @@
 import sys
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandParser
 
-from perf.run import RunRequest, UsageError, execute
+from perf.management.base import PerfCommand
+from perf.request import RunRequest, UsageError
+from perf.run import execute
 from perf.scenarios import SCENARIOS
 
 
-class Command(BaseCommand):
+class Command(PerfCommand):
     help = "Load-test the live backend with gevent users running the weighted platform scenarios."
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -17,7 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("-r", "--spawn-rate", type=float, default=1.0, help="users started per second")
         parser.add_argument("-t", "--duration", default="1m",
                             help="run time from start, ramp-up included: 90, 90s, 5m, 1h30m (default 1m)")
-        parser.add_argument("--scenario", action="append", default=[], metavar="NAME",
+        parser.add_argument("--scenario", dest="scenarios", action="append", default=[], metavar="NAME",
                             help=f"run only this scenario (repeatable, any case): {', '.join(SCENARIOS)}")
         parser.add_argument("--host", help="API root URL (default LOCUST_BACKEND_URL or http://localhost:8000/api)")
         parser.add_argument("--allow-remote", action="store_true", help="allow a host that is not a loopback address")
@@ -29,17 +31,18 @@ class Command(BaseCommand):
         parser.add_argument("--csv", metavar="PREFIX", help="write Locust's four CSV files PREFIX_*.csv")
         parser.add_argument("--json", metavar="PATH", help="write the whole summary as JSON")
         parser.add_argument("--exit-code-on-error", type=int, default=1,
-                            help="exit code when any request failed (default 1)")
-        parser.add_argument("--no-save", action="store_true", help="do not store the run in the database")
+                            help="exit code when any request failed, 1-255 (default 1)")
+        parser.add_argument("--no-save", dest="save", action="store_false", help="do not store the run in the database")
         parser.add_argument("--html", metavar="PATH", help="write a self-contained HTML report (tables and charts)")
-        parser.add_argument("--threshold", action="append", default=[], metavar="EXPR",
+        parser.add_argument("--threshold", dest="thresholds", action="append", default=[], metavar="EXPR",
                             help='pass/fail rule, repeatable: p95<500ms, p99<1s, avg<200ms, error_rate<1%%, rps>50, '
                                  'or scoped "/events/{id}/my-status [BOTTLENECK]:p95<300ms"; a breach exits 3')
         parser.add_argument("--abort-on-threshold", action="store_true",
                             help="stop the run at the first threshold breach after the warm-up")
         parser.add_argument("--threshold-warmup", default="10s", metavar="DURATION",
                             help="with --abort-on-threshold, ignore breaches before this (default 10s)")
-        parser.add_argument("--no-audit", action="store_true", help="skip the data-integrity audit after the run")
+        parser.add_argument("--no-audit", dest="audit", action="store_false",
+                            help="skip the data-integrity audit after the run")
         parser.add_argument("--compare-to", metavar="RUN_ID|last", help="compare with a stored run at the end")
         parser.add_argument("--processes", metavar="N|auto",
                             help="fork N worker processes (auto: one per core), each running its share of users")
@@ -55,9 +58,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         request = RunRequest.from_options(options)
         try:
-            outcome = execute(request, self.stdout, self.style)
+            outcome = execute(request, self.stdout, self.stderr, owns_process=True)
         except UsageError as exc:
-            raise CommandError(str(exc), returncode=2) from None
+            raise self.usage_error(str(exc)) from None
         if outcome.exit_code:
             self.stdout.flush()
             sys.exit(outcome.exit_code)

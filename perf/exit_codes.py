@@ -1,0 +1,19 @@
+"""The exit codes of ``run_perf`` and ``perf_compare``, in one place so that CI scripts can rely on them.
+
+When several apply to one run, the first in ``PRECEDENCE`` wins. A run stopped by a signal exits as
+a shell reports a process killed by it (128 + the signal's number), whatever else it found: a CI
+job must never read an interrupted run as a pass.
+"""
+
+OK = 0
+FAILURES = 1  # some request failed (run_perf --exit-code-on-error N changes it)
+USAGE = 2  # bad input: one line naming the fix, nothing was run
+THRESHOLD = 3  # a --threshold was breached
+REGRESSION = 4  # --fail-on-regression found a regression
+AUDIT = 5  # the data-integrity audit found a broken invariant
+NOT_STORED = 6  # the database refused the run's final save: its summary went to a file instead
+
+
+def for_signal(signum: int) -> int:
+    """128 + N, as shells report a process ended by signal N: 130 for SIGINT, 143 for SIGTERM."""
+    return 128 + signum

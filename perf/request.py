@@ -1,0 +1,224 @@
+"""One ``run_perf`` request, checked in one pass before any user starts.
+
+``RunRequest`` holds the options as given (its fields are the command's option names);
+``check_request`` turns it into a ``RunSetup`` or raises ``UsageError``: one line that names the
+fix, exit code 2, and nothing sent, stored or written.
+"""
+
+import os
+from dataclasses import dataclass, fields, replace
+from math import isfinite
+from pathlib import Path
+from typing import Any
+
+from perf import compare
+from perf.config import PerfConfig, load_config
+from perf.database import DatabaseUnavailable, check_ready
+from perf.exit_codes import FAILURES
+from perf.load.report import CSV_SUFFIXES
+from perf.load.runner import RunPlan
+from perf.load.thresholds import Threshold, parse_threshold
+from perf.load.user import User
+from perf.models import PerfRun
+from perf.options import check_base_url, is_loopback_host, parse_duration, parse_percent, parse_wait
+from perf.scenarios import SCENARIOS, find_scenario
+
+# Beyond these a run is a typo, not a test: the user split alone would take minutes to compute.
+MAX_USERS = 100_000
+MAX_PROCESSES_PER_CORE = 4
+SEED_RANGE = (-(2**63), 2**63 - 1)  # what the run's seed column holds
+LABEL_LENGTH = PerfRun._meta.get_field("label").max_length
+
+
+class UsageError(Exception):
+    """Bad input: reported as one line, exit code 2."""
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """The command's options, unvalidated; each field is named as the option's ``dest``."""
+
+    users: int = 10
+    spawn_rate: float = 1.0
+    duration: str = "1m"
+    scenarios: tuple[str, ...] = ()
+    host: str | None = None
+    allow_remote: bool = False
+    wait: str | None = None
+    seed: int | None = None
+    label: str = ""
+    stop_timeout: float = 0.0
+    csv: str | None = None
+    json: str | None = None
+    html: str | None = None
+    exit_code_on_error: int = FAILURES
+    save: bool = True
+    thresholds: tuple[str, ...] = ()
+    abort_on_threshold: bool = False
+    threshold_warmup: str = "10s"
+    audit: bool = True
+    compare_to: str | None = None
+    fail_on_regression: str | None = None
+    processes: str | None = None
+    distributed: str | None = None
+    shards: int = 1
+    rate: float | None = None
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> "RunRequest":
+        """The fields out of a command's parsed options (which hold Django's own ones too)."""
+        values = {f.name: options[f.name] for f in fields(cls) if f.name in options}
+        for name, value in values.items():
+            if isinstance(value, list):
+                values[name] = tuple(value)
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class RunSetup:
+    """Validated inputs, ready to run."""
+
+    config: PerfConfig
+    host: str
+    plan: RunPlan
+    scenarios: list[type[User]]
+    thresholds: list[Threshold]
+    threshold_warmup: float
+    baseline: PerfRun | None
+    regression_percent: float | None
+    processes: int = 1
+
+
+def check_request(request: RunRequest) -> RunSetup:
+    """Check every option before any user starts; raise UsageError naming the fix."""
+    try:
+        config = load_config()
+        duration = parse_duration(request.duration)
+        wait = parse_wait(request.wait) if request.wait else None
+        host = check_base_url(request.host or config.backend_url)
+        thresholds = [parse_threshold(text) for text in request.thresholds]
+        warmup = parse_duration(request.threshold_warmup)
+        regression = parse_percent(request.fail_on_regression) if request.fail_on_regression else None
+        _check_numbers(request)
+        for option, path in (("--csv", request.csv), ("--json", request.json), ("--html", request.html)):
+            if path:
+                check_output_path(option, path, prefix=option == "--csv")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    scenarios = _scenarios(request.scenarios)
+    processes = _processes(request.processes)
+    _check_modes(request, processes, bool(thresholds), regression)
+    if not request.allow_remote and not is_loopback_host(host):
+        raise UsageError(f"{host} is not a loopback address; load goes to this machine only unless --allow-remote")
+    if request.save or request.audit or request.compare_to:
+        try:
+            check_ready(apps=("perf",))
+        except DatabaseUnavailable as exc:
+            raise UsageError(f"{exc} (or pass --no-save --no-audit)") from None
+    baseline = None
+    if request.compare_to:
+        try:
+            baseline = compare.resolve_run(request.compare_to)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    plan = RunPlan(users=request.users, spawn_rate=request.spawn_rate, duration=duration,
+                   stop_timeout=request.stop_timeout, wait=wait, seed=request.seed)
+    return RunSetup(config=replace(config, backend_url=host), host=host, plan=plan,
+                    scenarios=scenarios or list(SCENARIOS.values()), thresholds=thresholds, threshold_warmup=warmup,
+                    baseline=baseline, regression_percent=regression, processes=processes)
+
+
+def _check_numbers(request: RunRequest) -> None:
+    if not 1 <= request.users <= MAX_USERS:
+        raise ValueError(f"--users must be between 1 and {MAX_USERS:,}, got {request.users}; "
+                         "beyond that, split the load over machines with --distributed")
+    if not (isfinite(request.spawn_rate) and request.spawn_rate > 0):
+        raise ValueError(f"--spawn-rate must be a finite number greater than 0, got {request.spawn_rate:g}")
+    if not (isfinite(request.stop_timeout) and request.stop_timeout >= 0):
+        raise ValueError(f"--stop-timeout must be a finite, not negative number of seconds, "
+                         f"got {request.stop_timeout:g}")
+    if request.rate is not None and not (isfinite(request.rate) and request.rate > 0):
+        raise ValueError(f"--rate must be a finite number greater than 0, got {request.rate:g}")
+    if request.seed is not None and not SEED_RANGE[0] <= request.seed <= SEED_RANGE[1]:
+        raise ValueError(f"--seed must fit in 64 bits (from {SEED_RANGE[0]} to {SEED_RANGE[1]})")
+    if len(request.label or "") > LABEL_LENGTH:
+        raise ValueError(f"--label is {len(request.label)} characters long; the most is {LABEL_LENGTH}")
+    if not 1 <= request.exit_code_on_error <= 255:
+        raise ValueError(f"--exit-code-on-error must be between 1 and 255 (an exit code is one byte, and 0 is "
+                         f"a pass), got {request.exit_code_on_error}")
+    if request.shards < 1:
+        raise ValueError(f"--shards must be at least 1, got {request.shards}")
+
+
+def _scenarios(names: tuple[str, ...]) -> list[type[User]]:
+    chosen: list[type[User]] = []
+    for name in names:
+        found = find_scenario(name)
+        if found is None:
+            raise UsageError(f"unknown scenario {name!r}; valid scenarios: {', '.join(SCENARIOS)}")
+        if found not in chosen:
+            chosen.append(found)
+    return chosen
+
+
+def _processes(text: str | None) -> int:
+    cores = os.cpu_count() or 1
+    if text is None:
+        return 1
+    if text == "auto":
+        return cores
+    try:
+        count = int(text)
+    except ValueError:
+        raise UsageError(f"bad --processes {text!r}: use a number or 'auto' (one per core)") from None
+    most = MAX_PROCESSES_PER_CORE * cores
+    if not 1 <= count <= most:
+        raise UsageError(f"--processes must be between 1 and {most} ({MAX_PROCESSES_PER_CORE} per core), got {count}")
+    return count
+
+
+def _check_modes(request: RunRequest, processes: int, has_thresholds: bool, regression: float | None) -> None:
+    """Options that only make sense together, or never together."""
+    if request.distributed not in (None, "celery"):
+        raise UsageError(f"unknown --distributed {request.distributed!r}; the only backend is 'celery'")
+    if request.distributed and not request.save:
+        raise UsageError("--distributed shards report through the database: drop --no-save")
+    modes = [flag for flag, on in (("--processes", processes > 1), ("--distributed", bool(request.distributed)),
+                                   ("--rate", request.rate is not None)) if on]
+    if len(modes) > 1:
+        raise UsageError(f"{' and '.join(modes)} cannot be combined; choose one")
+    if request.rate is not None and request.wait:
+        raise UsageError("--wait does not apply with --rate: iterations arrive on the schedule, without think time")
+    if request.abort_on_threshold and not has_thresholds:
+        raise UsageError("--abort-on-threshold needs at least one --threshold")
+    if regression is not None and not request.compare_to:
+        raise UsageError("--fail-on-regression needs --compare-to RUN_ID|last")
+    if request.compare_to and not request.save:
+        raise UsageError("--compare-to compares stored runs: drop --no-save")
+
+
+def check_output_path(option: str, path: str, prefix: bool = False) -> None:
+    """Raise ValueError unless ``path`` can be written at the end of the run.
+
+    Its folder must exist or be creatable, and be writable (tried for real, with a file that is
+    removed at once: permissions alone do not tell of a read-only mount); the file itself must
+    not be a folder. With ``prefix`` (``--csv``) the files are ``PATH_stats.csv`` and so on, the
+    prefix taken as text as Locust does (``out/`` gives ``out/_stats.csv``).
+    """
+    base = os.path.expanduser(path)
+    files = [base + suffix for suffix in CSV_SUFFIXES] if prefix else [base]
+    for file in files:
+        if os.path.isdir(file):
+            raise ValueError(f"{option} {path}: {file} is a folder; give a file {'prefix' if prefix else 'path'}")
+    folder = Path(os.path.dirname(files[0]) or ".")
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"{option} {path}: {existing} is a file, so the folder {folder} cannot be made")
+    try:
+        probe = existing / f".perfkit-write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise ValueError(f"{option} {path}: cannot write in {existing} ({exc.strerror}); choose another path") from None

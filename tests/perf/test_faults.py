@@ -1,0 +1,212 @@
+"""Faults a user can cause during a run, each ending with the run kept and one clear line.
+
+Every test drives ``manage.py run_perf`` as a child process against the live server and reads the
+stored run from the same database: repeated stop signals, output paths that cannot be written, and
+a database held locked by someone else while the users run.
+"""
+
+import contextlib
+import signal
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from perf.clients import api as names
+from perf.models import EndpointStats, PerfRun, StatsSample
+from tests.liveserver import is_postgres, run_perf, start_run_perf
+
+pytestmark = pytest.mark.slow
+
+
+def _label(kind: str) -> str:
+    return f"{kind}-{uuid.uuid4().hex[:8]}"
+
+
+def _browse(url: str, label: str, duration: str, *extra: str) -> tuple[str, ...]:
+    """A read-only load (EventBrowser): its requests never wait for the database's write lock."""
+    return ("--users", "5", "--spawn-rate", "10", "--duration", duration, "--wait", "0.05,0.2",
+            "--scenario", "EventBrowser", "--host", url, "--label", label, "--no-audit", *extra)
+
+
+def _wait_for_requests(label: str, timeout: float = 60) -> PerfRun:
+    """The stored run once it has a sample with requests in it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = PerfRun.objects.filter(label=label).first()
+        if run and StatsSample.objects.filter(run=run, total_requests__gt=0).exists():
+            return run
+        time.sleep(0.2)
+    raise AssertionError(f"run {label} stored no sample with requests within {timeout:g} s")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signals_while_stopping_never_lose_the_run(seeded, live_server_process, orm, sig):
+    """A signal, then more of them every 20 ms until the process exits (``timeout`` signals the whole
+    process group; an impatient Ctrl-C): what was measured is stored as aborted, exit 128 + N."""
+    label = _label("signals")
+    process = start_run_perf(seeded, *_browse(live_server_process.url, label, "30s"))
+    try:
+        _wait_for_requests(label)
+        process.send_signal(sig)
+        deadline = time.monotonic() + 30
+        while process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(sig)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+        process.wait()
+
+    assert process.returncode == 128 + sig, stdout[-2000:] + stderr[-2000:]
+    run = PerfRun.objects.get(label=label)
+    assert run.status == PerfRun.Status.ABORTED
+    assert run.stop_reason == f"interrupted by {sig.name}"
+    assert run.total_requests > 0 and run.actual_duration < 30
+    assert EndpointStats.objects.filter(run=run, name=names.EVENT_LIST, num_requests__gt=0).exists()
+    assert f"Run {run.pk} aborted" in stdout
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "path", "message"),
+    [
+        ("--json", "{tmp}", "is a folder"),
+        ("--html", "{tmp}/a-file/report.html", "is a file, so the folder"),
+        ("--csv", "{tmp}/a-file/deeper/run", "is a file, so the folder"),
+        ("--csv", "{tmp}/results/run", "run_stats_history.csv is a folder"),
+        ("--json", "/proc/perfkit-no-such-folder/run.json", "cannot write in /proc"),
+    ],
+)
+def test_an_output_path_that_cannot_be_written_is_refused_before_any_load(
+    seeded, live_server_process, orm, tmp_path: Path, option, path, message
+):
+    (tmp_path / "a-file").write_text("in the way")
+    (tmp_path / "results" / "run_stats_history.csv").mkdir(parents=True)
+    label = _label("badpath")
+    started = time.monotonic()
+    result = run_perf(seeded, *_browse(live_server_process.url, label, "30s", option, path.format(tmp=tmp_path)))
+
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0] and option in lines[0], result.stderr
+    assert time.monotonic() - started < 20  # refused at once, not after the 30 s run
+    assert not PerfRun.objects.filter(label=label).exists()
+    assert result.stdout == ""
+
+
+def test_an_output_file_that_fails_at_the_end_is_one_line_and_the_run_is_stored(
+    seeded, live_server_process, orm, tmp_path: Path
+):
+    """The folder could be made at the start; by the end a file stands in its way."""
+    label = _label("lostpath")
+    process = start_run_perf(seeded, *_browse(
+        live_server_process.url, label, "4s", "--json", str(tmp_path / "out" / "run.json"),
+        "--csv", str(tmp_path / "csv" / "run")))
+    try:
+        _wait_for_requests(label)
+        (tmp_path / "out").write_text("a file where the folder should be")
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+        process.wait()
+
+    assert process.returncode == 0, stdout[-2000:] + stderr[-2000:]
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"could not write --json {tmp_path / 'out' / 'run.json'}"), stderr
+    run = PerfRun.objects.get(label=label)
+    assert run.status == PerfRun.Status.COMPLETED and run.total_requests > 0
+    assert (tmp_path / "csv" / "run_stats.csv").exists()  # the other files are still written
+
+
+@contextlib.contextmanager
+def _database_held_locked(database_url: str, seconds: float) -> Iterator[threading.Thread]:
+    """Someone else holds the write lock of the run's tables for ``seconds``, in a thread.
+
+    SQLite: ``BEGIN IMMEDIATE`` on the file (readers go on, as WAL allows; every writer waits).
+    PostgreSQL: a lock on the samples table that blocks writes and lets reads through.
+    """
+    ready = threading.Event()
+
+    def hold() -> None:
+        if is_postgres(database_url):
+            with psycopg.connect(database_url.replace("postgres://", "postgresql://", 1)) as conn:
+                conn.execute("LOCK TABLE perf_statssample IN SHARE ROW EXCLUSIVE MODE")
+                ready.set()
+                time.sleep(seconds)
+                conn.rollback()
+        else:
+            conn = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None, timeout=30)
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                ready.set()
+                time.sleep(seconds)
+                conn.execute("ROLLBACK")
+            finally:
+                conn.close()
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    assert ready.wait(timeout=30), "could not take the database lock"
+    yield holder
+    holder.join(timeout=seconds + 30)
+
+
+def test_a_database_locked_for_ten_seconds_does_not_stall_the_users(
+    seeded, live_server_process, orm, live_database_url: str
+):
+    """While the run's tables are locked, progress keeps ticking, reads keep being served and recorded,
+    and every sample is stored in the end with no gap longer than two tick intervals. The run's
+    process waits at most 2 s for SQLite's lock (the server's 30 s busy timeout stays), so a write
+    that fails because the database is locked must be retried, never fatal."""
+    label = _label("locked")
+    env = {**seeded, "SQLITE_BUSY_TIMEOUT": "2"}
+    process = start_run_perf(env, *_browse(live_server_process.url, label, "24s"))
+    try:
+        _wait_for_requests(label)
+        lock_from = time.time()
+        with _database_held_locked(live_database_url, 10):
+            pass
+        lock_until = time.time()
+        stdout, stderr = process.communicate(timeout=90)
+    finally:
+        process.kill()
+        process.wait()
+
+    assert process.returncode == 0, stdout[-3000:] + stderr[-3000:]
+    run = PerfRun.objects.get(label=label)
+    assert run.status == PerfRun.Status.COMPLETED
+    samples = list(StatsSample.objects.filter(run=run).order_by("timestamp"))
+    stamps = [sample.timestamp.timestamp() for sample in samples]
+    gaps = [later - earlier for earlier, later in zip(stamps, stamps[1:], strict=False)]
+    assert len(samples) >= 10 and max(gaps) <= 4.0, gaps
+    during = [s for s in samples if lock_from + 2 <= s.timestamp.timestamp() <= lock_until]
+    assert len(during) >= 3 and all(s.requests_per_second > 0 for s in during), [
+        (s.elapsed, s.requests_per_second) for s in during]
+    progress = [line for line in stdout.splitlines() if line.startswith("[") and "req/s" in line]
+    assert len(progress) >= 10, stdout[-3000:]
+    assert "Traceback" not in stderr
+
+
+def test_the_locked_database_test_holds_a_real_lock(live_database_url: str, orm):
+    """The lock above is real: a write from another connection waits for it (else that test proves nothing)."""
+    with _database_held_locked(live_database_url, 3):
+        started = time.monotonic()
+        if is_postgres(live_database_url):
+            with psycopg.connect(live_database_url.replace("postgres://", "postgresql://", 1)) as conn:
+                conn.execute("SET lock_timeout = '1s'")
+                with pytest.raises(psycopg.errors.LockNotAvailable):
+                    conn.execute("LOCK TABLE perf_statssample IN ROW EXCLUSIVE MODE")
+        else:
+            conn = sqlite3.connect(live_database_url.removeprefix("sqlite:///"), isolation_level=None, timeout=1)
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                conn.execute("BEGIN IMMEDIATE")
+            conn.close()
+        assert time.monotonic() - started >= 0.9
+
