@@ -152,6 +152,10 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="WARNING")},
 }
 
+# How long run_perf keeps retrying its final save while the database is locked or down, in seconds; then it
+# writes the run's summary to a file and exits 6 (perf/store.py).
+PERF_SAVE_PATIENCE = env.float("PERF_SAVE_PATIENCE", default=120.0)
+
 # run_perf --distributed celery: shard tasks go through this broker (Redis) to `celery -A perf.celery worker -P gevent`
 # workers; their figures come back through the database, so no result backend is configured.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")

@@ -3,23 +3,26 @@
 Under gevent a query blocks the whole event loop: while anyone holds SQLite's write lock (the
 backend under load, a migration, a curious admin), a sample written from a tick would freeze every
 simulated user and the progress line with it, inflate the latencies being measured, and, past the
-busy timeout, crash the run. So the run's writes go to a one-thread pool (``gevent.threadpool``,
-a real thread even when the standard library is monkey-patched), and the event loop only ever
-hands work over:
+busy timeout, crash the run. So a run's writes go to a one-thread pool (``gevent.threadpool``, a
+real thread even when the standard library is monkey-patched), and the event loop only hands
+work over:
 
-* ``add_samples`` never waits. At most one write is in flight; samples taken meanwhile stay in the
-  registry's own list (that list is the bounded queue: one sample per tick, kept for the run anyway)
-  and go with the next write. A write that fails because the database is locked or gone is simply
-  tried again at the next tick.
-* ``start``, ``finish`` and ``update`` wait for their write cooperatively (the loop keeps serving
-  signals and users), retrying a locked or lost database until ``patience`` runs out, and then
-  raise ``StoreError``: one line that names the database.
+* ``DatabaseThread.submit`` never waits: at most one write is in flight, and a write asked for
+  while one is under way is simply not started (the caller's next one carries its data). A write
+  that fails because the database is locked or gone is left for the next try.
+* ``DatabaseThread.call`` waits cooperatively (the loop keeps serving signals and users),
+  retrying a locked or lost database until ``patience`` runs out, and then raises ``StoreError``:
+  one line that names the database.
+
+``RunStore`` is that thread for the stored run of ``run_perf``; a Celery shard's heartbeat
+(``perf.tasks``) uses a plain ``DatabaseThread``.
 """
 
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from gevent.monkey import get_original
 from gevent.threadpool import ThreadPool
@@ -30,8 +33,6 @@ from perf.load.stats import StatsRegistry
 from perf.models import PerfRun
 
 T = TypeVar("T")
-# How long a blocking write keeps retrying a locked or unreachable database before giving up.
-DEFAULT_PATIENCE = 120.0
 RETRY_PAUSE = 0.5
 # On PostgreSQL: how long one write waits for a lock before it counts as a failed try.
 LOCK_TIMEOUT = 5.0
@@ -43,23 +44,92 @@ class StoreError(Exception):
     """A write that could not be done within the store's patience; the message is one line."""
 
 
-class RunStore:
-    """The database side of one run, written from a thread of its own."""
+class DatabaseThread:
+    """One real OS thread for database work, fed from the event loop without blocking it."""
 
-    def __init__(self, patience: float = DEFAULT_PATIENCE) -> None:
-        self.patience = patience
-        self.run: PerfRun | None = None
+    def __init__(self, patience: float | None = None) -> None:
+        """``patience``: seconds a waited-for write keeps retrying (default: the PERF_SAVE_PATIENCE setting)."""
+        self.patience = patience if patience is not None else float(getattr(settings, "PERF_SAVE_PATIENCE", 120.0))
         self.last_error = ""
         self._pool = ThreadPool(1)
-        self._inflight: Any = None  # the AsyncResult of the sample write under way
-        self._saved_samples = 0  # samples[:this] are stored
-
-    # --- blocking writes (cooperatively: the event loop goes on) --------------------------------------------
+        self._inflight: Any = None  # the AsyncResult of the submitted write under way
 
     def call(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run ``work`` on the store's thread and wait for it, retrying transient database errors."""
+        """Run ``work`` on the thread and wait for it cooperatively (the event loop goes on),
+        retrying a locked or lost database until ``patience`` runs out; then StoreError."""
         self._settle()
-        return self._pool.spawn(self._retrying, work, args, kwargs).get()
+        # Errors come back as values: raised in the pool's thread, gevent would print them as well.
+        value, error = self._pool.spawn(self._retrying, work, args, kwargs).get()
+        if error is not None:
+            raise error
+        return value
+
+    def submit(self, work: Callable[..., object], *args: Any, done: Callable[[bool], None] | None = None) -> bool:
+        """Start ``work`` on the thread unless a write is still under way; never waits.
+
+        ``done(ok)`` is called on the event loop when it ends: False after a transient database
+        error (remembered in ``last_error``; the caller tries again later). Returns False when
+        the thread was busy and nothing was started.
+        """
+        if not self.idle:
+            return False
+        self._inflight = self._pool.spawn(self._once, work, *args)
+        if done is not None:
+            self._inflight.rawlink(lambda result: done(bool(result.successful() and result.value)))
+        return True
+
+    @property
+    def idle(self) -> bool:
+        return self._inflight is None or self._inflight.ready()
+
+    def _settle(self) -> None:
+        """Let a write under way end first, so writes land in the order they were asked for."""
+        if self._inflight is not None:
+            self._inflight.wait()
+
+    def close(self) -> None:
+        self._settle()
+        self._pool.spawn(connections.close_all).get()
+        self._pool.kill()
+
+    # --- on the thread -----------------------------------------------------------------------------------------
+
+    def _once(self, work: Callable[..., object], *args: Any) -> bool:
+        """One try; False after an error, which is remembered and left for the next try."""
+        try:
+            _bound_lock_waits()
+            work(*args)
+        except Exception as error:  # a bug is no reason to stop the users either: it shows in last_error
+            self.last_error = first_line(error) if is_transient(error) else f"{type(error).__name__}: {error}"
+            connections.close_all()  # a connection that saw an error may be unusable
+            return False
+        self.last_error = ""
+        return True
+
+    def _retrying(self, work: Callable[..., T], args: tuple, kwargs: dict[str, Any]) -> tuple[Any, Exception | None]:
+        """(the result, None), or (None, the error to raise in the caller)."""
+        deadline = time.monotonic() + self.patience
+        while True:
+            try:
+                _bound_lock_waits()
+                return work(*args, **kwargs), None
+            except Exception as error:
+                if not is_transient(error):
+                    return None, error
+                connections.close_all()
+                if time.monotonic() >= deadline:
+                    return None, StoreError(
+                        f"gave up storing the run in the {describe()} after {self.patience:g} s ({first_line(error)})")
+                _thread_sleep(RETRY_PAUSE)
+
+
+class RunStore(DatabaseThread):
+    """The database side of one stored run."""
+
+    def __init__(self, patience: float | None = None) -> None:
+        super().__init__(patience)
+        self.run: PerfRun | None = None
+        self._saved_samples = 0  # stats.samples[:this] are stored
 
     def start(self, **fields: Any) -> PerfRun:
         """The ``running`` row, before the first request: even a killed run leaves a trace."""
@@ -81,67 +151,22 @@ class RunStore:
         for key, value in fields.items():
             setattr(self.run, key, value)
 
-    # --- the write that never waits ----------------------------------------------------------------------------
-
     def add_samples(self, stats: StatsRegistry) -> None:
-        """Hand the samples not stored yet to the thread, unless a write is still under way."""
-        if self.run is None or not self._idle():
-            return
+        """Hand the samples not stored yet to the thread, unless a write is still under way.
+
+        Samples taken meanwhile stay in ``stats.samples`` (kept for the run anyway: that list is
+        the bounded queue) and go with the next write; a failed write is tried again the same way.
+        """
         samples = stats.samples[self._saved_samples:]
-        if not samples:
+        if self.run is None or not samples:
             return
-        run, upto = self.run, self._saved_samples + len(samples)
-        self._inflight = self._pool.spawn(self._once, persist.add_samples, run, samples)
-        self._inflight.rawlink(lambda result: self._sample_write_done(result, upto))
+        upto = self._saved_samples + len(samples)
 
-    def _sample_write_done(self, result: Any, upto: int) -> None:
-        if result.successful() and result.value:
-            self._saved_samples = max(self._saved_samples, upto)
-            self.last_error = ""
+        def stored(ok: bool) -> None:
+            if ok:
+                self._saved_samples = max(self._saved_samples, upto)
 
-    def _idle(self) -> bool:
-        return self._inflight is None or self._inflight.ready()
-
-    def _settle(self) -> None:
-        """Let a sample write under way end first, so writes land in the order they were asked for."""
-        if self._inflight is not None:
-            self._inflight.wait()
-
-    def close(self) -> None:
-        self._settle()
-        self._pool.spawn(connections.close_all).get()
-        self._pool.kill()
-
-    # --- on the store's thread ---------------------------------------------------------------------------------
-
-    def _once(self, work: Callable[..., object], *args: Any) -> bool:
-        """One try; False after a transient error, which is remembered and left for the next tick."""
-        try:
-            _bound_lock_waits()
-            work(*args)
-        except Exception as error:
-            if not is_transient(error):
-                raise
-            self.last_error = first_line(error)
-            connections.close_all()  # a connection that saw an error may be unusable
-            return False
-        return True
-
-    def _retrying(self, work: Callable[..., T], args: tuple, kwargs: dict[str, Any]) -> T:
-        deadline = time.monotonic() + self.patience
-        while True:
-            try:
-                _bound_lock_waits()
-                return work(*args, **kwargs)
-            except Exception as error:
-                if not is_transient(error):
-                    raise
-                connections.close_all()
-                if time.monotonic() >= deadline:
-                    raise StoreError(
-                        f"gave up storing the run in the {describe()} after {self.patience:g} s ({first_line(error)})"
-                    ) from None
-                _thread_sleep(RETRY_PAUSE)
+        self.submit(persist.add_samples, self.run, samples, done=stored)
 
 
 def _bound_lock_waits() -> None:

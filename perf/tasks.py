@@ -26,6 +26,7 @@ from perf.load.user import User
 from perf.models import ShardReport
 from perf.scenarios import SCENARIOS
 from perf.scenarios.base import ScenarioContext
+from perf.store import DatabaseThread
 
 _OPEN = (ShardReport.Status.PENDING, ShardReport.Status.RUNNING)
 
@@ -60,28 +61,48 @@ class ShardRunner(LoadRunner):
 
 class Heartbeat:
     """The shard's tick: write the cumulative figures to its row; stop when the coordinator asks
-    (``stop_requested``) or has given the shard up (the row is no longer ``running``)."""
+    (``stop_requested``) or has given the shard up (the row is no longer ``running``).
+
+    The write happens on a thread of its own (``perf.store.DatabaseThread``): a locked database never
+    stalls the shard's users. A heartbeat that finds the previous one still writing is skipped, which
+    loses nothing since every report is cumulative; what the row says back is acted on at the next tick.
+    """
 
     def __init__(self, pk: int, runner: LoadRunner, stats: StatsRegistry, context: ScenarioContext) -> None:
         self.pk = pk
         self.runner = runner
         self.stats = stats
         self.context = context
+        self.db = DatabaseThread()
+        self.stop_reason = ""  # set by the thread from what the row says; read on the event loop
 
-    def report(self, **fields: Any) -> int:
-        return ShardReport.objects.filter(pk=self.pk, status=ShardReport.Status.RUNNING).update(
-            stats=registry_to_json(self.stats), requests=self.stats.total.num_requests, heartbeat_at=timezone.now(),
-            max_cpu_percent=self.runner.max_cpu_percent, notes=list(self.context.notes), **fields)
+    def _figures(self, **fields: Any) -> dict[str, Any]:
+        """A snapshot of the shard's figures, taken on the event loop where they change."""
+        return {"stats": registry_to_json(self.stats), "requests": self.stats.total.num_requests,
+                "heartbeat_at": timezone.now(), "max_cpu_percent": self.runner.max_cpu_percent,
+                "notes": list(self.context.notes), **fields}
+
+    def _write(self, figures: dict[str, Any]) -> int:
+        return ShardReport.objects.filter(pk=self.pk, status=ShardReport.Status.RUNNING).update(**figures)
+
+    def _beat(self, figures: dict[str, Any]) -> None:
+        if not self._write(figures):
+            self.stop_reason = "given up by the coordinator"
+        elif ShardReport.objects.filter(pk=self.pk, stop_requested=True).exists():
+            self.stop_reason = "stop requested by the coordinator"
 
     def __call__(self, tick: Tick) -> None:
-        if not self.report(running_users=tick.users, cpu_percent=tick.cpu_percent):
-            self.runner.request_stop("given up by the coordinator")
-        elif ShardReport.objects.filter(pk=self.pk, stop_requested=True).exists():
-            self.runner.request_stop("stop requested by the coordinator")
+        if self.stop_reason:
+            self.runner.request_stop(self.stop_reason)
+        self.db.submit(self._beat, self._figures(running_users=tick.users, cpu_percent=tick.cpu_percent))
 
     def finish(self) -> None:
-        self.report(status=ShardReport.Status.DONE, finished_at=timezone.now(),
-                    verified_emails=sorted(self.context.verified_emails))
+        """The last report, waited for (and retried while the database is locked)."""
+        try:
+            self.db.call(self._write, self._figures(status=ShardReport.Status.DONE, finished_at=timezone.now(),
+                                                    verified_emails=sorted(self.context.verified_emails)))
+        finally:
+            self.db.close()
 
 
 @app.task(name=TASK_NAME, bind=True)

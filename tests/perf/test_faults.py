@@ -6,12 +6,11 @@ a database held locked by someone else while the users run.
 """
 
 import contextlib
+import json
 import signal
 import sqlite3
-import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -19,6 +18,7 @@ import pytest
 
 from perf.clients import api as names
 from perf.models import EndpointStats, PerfRun, StatsSample
+from tests.dblock import database_held_locked
 from tests.liveserver import is_postgres, run_perf, start_run_perf
 
 pytestmark = pytest.mark.slow
@@ -125,39 +125,6 @@ def test_an_output_file_that_fails_at_the_end_is_one_line_and_the_run_is_stored(
     assert (tmp_path / "csv" / "run_stats.csv").exists()  # the other files are still written
 
 
-@contextlib.contextmanager
-def _database_held_locked(database_url: str, seconds: float) -> Iterator[threading.Thread]:
-    """Someone else holds the write lock of the run's tables for ``seconds``, in a thread.
-
-    SQLite: ``BEGIN IMMEDIATE`` on the file (readers go on, as WAL allows; every writer waits).
-    PostgreSQL: a lock on the samples table that blocks writes and lets reads through.
-    """
-    ready = threading.Event()
-
-    def hold() -> None:
-        if is_postgres(database_url):
-            with psycopg.connect(database_url.replace("postgres://", "postgresql://", 1)) as conn:
-                conn.execute("LOCK TABLE perf_statssample IN SHARE ROW EXCLUSIVE MODE")
-                ready.set()
-                time.sleep(seconds)
-                conn.rollback()
-        else:
-            conn = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None, timeout=30)
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                ready.set()
-                time.sleep(seconds)
-                conn.execute("ROLLBACK")
-            finally:
-                conn.close()
-
-    holder = threading.Thread(target=hold, daemon=True)
-    holder.start()
-    assert ready.wait(timeout=30), "could not take the database lock"
-    yield holder
-    holder.join(timeout=seconds + 30)
-
-
 def test_a_database_locked_for_ten_seconds_does_not_stall_the_users(
     seeded, live_server_process, orm, live_database_url: str
 ):
@@ -171,7 +138,7 @@ def test_a_database_locked_for_ten_seconds_does_not_stall_the_users(
     try:
         _wait_for_requests(label)
         lock_from = time.time()
-        with _database_held_locked(live_database_url, 10):
+        with database_held_locked(live_database_url, 10):
             pass
         lock_until = time.time()
         stdout, stderr = process.communicate(timeout=90)
@@ -196,7 +163,7 @@ def test_a_database_locked_for_ten_seconds_does_not_stall_the_users(
 
 def test_the_locked_database_test_holds_a_real_lock(live_database_url: str, orm):
     """The lock above is real: a write from another connection waits for it (else that test proves nothing)."""
-    with _database_held_locked(live_database_url, 3):
+    with database_held_locked(live_database_url, 3):
         started = time.monotonic()
         if is_postgres(live_database_url):
             with psycopg.connect(live_database_url.replace("postgres://", "postgresql://", 1)) as conn:
@@ -210,3 +177,32 @@ def test_the_locked_database_test_holds_a_real_lock(live_database_url: str, orm)
             conn.close()
         assert time.monotonic() - started >= 0.9
 
+
+
+def test_a_final_save_the_database_refuses_for_good_keeps_the_summary_in_a_file(
+    seeded, live_server_process, orm, live_database_url: str
+):
+    """Locked past the end of the run and past PERF_SAVE_PATIENCE: one line naming the database and
+    the file that holds the run's summary instead, exit 6, never a traceback."""
+    label = _label("unsaved")
+    env = {**seeded, "SQLITE_BUSY_TIMEOUT": "1", "PERF_SAVE_PATIENCE": "2"}
+    process = start_run_perf(env, *_browse(live_server_process.url, label, "5s"))
+    try:
+        _wait_for_requests(label)
+        with database_held_locked(live_database_url, 16):
+            stdout, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+        process.wait()
+
+    assert process.returncode == 6, stdout[-2000:] + stderr[-2000:]
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("gave up storing the run in the "), stderr
+    assert "database" in lines[0] and "after 2 s" in lines[0]
+    saved = Path(lines[0].rsplit("the run's summary is in ", 1)[1])
+    try:
+        summary = json.loads(saved.read_text())
+        total = next(entry for entry in summary["entries"] if entry["aggregated"])
+        assert total["num_requests"] > 0 and summary["meta"]["label"] == label
+    finally:
+        saved.unlink(missing_ok=True)

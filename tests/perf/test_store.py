@@ -1,0 +1,84 @@
+"""``perf.store.RunStore`` against a database that someone else holds locked: sample writes never wait,
+waited-for writes retry until the lock is gone, and give up with one line naming the database.
+
+The store hands work from a gevent event loop to its thread, so the tests wait with ``gevent.sleep``:
+that is when the loop runs and hears that a write has ended, as it does between ticks in a run.
+"""
+
+import time
+from collections.abc import Iterator
+
+import gevent
+import pytest
+from django.db import connections
+
+from perf.database import describe
+from perf.load.stats import StatsRegistry
+from perf.models import PerfRun, StatsSample
+from perf.store import RunStore, StoreError
+from tests.dblock import database_held_locked
+
+
+@pytest.fixture
+def short_busy_timeout(orm, monkeypatch) -> Iterator[None]:
+    """SQLite writers of this process wait 1 s for the lock (30 s in the settings), so that a try fails soon."""
+    monkeypatch.setitem(connections.settings["default"].setdefault("OPTIONS", {}), "timeout", 1)
+    yield
+
+
+def _started_store(patience: float) -> tuple[RunStore, StatsRegistry]:
+    store = RunStore(patience=patience)
+    store.start(label="store-test", host="http://127.0.0.1:1/api", users=1, spawn_rate=1.0, planned_duration=5.0)
+    stats = StatsRegistry(start_time=time.time())
+    stats.record("GET", "/x", 12.0, 100)
+    return store, stats
+
+
+def test_a_sample_write_never_waits_for_a_held_lock_and_lands_after_it(
+    live_database_url: str, short_busy_timeout
+):
+    store, stats = _started_store(patience=30)
+    try:
+        with database_held_locked(live_database_url, 4):
+            for _ in range(3):
+                stats.take_sample(users=1)
+                started = time.monotonic()
+                store.add_samples(stats)
+                assert time.monotonic() - started < 0.05
+                gevent.sleep(0.5)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and StatsSample.objects.filter(run=store.run).count() < 3:
+            stats.take_sample(users=1)
+            store.add_samples(stats)
+            gevent.sleep(0.5)
+        assert StatsSample.objects.filter(run=store.run).count() == len(stats.samples)
+    finally:
+        store.close()
+
+
+def test_the_final_save_waits_out_a_short_lock(live_database_url: str, short_busy_timeout):
+    store, stats = _started_store(patience=30)
+    try:
+        with database_held_locked(live_database_url, 3) as holder:
+            stats.take_sample(users=1)
+            store.finish(stats, PerfRun.Status.COMPLETED, 5.0)
+            assert not holder.is_alive()  # it finished only once the lock was gone
+    finally:
+        store.close()
+    run = PerfRun.objects.get(pk=store.run.pk)
+    assert run.status == PerfRun.Status.COMPLETED and run.total_requests == 1
+
+
+def test_the_final_save_gives_up_with_one_line_naming_the_database(live_database_url: str, short_busy_timeout):
+    store, stats = _started_store(patience=1)
+    try:
+        with database_held_locked(live_database_url, 8):
+            stats.take_sample(users=1)
+            with pytest.raises(StoreError) as caught:
+                store.finish(stats, PerfRun.Status.COMPLETED, 5.0)
+    finally:
+        store.close()
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"gave up storing the run in the {describe()} after 1 s (")
+    assert PerfRun.objects.get(pk=store.run.pk).status == PerfRun.Status.RUNNING  # nothing half-written
