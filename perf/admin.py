@@ -19,6 +19,7 @@ from django.urls import URLPattern, path, reverse
 
 from perf import compare
 from perf.models import EndpointStats, FailureStats, PerfRun, ShardReport
+from perf.options import parse_percent
 
 BOTTLENECK_MARK = "[BOTTLENECK]"
 # The slowest endpoints by p95 count as bottlenecks even when the scenario did not name them so.
@@ -251,7 +252,7 @@ class PerfRunAdmin(admin.ModelAdmin):
             base, new = (compare.resolve_run(ref) for ref in refs)
             if base.pk == new.pk:  # also ?a=last&b=<the last run's id>: a run against itself has no deltas
                 raise ValueError(f"A and B are both run {base.pk}: name two different runs")
-            percent = compare.parse_percent(request.GET.get("percent") or str(compare.DEFAULT_PERCENT))
+            percent = parse_percent(request.GET.get("percent") or str(compare.DEFAULT_PERCENT))
         except ValueError as exc:
             self.message_user(request, f"Cannot compare: {exc}", messages.ERROR)
             return redirect("admin:perf_perfrun_changelist")

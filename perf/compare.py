@@ -24,7 +24,7 @@ from typing import Any, TextIO
 from tabulate import SEPARATING_LINE, tabulate
 
 from perf.models import EndpointStats, PerfRun, format_duration
-from perf.options import parse_percent, parse_wait  # noqa: F401 (parse_percent: re-exported)
+from perf.options import parse_wait
 
 DEFAULT_PERCENT = 10.0
 MIN_REQUESTS = 20
