@@ -74,6 +74,14 @@ class PerfRun(models.Model):
     )
     error = models.TextField(blank=True, help_text="Why the run failed.")
     stop_reason = models.CharField(max_length=200, blank=True, help_text="Why the run stopped before its time.")
+    # Stopping from the admin: the running process reads this flag within a second or two.
+    stop_requested_by = models.CharField(max_length=150, blank=True, help_text="Who pressed Stop in the admin.")
+    stop_requested_at = models.DateTimeField(null=True, blank=True)
+    # Set by the admin's "New run" page on the process it starts, so that the page can find the run it made.
+    launch_id = models.CharField(max_length=64, blank=True, db_index=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="The running process's last progress write (every 2 s while it runs)."
+    )
     # Verdicts that only exist because the load runs inside the backend it tests.
     audit = models.JSONField(
         null=True, blank=True, help_text="Data-integrity audit after the run: {ok, checks: [{name, ok, detail}]}."
@@ -202,7 +210,8 @@ class FailureStats(models.Model):
 
 
 class StatsSample(models.Model):
-    """One point of a run's time series (the window since the previous sample)."""
+    """One point of a run's time series: rates over the window since the previous sample, percentiles
+    over the last 10 s (``perf.load.stats.ROLLING_WINDOW``)."""
 
     run = models.ForeignKey(PerfRun, on_delete=models.CASCADE, related_name="samples")
     timestamp = models.DateTimeField()
@@ -212,9 +221,13 @@ class StatsSample(models.Model):
     failures_per_second = models.FloatField(default=0.0)
     p50 = models.FloatField(null=True, blank=True)
     p95 = models.FloatField(null=True, blank=True)
+    p99 = models.FloatField(null=True, blank=True)
     avg_response_time = models.FloatField(null=True, blank=True)
     total_requests = models.PositiveBigIntegerField(default=0)
     total_failures = models.PositiveBigIntegerField(default=0)
+    endpoints = models.JSONField(
+        default=dict, blank=True, help_text='Per endpoint at this point: {"METHOD name": [req/s, p95 ms]}.'
+    )
 
     class Meta:
         ordering = ["run", "timestamp"]

@@ -1,7 +1,8 @@
 """Saving a run as it goes and rebuilding it later: the only bridge between the engine and the models.
 
-run_perf calls ``start_run`` once (a ``running`` row exists even if the process dies), ``add_samples``
-every few seconds, and ``finish_run`` once at the end (or again: it replaces what it wrote).
+run_perf calls ``start_run`` once (a ``running`` row exists even if the process dies), ``save_progress``
+every tick (the figures so far, for the admin's live page), and ``finish_run`` once at the end (or
+again: it replaces what it wrote). ``perf.store`` makes these calls from a thread of its own.
 ``load_registry`` turns stored rows back into a StatsRegistry so runs can be compared or merged.
 """
 
@@ -85,9 +86,11 @@ def _sample_row(run: PerfRun, sample: Sample) -> StatsSample:
         failures_per_second=sample.failures_per_second,
         p50=sample.p50,
         p95=sample.p95,
+        p99=sample.p99,
         avg_response_time=sample.avg_response_time,
         total_requests=sample.total_requests,
         total_failures=sample.total_failures,
+        endpoints={name: list(figures) for name, figures in sample.endpoints.items()},
     )
 
 
@@ -145,6 +148,52 @@ def _failure_row(run: PerfRun, failure: FailureEntry) -> FailureStats:
     )
 
 
+def _write_figures(locked: PerfRun, stats: StatsRegistry, duration: float) -> None:
+    """Replace the run's endpoint and failure rows and set its headline figures (not saved yet)."""
+    total = stats.total
+    locked.endpoints.all().delete()
+    locked.failures.all().delete()
+    EndpointStats.objects.bulk_create(
+        [_endpoint_row(locked, entry, duration, aggregated=False) for entry in stats.sorted_entries()]
+        + [_endpoint_row(locked, total, duration, aggregated=True)]
+    )
+    FailureStats.objects.bulk_create([_failure_row(locked, failure) for failure in stats.failures.values()])
+    add_samples(locked, stats.samples)
+    measured = total.num_requests > 0
+    locked.actual_duration = duration
+    locked.total_requests = total.num_requests
+    locked.total_failures = total.num_failures
+    locked.requests_per_second = total.rps(duration)
+    locked.failures_per_second = total.failures_per_second(duration)
+    locked.avg_response_time = total.avg_response_time if measured else None
+    locked.p50 = total.percentile(0.5)
+    locked.p95 = total.percentile(0.95)
+    locked.p99 = total.percentile(0.99)
+    locked.max_response_time = total.max_response_time if measured else None
+    locked.exceptions = [
+        {"message": e.message, "traceback": e.traceback, "count": e.count} for e in stats.exceptions.values()
+    ]
+
+
+def save_progress(run: PerfRun, stats: StatsRegistry, duration: float) -> str:
+    """The figures so far of a run still running (the admin's live page reads them); returns who asked
+    it to stop from the admin, or "". ``stats`` must not change meanwhile: pass a snapshot."""
+    with transaction.atomic():
+        locked = PerfRun.objects.select_for_update().get(pk=run.pk)
+        if locked.status != PerfRun.Status.RUNNING:
+            return ""  # finished meanwhile: what finish_run stored stays
+        _write_figures(locked, stats, duration)
+        locked.heartbeat_at = timezone.now()
+        locked.save()
+    return (locked.stop_requested_by or "someone") if locked.stop_requested_at else ""
+
+
+def stop_requested_by(run: PerfRun) -> str:
+    """Who pressed Stop in the admin for this run, or "" (a cheap read, for polling between progress saves)."""
+    row = PerfRun.objects.filter(pk=run.pk, stop_requested_at__isnull=False).values_list("stop_requested_by").first()
+    return "" if row is None else (row[0] or "someone")
+
+
 def finish_run(run: PerfRun, stats: StatsRegistry, status: str, duration: float, **extra: Any) -> PerfRun:
     """Store the final figures in one transaction; calling it again replaces them (no duplicate rows).
 
@@ -156,34 +205,11 @@ def finish_run(run: PerfRun, stats: StatsRegistry, status: str, duration: float,
         raise ValueError(f"finish_run() status must be one of {[s.value for s in FINAL_STATUSES]}, not {status!r}")
     _check_fields(extra, _model_fields(PerfRun) - _MEASURED, "finish_run")
     _blank_text_for_none(extra)
-    total = stats.total
     with transaction.atomic():
         locked = PerfRun.objects.select_for_update().get(pk=run.pk)
-        locked.endpoints.all().delete()
-        locked.failures.all().delete()
-        EndpointStats.objects.bulk_create(
-            [_endpoint_row(locked, entry, duration, aggregated=False) for entry in stats.sorted_entries()]
-            + [_endpoint_row(locked, total, duration, aggregated=True)]
-        )
-        FailureStats.objects.bulk_create([_failure_row(locked, failure) for failure in stats.failures.values()])
-        add_samples(locked, stats.samples)
-
-        measured = total.num_requests > 0
+        _write_figures(locked, stats, duration)
         locked.status = status
-        locked.actual_duration = duration
         locked.finished_at = timezone.now()
-        locked.total_requests = total.num_requests
-        locked.total_failures = total.num_failures
-        locked.requests_per_second = total.rps(duration)
-        locked.failures_per_second = total.failures_per_second(duration)
-        locked.avg_response_time = total.avg_response_time if measured else None
-        locked.p50 = total.percentile(0.5)
-        locked.p95 = total.percentile(0.95)
-        locked.p99 = total.percentile(0.99)
-        locked.max_response_time = total.max_response_time if measured else None
-        locked.exceptions = [
-            {"message": e.message, "traceback": e.traceback, "count": e.count} for e in stats.exceptions.values()
-        ]
         for key, value in extra.items():
             setattr(locked, key, jsonable(value) if key == "options" else value)
         locked.save()
@@ -238,9 +264,11 @@ def load_registry(run: PerfRun) -> StatsRegistry:
             failures_per_second=row.failures_per_second,
             p50=row.p50,
             p95=row.p95,
+            p99=row.p99,
             avg_response_time=row.avg_response_time,
             total_requests=row.total_requests,
             total_failures=row.total_failures,
+            endpoints={name: (figures[0], figures[1]) for name, figures in (row.endpoints or {}).items()},
         )
         for row in run.samples.order_by("timestamp")
     ]

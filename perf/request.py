@@ -63,6 +63,7 @@ class RunRequest:
     distributed: str | None = None
     shards: int = 1
     rate: float | None = None
+    launch_id: str = ""  # from the admin's "New run" page only
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> "RunRequest":

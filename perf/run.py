@@ -99,7 +99,7 @@ class Invocation:
     def _on_tick(self, tick: Tick) -> None:
         self.progress(tick)
         if self.store is not None:
-            self.store.add_samples(self.stats)  # hands the samples over; never waits for the database
+            self.store.save_progress(self.stats, tick.elapsed)  # hands the figures over; never waits for the database
         setup = self.setup
         if self.request.abort_on_threshold and tick.elapsed >= setup.threshold_warmup:
             # An endpoint not reached yet is no breach mid-run (its final verdict still fails).
@@ -119,6 +119,7 @@ class Invocation:
                 if self.store is not None:
                     self._start()
                     self.runner.attach_store(self.store)
+                    self.store.watch_stop(lambda who: self.runner.request_stop(f"stopped from the admin by {who}"))
                 self.out.write(f"Running {plan.users} users ({_split_text(self.split)}) at {plan.spawn_rate:g}/s "
                                f"for {plan.duration:g}s against {self.setup.host}\n")
                 started = time.monotonic()
@@ -143,7 +144,8 @@ class Invocation:
             self.store.start(label=request.label, host=self.setup.host, options=dict(vars(request)),
                              users=plan.users, spawn_rate=plan.spawn_rate, planned_duration=plan.duration,
                              scenarios=list(self.runner.scenarios), user_split=self.split, seed=plan.seed,
-                             git_revision=git_revision(), database_vendor=connection.vendor)
+                             git_revision=git_revision(), database_vendor=connection.vendor,
+                             launch_id=request.launch_id)
         except StoreError as exc:
             raise UsageError(f"{exc}; nothing was run (or pass --no-save)") from None
 

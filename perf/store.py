@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import gevent
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from gevent.monkey import get_original
@@ -34,6 +35,8 @@ from perf.models import PerfRun
 
 T = TypeVar("T")
 RETRY_PAUSE = 0.5
+# How often a running run looks for a stop requested from the admin (it must take effect within 2 s).
+STOP_POLL_INTERVAL = 0.5
 # On PostgreSQL: how long one write waits for a lock before it counts as a failed try.
 LOCK_TIMEOUT = 5.0
 # The store's thread is a real one: it sleeps for real, not through a (patched) gevent sleep.
@@ -130,6 +133,10 @@ class RunStore(DatabaseThread):
         super().__init__(patience)
         self.run: PerfRun | None = None
         self._saved_samples = 0  # stats.samples[:this] are stored
+        self._stop_requested_by = ""  # set on a thread, read on the event loop
+        self._on_stop: Callable[[str], None] | None = None
+        self._control: DatabaseThread | None = None
+        self._watcher: gevent.Greenlet | None = None
 
     def start(self, **fields: Any) -> PerfRun:
         """The ``running`` row, before the first request: even a killed run leaves a trace."""
@@ -151,22 +158,69 @@ class RunStore(DatabaseThread):
         for key, value in fields.items():
             setattr(self.run, key, value)
 
-    def add_samples(self, stats: StatsRegistry) -> None:
-        """Hand the samples not stored yet to the thread, unless a write is still under way.
+    def save_progress(self, stats: StatsRegistry, elapsed: float) -> None:
+        """Hand the figures so far (the endpoint table, failures, totals, new samples) to the thread,
+        unless a write is still under way; never waits.
 
-        Samples taken meanwhile stay in ``stats.samples`` (kept for the run anyway: that list is
-        the bounded queue) and go with the next write; a failed write is tried again the same way.
+        The thread gets a snapshot taken here on the event loop, where the figures change. Samples
+        not stored yet stay in ``stats.samples`` (kept for the run anyway: that list is the bounded
+        queue) and go with the next write; a failed write is tried again the same way.
         """
-        samples = stats.samples[self._saved_samples:]
-        if self.run is None or not samples:
+        if self.run is None or not self.idle:
             return
-        upto = self._saved_samples + len(samples)
+        snapshot = StatsRegistry(start_time=stats.start_time)
+        snapshot.merge(stats)
+        snapshot.samples = stats.samples[self._saved_samples:]
+        upto = self._saved_samples + len(snapshot.samples)
+        run = self.run
+
+        def write() -> None:
+            self._stop_requested_by = persist.save_progress(run, snapshot, elapsed)
 
         def stored(ok: bool) -> None:
             if ok:
                 self._saved_samples = max(self._saved_samples, upto)
+                self._heard_stop()
 
-        self.submit(persist.add_samples, self.run, samples, done=stored)
+        self.submit(write, done=stored)
+
+    def watch_stop(self, on_stop: Callable[[str], None], interval: float = STOP_POLL_INTERVAL) -> None:
+        """Call ``on_stop(who)`` on the event loop once someone asks for a stop from the admin.
+
+        Besides each progress write, a cheap read every ``interval`` on a second thread of its own,
+        so that a progress write held up by a lock never delays a stop.
+        """
+        assert self.run is not None, "start() first"
+        self._on_stop = on_stop
+        self._control = DatabaseThread(patience=self.patience)
+
+        control, run = self._control, self.run
+
+        def read() -> None:
+            self._note_stop(persist.stop_requested_by(run))
+
+        def poll() -> None:
+            while not self._stop_requested_by:
+                gevent.sleep(interval)
+                control.submit(read, done=lambda ok: self._heard_stop())
+
+        self._watcher = gevent.spawn(poll)
+
+    def _note_stop(self, who: str) -> None:
+        if who:
+            self._stop_requested_by = who
+
+    def _heard_stop(self) -> None:
+        if self._stop_requested_by and self._on_stop is not None:
+            on_stop, self._on_stop = self._on_stop, None
+            on_stop(self._stop_requested_by)
+
+    def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.kill()
+        if self._control is not None:
+            self._control.close()
+        super().close()
 
 
 def _bound_lock_waits() -> None:

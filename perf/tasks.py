@@ -65,7 +65,7 @@ class Heartbeat:
 
     The write happens on a thread of its own (``perf.store.DatabaseThread``): a locked database never
     stalls the shard's users. A heartbeat that finds the previous one still writing is skipped, which
-    loses nothing since every report is cumulative; what the row says back is acted on at the next tick.
+    loses nothing since every report is cumulative; what the row says back is acted on once it is read.
     """
 
     def __init__(self, pk: int, runner: LoadRunner, stats: StatsRegistry, context: ScenarioContext) -> None:
@@ -92,9 +92,13 @@ class Heartbeat:
             self.stop_reason = "stop requested by the coordinator"
 
     def __call__(self, tick: Tick) -> None:
+        self.db.submit(self._beat, self._figures(running_users=tick.users, cpu_percent=tick.cpu_percent),
+                       done=self._heard)
+
+    def _heard(self, ok: bool) -> None:
+        """On the event loop, as soon as a heartbeat's write has ended."""
         if self.stop_reason:
             self.runner.request_stop(self.stop_reason)
-        self.db.submit(self._beat, self._figures(running_users=tick.users, cpu_percent=tick.cpu_percent))
 
     def finish(self) -> None:
         """The last report, waited for (and retried while the database is locked)."""

@@ -7,6 +7,7 @@ request: memory is O(endpoints + failure kinds + samples).
 """
 
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -177,9 +178,16 @@ class ExceptionEntry:
     count: int = 0
 
 
+# Percentiles over time are taken over this many seconds: a 2 s window holds too few slow requests to be
+# steady (its p95 swings by an order of magnitude from one tick to the next), as Locust's charts also know.
+ROLLING_WINDOW = 10.0
+
+
 @dataclass
 class Sample:
-    """One point of the time series: the window since the previous sample."""
+    """One point of the time series. Rates are over the window since the previous sample; the
+    percentiles over the last ``ROLLING_WINDOW`` seconds. ``endpoints`` maps ``"METHOD name"`` to
+    that endpoint's (req/s, p95) at this point."""
 
     timestamp: float
     elapsed: float
@@ -191,6 +199,23 @@ class Sample:
     avg_response_time: float | None
     total_requests: int
     total_failures: int
+    p99: float | None = None
+    endpoints: dict[str, tuple[float, float | None]] = field(default_factory=dict)
+
+
+@dataclass
+class _Mark:
+    """What an entry held at one sample, so the next samples can take differences."""
+
+    at: float
+    requests: int
+    failures: int
+    time_sum: float
+    histogram: Histogram
+
+
+def _mark(entry: "StatsEntry", at: float) -> _Mark:
+    return _Mark(at, entry.num_requests, entry.num_failures, entry.total_response_time, entry.histogram.copy())
 
 
 @dataclass
@@ -203,7 +228,8 @@ class StatsRegistry:
     exceptions: dict[str, ExceptionEntry] = field(default_factory=dict)
     samples: list[Sample] = field(default_factory=list)
     start_time: float = field(default_factory=time.time)
-    _window_start: tuple[float, int, int, float, Histogram] | None = None
+    # Per entry key ("" for Aggregated): marks of the recent samples, newest last, back to ROLLING_WINDOW.
+    _marks: dict[str, deque[_Mark]] = field(default_factory=dict)
 
     def record(
         self,
@@ -255,37 +281,55 @@ class StatsRegistry:
         """Close the current window and append its figures to the time series."""
         now = time.time() if now is None else now
         total = self.total
-        if self._window_start is None:
-            start_at, start_requests, start_failures, start_time_sum, start_hist = (
-                self.start_time, 0, 0, 0.0, Histogram())
-        else:
-            start_at, start_requests, start_failures, start_time_sum, start_hist = self._window_start
-        span = max(now - start_at, 1e-9)
-        requests = total.num_requests - start_requests
-        window = total.histogram.minus(start_hist)
+        rps, fps, avg, window = self._windows("", total, now)
+        endpoints = {}
+        for entry in self.sorted_entries():
+            entry_rps, _, _, entry_window = self._windows(f"{entry.method} {entry.name}", entry, now)
+            endpoints[f"{entry.method} {entry.name}"] = (entry_rps, self._clamped(entry_window.percentile(0.95), entry))
         sample = Sample(
             timestamp=now,
             elapsed=now - self.start_time,
             users=users,
-            requests_per_second=requests / span,
-            failures_per_second=(total.num_failures - start_failures) / span,
+            requests_per_second=rps,
+            failures_per_second=fps,
             p50=self._clamped(window.percentile(0.5)),
             p95=self._clamped(window.percentile(0.95)),
-            avg_response_time=(total.total_response_time - start_time_sum) / requests if requests else None,
+            p99=self._clamped(window.percentile(0.99)),
+            avg_response_time=avg,
             total_requests=total.num_requests,
             total_failures=total.num_failures,
+            endpoints=endpoints,
         )
-        self._window_start = (now, total.num_requests, total.num_failures, total.total_response_time,
-                              total.histogram.copy())
         self.samples.append(sample)
         return sample
 
-    def _clamped(self, value: float | None) -> float | None:
-        """A window percentile kept inside the run's measured [min, max], as entry percentiles are."""
-        low = self.total.min_response_time
+    def _windows(self, key: str, entry: "StatsEntry", now: float) -> tuple[float, float, float | None, Histogram]:
+        """(req/s, failures/s, avg ms) since the previous sample and the histogram of the rolling window,
+        for one entry; then mark where the entry stands now."""
+        marks = self._marks.get(key)
+        if marks is None:
+            marks = self._marks[key] = deque()
+        start = _Mark(self.start_time, 0, 0, 0.0, Histogram())
+        previous = marks[-1] if marks else start
+        # Keep the newest mark that is at least ROLLING_WINDOW old (the window's start) and those after it.
+        while len(marks) > 1 and now - marks[1].at >= ROLLING_WINDOW:
+            marks.popleft()
+        oldest = marks[0] if marks and now - marks[0].at >= ROLLING_WINDOW else start
+        span = max(now - previous.at, 1e-9)
+        requests = entry.num_requests - previous.requests
+        rates = (requests / span, (entry.num_failures - previous.failures) / span,
+                 (entry.total_response_time - previous.time_sum) / requests if requests else None)
+        window = entry.histogram.minus(oldest.histogram)
+        marks.append(_mark(entry, now))
+        return (*rates, window)
+
+    def _clamped(self, value: float | None, entry: "StatsEntry | None" = None) -> float | None:
+        """A window percentile kept inside the entry's measured [min, max], as entry percentiles are."""
+        entry = entry or self.total
+        low = entry.min_response_time
         if value is None or low is None:
             return value
-        return min(max(value, low), self.total.max_response_time)
+        return min(max(value, low), entry.max_response_time)
 
     def merge(self, other: "StatsRegistry") -> None:
         """Fold another registry (another process or shard) into this one, exactly."""

@@ -177,14 +177,34 @@ def test_a_sample_reports_the_rates_of_its_window():
     assert stats.samples == [first, second]
 
 
-def test_a_sample_percentile_covers_only_its_window():
+def test_sample_percentiles_cover_a_rolling_ten_second_window():
+    """Rates are per tick; p50/p95/p99 over the last 10 s, so that a chart of them is steady."""
     stats = StatsRegistry(start_time=1000.0)
     for _ in range(10):
         stats.record("GET", "/events/", 10.0, 300)
-    stats.take_sample(users=1, now=1001.0)
+    stats.take_sample(users=1, now=1002.0)
+    for now in (1004.0, 1006.0, 1008.0):
+        stats.take_sample(users=1, now=now)
     for _ in range(10):
         stats.record("GET", "/events/", 500.0, 300)
 
+    within = stats.take_sample(users=1, now=1010.0)  # the window still reaches back to the 10 ms requests
+    stats.take_sample(users=1, now=1012.0)
+    later = stats.take_sample(users=1, now=1014.0)  # 10 s after 1004: only the 500 ms requests are left
+
+    assert within.p50 == pytest.approx(10.0, rel=0.01) and within.p95 == pytest.approx(500.0, rel=0.01)
+    assert within.requests_per_second == pytest.approx(5.0)
+    assert later.p50 == later.p95 == later.p99 == pytest.approx(500.0, rel=0.01)
+    assert later.requests_per_second == 0.0
+
+
+def test_a_sample_holds_each_endpoints_rate_and_p95():
+    stats = StatsRegistry(start_time=1000.0)
+    for _ in range(4):
+        stats.record("GET", "/events/", 20.0, 300)
+    stats.record("POST", "/login", 200.0, 300)
+
     sample = stats.take_sample(users=1, now=1002.0)
 
-    assert sample.p50 == pytest.approx(500.0, rel=0.01)
+    assert sample.endpoints["GET /events/"] == (2.0, pytest.approx(20.0, rel=0.01))
+    assert sample.endpoints["POST /login"] == (0.5, pytest.approx(200.0, rel=0.01))

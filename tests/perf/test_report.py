@@ -190,14 +190,16 @@ def test_history_totals_are_cumulative(tmp_path: Path) -> None:
 
 
 def test_history_of_an_idle_window_keeps_the_last_known_median(tmp_path: Path) -> None:
+    """Percentiles cover the last 10 s: an idle tick still shows them; 10 s later they are N/A."""
     stats = StatsRegistry(start_time=START)
     stats.record("GET", "/a", 20.0, 100)
-    stats.take_sample(users=1, now=START + 1.0)
-    stats.take_sample(users=1, now=START + 2.0)
+    for elapsed in range(2, 16, 2):
+        stats.take_sample(users=1, now=START + elapsed)
     header = list(report.STATS_HISTORY_CSV_HEADER)
-    idle = written(tmp_path, stats)["stats_history"][-1]
-    assert idle[header.index("50%")] == "N/A"
-    assert idle[header.index("Total Median Response Time")] == "20"
+    rows = written(tmp_path, stats)["stats_history"]
+    assert rows[2][header.index("50%")] == "20"  # 4 s: an idle tick, the request is 10 s recent
+    assert rows[-1][header.index("50%")] == "N/A"  # 14 s: nothing in the last 10 s
+    assert rows[-1][header.index("Total Median Response Time")] == "20"
 
 
 # ---------------------------------------------------------------------------------------------- failures, exceptions

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import gevent
 import pytest
 from django.db import connections
+from django.utils import timezone
 
 from perf.database import describe
 from perf.load.stats import StatsRegistry
@@ -36,7 +37,7 @@ def _started_store(patience: float) -> tuple[RunStore, StatsRegistry]:
     return store, stats
 
 
-def test_a_sample_write_never_waits_for_a_held_lock_and_lands_after_it(
+def test_a_progress_write_never_waits_for_a_held_lock_and_lands_after_it(
     live_database_url: str, short_busy_timeout
 ):
     store, stats = _started_store(patience=30)
@@ -45,15 +46,18 @@ def test_a_sample_write_never_waits_for_a_held_lock_and_lands_after_it(
             for _ in range(3):
                 stats.take_sample(users=1)
                 started = time.monotonic()
-                store.add_samples(stats)
+                store.save_progress(stats, 5.0)
                 assert time.monotonic() - started < 0.05
                 gevent.sleep(0.5)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and StatsSample.objects.filter(run=store.run).count() < 3:
             stats.take_sample(users=1)
-            store.add_samples(stats)
+            store.save_progress(stats, 5.0)
             gevent.sleep(0.5)
         assert StatsSample.objects.filter(run=store.run).count() == len(stats.samples)
+        run = PerfRun.objects.get(pk=store.run.pk)
+        assert run.status == PerfRun.Status.RUNNING and run.heartbeat_at is not None
+        assert run.total_requests == 1 and run.endpoints.filter(name="/x", num_requests=1).exists()
     finally:
         store.close()
 
@@ -84,3 +88,20 @@ def test_the_final_save_gives_up_with_one_line_naming_the_database(live_database
     assert "\n" not in message
     assert message.startswith(f"gave up storing the run in the {describe()} after 1 s (")
     assert PerfRun.objects.get(pk=store.run.pk).status == PerfRun.Status.RUNNING  # nothing half-written
+
+
+def test_a_stop_asked_for_in_the_database_is_heard_within_two_seconds(orm):
+    store, _ = _started_store(patience=30)
+    heard: list[tuple[str, float]] = []
+    try:
+        store.watch_stop(lambda who: heard.append((who, time.monotonic())))
+        gevent.sleep(0.3)
+        asked = time.monotonic()
+        PerfRun.objects.filter(pk=store.run.pk).update(stop_requested_by="perf-admin@test.com",
+                                                       stop_requested_at=timezone.now())
+        while not heard and time.monotonic() - asked < 5:
+            gevent.sleep(0.05)
+    finally:
+        store.close()
+    assert [who for who, _ in heard] == ["perf-admin@test.com"]
+    assert heard[0][1] - asked < 2.0

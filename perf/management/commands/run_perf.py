@@ -1,5 +1,6 @@
 """``python manage.py run_perf``: drive the platform scenarios against a live server and store the run."""
 
+import argparse
 import sys
 from typing import Any
 
@@ -52,6 +53,8 @@ class Command(PerfCommand):
         parser.add_argument("--rate", type=float, metavar="R",
                             help="open model: start R iterations per second whatever the latency (--users caps "
                                  "concurrency; latency counts from the intended start; late ones are dropped)")
+        # The admin's "New run" page tags the process it starts, to find the run it stores.
+        parser.add_argument("--launch-id", default="", help=argparse.SUPPRESS)
         parser.add_argument("--fail-on-regression", metavar="PERCENT",
                             help="with --compare-to: exit 4 when an endpoint regresses by more than this, e.g. 10%%")
 
