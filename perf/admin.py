@@ -1,8 +1,14 @@
-"""Browse stored runs: a list to find them, a read-only page per run with its endpoints and failures,
-and a side-by-side page comparing two of them (the "Compare" action).
+"""Browse stored runs: a list to find them, a report page per run, and a side-by-side page comparing
+two of them (the "Compare" action).
 
-Runs come only from run_perf, so nothing measured can be added or edited here; a label and notes
-are the only things a person adds afterwards.
+The run page is the ``--html`` report, rendered from the same templates (perf.run_report): verdicts,
+key figures, charts, tables, failures, options. While a run is ``running`` its page polls
+``<pk>/live/`` every 2 s and swaps each section for a freshly rendered one, so the figures and
+charts grow in place; without JavaScript the page is complete as of its last load. The run's
+Locust CSV files, JSON summary and HTML report can be downloaded from the page, whatever options
+the run was started with. Starting and stopping runs is perf.admin_control's.
+
+Measured figures are never form fields: a label and notes are the only things a person adds.
 """
 
 from typing import Any
@@ -10,118 +16,29 @@ from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import F, FloatField, QuerySet
+from django.db import transaction
+from django.db.models import FloatField, QuerySet
 from django.db.models.functions import Cast, NullIf
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import redirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils.decorators import method_decorator
+from django.utils.html import format_html
 
 from perf import compare
-from perf.models import EndpointStats, FailureStats, PerfRun, ShardReport
+from perf.admin_control import RunControlMixin
+from perf.models import PerfRun
 from perf.options import parse_percent
+from perf.run_report import downloads, formats, render
+from perf.run_report.context import STATUS_CLASSES, Report
+from perf.run_report.stored import stored_inputs, stored_report
 
-BOTTLENECK_MARK = "[BOTTLENECK]"
-# The slowest endpoints by p95 count as bottlenecks even when the scenario did not name them so.
-SLOWEST_BY_P95 = 3
 EDITABLE = ("label", "notes")
 
 
 def _ms(value: float | None) -> str:
     return "—" if value is None else f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
-
-
-class ReadOnlyInline(admin.TabularInline):
-    """Rows written by run_perf: shown, never added, changed or deleted one by one."""
-
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_add_permission(self, request: HttpRequest, obj: PerfRun | None = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: PerfRun | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: PerfRun | None = None) -> bool:
-        return False
-
-
-class ShardReportInline(ReadOnlyInline):
-    """The Celery shards of a distributed run (none for other runs): who ran what, and any that died."""
-
-    model = ShardReport
-    verbose_name = "shard"
-    fields = readonly_fields = ("index", "status", "hostname", "users", "requests", "max_cpu_percent",
-                                "heartbeat_at", "error")
-
-
-class EndpointStatsInline(ReadOnlyInline):
-    model = EndpointStats
-    verbose_name = "endpoint"
-    verbose_name_plural = "endpoints (slowest p95 first)"
-    fields = readonly_fields = (
-        "bottleneck", "method", "name", "num_requests", "num_failures", "avg_ms", "median_ms", "p95_ms",
-        "p99_ms", "max_ms", "requests_per_second", "app_ms", "db_ms", "queries", "client_minus_app_ms",
-    )
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[EndpointStats]:
-        # The Aggregated row last, as in the printed table.
-        return (
-            super().get_queryset(request)
-            .with_p95_rank()
-            .order_by("is_aggregated", F("p95").desc(nulls_last=True), "name", "method")
-        )
-
-    @admin.display(description="bottleneck", boolean=True)
-    def bottleneck(self, row: EndpointStats) -> bool | None:
-        if row.is_aggregated:
-            return None
-        slowest = row.p95 is not None and getattr(row, "p95_rank", SLOWEST_BY_P95 + 1) <= SLOWEST_BY_P95
-        return BOTTLENECK_MARK in row.name or slowest
-
-    @admin.display(description="app avg (ms)")
-    def app_ms(self, row: EndpointStats) -> str:
-        return _ms(row.avg_app_time)
-
-    @admin.display(description="db avg (ms)")
-    def db_ms(self, row: EndpointStats) -> str:
-        return _ms(row.avg_db_time)
-
-    @admin.display(description="queries/req")
-    def queries(self, row: EndpointStats) -> str:
-        return "-" if row.avg_queries is None else f"{row.avg_queries:.1f}"
-
-    @admin.display(description="client−app (ms)")
-    def client_minus_app_ms(self, row: EndpointStats) -> str:
-        return _ms(row.avg_network_time)
-
-    @admin.display(description="avg (ms)")
-    def avg_ms(self, row: EndpointStats) -> str:
-        return _ms(row.avg_response_time)
-
-    @admin.display(description="median (ms)")
-    def median_ms(self, row: EndpointStats) -> str:
-        return _ms(row.median_response_time)
-
-    @admin.display(description="p95 (ms)")
-    def p95_ms(self, row: EndpointStats) -> str:
-        return _ms(row.p95)
-
-    @admin.display(description="p99 (ms)")
-    def p99_ms(self, row: EndpointStats) -> str:
-        return _ms(row.p99)
-
-    @admin.display(description="max (ms)")
-    def max_ms(self, row: EndpointStats) -> str:
-        return _ms(row.max_response_time)
-
-
-class FailureStatsInline(ReadOnlyInline):
-    model = FailureStats
-    verbose_name = "failure"
-    fields = readonly_fields = ("method", "name", "error", "occurrences", "first_seen", "last_seen")
 
 
 def _percent(value: float | None) -> str:
@@ -162,26 +79,37 @@ def side_by_side(base: PerfRun, new: PerfRun) -> list[dict[str, Any]]:
     ]
 
 
+def _run_report_admin(admin_: "PerfRunAdmin", request: HttpRequest, run: PerfRun) -> dict[str, Any]:
+    """What only the admin page has: the Stop button, download and live URLs (the file has no server)."""
+    running = run.status == PerfRun.Status.RUNNING
+    return {
+        "run_pk": run.pk,
+        "can_stop": running and not run.stop_requested_by and admin_.has_change_permission(request, run),
+        "live_url": reverse("admin:perf_perfrun_live", args=[run.pk]),
+        "downloads": [
+            {"url": reverse("admin:perf_perfrun_download", args=[run.pk, download.kind]), "label": download.label,
+             "filename": _filename(run, download)}
+            for download in downloads.DOWNLOADS
+        ],
+    }
+
+
+def _filename(run: PerfRun, download: downloads.Download) -> str:
+    return f"perf-run-{run.pk}.{download.extension}"
+
+
 @admin.register(PerfRun)
-class PerfRunAdmin(admin.ModelAdmin):
+class PerfRunAdmin(RunControlMixin, admin.ModelAdmin):
     actions = ["compare_selected"]
-    list_display = ("label", "started_at", "status", "users", "duration", "rps", "p95_ms", "error_percent")
+    list_display = ("label", "started_at", "status_badge", "users", "duration", "rps", "p95_ms", "error_percent")
     list_display_links = ("label", "started_at")
     list_filter = ("status", ("started_at", admin.DateFieldListFilter))
     search_fields = ("label", "host")
     date_hierarchy = "started_at"
     # Every column comes from the run's own row: one query per page, however many runs it lists.
     list_select_related = False
-    inlines = [EndpointStatsInline, FailureStatsInline, ShardReportInline]
-    fieldsets = (
-        (None, {"fields": ("label", "notes", "status", "started_at", "finished_at", "duration", "error")}),
-        ("Load", {"fields": ("host", "users", "spawn_rate", "planned_duration", "actual_duration", "scenarios",
-                             "user_split", "seed", "options")}),
-        ("Results", {"fields": ("total_requests", "total_failures", "error_percent", "requests_per_second",
-                                "failures_per_second", "avg_response_time", "p50", "p95", "p99",
-                                "max_response_time", "samples_stored", "exceptions")}),
-        ("Generator", {"fields": ("git_revision", "database_vendor", "cpu_warning", "max_cpu_percent")}),
-    )
+    # The figures are the report above the form (perf/templates/admin/perf/perfrun/change_form.html).
+    fieldsets = (("Label and notes", {"fields": EDITABLE}),)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[PerfRun]:
         # Lets the error % column sort by the ratio itself, in SQL.
@@ -189,47 +117,105 @@ class PerfRunAdmin(admin.ModelAdmin):
             failure_ratio=Cast("total_failures", FloatField()) / NullIf("total_requests", 0)
         )
 
-    def get_readonly_fields(self, request: HttpRequest, obj: PerfRun | None = None) -> list[str]:
-        measured = [f.name for f in PerfRun._meta.concrete_fields if not f.primary_key and f.name not in EDITABLE]
-        return [*measured, "duration", "error_percent", "samples_stored"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
     def save_model(self, request: HttpRequest, obj: PerfRun, form, change: bool) -> None:
-        # Save only what was edited: a run still in progress may have written new figures meanwhile.
+        # Save only what was edited: a run still in progress writes new figures meanwhile.
         fields = [name for name in EDITABLE if name in form.changed_data]
         if fields:
             obj.save(update_fields=fields)
 
+    # The list.
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, run: PerfRun) -> str:
+        return format_html('<span class="perf-badge perf-status perf-status-{}">{}</span>',
+                           STATUS_CLASSES.get(run.status, "unknown"), run.status)
+
     @admin.display(description="duration", ordering="actual_duration")
     def duration(self, run: PerfRun) -> str:
-        return run.duration_display
+        return formats.duration(run.duration)
 
     @admin.display(description="req/s", ordering="requests_per_second")
     def rps(self, run: PerfRun) -> str:
-        return "—" if run.requests_per_second is None else f"{run.requests_per_second:,.1f}"
+        return formats.rate(run.requests_per_second)
 
     @admin.display(description="p95 (ms)", ordering="p95")
     def p95_ms(self, run: PerfRun) -> str:
-        return _ms(run.p95)
+        return formats.ms(run.p95)
 
     @admin.display(description="error %", ordering="failure_ratio")
     def error_percent(self, run: PerfRun) -> str:
-        percent = run.error_percent
-        return "—" if percent is None else f"{percent:.2f}%"
+        return formats.percent(run.error_percent)
 
-    @admin.display(description="samples stored")
-    def samples_stored(self, run: PerfRun) -> int:
-        return run.samples.count()
+    # The run page: the report, then the label and notes form, then the options.
+
+    def run_report(self, request: HttpRequest, run: PerfRun) -> Report:
+        report = stored_report(run, endpoint=request.GET.get("endpoint") or None)
+        report.admin = _run_report_admin(self, request, run)
+        return report
+
+    # The report's pages only read, outside a request-wide transaction: on SQLite (IMMEDIATE transactions)
+    # that would take the write lock every 2 s per viewer, against the very run writing its progress. Saving
+    # the label still happens in the admin's own transaction.
+    @method_decorator(transaction.non_atomic_requests)
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        run = self.get_object(request, object_id)
+        context = dict(extra_context or {})
+        if run is not None and self.has_view_permission(request, run):
+            report = self.run_report(request, run)
+            placed = render.place(report)
+            context.update(
+                report=report,
+                report_sections=[section for section in placed if section.name != render.LAST],
+                last_section=next(section for section in placed if section.name == render.LAST),
+                title=report.title,
+                # A report wants the page's width: the navigation sidebar stays on the list.
+                is_nav_sidebar_enabled=False,
+                # Saving a label is no reason to start adding runs.
+                show_save_and_add_another=False,
+            )
+        return super().change_view(request, object_id, form_url, context)
+
+    @method_decorator(transaction.non_atomic_requests)
+    def live_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """``{"status": ..., "sections": {name: html}}``: the page's sections rendered again, for its script."""
+        run = get_object_or_404(PerfRun, pk=pk)
+        if not self.has_view_permission(request, run):
+            raise PermissionDenied
+        report = self.run_report(request, run)
+        response = JsonResponse({"status": run.status, "sections": render.render_sections(report, request)})
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @method_decorator(transaction.non_atomic_requests)
+    def download_view(self, request: HttpRequest, pk: int, kind: str) -> HttpResponse:
+        """Locust's CSV files (zipped), the JSON summary or the HTML report, made from the stored run."""
+        run = get_object_or_404(PerfRun, pk=pk)
+        if not self.has_view_permission(request, run):
+            raise PermissionDenied
+        download = downloads.BY_KIND.get(kind)
+        if download is None:
+            raise Http404(f"no download {kind!r}: use one of {', '.join(downloads.BY_KIND)}")
+        stats, duration, meta = stored_inputs(run)
+        content = downloads.make(kind, stats, duration, meta, f"perf-run-{run.pk}")
+        response = HttpResponse(content, content_type=download.content_type)
+        response["Content-Disposition"] = f'attachment; filename="{_filename(run, download)}"'
+        return response
 
     # Comparing two runs: an action on the list, a page of its own.
 
     def get_urls(self) -> list[URLPattern]:
         # Before the model's own URLs, whose "<path:object_id>/" would take "compare/" for a run id.
         opts = self.model._meta
-        name = f"{opts.app_label}_{opts.model_name}_compare"
-        return [path("compare/", self.admin_site.admin_view(self.compare_view), name=name), *super().get_urls()]
+        prefix = f"{opts.app_label}_{opts.model_name}"
+        view = self.admin_site.admin_view
+        return [
+            *self.control_urls(),
+            path("compare/", view(self.compare_view), name=f"{prefix}_compare"),
+            path("<int:pk>/live/", view(self.live_view), name=f"{prefix}_live"),
+            path("<int:pk>/download/<str:kind>/", view(self.download_view), name=f"{prefix}_download"),
+            *super().get_urls(),
+        ]
 
     @admin.action(description="Compare the two selected runs")
     def compare_selected(self, request: HttpRequest, queryset: QuerySet[PerfRun]) -> HttpResponse | None:

@@ -6,6 +6,9 @@ colours and fonts as attributes, so it renders the same inside the admin (even w
 CSS is not served) and in a report file opened from disk. Inputs are plain objects (engine
 ``Sample`` dataclasses or ``StatsSample`` rows alike) and histogram dicts; nothing here touches
 the database.
+
+Every axis names its unit and every chart has a legend; names are wrapped onto more lines, never
+cut short, since two endpoints often differ only at the end of a long name.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -19,18 +22,24 @@ from perf.load.histogram import Histogram, bucket_value
 SVG_NS = "http://www.w3.org/2000/svg"
 FONT = "system-ui, -apple-system, Segoe UI, Roboto, Helvetica, Arial, sans-serif"
 CSS_CLASS = "perf-chart"
-# Fixed sizes: charts scale down with max-width, never up, so text stays legible.
-LINE_SIZE = (720, 260)
-DISTRIBUTION_SIZE = (360, 170)
+# Natural sizes, close to the size a chart gets in a three-column grid at 1,400 px: charts scale
+# with their column (width:100%) but only a little, so the 11 px text stays legible.
+LINE_SIZE = (460, 250)
+DISTRIBUTION_SIZE = (360, 190)
 COLORS = {
     "users": "#2563eb", "rps": "#16a34a", "failures": "#dc2626", "p50": "#7c3aed", "p95": "#ea580c",
-    "bars": "#60a5fa", "grid": "#e5e7eb", "axis": "#6b7280", "text": "#111827", "muted": "#6b7280",
+    "p99": "#be123c", "bars": "#60a5fa", "grid": "#e5e7eb", "axis": "#6b7280", "text": "#111827",
+    "muted": "#6b7280",
 }
+# Rough glyph widths (px) of the chart font, to lay out legends and wrap names without measuring.
+CHAR_WIDTH = {11: 6.2, 12: 7.0}
+LINE_HEIGHT = 15
 # Distribution bars: ten per decade (each ~26 % wide) keeps ~50 bars over 1 ms–100 s.
 BINS_PER_DECADE = 10
 # Steps the time axis may use, in seconds, so ticks fall on round times (15 s, 1 min, 5 min, ...).
 TIME_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400)
-TITLE_CHARS = 52
+# Where a long name may break: after a separator, so "/events/{id}/" stays readable on two lines.
+BREAK_AFTER = "/ -_?&=.,:]"
 
 
 class SamplePoint(Protocol):
@@ -42,6 +51,7 @@ class SamplePoint(Protocol):
     failures_per_second: float
     p50: float | None
     p95: float | None
+    p99: float | None
 
 
 @dataclass(frozen=True)
@@ -76,10 +86,11 @@ def format_elapsed(seconds: float) -> str:
 
 
 def format_ms(ms: float) -> str:
-    """Latency labels with their unit: ``0.5 ms``, ``120 ms``, ``1.2 s``."""
+    """Latency labels with their unit: ``0.5 ms``, ``4.2 ms``, ``45 ms``, ``1.2 s``; whole ms from 10 ms on,
+    as the tables print them."""
     if ms >= 1000:
         return f"{round(ms / 1000, 2):g} s"
-    if ms >= 100:
+    if ms >= 10:
         return f"{ms:.0f} ms"
     return f"{round(ms, 1):g} ms"
 
@@ -88,8 +99,20 @@ def _num(value: float) -> str:
     return f"{value:.1f}"
 
 
-def _shorten(text: str, limit: int = TITLE_CHARS) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def wrap_text(text: str, limit: int) -> list[str]:
+    """``text`` in lines of at most ``limit`` characters, broken after a separator where one is near.
+
+    Nothing is dropped: joining the lines gives ``text`` back. SVG text does not wrap by itself.
+    """
+    lines: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        cut = max((rest.rfind(mark, 0, limit) for mark in BREAK_AFTER), default=-1) + 1
+        if cut < limit // 3:  # no separator in the last two thirds: break inside the word
+            cut = limit
+        lines.append(rest[:cut])
+        rest = rest[cut:]
+    return [*lines, rest] if rest or not lines else lines
 
 
 # ---------------------------------------------------------------------------------------------- scales
@@ -144,14 +167,27 @@ def _line(x1: float, y1: float, x2: float, y2: float, color: str, **attrs: str) 
     return f'<line x1="{_num(x1)}" y1="{_num(y1)}" x2="{_num(x2)}" y2="{_num(y2)}" stroke="{color}"{extra}/>'
 
 
-def _legend(series: Sequence[Series], right: float, y: float) -> list[str]:
-    """Swatch and label per series, laid out leftwards from ``right`` (text width estimated)."""
+@dataclass(frozen=True)
+class LegendItem:
+    """A swatch and its label: a line (``dashed`` for markers) or a filled box (bars)."""
+
+    label: str
+    color: str
+    shape: str = "line"  # "line", "dashed" or "box"
+
+
+def _legend(items: Sequence[LegendItem], x: float, y: float) -> list[str]:
+    """Swatch and label per item, left to right from ``x`` on the text baseline ``y``."""
     parts: list[str] = []
-    x = right
-    for item in reversed(series):
-        x -= len(item.label) * 6.2 + 26
-        parts.append(_line(x, y - 4, x + 16, y - 4, item.color, stroke_width="3"))
-        parts.append(_text(x + 20, y, item.label))
+    for item in items:
+        if item.shape == "box":
+            parts.append(f'<rect x="{_num(x)}" y="{_num(y - 9)}" width="12" height="10" fill="{item.color}"/>')
+        else:
+            dash = {"stroke_dasharray": "4 3", "stroke_width": "1.5"} if item.shape == "dashed" else {
+                "stroke_width": "3"}
+            parts.append(_line(x, y - 4, x + 16, y - 4, item.color, **dash))
+        parts.append(_text(x + 20, y, item.label, **{"class": "legend"}))
+        x += len(item.label) * CHAR_WIDTH[11] + 34
     return parts
 
 
@@ -166,10 +202,15 @@ def _segments(points: Sequence[tuple[float, float | None]]) -> list[list[tuple[f
     return [run for run in runs if run]
 
 
-def line_chart(title: str, series: Sequence[Series], y_label: str) -> str:
-    """Lines over elapsed time with a grid, ticks on round values, axis labels and a legend."""
+def line_chart(title: str, series: Sequence[Series], y_label: str, description: str = "") -> str:
+    """Lines over elapsed time: title, legend, a grid with ticks on round values and both axes labelled.
+
+    ``y_label`` carries the unit (``requests per second``, ``response time (ms)``); the time axis
+    ticks carry theirs (``30s``, ``2m``). ``description`` prefixes the accessible title, e.g. with
+    the endpoint the chart is about.
+    """
     width, height = LINE_SIZE
-    left, right, top, bottom = 60, width - 16, 40, height - 42
+    left, right, top, bottom = 52, width - 14, 56, height - 40
     values = [y for item in series for _, y in item.points if y is not None]
     end = max((x for item in series for x, _ in item.points), default=0.0)
     y_ticks = value_ticks(max(values, default=0.0))
@@ -182,18 +223,22 @@ def line_chart(title: str, series: Sequence[Series], y_label: str) -> str:
     def sy(y: float) -> float:
         return bottom - (bottom - top) * y / y_span
 
-    body = [_text(12, 22, title, font_size="13", font_weight="600"), *_legend(series, right, 22)]
+    body = [_text(12, 20, title, font_size="13", font_weight="600"),
+            *_legend([LegendItem(item.label, item.color) for item in series], 12, 40)]
     for tick in y_ticks:
         body.append(_line(left, sy(tick), right, sy(tick), COLORS["grid"]))
         body.append(_text(left - 6, sy(tick) + 4, format_number(tick), "end", fill=COLORS["muted"]))
     for tick in x_ticks:
+        label = format_elapsed(tick)
+        # A label centred on the last tick would stick out of the chart: end it at the tick instead.
+        anchor = "end" if sx(tick) + len(label) * CHAR_WIDTH[11] / 2 > width - 2 else "middle"
         body.append(_line(sx(tick), bottom, sx(tick), bottom + 4, COLORS["axis"]))
-        body.append(_text(sx(tick), bottom + 16, format_elapsed(tick), "middle", fill=COLORS["muted"]))
+        body.append(_text(sx(tick), bottom + 16, label, anchor, fill=COLORS["muted"]))
     body.append(_line(left, bottom, right, bottom, COLORS["axis"]))
     body.append(_line(left, top, left, bottom, COLORS["axis"]))
-    body.append(_text((left + right) / 2, height - 8, "elapsed time", "middle", fill=COLORS["muted"]))
+    body.append(_text((left + right) / 2, height - 6, "elapsed time since start", "middle", fill=COLORS["muted"]))
     middle = (top + bottom) / 2
-    body.append(_text(16, middle, y_label, "middle", fill=COLORS["muted"], transform=f"rotate(-90 16 {middle})"))
+    body.append(_text(14, middle, y_label, "middle", fill=COLORS["muted"], transform=f"rotate(-90 14 {middle})"))
     for item in series:
         shapes = []
         for run in _segments(item.points):
@@ -211,18 +256,18 @@ def line_chart(title: str, series: Sequence[Series], y_label: str) -> str:
         else f"{item.label}: no data"
         for item in series
     )
-    return _svg(LINE_SIZE, title, "line", body, desc)
+    return _svg(LINE_SIZE, f"{description}: {title}" if description else title, "line", body, desc)
 
 
 # ---------------------------------------------------------------------------------------------- run charts
 
 
 def _series(label: str, color: str, samples: Sequence[SamplePoint], attr: str) -> Series:
-    return Series(label, color, tuple((s.elapsed, getattr(s, attr)) for s in samples))
+    return Series(label, color, tuple((s.elapsed, getattr(s, attr, None)) for s in samples))
 
 
 def users_chart(samples: Sequence[SamplePoint]) -> str:
-    return line_chart("Users", [_series("users", COLORS["users"], samples, "users")], "users")
+    return line_chart("Users", [_series("users", COLORS["users"], samples, "users")], "running users")
 
 
 def throughput_chart(samples: Sequence[SamplePoint]) -> str:
@@ -230,22 +275,50 @@ def throughput_chart(samples: Sequence[SamplePoint]) -> str:
         "Requests and failures per second",
         [_series("req/s", COLORS["rps"], samples, "requests_per_second"),
          _series("failures/s", COLORS["failures"], samples, "failures_per_second")],
-        "per second",
+        "per second (req/s)",
     )
 
 
 def latency_chart(samples: Sequence[SamplePoint]) -> str:
+    """p50, p95 and p99 of each sample, taken over a rolling window (10 s) so slow outliers do not flicker."""
     return line_chart(
-        "Response times (p50 and p95)",
-        [_series("p50", COLORS["p50"], samples, "p50"), _series("p95", COLORS["p95"], samples, "p95")],
-        "ms",
+        "Response times, 10 s rolling window",
+        [_series(label, COLORS[label], samples, label) for label in ("p50", "p95", "p99")],
+        "response time (ms)",
     )
 
 
 def timeline_charts(samples: Iterable[SamplePoint]) -> list[str]:
-    """Users, req/s with failures/s, and p50 with p95, over the run's samples."""
+    """req/s with failures/s, p50/p95/p99 and users over the run's samples, in Locust's order."""
     ordered = sorted(samples, key=lambda s: s.elapsed)
-    return [users_chart(ordered), throughput_chart(ordered), latency_chart(ordered)]
+    return [throughput_chart(ordered), latency_chart(ordered), users_chart(ordered)]
+
+
+def _endpoint_point(sample: SamplePoint, key: str) -> tuple[float | None, float | None]:
+    """(req/s, p95) of one endpoint at one sample; samples store it as a JSON pair, the engine as a tuple."""
+    figures = (getattr(sample, "endpoints", None) or {}).get(key)
+    if not figures:
+        return None, None
+    rps, p95 = (list(figures) + [None, None])[:2]
+    return rps, p95
+
+
+def endpoint_charts(key: str, samples: Iterable[SamplePoint]) -> list[str]:
+    """One endpoint's req/s and p95 over time, ``key`` as samples name it (``"GET /events/"``).
+
+    Two charts, not one with two y axes: a rate and a latency share no scale. The endpoint's
+    name goes in the accessible title; the page shows it above the charts, where it can wrap.
+    """
+    ordered = sorted(samples, key=lambda s: s.elapsed)
+    points = [(s.elapsed, *_endpoint_point(s, key)) for s in ordered]
+    # Before the endpoint's first request it has no entry: zero requests, no latency.
+    rps = Series("req/s", COLORS["rps"], tuple((x, 0.0 if r is None else r) for x, r, _ in points))
+    p95 = Series("p95", COLORS["p95"], tuple((x, p) for x, _, p in points))
+    name = key.strip()
+    return [
+        line_chart("Requests per second", [rps], "requests per second (req/s)", description=name),
+        line_chart("p95 response time, 10 s rolling window", [p95], "response time (ms)", description=name),
+    ]
 
 
 # ---------------------------------------------------------------------------------------------- distribution
@@ -262,17 +335,22 @@ def distribution_chart(name: str, histogram: Mapping[str | int, int]) -> str:
     """One endpoint's response times as bars on a log-ms axis, p50 and p95 marked.
 
     ``histogram`` is bucket key → count as stored (keys may be JSON strings); buckets are folded
-    into ten bars per decade, tall enough to compare shapes, not to read single counts.
+    into ten bars per decade, tall enough to compare shapes, not to read single counts. The name
+    is wrapped over as many lines as it needs, and the chart grows to hold them.
     """
-    width, height = DISTRIBUTION_SIZE
-    left, right, top, bottom = 34, width - 22, 48, height - 30
+    base_width, base_height = DISTRIBUTION_SIZE
+    name_lines = wrap_text(name, int((base_width - 20) / CHAR_WIDTH[12]))
+    shift = LINE_HEIGHT * (len(name_lines) - 1)
+    width, height = base_width, base_height + shift
+    left, right, top, bottom = 44, width - 24, 66 + shift, height - 32
     counts = {int(key): int(count) for key, count in histogram.items() if int(count) > 0}
     title = f"Response-time distribution: {name}"
-    body = [_text(10, 18, _shorten(name), font_size="12", font_weight="600")]
+    body = [_text(10, 18 + LINE_HEIGHT * i, line, font_size="12", font_weight="600")
+            for i, line in enumerate(name_lines)]
     body.append(_line(left, bottom, right, bottom, COLORS["axis"]))
     if not counts:
         body.append(_text((left + right) / 2, (top + bottom) / 2, "No requests", "middle", fill=COLORS["muted"]))
-        return _svg(DISTRIBUTION_SIZE, title, "distribution", body, "no requests")
+        return _svg((width, height), title, "distribution", body, "no requests")
 
     bins: dict[int, int] = {}
     for key, count in counts.items():
@@ -301,22 +379,25 @@ def distribution_chart(name: str, histogram: Mapping[str | int, int]) -> str:
     ]
     body.append(f'<g class="bars" fill="{COLORS["bars"]}">{"".join(bars)}</g>')
     body.append(_text(left - 4, top + 8, f"{tallest / total:.0%}", "end", fill=COLORS["muted"], font_size="10"))
-    body.append(_text(left - 4, bottom, "0", "end", fill=COLORS["muted"], font_size="10"))
+    body.append(_text(left - 4, bottom, "0%", "end", fill=COLORS["muted"], font_size="10"))
+    middle = (top + bottom) / 2
+    body.append(_text(12, middle, "% of requests", "middle", fill=COLORS["muted"], font_size="10",
+                      transform=f"rotate(-90 12 {middle})"))
 
     whole = Histogram(counts)
     markers = [(label, whole.percentile(fraction) or bucket_value(min(counts))) for label, fraction in
                (("p50", 0.5), ("p95", 0.95))]
-    summary = [f"n={total:,}", *(f"{label} {format_ms(value)}" for label, value in markers)]
-    body.append(_text(10, 34, summary[0], fill=COLORS["muted"]))
-    offset = 10 + len(summary[0]) * 6.2 + 12
-    for (label, value), text in zip(markers, summary[1:], strict=True):
+    for label, value in markers:
         x = sx(log10(value))
         body.append(_line(x, top - 4, x, bottom, COLORS[label], stroke_width="1.5", stroke_dasharray="4 3"))
-        body.append(_text(offset, 34, text, fill=COLORS[label], font_weight="600"))
-        offset += len(text) * 7 + 12
-    body.append(_text(width - 10, height - 4, "response time (log scale)", "end", fill=COLORS["muted"],
+    summary = [f"n={total:,}", *(f"{label} {format_ms(value)}" for label, value in markers)]
+    legend_y = 38 + shift
+    body.append(_text(10, legend_y, summary[0], fill=COLORS["muted"]))
+    legend = [LegendItem(text, COLORS[label], "dashed") for (label, _), text in zip(markers, summary[1:], strict=True)]
+    body.extend(_legend([LegendItem("requests", COLORS["bars"], "box"), *legend], 10, legend_y + 16))
+    body.append(_text(width - 10, height - 4, "response time (ms, log scale)", "end", fill=COLORS["muted"],
                       font_size="10"))
-    return _svg(DISTRIBUTION_SIZE, title, "distribution", body, ", ".join(summary))
+    return _svg((width, height), title, "distribution", body, ", ".join(summary))
 
 
 def _bin_label(index: int, count: int, total: int) -> str:

@@ -252,6 +252,11 @@ class Comparison:
                 lines.append(f"{row.label}: " + "; ".join(cell.line() for cell in cells))
         return lines
 
+    def verdict(self, percent: float, gated: bool) -> dict[str, Any]:
+        """What the reports' header shows of a comparison (``--compare-to``): its regressions at ``percent``."""
+        return {"baseline": self.base.pk, "baseline_label": self.base.label, "percent": percent, "gate": gated,
+                "regressions": self.regressions(percent), "notes": self.notes}
+
     def write(self, out: TextIO, gate: float | None = None) -> list[str]:
         """The table and its notes, then (with ``gate``) each regression and the verdict; returns the regressions.
 

@@ -188,13 +188,13 @@ class Invocation:
             out.write(f"Note: {note}\n")
         if runner.cpu_warned:
             out.write("CPU usage was too high at some point during the run: figures may be inflated.\n")
-        if not hurry():
-            self._write_files(duration, meta)
         regressions: list[str] = []
         run = self.store.run if self.store is not None and stored else None
+        if run is not None and self.setup.baseline is not None and not hurry():
+            regressions, meta["comparison"] = _compare(self.setup, run, out)
+        if not hurry():
+            self._write_files(duration, meta)
         if run is not None:
-            if self.setup.baseline is not None and not hurry():
-                regressions = _compare(self.setup, run, out)
             out.write(f"Run {run.pk} {status}: {site_root(self.setup.host)}/admin/perf/perfrun/{run.pk}/change/\n")
         if self.signals.exit_code is not None:
             exit_code = self.signals.exit_code
@@ -260,11 +260,14 @@ def _status(reason: str) -> str:
     return PerfRun.Status.ABORTED
 
 
-def _compare(setup: RunSetup, run: PerfRun, out: TextIO) -> list[str]:
-    assert setup.baseline is not None
-    comparison = compare.compare_runs(setup.baseline, run, percent=setup.regression_percent)
-    out.write(f"\nCompared with run {setup.baseline.pk}:\n")
-    return comparison.write(out, setup.regression_percent)
+def _compare(setup: RunSetup, run: PerfRun, out: TextIO) -> tuple[list[str], dict[str, Any]]:
+    """Print the comparison with the baseline; return its regressions and the verdict for the reports."""
+    baseline, gate = setup.baseline, setup.regression_percent
+    assert baseline is not None
+    comparison = compare.compare_runs(baseline, run, percent=gate)
+    out.write(f"\nCompared with run {baseline.pk}:\n")
+    regressions = comparison.write(out, gate)
+    return regressions, comparison.verdict(compare.DEFAULT_PERCENT if gate is None else gate, gate is not None)
 
 
 def build_runner(request: RunRequest, setup: RunSetup, stats: StatsRegistry, make_session: Any,

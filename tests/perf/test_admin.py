@@ -238,8 +238,9 @@ def test_changelist_query_count_does_not_grow_with_runs(admin_client: Client) ->
     assert len(after) == len(before)
 
 
-def test_changelist_offers_no_add(admin_client: Client) -> None:
-    assert admin_client.get(CHANGELIST + "add/").status_code == 403
+def test_changelist_add_button_reads_new_run(admin_client: Client) -> None:
+    page = admin_client.get(CHANGELIST).content.decode()
+    assert f'<a href="{CHANGELIST}add/" class="addlink">New run</a>' in page
 
 
 def test_change_page_shows_endpoints_failures_and_read_only_figures(admin_client: Client) -> None:
@@ -256,20 +257,30 @@ def test_change_page_shows_endpoints_failures_and_read_only_figures(admin_client
     assert not {"total_requests", "p95", "status", "host"} & set(fields)
 
 
-def test_change_page_marks_bottlenecks(admin_client: Client) -> None:
+def request_rows(page: str) -> dict[str, str]:
+    """Endpoint name → its row in the page's request statistics table (markup)."""
+    table = page.split('class="perf-table perf-requests"', 1)[1].split("</table>", 1)[0]
+    rows = {}
+    for row in table.split("<tr")[2:]:
+        name = re.search(r'<td class="perf-name">(.*?)(?:<span|</td>)', row, re.DOTALL)
+        if name:
+            rows[name.group(1).strip()] = row
+    return rows
+
+
+def test_change_page_tags_bottlenecks_and_never_shows_a_cross(admin_client: Client) -> None:
     registry = make_registry()
     for i in range(4):  # a fourth, fastest endpoint: not among the three slowest by p95
         registry.record("GET", "/health", 1 + i, 10)
     page = admin_client.get(f"{CHANGELIST}{store(registry).pk}/change/").content.decode()
-    rows = {}  # endpoint name → its table row
-    for row in page.split('<tr class="form-row')[1:]:
-        name = re.search(r'<td class="field-name">\s*<p>(.*?)</p>', row.split("</tr>")[0], re.DOTALL)
-        if name and 'class="field-bottleneck"' in row:
-            rows[name.group(1).strip()] = row.split("</tr>")[0]
-    assert 'alt="True"' in rows["/events/{id}/rsvp/{answer} [BOTTLENECK]"]
-    assert 'alt="True"' in rows["/auth/token/pair"]
-    assert 'alt="True"' in rows["/events/"]
-    assert 'alt="True"' not in rows["/health"]
+    rows = request_rows(page)
+    badge = '<span class="perf-badge perf-bottleneck"'
+    for slow in ("/events/{id}/rsvp/{answer} [BOTTLENECK]", "/auth/token/pair", "/events/"):
+        assert badge in rows[slow], slow
+    assert badge not in rows["/health"]
+    assert badge not in rows["Aggregated"]
+    # A boolean column would show Django's red cross for "not a bottleneck".
+    assert "icon-no.svg" not in page and 'alt="False"' not in page
 
 
 def test_change_page_saves_a_new_label_and_leaves_figures_alone(admin_client: Client) -> None:

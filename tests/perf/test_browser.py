@@ -1,32 +1,42 @@
-"""The admin as a person sees it: headless Chromium logs in, opens a stored run and the compare page.
+"""The admin as a person sees it: headless Chromium logs in, opens stored runs, the compare page and the
+``--html`` report, at 1,400 px wide.
 
 Driven by Selenium with Debian's chromium and chromedriver, paths given explicitly so Selenium never
-tries to download a driver. The pages come from the live gunicorn; the charts carry their own
-styles, so they would render even where the admin's static files are not served.
-Screenshots land in the test's temp dir for a person to look at.
+tries to download a driver. The pages come from the live gunicorn, the page's script included (it
+is the only way to see a running run's page update itself). Screenshots land in the test's temp dir
+and in /tmp (``perf-*.png``) for a person to look at.
 """
 
+import shutil
 import tempfile
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from perf.load.html_report import write_html
 from perf.load.stats import StatsRegistry
 from perf.models import PerfRun
-from perf.persist import add_samples, finish_run, start_run
+from perf.persist import add_samples, finish_run, save_progress, start_run
 from tests.factories import PASSWORD, make_user, unique
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-ENDPOINTS = ("/events/", "/events/{id}/my-status [BOTTLENECK]")
+LONG_NAME = ("/organizations/{organization_slug}/events/{event_id}/ticket-tiers/{tier_id}/checkout/pay-what-you-can/"
+             "confirm-and-send-the-receipt-by-email [BOTTLENECK]")
+ENDPOINTS = ("/events/", "/events/{id}/my-status [BOTTLENECK]", LONG_NAME)
 START = 1_700_000_000.0
+WIDTH = 1400
+SHOTS = Path(tempfile.gettempdir())
 
 pytestmark = pytest.mark.skipif(
     not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
@@ -35,19 +45,33 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def stored_run(label: str, slowdown: float) -> PerfRun:
-    """A run stored as run_perf stores it: samples while running, then the final figures."""
+def load(slowdown: float, steps: int = 8) -> StatsRegistry:
     registry = StatsRegistry(start_time=START)
-    run = start_run(label=label, host="http://127.0.0.1:8000/api", users=8, spawn_rate=2.0,
-                    scenarios=["EventBrowser", "RSVPUser"], user_split={"EventBrowser": 5, "RSVPUser": 3})
-    for step in range(1, 9):
+    for step in range(1, steps + 1):
         for i in range(10 * step):
             registry.record("GET", ENDPOINTS[0], (8 + i % 13) * slowdown, 2_000)
             registry.record("GET", ENDPOINTS[1], (40 + i % 37) * slowdown, 300, "HTTPError('503')" if i == 7 else None)
+            registry.record("POST", ENDPOINTS[2], (90 + i % 50) * slowdown, 800)
         registry.take_sample(users=min(2 * step, 8), now=START + 5 * step)
-        if step == 4:
-            add_samples(run, registry.samples)
+    return registry
+
+
+def stored_run(label: str, slowdown: float) -> PerfRun:
+    """A run stored as run_perf stores it: samples while running, then the final figures."""
+    registry = load(slowdown)
+    run = start_run(label=label, host="http://127.0.0.1:8000/api", users=8, spawn_rate=2.0, planned_duration=40.0,
+                    scenarios=["EventBrowser", "RSVPUser"], user_split={"EventBrowser": 5, "RSVPUser": 3})
+    add_samples(run, registry.samples[:4])
     return finish_run(run, registry, "completed", duration=40.0)
+
+
+def running_run(label: str, steps: int = 8) -> tuple[PerfRun, StatsRegistry]:
+    """A run as its process leaves it between two ticks: the figures so far written, status running."""
+    registry = load(1.0, steps)
+    run = start_run(label=label, host="http://127.0.0.1:8000/api", users=8, spawn_rate=2.0, planned_duration=120.0,
+                    scenarios=["EventBrowser"], user_split={"EventBrowser": 8})
+    save_progress(run, registry, 5.0 * steps)
+    return run, registry
 
 
 @pytest.fixture(scope="module")
@@ -64,17 +88,21 @@ def admin_login(django_db_setup, django_db_blocker) -> str:
     return email
 
 
-@pytest.fixture(scope="module")
-def browser(live_server_process, admin_login: str) -> Iterator[WebDriver]:
-    """One logged-in Chromium for the module: starting a browser costs more than a page."""
+def chromium(width: int = WIDTH) -> tuple[WebDriver, tempfile.TemporaryDirectory]:
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     profile = tempfile.TemporaryDirectory(prefix="chromium-")
     for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     "--no-first-run", "--window-size=1400,1800", f"--user-data-dir={profile.name}"):
+                     "--no-first-run", f"--window-size={width},1000", f"--user-data-dir={profile.name}"):
         options.add_argument(argument)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
+    return webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER))), profile
+
+
+@pytest.fixture(scope="module")
+def browser(live_server_process, admin_login: str) -> Iterator[WebDriver]:
+    """One logged-in Chromium for the module: starting a browser costs more than a page."""
+    driver, profile = chromium()
     try:
         driver.get(live_server_process.root + "/admin/login/")
         driver.find_element(By.ID, "id_username").send_keys(admin_login)
@@ -87,17 +115,122 @@ def browser(live_server_process, admin_login: str) -> Iterator[WebDriver]:
         profile.cleanup()
 
 
-def test_run_page_shows_the_charts_and_the_endpoint_table(
+def full_page_screenshot(driver: WebDriver, path: Path) -> None:
+    """The whole page at the window's width, kept in the test's folder and in /tmp for a person."""
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    size = driver.get_window_size()
+    driver.set_window_size(size["width"], min(height + 140, 8000))
+    try:
+        driver.save_screenshot(str(path))
+        shutil.copy(path, SHOTS / f"perf-{path.name}")
+    finally:
+        driver.set_window_size(size["width"], size["height"])
+
+
+def assert_nothing_scrolls_sideways(driver: WebDriver) -> None:
+    scroll, client = driver.execute_script(
+        "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert scroll <= client, f"the page scrolls sideways: {scroll} px of content in {client} px"
+
+
+def assert_names_whole(driver: WebDriver) -> None:
+    """Every endpoint name cell shows its whole name: wrapped, not cut or hidden."""
+    cells = driver.find_elements(By.CSS_SELECTOR, "td.perf-name")
+    assert cells
+    for cell in cells:
+        assert driver.execute_script("return arguments[0].scrollWidth <= arguments[0].clientWidth", cell), cell.text
+        assert "…" not in cell.text
+    names = {cell.text.removesuffix("bottleneck").strip() for cell in cells}
+    assert LONG_NAME in names
+
+
+def test_run_page_at_1400_px_fits_and_shows_whole_names(
     browser: WebDriver, live_server_process, runs: tuple[PerfRun, PerfRun], tmp_path: Path
 ) -> None:
     browser.get(f"{live_server_process.root}/admin/perf/perfrun/{runs[0].pk}/change/")
+    assert browser.execute_script("return window.innerWidth") == WIDTH
     charts = browser.find_elements(By.CSS_SELECTOR, "svg.perf-chart")
-    assert len(charts) >= 4
-    assert all(chart.size["width"] > 100 and chart.size["height"] > 100 for chart in charts)
-    names = [cell.text for cell in browser.find_elements(By.CSS_SELECTOR, "#endpoints-group table td.field-name")]
-    assert set(ENDPOINTS) <= set(names)
-    browser.save_screenshot(str(tmp_path / "run-page.png"))
-    browser.find_element(By.CSS_SELECTOR, ".perf-run-charts").screenshot(str(tmp_path / "run-charts.png"))
+    assert len(charts) >= 3 + 2 + len(ENDPOINTS) + 1
+    assert all(chart.size["width"] > 300 and chart.size["height"] > 100 for chart in charts)
+    assert_nothing_scrolls_sideways(browser)
+    assert_names_whole(browser)
+    # The per-endpoint charts are about the slowest endpoint, named in full above them.
+    assert browser.find_element(By.CSS_SELECTOR, ".perf-endpoint-name").text == f"POST {LONG_NAME}"
+    # Charts are above the fold: the first timeline chart starts within the first screen.
+    first_chart = browser.find_element(By.CSS_SELECTOR, "#charts svg.perf-chart")
+    assert first_chart.location["y"] < 900
+    options = browser.find_element(By.CSS_SELECTOR, "#options details")
+    assert options.get_attribute("open") is None
+    full_page_screenshot(browser, tmp_path / "run-page.png")
+
+
+def test_endpoint_chooser_switches_charts_without_a_reload(
+    browser: WebDriver, live_server_process, runs: tuple[PerfRun, PerfRun]
+) -> None:
+    browser.get(f"{live_server_process.root}/admin/perf/perfrun/{runs[0].pk}/change/")
+    browser.execute_script("window.perfNoReload = true")
+    assert not browser.find_element(By.CSS_SELECTOR, ".perf-endpoint-form button").is_displayed()
+    Select(browser.find_element(By.CSS_SELECTOR, "select[data-perf-endpoint]")).select_by_value("GET /events/")
+    # The script swaps the chart's elements: one read may find the element it was given gone.
+    WebDriverWait(browser, 10, ignored_exceptions=[StaleElementReferenceException]).until(
+        lambda driver: driver.find_element(By.CSS_SELECTOR, ".perf-endpoint-name").text == "GET /events/")
+    assert browser.execute_script("return window.perfNoReload") is True
+    assert "endpoint=GET" in browser.current_url
+    titles = [svg.get_attribute("aria-label") or svg.find_element(By.TAG_NAME, "title").get_attribute("textContent")
+              for svg in browser.find_elements(By.CSS_SELECTOR, "#charts figure.perf-endpoint-figure svg")]
+    assert titles and all(title.startswith("GET /events/: ") for title in titles)
+
+
+def test_a_running_runs_page_updates_itself(browser: WebDriver, live_server_process, orm, tmp_path: Path) -> None:
+    run, _ = running_run(unique("browser-live"))
+    browser.get(f"{live_server_process.root}/admin/perf/perfrun/{run.pk}/change/")
+    browser.execute_script("window.perfNoReload = true")
+    requests_figure = "//section[@id='figures']//dt[text()='Requests']/following-sibling::dd"
+    before = browser.find_element(By.XPATH, requests_figure).text
+    assert browser.find_element(By.CSS_SELECTOR, "#summary .perf-status").text == "running"
+    assert browser.find_elements(By.CSS_SELECTOR, "#summary form button.perf-stop-button")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#charts svg.perf-chart")) == 5
+    full_page_screenshot(browser, tmp_path / "running-run-page.png")
+
+    # The process writes its next tick: more requests, two more samples.
+    registry = load(1.0, steps=10)
+    save_progress(run, registry, 50.0)
+    after = f"{registry.total.num_requests:,}"
+    assert after != before
+    WebDriverWait(browser, 15).until(lambda driver: driver.find_element(By.XPATH, requests_figure).text == after)
+
+    # The run ends: the page shows it and stops asking.
+    finish_run(run, registry, "completed", duration=50.0)
+    WebDriverWait(browser, 15).until(
+        lambda driver: driver.find_element(By.CSS_SELECTOR, "#summary .perf-status").text == "completed")
+    assert browser.execute_script("return window.perfNoReload") is True
+    assert not browser.find_elements(By.CSS_SELECTOR, "#summary form button.perf-stop-button")
+    assert browser.find_element(By.CSS_SELECTOR, "[data-perf-live-url]").get_attribute("data-perf-status") == \
+        "completed"
+    assert not browser.find_elements(By.XPATH, "//section[@id='figures']//h2[text()='Now']")
+
+
+def test_stale_running_run_says_its_process_may_have_died(
+    browser: WebDriver, live_server_process, orm
+) -> None:
+    run, _ = running_run(unique("browser-stale"))
+    PerfRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=5))
+    browser.get(f"{live_server_process.root}/admin/perf/perfrun/{run.pk}/change/")
+    assert "may have died" in browser.find_element(By.CSS_SELECTOR, "#summary .perf-notes").text
+
+
+def test_html_report_at_1400_px_fits_and_shows_whole_names(tmp_path: Path) -> None:
+    path = write_html(tmp_path / "report.html", load(1.0), 40.0, {"label": "browser", "status": "completed",
+                                                                   "host": "http://127.0.0.1:8000/api", "users": 8})
+    driver, profile = chromium()
+    try:
+        driver.get(path.as_uri())
+        assert_nothing_scrolls_sideways(driver)
+        assert_names_whole(driver)
+        full_page_screenshot(driver, tmp_path / "html-report.png")
+    finally:
+        driver.quit()
+        profile.cleanup()
 
 
 def test_compare_page_shows_the_comparison_table(
@@ -108,3 +241,48 @@ def test_compare_page_shows_the_comparison_table(
     table = browser.find_element(By.CSS_SELECTOR, "table#compare-table")
     assert any(name in table.text for name in ENDPOINTS)
     browser.save_screenshot(str(tmp_path / "compare-page.png"))
+
+
+def _request_count(driver: WebDriver) -> int:
+    """The live page's request count (the "Requests" key figure), as a person reads it."""
+    for tile in driver.find_elements(By.CSS_SELECTOR, "[data-perf-section=figures] dl.perf-figures > div"):
+        if tile.find_element(By.TAG_NAME, "dt").text.strip() == "Requests":
+            return int(tile.find_element(By.TAG_NAME, "dd").text.split()[0].replace(",", ""))
+    raise AssertionError("no Requests figure on the page")
+
+
+@pytest.mark.slow
+def test_start_a_run_from_the_new_run_page_watch_it_and_stop_it(
+    browser: WebDriver, live_server_process, seeded, orm, tmp_path: Path
+) -> None:
+    """The whole loop from the browser alone: New run, the live page counting up, Stop, aborted."""
+    label = unique("browser-new-run")
+    browser.get(live_server_process.root + "/admin/perf/perfrun/")
+    browser.find_element(By.CSS_SELECTOR, ".object-tools a.addlink").click()
+    form = {"id_users": "3", "id_spawn_rate": "10", "id_duration": "60s", "id_wait": "0.05,0.2", "id_label": label}
+    for field, value in form.items():
+        element = browser.find_element(By.ID, field)
+        element.clear()
+        element.send_keys(value)
+    host = browser.find_element(By.ID, "id_host")
+    host.clear()
+    host.send_keys(live_server_process.url)
+    browser.find_element(By.CSS_SELECTOR, "input[value=EventBrowser]").click()
+    full_page_screenshot(browser, tmp_path / "new-run.png")
+    browser.find_element(By.CSS_SELECTOR, "#new-run input[type=submit]").click()
+
+    WebDriverWait(browser, 40).until(expected_conditions.url_contains("/change/"))
+    run = PerfRun.objects.get(label=label)
+    assert browser.current_url.endswith(f"/admin/perf/perfrun/{run.pk}/change/")
+    WebDriverWait(browser, 20).until(lambda driver: _request_count(driver) > 0)
+    first = _request_count(browser)
+    WebDriverWait(browser, 20).until(lambda driver: _request_count(driver) > first)  # no reload: the script
+    full_page_screenshot(browser, tmp_path / "live-run-page.png")
+
+    browser.find_element(By.CSS_SELECTOR, "form.perf-stop button").click()
+    WebDriverWait(browser, 30).until(
+        lambda driver: "aborted" in driver.find_element(By.CSS_SELECTOR, "[data-perf-section=header]").text)
+    run.refresh_from_db()
+    assert run.status == PerfRun.Status.ABORTED and run.total_requests > 0
+    assert run.stop_reason.startswith("stopped from the admin by ")
+    assert str(run.total_requests) in browser.page_source.replace(",", "")

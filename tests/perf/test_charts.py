@@ -1,7 +1,9 @@
-"""The run's pictures: SVG charts from plain data, the admin tag that draws a stored run, the --html report.
+"""The run's pictures and the --html report: SVG charts from plain data, and the file that shares its
+templates with the admin run page.
 
-Charts are checked as documents (they parse as XML, carry their series, say when there is nothing
-to draw, escape names) rather than pixel by pixel; tests/perf/test_browser.py looks at them in a browser.
+Charts are checked as documents (they parse as XML, carry their series and legends, label their axes
+with units, say when there is nothing to draw, escape and never cut names) rather than pixel by pixel;
+tests/perf/test_browser.py looks at them in a browser.
 """
 
 import re
@@ -9,16 +11,14 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from django.db import connection
-from django.template import Context, Template
 from django.test import Client
-from django.test.utils import CaptureQueriesContext
 
 from perf import charts
 from perf.load.html_report import write_html
 from perf.load.stats import Sample, StatsRegistry
 from perf.load.thresholds import evaluate, parse_threshold
 from perf.persist import finish_run, start_run
+from perf.run_report.render import SECTIONS
 from tests.factories import make_user, unique
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -26,13 +26,16 @@ HOST = "http://127.0.0.1:8000/api"
 EVIL = "<script>alert(1)</script>"
 
 
-def sample(elapsed: float, users: int, rps: float, fps: float, p50: float | None, p95: float | None) -> Sample:
+def sample(elapsed: float, users: int, rps: float, fps: float, p50: float | None, p95: float | None,
+           endpoints: dict[str, tuple[float, float | None]] | None = None) -> Sample:
     return Sample(timestamp=1_700_000_000.0 + elapsed, elapsed=elapsed, users=users, requests_per_second=rps,
                   failures_per_second=fps, p50=p50, p95=p95, avg_response_time=p50, total_requests=0,
-                  total_failures=0)
+                  total_failures=0, p99=None if p95 is None else p95 * 1.5, endpoints=endpoints or {})
 
 
-SAMPLES = [sample(5, 2, 10, 0, 20, 40), sample(10, 4, 22, 1, 25, 60), sample(15, 6, 31, 0, 30, 90)]
+SAMPLES = [sample(5, 2, 10, 0, 20, 40, {"GET /a": (4.0, 30.0)}), sample(10, 4, 22, 1, 25, 60, {"GET /a": (9.5, 41.0)}),
+           sample(15, 6, 31, 0, 30, 90, {"GET /a": (12.0, None), "POST /b": (3.0, 80.0)})]
+LONG_NAME = "/organizations/{organization_slug}/events/{event_id}/ticket-tiers/{tier_id}/checkout/pay-what-you-can"
 
 
 def parse(svg: str) -> ET.Element:
@@ -84,6 +87,43 @@ def test_latency_chart_leaves_a_gap_where_a_window_had_no_requests() -> None:
     assert [shape.tag for shape in p50] == [f"{SVG}path", f"{SVG}path"]
 
 
+def test_latency_chart_draws_p50_p95_and_p99() -> None:
+    root = parse(charts.latency_chart(SAMPLES))
+    assert set(series_paths(root)) == {"p50", "p95", "p99"}
+    assert {"p50", "p95", "p99", "response time (ms)"} <= set(texts(root))
+
+
+def test_every_line_chart_has_a_legend_and_units_on_both_axes() -> None:
+    for svg in [*charts.timeline_charts(SAMPLES), *charts.endpoint_charts("GET /a", SAMPLES)]:
+        root = parse(svg)
+        legend = [node.text for node in root.iter(f"{SVG}text") if node.get("class") == "legend"]
+        assert legend and set(legend) == set(series_paths(root)), legend
+        labels = set(texts(root))
+        assert "elapsed time since start" in labels and "5s" in labels  # time ticks carry their unit
+        assert labels & {"running users", "per second (req/s)", "response time (ms)", "requests per second (req/s)"}
+
+
+def test_timeline_charts_come_in_locusts_order() -> None:
+    titles = [parse(svg).find(f"{SVG}title").text for svg in charts.timeline_charts(SAMPLES)]
+    assert titles == ["Requests and failures per second", "Response times, 10 s rolling window", "Users"]
+
+
+def test_endpoint_charts_draw_one_endpoints_rate_and_p95_from_the_samples() -> None:
+    rate, p95 = (parse(svg) for svg in charts.endpoint_charts("GET /a", SAMPLES))
+    assert rate.find(f"{SVG}title").text == "GET /a: Requests per second"
+    assert p95.find(f"{SVG}title").text == "GET /a: p95 response time, 10 s rolling window"
+    assert "req/s: max 12" in rate.find(f"{SVG}desc").text
+    assert "p95: max 41" in p95.find(f"{SVG}desc").text
+    # Before an endpoint's first request it has no rate: drawn as zero, not as a gap.
+    first = parse(charts.endpoint_charts("POST /b", SAMPLES)[0])
+    assert [shape.tag for shape in series_paths(first)["req/s"]] == [f"{SVG}path"]
+
+
+def test_endpoint_charts_read_stored_samples_as_json_pairs() -> None:
+    stored = [sample(5, 1, 1, 0, 1, 1, {"GET /a": [2.0, 7.0]})]  # a StatsSample's JSON holds lists
+    assert "req/s: max 2" in parse(charts.endpoint_charts("GET /a", stored)[0]).find(f"{SVG}desc").text
+
+
 def test_users_chart_y_axis_reaches_the_peak_on_a_round_value() -> None:
     labels = texts(parse(charts.users_chart([sample(5, 3, 1, 0, 1, 1), sample(10, 87, 1, 0, 1, 1)])))
     assert {"0", "20", "40", "60", "80", "100"} <= set(labels)
@@ -108,6 +148,30 @@ def test_distribution_of_an_endpoint_without_requests_says_so() -> None:
     assert "No requests" in texts(parse(charts.distribution_chart("GET /x", {})))
 
 
+def test_long_names_wrap_onto_more_lines_and_are_never_cut() -> None:
+    name = f"POST {LONG_NAME}"
+    root = parse(charts.distribution_chart(name, {"100": 3}))
+    lines = [node.text for node in root.iter(f"{SVG}text") if node.get("font-weight") == "600" and
+             node.get("font-size") == "12"]
+    assert len(lines) > 1
+    assert "".join(lines) == name
+    assert "…" not in charts.distribution_chart(name, {"100": 3})
+    assert int(root.get("height")) > charts.DISTRIBUTION_SIZE[1]
+
+
+def test_wrap_text_breaks_after_separators_and_keeps_every_character() -> None:
+    assert charts.wrap_text("/events/{id}/my-status", 10) == ["/events/", "{id}/my-", "status"]
+    assert charts.wrap_text("x" * 25, 10) == ["x" * 10, "x" * 10, "x" * 5]
+    assert charts.wrap_text("short", 10) == ["short"]
+
+
+def test_distribution_chart_has_a_legend_and_labelled_axes() -> None:
+    root = parse(charts.distribution_chart("GET /events/", make_registry("/events/").total.histogram.to_json()))
+    labels = texts(root)
+    assert "requests" in labels and any(label.startswith("p50 ") for label in labels)
+    assert {"% of requests", "response time (ms, log scale)"} <= set(labels)
+
+
 def test_names_are_escaped_in_every_chart() -> None:
     svg = charts.distribution_chart(EVIL, {"100": 3})
     assert "<script" not in svg
@@ -116,47 +180,29 @@ def test_names_are_escaped_in_every_chart() -> None:
     assert EVIL in root.find(f"{SVG}title").text
 
 
-# the admin tag
-
-
-def test_chart_tag_reads_a_run_in_two_queries_however_many_endpoints(orm) -> None:
-    counts = []
-    for names in (("/a",), ("/a", "/b", "/c", "/d", "/e")):
-        run = start_run(label=unique("charts"), host=HOST)
-        finish_run(run, make_registry(*names), "completed", duration=30.0)
-        with CaptureQueriesContext(connection) as queries:
-            html = Template("{% load perf_charts %}{% perf_run_charts run %}").render(Context({"run": run}))
-        assert html.count('class="perf-chart ') == 3 + len(names) + 1
-        counts.append(len(queries))
-    assert counts == [2, 2]
-
-
-def test_run_change_page_has_a_charts_section(orm) -> None:
-    run = start_run(label=unique("charts"), host=HOST)
-    finish_run(run, make_registry("/events/", EVIL), "completed", duration=30.0)
-    client = Client()
-    client.force_login(make_user(is_staff=True, is_superuser=True))
-    html = client.get(f"/admin/perf/perfrun/{run.pk}/change/").content.decode()
-    assert ">Charts</h2>" in html
-    assert html.count('class="perf-chart ') == 3 + 2 + 1
-    assert "<script>alert" not in html
-
-
 # the --html report
+
+
+def report_meta(registry: StatsRegistry) -> dict:
+    verdicts = evaluate([parse_threshold("p95<500ms"), parse_threshold("error_rate<1%")], registry, 30.0)
+    return {
+        "label": "nightly", "host": HOST, "users": 3, "status": "completed", "scenarios": ["EventBrowser"],
+        "user_split": {"EventBrowser": 3}, "seed": 7, "thresholds": [verdict.as_dict() for verdict in verdicts],
+        "audit": {"ok": False, "checks": [{"name": "tier quantity_sold", "ok": False, "detail": "tier 9: 3 ≠ 2"}]},
+    }
 
 
 @pytest.fixture
 def html_report(tmp_path: Path) -> tuple[str, ET.Element]:
     registry = make_registry("/events/", EVIL)
-    verdicts = evaluate([parse_threshold("p95<500ms"), parse_threshold("error_rate<1%")], registry, 30.0)
-    meta = {
-        "label": "nightly", "host": HOST, "users": 3, "status": "completed", "scenarios": ["EventBrowser"],
-        "user_split": {"EventBrowser": 3}, "seed": 7, "thresholds": [verdict.as_dict() for verdict in verdicts],
-        "audit": {"ok": False, "checks": [{"name": "tier quantity_sold", "ok": False, "detail": "tier 9: 3 ≠ 2"}]},
-    }
-    path = write_html(tmp_path / "out" / "report.html", registry, 30.0, meta)
+    path = write_html(tmp_path / "out" / "report.html", registry, 30.0, report_meta(registry))
     text = path.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>\n")
     return text, ET.fromstring(text.split("\n", 1)[1])
+
+
+def cell_texts(row: ET.Element) -> list[str]:
+    return [" ".join("".join(td.itertext()).split()) for td in row.findall("td")]
 
 
 def test_html_report_fetches_nothing(html_report: tuple[str, ET.Element]) -> None:
@@ -171,25 +217,62 @@ def test_html_report_fetches_nothing(html_report: tuple[str, ET.Element]) -> Non
 def test_html_report_has_the_tables_for_every_endpoint(html_report: tuple[str, ET.Element]) -> None:
     _, root = html_report
     for section in ("requests", "response-times"):
-        table = root.find(f".//section[@id='{section}']/table")
-        names = [row.findall("td")[1].text for row in table.iter("tr") if row.findall("td")]
+        table = root.find(f".//section[@id='{section}']//table")
+        names = [cell_texts(row)[1].removesuffix(" bottleneck") for row in table.iter("tr") if row.findall("td")]
         assert names == ["/events/", EVIL, "Aggregated"]
-    failures = root.find(".//section[@id='failures']/table")
-    assert [td.text for td in failures.iter("td")][3] == "1"
+    failures = root.find(".//section[@id='failures']//table")
+    assert cell_texts(next(row for row in failures.iter("tr") if row.findall("td")))[3] == "1"
 
 
-def test_html_report_has_timeline_and_distribution_charts(html_report: tuple[str, ET.Element]) -> None:
+def test_html_report_has_timeline_endpoint_and_distribution_charts(html_report: tuple[str, ET.Element]) -> None:
     _, root = html_report
-    assert len(root.findall(".//section[@id='charts']//" + f"{SVG}svg")) == 3
+    charts_section = root.find(".//section[@id='charts']")
+    assert len(charts_section.findall(f"./div/figure/{SVG}svg")) == 3
+    # No server to ask for another endpoint: every endpoint's charts are in the file, the slowest open.
+    details = charts_section.findall(".//details")
+    assert ["".join(d.find("summary").itertext()) for d in details] == ["GET /events/", f"GET {EVIL}"]
+    assert [d.get("open") for d in details] == [None, "open"]
+    assert all(len(d.findall(f".//{SVG}svg")) == 2 for d in details)
     titles = [svg.find(f"{SVG}title").text for svg in root.findall(".//section[@id='distribution']//" + f"{SVG}svg")]
     assert titles == [f"Response-time distribution: GET {name}" for name in ("/events/", EVIL)] + [
         "Response-time distribution: Aggregated"]
 
 
-def test_html_report_shows_threshold_and_audit_verdicts(html_report: tuple[str, ET.Element]) -> None:
+def test_html_report_shows_threshold_and_audit_verdicts_in_its_header(html_report: tuple[str, ET.Element]) -> None:
     _, root = html_report
-    thresholds = [[td.text for td in row.iter("td")] for row in root.find(".//section[@id='thresholds']//tbody")]
-    assert thresholds == [["p95<500ms", "35.67 ms", "PASS"], ["error_rate<1%", "3.33%", "FAIL"]]
-    audit = root.find(".//section[@id='audit']")
-    assert "".join(audit.find("p").itertext()) == "Audit failed."
-    assert [td.text for td in audit.iter("td")] == ["tier quantity_sold", "FAIL", "tier 9: 3 ≠ 2"]
+    header = root.find(".//section[@id='summary']")
+    thresholds = [cell_texts(row) for row in header.find(".//div[@id='thresholds']//tbody")]
+    assert thresholds == [["p95<500ms", "36 ms", "< 500 ms", "PASS"], ["error_rate<1%", "3.33%", "< 1%", "FAIL"]]
+    audit = header.find(".//div[@id='audit']")
+    assert " ".join("".join(audit.find(".//summary").itertext()).split()) == "Data-integrity audit FAIL 1 check"
+    assert [" ".join("".join(li.itertext()).split()) for li in audit.iter("li")] == [
+        "FAIL tier quantity_sold: tier 9: 3 ≠ 2"]
+
+
+def test_html_report_keeps_options_last_and_collapsed(html_report: tuple[str, ET.Element]) -> None:
+    _, root = html_report
+    sections = root.findall(".//main/section")
+    assert [section.get("id") for section in sections] == [
+        "summary", "figures", "charts", "requests", "response-times", "distribution", "failures", "options"]
+    options = sections[-1].find("details")
+    assert options.get("open") is None
+    rows = {row.find("th").text: "".join(row.find("td").itertext()) for row in options.iter("tr")}
+    assert rows["Seed"] == "7" and rows["User split"] == "EventBrowser 3"
+
+
+def test_html_report_and_admin_page_share_their_section_templates(orm, tmp_path: Path) -> None:
+    """The same sections, from the same templates: their headings and tables match word for word."""
+    registry = make_registry("/events/", "/auth/token/pair")
+    run = start_run(label=unique("shared"), host=HOST, users=3)
+    finish_run(run, registry, "completed", duration=30.0, thresholds=report_meta(registry)["thresholds"])
+    client = Client()
+    client.force_login(make_user(is_staff=True, is_superuser=True))
+    page = client.get(f"/admin/perf/perfrun/{run.pk}/change/").content.decode()
+    file = write_html(tmp_path / "r.html", registry, 30.0, {"status": "completed", "host": HOST, "users": 3,
+                                                             "thresholds": report_meta(registry)["thresholds"]})
+    text = file.read_text()
+    for section_id in ("requests", "response-times", "failures"):
+        inner = re.search(rf'<section id="{section_id}"[^>]*>(.*?)</section>', text, re.DOTALL).group(1)
+        assert inner in page, section_id
+    for name in {section.name for section in SECTIONS}:
+        assert f'data-perf-section="{name}"' in page

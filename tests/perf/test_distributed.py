@@ -222,3 +222,19 @@ def test_an_unreachable_broker_is_a_usage_error_before_any_run_is_stored(seeded,
     assert result.returncode == 2, result.stdout[-3000:] + result.stderr[-3000:]
     assert "cannot reach the Celery broker at redis://" in result.stderr and "CELERY_BROKER_URL" in result.stderr
     assert not PerfRun.objects.filter(label=label).exists()
+
+
+def test_stop_from_the_admin_stops_every_shard_within_two_seconds(celery_env, workers, live_server_process, orm):
+    from tests.adminclient import AdminClient
+    from tests.perf.test_run_control import ADMIN, stop_and_check
+
+    label = f"celery-stop-{uuid.uuid4().hex[:8]}"
+    process = subprocess.Popen(run_perf_args(celery_env, live_server_process.url, label, "40s"), cwd=ROOT,
+                               env=celery_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        run = stop_and_check(AdminClient(live_server_process.root).login(*ADMIN), process, label)
+    finally:
+        process.kill()
+        process.wait()
+    shards = list(ShardReport.objects.filter(run=run))
+    assert len(shards) == 2 and all(shard.requests > 0 for shard in shards), worker_logs(workers)

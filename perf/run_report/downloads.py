@@ -1,0 +1,62 @@
+"""The files ``run_perf --csv/--json/--html`` write, made afterwards from a stored run.
+
+Each is written by the very function the command uses (perf.load.report, perf.load.html_report)
+into a scratch folder and read back, so a download is byte for byte what the option would have
+written for the same figures, Locust's headers and cell formats included.
+"""
+
+import io
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from perf.load import html_report, report
+from perf.load.stats import StatsRegistry
+
+
+@dataclass(frozen=True)
+class Download:
+    kind: str
+    label: str
+    content_type: str
+    extension: str
+
+
+DOWNLOADS = (
+    Download("csv", "CSV (Locust's 4 files, zip)", "application/zip", "zip"),
+    Download("json", "JSON summary", "application/json", "json"),
+    Download("html", "HTML report", "text/html; charset=utf-8", "html"),
+)
+BY_KIND = {download.kind: download for download in DOWNLOADS}
+
+
+def csv_zip(stats: StatsRegistry, duration: float, prefix: str) -> bytes:
+    """Locust's four CSV files (``PREFIX_stats.csv`` ...) in one zip."""
+    buffer = io.BytesIO()
+    with tempfile.TemporaryDirectory(prefix="perf-csv-") as folder, \
+            zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for path in report.write_csv(Path(folder) / prefix, stats, duration):
+            archive.write(path, arcname=path.name)
+    return buffer.getvalue()
+
+
+def json_summary(stats: StatsRegistry, duration: float, meta: dict[str, Any]) -> bytes:
+    with tempfile.TemporaryDirectory(prefix="perf-json-") as folder:
+        return report.write_json(Path(folder) / "summary.json", report.summary_json(stats, duration, meta)).read_bytes()
+
+
+def html_file(stats: StatsRegistry, duration: float, meta: dict[str, Any]) -> bytes:
+    return html_report.render_html(stats, duration, meta).encode("utf-8")
+
+
+def make(kind: str, stats: StatsRegistry, duration: float, meta: dict[str, Any], name: str) -> bytes:
+    """The file of ``kind`` (``csv``, ``json``, ``html``); ``name`` prefixes the CSV files inside the zip."""
+    if kind == "csv":
+        return csv_zip(stats, duration, name)
+    if kind == "json":
+        return json_summary(stats, duration, meta)
+    if kind == "html":
+        return html_file(stats, duration, meta)
+    raise KeyError(kind)

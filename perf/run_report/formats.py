@@ -1,0 +1,71 @@
+"""How the run page and the HTML report write figures: one place, so the two never disagree.
+
+Milliseconds are whole (a load test's latencies are not known to a tenth of a millisecond, and
+columns of integers are easier to scan), rates have one decimal, percentages two (0.04 % of
+failures is not 0 %), durations read like ``2m 30s``. A missing figure is a dash, never 0.
+"""
+
+from datetime import UTC, datetime
+
+MISSING = "—"
+
+
+def ms(value: float | None) -> str:
+    """``312``: whole milliseconds; ``<1`` for a measured time that rounds to nothing."""
+    if value is None:
+        return MISSING
+    if 0 < value < 0.5:
+        return "<1"
+    return f"{round(value):,}"
+
+
+def ms_unit(value: float | None) -> str:
+    """``312 ms``: a key figure standing on its own."""
+    text = ms(value)
+    return text if text == MISSING else f"{text} ms"
+
+
+def tenths(value: float | None) -> str:
+    """``3.1``: one decimal, for figures that are often below one (DB ms, queries per request)."""
+    return MISSING if value is None else f"{value:,.1f}"
+
+
+def rate(value: float | None) -> str:
+    """``7.1``: a per-second rate with one decimal."""
+    return MISSING if value is None else f"{value:,.1f}"
+
+
+def count(value: int | float | None) -> str:
+    return MISSING if value is None else f"{round(value):,}"
+
+
+def percent(value: float | None) -> str:
+    """``0.97%``: a percentage with two decimals."""
+    return MISSING if value is None else f"{value:.2f}%"
+
+
+def duration(seconds: float | None) -> str:
+    """``8.5s``, ``45s``, ``2m 30s``, ``1h 02m 03s``."""
+    if seconds is None:
+        return MISSING
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
+
+
+def moment(epoch: float | None) -> str:
+    """``2026-11-24 17:20:45 UTC``."""
+    if epoch is None:
+        return MISSING
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def limit(value: float, unit: str) -> str:
+    """A threshold's limit with its unit, as ``perf.load.thresholds`` kinds name them."""
+    number = f"{value:,.6g}" if abs(value) < 1e6 else f"{value:,.0f}"
+    return {"ms": f"{number} ms", "%": f"{number}%", "/s": f"{number}/s"}.get(unit, number)

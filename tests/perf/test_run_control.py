@@ -1,0 +1,144 @@
+"""Stopping a run from the admin: a POST with CSRF by a user with the change permission; the run's
+process hears it within 2 s (local, ``--processes``), stores the run ``aborted`` with who stopped it,
+and keeps everything measured. View-only staff and anonymous users cannot stop anything."""
+
+import time
+import uuid
+
+import pytest
+from django.contrib.auth.models import Permission
+
+from perf.models import EndpointStats, PerfRun
+from tests.adminclient import AdminClient
+from tests.factories import PASSWORD, make_user
+from tests.liveserver import start_run_perf
+
+ADMIN = ("perf-admin@test.com", "password123")  # seeded by bootstrap_perf_tests
+
+
+def wait_until_running(label: str, timeout: float = 60) -> PerfRun:
+    """The run once its process has written progress with requests in it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = PerfRun.objects.filter(label=label, total_requests__gt=0, heartbeat_at__isnull=False).first()
+        if run is not None:
+            return run
+        time.sleep(0.2)
+    raise AssertionError(f"run {label} wrote no progress with requests within {timeout:g} s")
+
+
+def stop_and_check(admin: AdminClient, process, label: str) -> PerfRun:
+    """Press Stop; the load ends within 2 s of the request and the run is stored aborted with its data."""
+    run = wait_until_running(label)
+    response = admin.post(f"/admin/perf/perfrun/{run.pk}/stop/")
+    assert response.status_code == 200 and f"/admin/perf/perfrun/{run.pk}/change/" in response.url
+    stdout, stderr = process.communicate(timeout=60)
+    run.refresh_from_db()
+    assert run.status == PerfRun.Status.ABORTED, stdout[-2000:] + stderr[-2000:]
+    assert run.stop_reason == "stopped from the admin by perf-admin@test.com"
+    assert run.stop_requested_by == "perf-admin@test.com" and run.total_requests > 0
+    last_request = max(row.last_request_at for row in EndpointStats.objects.filter(run=run, is_aggregated=False))
+    assert (last_request - run.stop_requested_at).total_seconds() < 2.0
+    assert f"Stopped early: {run.stop_reason}" in stdout
+    return run
+
+
+@pytest.fixture
+def admin(seeded, live_server_process) -> AdminClient:
+    return AdminClient(live_server_process.root).login(*ADMIN)
+
+
+def _args(url: str, label: str, *extra: str) -> tuple[str, ...]:
+    return ("--users", "4", "--spawn-rate", "10", "--duration", "40s", "--wait", "0.05,0.2",
+            "--scenario", "EventBrowser", "--host", url, "--label", label, "--no-audit", *extra)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("extra", [(), ("--processes", "2")], ids=["local", "processes"])
+def test_stop_from_the_admin_ends_the_run_within_two_seconds_and_keeps_its_data(
+    seeded, live_server_process, orm, admin, extra
+):
+    label = f"stop-{uuid.uuid4().hex[:8]}"
+    process = start_run_perf(seeded, *_args(live_server_process.url, label, *extra))
+    try:
+        run = stop_and_check(admin, process, label)
+    finally:
+        process.kill()
+        process.wait()
+    assert run.actual_duration < 30
+
+
+def test_only_users_who_may_change_runs_can_stop_them(seeded, live_server_process, orm):
+    run = PerfRun.objects.create(label=f"guarded-{uuid.uuid4().hex[:8]}", host="http://127.0.0.1:1/api",
+                                 status=PerfRun.Status.RUNNING)
+    viewer = make_user(is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_perfrun", content_type__app_label="perf"))
+    watcher = AdminClient(live_server_process.root).login(viewer.email, PASSWORD)
+    anonymous = AdminClient(live_server_process.root)
+
+    assert watcher.get(f"/admin/perf/perfrun/{run.pk}/change/").status_code == 200  # may watch
+    assert watcher.post(f"/admin/perf/perfrun/{run.pk}/stop/").status_code == 403
+    anonymous.get("/admin/login/")  # a CSRF cookie, so that the refusal below is the admin's, not CSRF's
+    refused = anonymous.post(f"/admin/perf/perfrun/{run.pk}/stop/", allow_redirects=False)
+    assert refused.status_code == 302 and "/admin/login/" in refused.headers["Location"]
+    page = anonymous.get(f"/admin/perf/perfrun/{run.pk}/change/", allow_redirects=False)
+    assert page.status_code == 302 and "/admin/login/" in page.headers["Location"]
+    admin = AdminClient(live_server_process.root).login(*ADMIN)
+    assert admin.get(f"/admin/perf/perfrun/{run.pk}/stop/").status_code == 405  # a GET never stops a run
+    run.refresh_from_db()
+    assert run.stop_requested_at is None and run.stop_requested_by == ""
+    try:
+        assert admin.post(f"/admin/perf/perfrun/{run.pk}/stop/").status_code == 200
+        run.refresh_from_db()
+        assert run.stop_requested_by == ADMIN[0] and run.stop_requested_at is not None
+    finally:
+        PerfRun.objects.filter(pk=run.pk).update(status=PerfRun.Status.ABORTED)
+
+
+def _new_run_form(url: str, label: str, **changes: str) -> dict[str, str]:
+    form = {"users": "3", "spawn_rate": "10", "duration": "30s", "host": url, "wait": "0.05,0.2",
+            "label": label, "scenarios": "EventBrowser", "thresholds": "p95<5s"}
+    form.update(changes)
+    return form
+
+
+@pytest.mark.slow
+def test_the_new_run_page_starts_the_run_the_command_would_and_opens_its_live_page(
+    seeded, live_server_process, orm, admin
+):
+    page = admin.get("/admin/perf/perfrun/add/")
+    assert page.status_code == 200 and "EventBrowser (weight 30)" in page.text and "Start the run" in page.text
+
+    refused = admin.post("/admin/perf/perfrun/add/", _new_run_form(live_server_process.url, "x", spawn_rate="0"))
+    assert "--spawn-rate must be a finite number greater than 0, got 0" in refused.text  # the command's own line
+    remote = admin.post("/admin/perf/perfrun/add/", _new_run_form("http://10.1.2.3:8000/api", "x"))
+    assert "not a loopback address; load goes to this machine only unless --allow-remote" in remote.text
+
+    label = f"from-admin-{uuid.uuid4().hex[:8]}"
+    started = admin.post("/admin/perf/perfrun/add/", _new_run_form(live_server_process.url, label))
+    run = PerfRun.objects.get(label=label)
+    assert started.url.endswith(f"/admin/perf/perfrun/{run.pk}/change/")
+    assert run.status == PerfRun.Status.RUNNING and run.users == 3 and run.scenarios == ["EventBrowser"]
+    assert run.options["thresholds"] == ["p95<5s"]
+    try:
+        second = admin.post("/admin/perf/perfrun/add/", _new_run_form(live_server_process.url, label + "-2"))
+        assert f"Run {run.pk} is still running" in second.text
+        assert not PerfRun.objects.filter(label=label + "-2").exists()
+        wait_until_running(label)
+    finally:
+        admin.post(f"/admin/perf/perfrun/{run.pk}/stop/")
+    deadline = time.monotonic() + 30
+    while PerfRun.objects.get(pk=run.pk).status == PerfRun.Status.RUNNING and time.monotonic() < deadline:
+        time.sleep(0.2)
+    run.refresh_from_db()
+    assert run.status == PerfRun.Status.ABORTED and run.total_requests > 0
+
+
+def test_only_users_who_may_add_runs_see_the_new_run_page(seeded, live_server_process, orm):
+    viewer = make_user(is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_perfrun", content_type__app_label="perf"))
+    watcher = AdminClient(live_server_process.root).login(viewer.email, PASSWORD)
+    assert watcher.get("/admin/perf/perfrun/add/").status_code == 403
+    assert watcher.post("/admin/perf/perfrun/add/", {"users": "1"}).status_code == 403
+    anonymous = AdminClient(live_server_process.root).get("/admin/perf/perfrun/add/", allow_redirects=False)
+    assert anonymous.status_code == 302 and "/admin/login/" in anonymous.headers["Location"]
