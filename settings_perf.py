@@ -156,6 +156,10 @@ LOGGING = {
 # writes the run's summary to a file and exits 6 (perf/store.py).
 PERF_SAVE_PATIENCE = env.float("PERF_SAVE_PATIENCE", default=120.0)
 
+# Where the admin's "New run" page starts run_perf: "process" (a detached process beside the web server) or
+# "celery" (a perf.tasks.launch_run task starts it on a worker's machine).
+PERF_LAUNCH_VIA = env("PERF_LAUNCH_VIA", default="process")
+
 # run_perf --distributed celery: shard tasks go through this broker (Redis) to `celery -A perf.celery worker -P gevent`
 # workers; their figures come back through the database, so no result backend is configured.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")

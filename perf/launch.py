@@ -24,6 +24,7 @@ from perf.request import RunRequest, UsageError, check_request
 
 # How long the page waits for the started process to store its run (imports, checks, the first row).
 START_TIMEOUT = 30.0
+LAUNCH_TASK = "perf.tasks.launch_run"
 # A "running" run whose process has written nothing for this long is taken for dead (killed -9, a crash).
 STALE_AFTER = timedelta(seconds=30)
 
@@ -55,11 +56,27 @@ def running_runs() -> QuerySet[PerfRun]:
         Q(heartbeat_at__gte=alive_since) | Q(heartbeat_at__isnull=True, started_at__gte=alive_since))
 
 
-def start(args: list[str], log_dir: Path | None = None) -> PerfRun:
-    """Start ``manage.py run_perf ARGS`` detached and return the run it stored; LaunchError if it
-    ends first (its last line says why) or stores nothing within START_TIMEOUT."""
+def start(args: list[str]) -> PerfRun:
+    """Start ``manage.py run_perf ARGS`` and return the run it stored, or raise LaunchError with the
+    command's own last line. Where it runs is the PERF_LAUNCH_VIA setting: ``process`` (default: a
+    detached process beside the web server) or ``celery`` (a ``perf.tasks.launch_run`` task starts it
+    on a worker, e.g. on a load machine)."""
     launch_id = uuid.uuid4().hex
-    log_dir = log_dir or Path(getattr(settings, "PERF_LAUNCH_LOG_DIR", Path(settings.BASE_DIR) / "var" / "runs"))
+    via = getattr(settings, "PERF_LAUNCH_VIA", "process")
+    if via == "celery":
+        from perf.celery import app
+
+        app.send_task(LAUNCH_TASK, kwargs={"args": args, "launch_id": launch_id})
+        return wait_for_run(launch_id)
+    if via != "process":
+        raise LaunchError(f"PERF_LAUNCH_VIA must be 'process' or 'celery', got {via!r}")
+    process, log_path = spawn(args, launch_id)
+    return wait_for_run(launch_id, process, log_path)
+
+
+def spawn(args: list[str], launch_id: str) -> tuple[subprocess.Popen, Path]:
+    """``manage.py run_perf ARGS --launch-id ID`` detached, its output in a log file of its own."""
+    log_dir = Path(getattr(settings, "PERF_LAUNCH_LOG_DIR", Path(settings.BASE_DIR) / "var" / "runs"))
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"run-{timezone.now():%Y%m%d-%H%M%S}-{launch_id[:8]}.log"
     manage = Path(settings.BASE_DIR) / "manage.py"
@@ -69,17 +86,39 @@ def start(args: list[str], log_dir: Path | None = None) -> PerfRun:
             cwd=settings.BASE_DIR, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,  # its own session: a web worker's restart or a Ctrl-C does not end it
         )
+    return process, log_path
+
+
+def wait_for_run(launch_id: str, process: subprocess.Popen | None = None, log_path: Path | None = None) -> PerfRun:
+    """The run the launched command stored. A launch that failed before storing one is a LaunchError
+    with its last line: read from ``process`` here, or from the ``failed`` row a Celery task leaves."""
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         run = PerfRun.objects.filter(launch_id=launch_id).first()
         if run is not None:
+            if run.status == PerfRun.Status.FAILED and not run.total_requests and run.error:
+                raise LaunchError(run.error)
             return run
-        if process.poll() is not None:
-            raise LaunchError(_last_line(log_path) or f"run_perf exited with code {process.returncode}")
+        if process is not None and process.poll() is not None:
+            last = _last_line(log_path) if log_path is not None else ""
+            raise LaunchError(last or f"run_perf exited with code {process.returncode}")
         time.sleep(0.2)
-    raise LaunchError(f"run_perf stored no run within {START_TIMEOUT:g} s; its output is in {log_path}")
+    where = (f"; its output is in {log_path}" if log_path
+             else "; is a Celery worker running (celery -A perf.celery worker -P gevent)?")
+    raise LaunchError(f"run_perf stored no run within {START_TIMEOUT:g} s{where}")
+
+
+def record_failed_launch(args: list[str], launch_id: str, process: subprocess.Popen, log_path: Path) -> None:
+    """For a launch the web page cannot watch (a Celery worker's): a ``failed`` row with the command's
+    last line, which ``wait_for_run`` reports, unless the command stored its run after all."""
+    if PerfRun.objects.filter(launch_id=launch_id).exists():
+        return
+    why = _last_line(log_path) or f"run_perf exited with code {process.returncode}"
+    PerfRun.objects.create(launch_id=launch_id, status=PerfRun.Status.FAILED, host="", options={"args": args},
+                           error=why, finished_at=timezone.now())
 
 
 def _last_line(path: Path) -> str:
+    """The command's one-line error, as it printed it."""
     lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
     return lines[-1].removeprefix("CommandError: ") if lines else ""

@@ -15,15 +15,17 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
+from perf import launch
 from perf.celery import app
 from perf.clients.mailpit import MailpitClient
 from perf.config import PerfConfig, load_config
 from perf.distributed import HEARTBEAT_INTERVAL, TASK_NAME, registry_to_json, shard_order
+from perf.launch import LAUNCH_TASK
 from perf.load.runner import LoadRunner, RunPlan, Tick, scenario_spawn_order
 from perf.load.session import HttpSession
 from perf.load.stats import StatsRegistry
 from perf.load.user import User
-from perf.models import ShardReport
+from perf.models import PerfRun, ShardReport
 from perf.scenarios import SCENARIOS
 from perf.scenarios.base import ScenarioContext
 from perf.store import DatabaseThread
@@ -152,5 +154,27 @@ def run_shard(self: Any, *, run_id: int, index: int, shards: int, host: str, sce
             requests=stats.total.num_requests,
             error=f"failed ({type(exc).__name__}: {exc})\n\n{traceback.format_exc()}")
         raise
+    finally:
+        connection.close()
+
+
+@app.task(name=LAUNCH_TASK)
+def launch_run(*, args: list[str], launch_id: str) -> str:
+    """The admin's "New run" through Celery: start ``run_perf ARGS`` detached on this worker's machine.
+
+    The task waits only until the run is stored (or the command failed first, which it records as a
+    ``failed`` run for the page to show); the run itself goes on without the worker.
+    """
+    process, log_path = launch.spawn(args, launch_id)
+    deadline = time.monotonic() + launch.START_TIMEOUT
+    try:
+        while time.monotonic() < deadline:
+            if PerfRun.objects.filter(launch_id=launch_id).exists():
+                return "started"
+            if process.poll() is not None:
+                launch.record_failed_launch(args, launch_id, process, log_path)
+                return "failed"
+            time.sleep(0.2)
+        return "not stored in time"
     finally:
         connection.close()

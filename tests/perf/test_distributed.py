@@ -238,3 +238,55 @@ def test_stop_from_the_admin_stops_every_shard_within_two_seconds(celery_env, wo
         process.wait()
     shards = list(ShardReport.objects.filter(run=run))
     assert len(shards) == 2 and all(shard.requests > 0 for shard in shards), worker_logs(workers)
+
+
+def test_the_new_run_page_can_start_the_run_through_a_celery_worker(celery_env, workers, live_server_process, orm,
+                                                                    tmp_path: Path):
+    """With PERF_LAUNCH_VIA=celery the page sends perf.tasks.launch_run; a worker starts run_perf (its child
+    process), and a command that fails at once comes back to the page as its own one line."""
+    from tests.adminclient import AdminClient
+    from tests.liveserver import LiveServer
+    from tests.perf.test_run_control import ADMIN
+
+    server = LiveServer(env={**celery_env, "PERF_LAUNCH_VIA": "celery"}, port=free_port(),
+                        log_path=tmp_path / "server.log")
+    server.start(workers=1, threads=4)
+    try:
+        admin = AdminClient(server.root).login(*ADMIN)
+        form = {"users": "2", "spawn_rate": "10", "duration": "30s", "host": live_server_process.url,
+                "wait": "0.05,0.2", "scenarios": "EventBrowser", "run_anyway": "on"}
+        dead_host = f"http://127.0.0.1:{free_port()}/api"
+        refused = admin.post("/admin/perf/perfrun/add/", {**form, "label": "never", "host": dead_host})
+        assert f"cannot reach {dead_host}/healthcheck" in refused.text, refused.text[-3000:] + worker_logs(workers)
+
+        label = f"celery-launch-{uuid.uuid4().hex[:8]}"
+        started = admin.post("/admin/perf/perfrun/add/", {**form, "label": label})
+        run = PerfRun.objects.get(label=label)
+        assert started.url.endswith(f"/admin/perf/perfrun/{run.pk}/change/")
+        worker_pids = {worker.process.pid for worker in workers}
+        launched = [pid for pid in _pids_with(run.launch_id)]
+        assert launched and all(_parent_of(pid) in worker_pids for pid in launched), (launched, worker_pids)
+        admin.post(f"/admin/perf/perfrun/{run.pk}/stop/")
+        deadline = time.monotonic() + 30
+        while PerfRun.objects.get(pk=run.pk).status == PerfRun.Status.RUNNING and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert PerfRun.objects.get(pk=run.pk).status == PerfRun.Status.ABORTED
+    finally:
+        server.stop()
+
+
+def _pids_with(text: str) -> list[int]:
+    """Processes whose command line holds ``text``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def _parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
