@@ -14,6 +14,10 @@ work over:
   retrying a locked or lost database until ``patience`` runs out, and then raises ``StoreError``:
   one line that names the database.
 
+With ``DEBUG`` on, Django keeps every query's SQL on its connection until a request ends, and this
+thread never serves a request: it forgets them after each write, or a long run's memory would grow
+by the SQL of every sample it stored.
+
 ``RunStore`` is that thread for the stored run of ``run_perf``; a Celery shard's heartbeat
 (``perf.tasks``) uses a plain ``DatabaseThread``.
 """
@@ -24,7 +28,7 @@ from typing import Any, TypeVar
 
 import gevent
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, connections, reset_queries
 from gevent.monkey import get_original
 from gevent.threadpool import ThreadPool
 
@@ -106,6 +110,8 @@ class DatabaseThread:
             self.last_error = first_line(error) if is_transient(error) else f"{type(error).__name__}: {error}"
             connections.close_all()  # a connection that saw an error may be unusable
             return False
+        finally:
+            reset_queries()
         self.last_error = ""
         return True
 
@@ -124,6 +130,8 @@ class DatabaseThread:
                     return None, StoreError(
                         f"gave up storing the run in the {describe()} after {self.patience:g} s ({first_line(error)})")
                 _thread_sleep(RETRY_PAUSE)
+            finally:
+                reset_queries()
 
 
 class RunStore(DatabaseThread):

@@ -9,7 +9,7 @@ import csv
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,15 @@ from typing import Any
 from tabulate import SEPARATING_LINE, DataRow, Line, TableFormat, tabulate
 
 from perf.load.histogram import RATIO
-from perf.load.stats import AGGREGATED, PERCENTILES, FailureEntry, StatsEntry, StatsRegistry, percentile_label
+from perf.load.stats import (
+    AGGREGATED,
+    PERCENTILES,
+    FailureEntry,
+    Sample,
+    StatsEntry,
+    StatsRegistry,
+    percentile_label,
+)
 
 PERCENTILE_LABELS = tuple(percentile_label(fraction) for fraction in PERCENTILES)
 NOT_AVAILABLE = "N/A"
@@ -346,6 +354,13 @@ def entry_json(entry: StatsEntry, duration: float, aggregated: bool = False) -> 
     }
 
 
+def sample_json(sample: Sample) -> dict[str, Any]:
+    """One point of the time series, its per-endpoint figures as ``{"METHOD name": [req/s, p95]}``."""
+    data = {f.name: getattr(sample, f.name) for f in fields(sample)}
+    data["endpoints"] = {name: list(figures) for name, figures in sample.endpoints.items()}
+    return data
+
+
 def summary_json(stats: StatsRegistry, duration: float, meta: dict[str, Any]) -> dict[str, Any]:
     """The whole run for ``--json``: unlike Locust's, it includes Aggregated (flagged, last).
 
@@ -363,7 +378,7 @@ def summary_json(stats: StatsRegistry, duration: float, meta: dict[str, Any]) ->
         "entries": entries,
         "failures": [asdict(failure) for failure in _sorted_failures(stats)],
         "exceptions": [asdict(exception) for exception in stats.exceptions.values()],
-        "samples": [asdict(sample) for sample in stats.samples],
+        "samples": [sample_json(sample) for sample in stats.samples],
     }
 
 

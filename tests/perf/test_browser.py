@@ -259,7 +259,7 @@ def test_start_a_run_from_the_new_run_page_watch_it_and_stop_it(
     label = unique("browser-new-run")
     browser.get(live_server_process.root + "/admin/perf/perfrun/")
     browser.find_element(By.CSS_SELECTOR, ".object-tools a.addlink").click()
-    form = {"id_users": "3", "id_spawn_rate": "10", "id_duration": "60s", "id_wait": "0.05,0.2", "id_label": label}
+    form = {"id_users": "3", "id_spawn_rate": "10", "id_duration": "3m", "id_wait": "0.05,0.2", "id_label": label}
     for field, value in form.items():
         element = browser.find_element(By.ID, field)
         element.clear()

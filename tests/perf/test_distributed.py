@@ -229,7 +229,7 @@ def test_stop_from_the_admin_stops_every_shard_within_two_seconds(celery_env, wo
     from tests.perf.test_run_control import ADMIN, stop_and_check
 
     label = f"celery-stop-{uuid.uuid4().hex[:8]}"
-    process = subprocess.Popen(run_perf_args(celery_env, live_server_process.url, label, "40s"), cwd=ROOT,
+    process = subprocess.Popen(run_perf_args(celery_env, live_server_process.url, label, "3m"), cwd=ROOT,
                                env=celery_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         run = stop_and_check(AdminClient(live_server_process.root).login(*ADMIN), process, label)
@@ -253,7 +253,7 @@ def test_the_new_run_page_can_start_the_run_through_a_celery_worker(celery_env, 
     server.start(workers=1, threads=4)
     try:
         admin = AdminClient(server.root).login(*ADMIN)
-        form = {"users": "2", "spawn_rate": "10", "duration": "30s", "host": live_server_process.url,
+        form = {"users": "2", "spawn_rate": "10", "duration": "3m", "host": live_server_process.url,
                 "wait": "0.05,0.2", "scenarios": "EventBrowser", "run_anyway": "on"}
         dead_host = f"http://127.0.0.1:{free_port()}/api"
         refused = admin.post("/admin/perf/perfrun/add/", {**form, "label": "never", "host": dead_host})

@@ -6,6 +6,7 @@ values of the sorted list (rank = ceil(p * n)).
 
 import json
 import math
+import pickle
 import random
 from fractions import Fraction
 
@@ -208,3 +209,7 @@ def test_a_sample_holds_each_endpoints_rate_and_p95():
 
     assert sample.endpoints["GET /events/"] == (2.0, pytest.approx(20.0, rel=0.01))
     assert sample.endpoints["POST /login"] == (0.5, pytest.approx(200.0, rel=0.01))
+    later = [stats.take_sample(users=1, now=1002.0 + 2 * step) for step in range(1, 7)][-1]
+    assert later.endpoints["POST /login"] == (0.0, None)  # nothing in the last 10 s
+    assert dict(later.endpoints) == {"GET /events/": (0.0, None), "POST /login": (0.0, None)}
+    assert pickle.loads(pickle.dumps(sample)) == sample

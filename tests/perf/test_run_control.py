@@ -49,7 +49,8 @@ def admin(seeded, live_server_process) -> AdminClient:
 
 
 def _args(url: str, label: str, *extra: str) -> tuple[str, ...]:
-    return ("--users", "4", "--spawn-rate", "10", "--duration", "40s", "--wait", "0.05,0.2",
+    # Long enough to be running when Stop is pressed on a busy machine; it never runs that long.
+    return ("--users", "4", "--spawn-rate", "10", "--duration", "3m", "--wait", "0.05,0.2",
             "--scenario", "EventBrowser", "--host", url, "--label", label, "--no-audit", *extra)
 
 
@@ -65,7 +66,7 @@ def test_stop_from_the_admin_ends_the_run_within_two_seconds_and_keeps_its_data(
     finally:
         process.kill()
         process.wait()
-    assert run.actual_duration < 30
+    assert run.actual_duration < 120
 
 
 def test_only_users_who_may_change_runs_can_stop_them(seeded, live_server_process, orm):
@@ -96,7 +97,7 @@ def test_only_users_who_may_change_runs_can_stop_them(seeded, live_server_proces
 
 
 def _new_run_form(url: str, label: str, **changes: str) -> dict[str, str]:
-    form = {"users": "3", "spawn_rate": "10", "duration": "30s", "host": url, "wait": "0.05,0.2",
+    form = {"users": "3", "spawn_rate": "10", "duration": "3m", "host": url, "wait": "0.05,0.2",
             "label": label, "scenarios": "EventBrowser", "thresholds": "p95<5s"}
     form.update(changes)
     return form
