@@ -11,7 +11,7 @@ WORKERS ?= 4
 THREADS ?= 2
 PG_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
-.PHONY: install migrate seed serve demo test test-sqlite test-postgres lint clean bench-venv bench
+.PHONY: install migrate seed serve demo test test-fast test-sqlite test-postgres lint clean bench-venv bench soak
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ test-postgres: install
 
 test: lint test-sqlite test-postgres
 
+# The edit-test loop: ruff, then the suite on SQLite without the load runs marked slow.
+test-fast: lint
+	env -u DATABASE_URL $(PY) -m pytest -m "not slow"
+
 # Locust in a virtualenv of its own, only to measure against it (benchmarks/generator.py).
 benchmarks/.venv-locust/bin/locust:
 	$(PYTHON) -m venv benchmarks/.venv-locust
@@ -64,6 +68,10 @@ bench: install bench-venv
 	$(PY) benchmarks/stats.py
 	$(PY) benchmarks/seed.py
 	$(PY) benchmarks/queries.py
+
+# A 30-minute, 100-user soak: the generator's memory and open files over time (never part of `make test`).
+soak: install
+	$(PY) benchmarks/soak.py
 
 clean:
 	rm -rf $(VENV) perf.sqlite3 perf.sqlite3-wal perf.sqlite3-shm

@@ -91,11 +91,6 @@ RUN_HINT = "python manage.py run_perf --users 100 --spawn-rate 10 --duration 5m"
 _CHUNK = 900
 
 
-def registration_email(suffix: str) -> str:
-    """The address the registration scenario signs up with, e.g. ``locust-new-3f2a9c@test.com``."""
-    return f"{REGISTRATION_EMAIL_PREFIX}{suffix}@{REGISTRATION_EMAIL_DOMAIN}"
-
-
 @dataclass(frozen=True)
 class EventSpec:
     """One seeded event; fields not named here are the model's defaults (§7)."""

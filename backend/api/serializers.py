@@ -7,7 +7,6 @@ endpoint costs the same number of queries at any size.
 
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from backend.models import City, Event, Organization, Ticket, TicketTier, User
 
@@ -260,6 +259,3 @@ def eligibility_data(
     data.update(extra)
     return data
 
-
-def local_time(value: Any, tz_name: str) -> Any:
-    return value.astimezone(ZoneInfo(tz_name)) if value else value

@@ -54,16 +54,6 @@ def constant(seconds: float) -> WaitTime:
     return wait
 
 
-def constant_pacing(seconds: float) -> WaitTime:
-    """Start a task every ``seconds`` whatever the task took (sleep the rest of the period)."""
-
-    def wait(user: "User") -> float:
-        return max(0.0, seconds - (time.monotonic() - user.task_started))
-
-    wait.bounds = (0.0, seconds)  # type: ignore[attr-defined]
-    return wait
-
-
 class StopUser(Exception):
     """Raised inside a task or ``on_start`` to end this simulated user (e.g. it cannot log in)."""
 

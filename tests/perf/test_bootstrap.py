@@ -43,8 +43,11 @@ def bootstrap(live_env: dict[str, str], *args: str, check: bool = True, **env: s
 
 
 @pytest.fixture(scope="module")
-def seeded(live_env, django_db_setup):
-    """The output of one ``--reset --users 30`` run; a plain seed runs when the module is done."""
+def seed_run(live_env, django_db_setup):
+    """The output of one ``--reset --users 30`` run; a plain seed runs when the module is done.
+
+    Not the shared ``seeded`` (an environment for ``run_perf``): this module checks the seed itself,
+    so it needs the command's own output and a user count of its own passed as ``--users``."""
     result = bootstrap(live_env, "--reset", "--users", str(USERS))
     yield result
     bootstrap(live_env)
@@ -126,7 +129,7 @@ def test_config_rejects_a_bad_value_naming_its_variable(name, value):
 # What one seed run creates -----------------------------------------------------------------------
 
 
-def test_seed_creates_admin_staff_and_the_requested_users(seeded, orm):
+def test_seed_creates_admin_staff_and_the_requested_users(seed_run, orm):
     expected = {seed.ADMIN_EMAIL, seed.STAFF_EMAIL} | {f"perf-user-{i}@test.com" for i in range(USERS)}
     users = list(perf_users())
     assert {user.email for user in users} == expected
@@ -135,11 +138,11 @@ def test_seed_creates_admin_staff_and_the_requested_users(seeded, orm):
     assert (user.first_name, user.last_name) == ("PerfUser7", "Test")
 
 
-def test_seeded_users_have_the_default_password(seeded, orm):
+def test_seeded_users_have_the_default_password(seed_run, orm):
     assert User.objects.get(email="perf-user-3@test.com").check_password(PASSWORD)
 
 
-def test_admin_is_a_superuser_and_staff_may_view_the_admin(seeded, orm):
+def test_admin_is_a_superuser_and_staff_may_view_the_admin(seed_run, orm):
     admin = User.objects.get(email=seed.ADMIN_EMAIL)
     staff = User.objects.get(email=seed.STAFF_EMAIL)
     assert (admin.first_name, admin.last_name, admin.is_staff, admin.is_superuser) == ("Perf", "Admin", True, True)
@@ -148,7 +151,7 @@ def test_admin_is_a_superuser_and_staff_may_view_the_admin(seeded, orm):
     assert not perf_users().filter(email__startswith="perf-user-", is_staff=True).exists()
 
 
-def test_seed_creates_the_public_organization_in_vienna(seeded, orm):
+def test_seed_creates_the_public_organization_in_vienna(seed_run, orm):
     org = perf_org()
     assert org.name == "Performance Test Organization"
     assert org.visibility == Organization.Visibility.PUBLIC
@@ -157,7 +160,7 @@ def test_seed_creates_the_public_organization_in_vienna(seeded, orm):
     assert [staff.user.email for staff in org.staff_members.all()] == [seed.STAFF_EMAIL]
 
 
-def test_first_twenty_users_are_active_members_of_the_general_tier(seeded, orm):
+def test_first_twenty_users_are_active_members_of_the_general_tier(seed_run, orm):
     org = perf_org()
     members = list(org.members.select_related("user", "tier"))
     assert sorted(m.user.email for m in members) == sorted(f"perf-user-{i}@test.com" for i in range(20))
@@ -176,7 +179,7 @@ def test_first_twenty_users_are_active_members_of_the_general_tier(seeded, orm):
     ],
 )
 def test_seed_creates_the_event_of_the_contract(
-    seeded, orm, slug, days, requires_ticket, max_attendees, max_per_user, waitlist_open
+    seed_run, orm, slug, days, requires_ticket, max_attendees, max_per_user, waitlist_open
 ):
     event = Event.objects.select_related("organization", "city").get(organization__slug=seed.ORG_SLUG, slug=slug)
     assert abs(event.start - (timezone.now() + timedelta(days=days))) < timedelta(minutes=10)
@@ -193,11 +196,11 @@ def test_seed_creates_the_event_of_the_contract(
     assert event.rsvp_before is None and event.apply_before is None
 
 
-def test_seed_creates_exactly_five_events(seeded, orm):
+def test_seed_creates_exactly_five_events(seed_run, orm):
     assert sorted(perf_events()) == sorted(seed.EVENT_SLUGS.values())
 
 
-def test_free_event_has_one_free_general_admission_tier(seeded, orm):
+def test_free_event_has_one_free_general_admission_tier(seed_run, orm):
     event = perf_events()["perf-ticket-free-event"]
     [tier] = event.ticket_tiers.all()
     assert (tier.name, tier.payment_method, tier.price_type, tier.purchasable_by) == (
@@ -212,7 +215,7 @@ def test_free_event_has_one_free_general_admission_tier(seeded, orm):
     assert tier.sales_end_at == event.start - timedelta(days=1)
 
 
-def test_pwyc_event_has_one_pay_what_you_can_tier_paid_offline(seeded, orm):
+def test_pwyc_event_has_one_pay_what_you_can_tier_paid_offline(seed_run, orm):
     event = perf_events()["perf-ticket-pwyc-event"]
     [tier] = event.ticket_tiers.all()
     assert (tier.name, tier.payment_method, tier.price_type, tier.purchasable_by) == (
@@ -232,11 +235,11 @@ def test_pwyc_event_has_one_pay_what_you_can_tier_paid_offline(seeded, orm):
     assert tier.sales_end_at == event.start - timedelta(days=1)
 
 
-def test_rsvp_events_have_no_tiers(seeded, orm):
+def test_rsvp_events_have_no_tiers(seed_run, orm):
     assert not TicketTier.objects.filter(event__organization__slug=seed.ORG_SLUG, event__requires_ticket=False).exists()
 
 
-def test_questionnaire_is_automatic_with_one_mandatory_single_answer_question(seeded, orm):
+def test_questionnaire_is_automatic_with_one_mandatory_single_answer_question(seed_run, orm):
     questionnaire = perf_questionnaire()
     assert (questionnaire.status, questionnaire.evaluation_mode) == ("published", "automatic")
     assert (questionnaire.max_attempts, questionnaire.min_score, questionnaire.can_retake_after) == (
@@ -256,15 +259,15 @@ def test_questionnaire_is_automatic_with_one_mandatory_single_answer_question(se
     ]
 
 
-def test_questionnaire_gates_only_the_questionnaire_event_as_admission(seeded, orm):
+def test_questionnaire_gates_only_the_questionnaire_event_as_admission(seed_run, orm):
     [link] = OrganizationQuestionnaire.objects.filter(organization__slug=seed.ORG_SLUG)
     assert link.questionnaire.name == "Performance Test Questionnaire"
     assert (link.questionnaire_type, link.requires_evaluation, link.members_exempt) == ("admission", True, False)
     assert [event.slug for event in link.events.all()] == ["perf-questionnaire-event"]
 
 
-def test_summary_names_slugs_ids_password_and_how_to_run_the_load(seeded, orm):
-    out = seeded.stdout
+def test_summary_names_slugs_ids_password_and_how_to_run_the_load(seed_run, orm):
+    out = seed_run.stdout
     assert seed.ORG_SLUG in out
     assert f"perf-user-0..{USERS - 1}@test.com ({USERS})" in out and PASSWORD in out
     for slug, event in perf_events().items():
@@ -276,13 +279,13 @@ def test_summary_names_slugs_ids_password_and_how_to_run_the_load(seeded, orm):
 # Over HTTP -------------------------------------------------------------------------------------
 
 
-def test_seeded_user_logs_in_with_the_default_password(seeded, api):
+def test_seeded_user_logs_in_with_the_default_password(seed_run, api):
     response = api.post("/auth/token/pair", json={"username": "perf-user-1@test.com", "password": PASSWORD})
     assert response.status_code == 200, response.text
     assert response.json()["access"]
 
 
-def test_anonymous_event_list_shows_the_five_events(seeded, api):
+def test_anonymous_event_list_shows_the_five_events(seed_run, api):
     wanted, listed, page = set(seed.EVENT_SLUGS.values()), set(), 1
     while True:
         response = api.get("/events/", params={"page": page, "page_size": 200})
@@ -299,7 +302,7 @@ def test_anonymous_event_list_shows_the_five_events(seeded, api):
 
 
 @pytest.fixture(scope="module")
-def rerun(seeded, live_env, django_db_blocker) -> dict:
+def rerun(seed_run, live_env, django_db_blocker) -> dict:
     """One plain rerun after the seed, with drift arranged first: a locked password and a wrong sales counter."""
     with django_db_blocker.unblock():
         before = snapshot()
@@ -325,7 +328,7 @@ def test_rerun_recounts_tier_sales_from_the_live_tickets(rerun, orm):
     assert TicketTier.objects.get(pk=rerun["tier_id"]).quantity_sold == 1
 
 
-def test_environment_sets_user_count_and_password(seeded, live_env, orm):
+def test_environment_sets_user_count_and_password(seed_run, live_env, orm):
     bootstrap(live_env, LOCUST_NUM_PRESEEDED_USERS="32", LOCUST_DEFAULT_PASSWORD="Another-Secret-42")
     assert User.objects.get(email="perf-user-31@test.com").check_password("Another-Secret-42")
 
@@ -333,7 +336,7 @@ def test_environment_sets_user_count_and_password(seeded, live_env, orm):
 # Refusals ----------------------------------------------------------------------------------------
 
 
-def test_debug_false_refuses_in_one_line_and_writes_nothing(seeded, live_env, orm):
+def test_debug_false_refuses_in_one_line_and_writes_nothing(seed_run, live_env, orm):
     before = snapshot()
     result = bootstrap(live_env, "--reset", "--users", "37", check=False, DEBUG="False")
     assert result.returncode != 0
@@ -343,18 +346,18 @@ def test_debug_false_refuses_in_one_line_and_writes_nothing(seeded, live_env, or
     assert not User.objects.filter(email="perf-user-36@test.com").exists()
 
 
-def test_force_seeds_when_debug_is_false(seeded, live_env, orm):
+def test_force_seeds_when_debug_is_false(seed_run, live_env, orm):
     bootstrap(live_env, "--force", "--users", "34", DEBUG="False")
     assert User.objects.filter(email="perf-user-33@test.com").exists()
 
 
-def test_fewer_than_one_user_is_refused(seeded, live_env, orm):
+def test_fewer_than_one_user_is_refused(seed_run, live_env, orm):
     result = bootstrap(live_env, "--users", "0", check=False)
     assert result.returncode == 2
     assert "--users must be between 1 and 1,000,000, got 0" in result.stderr
 
 
-def test_bad_environment_value_is_refused_naming_the_variable(seeded, live_env, orm):
+def test_bad_environment_value_is_refused_naming_the_variable(seed_run, live_env, orm):
     result = bootstrap(live_env, check=False, LOCUST_TICKET_TIER_CAPACITY="lots")
     assert result.returncode != 0
     assert "LOCUST_TICKET_TIER_CAPACITY" in result.stderr
@@ -363,7 +366,7 @@ def test_bad_environment_value_is_refused_naming_the_variable(seeded, live_env, 
 # Reset -------------------------------------------------------------------------------------------
 
 
-def test_reset_refuses_while_a_perf_user_owns_another_organization(seeded, live_env, orm):
+def test_reset_refuses_while_a_perf_user_owns_another_organization(seed_run, live_env, orm):
     before = snapshot()
     other = make_org(owner=User.objects.get(email="perf-user-9@test.com"))
     try:
@@ -375,7 +378,7 @@ def test_reset_refuses_while_a_perf_user_owns_another_organization(seeded, live_
         other.delete()
 
 
-def test_reset_deletes_every_perf_row(seeded, live_env, orm):
+def test_reset_deletes_every_perf_row(seed_run, live_env, orm):
     events = perf_events()
     questionnaire = perf_questionnaire()
     question = questionnaire.mc_questions.get()
@@ -411,7 +414,7 @@ def test_reset_deletes_every_perf_row(seeded, live_env, orm):
     assert len(new["users"]) == USERS + 2
 
 
-def test_reset_keeps_rows_that_are_not_perf_data(seeded, live_env, orm):
+def test_reset_keeps_rows_that_are_not_perf_data(seed_run, live_env, orm):
     owner = make_user()
     lookalikes = [
         make_user(email=f"perf-{unique('x')}@example.com"),

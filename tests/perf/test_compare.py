@@ -5,8 +5,6 @@ Runs are stored the way run_perf stores them (perf.persist) under unique labels 
 database; each test builds its own pair and looks only at those.
 """
 
-import subprocess
-import sys
 import uuid
 from typing import Any
 
@@ -21,7 +19,7 @@ from perf.models import EndpointStats, PerfRun
 from perf.options import parse_percent
 from perf.persist import finish_run, start_run
 from tests.factories import make_user, unique
-from tests.liveserver import ROOT, manage
+from tests.liveserver import manage, run_perf
 
 EVENTS = "/events/"
 RSVP = "/events/{id}/rsvp/{answer} [BOTTLENECK]"
@@ -311,17 +309,7 @@ def test_compare_page_is_for_staff_only(orm, pair) -> None:
 # run_perf --compare-to, end to end
 
 
-@pytest.fixture(scope="module")
-def seeded(live_env: dict[str, str], live_server_process) -> dict[str, str]:
-    manage("bootstrap_perf_tests", env=live_env)
-    return live_env
-
-
-def run_perf(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "manage.py"), "run_perf", *args],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-
-
+@pytest.mark.slow
 def test_run_perf_compares_with_a_stored_run_and_passes_a_loose_gate(seeded, live_server_process, orm) -> None:
     # A slow baseline on EventBrowser's endpoints: an eleven-fold slowdown would be needed to fail at 1000%.
     registry = StatsRegistry()

@@ -24,6 +24,8 @@ from perf.models import PerfRun, ShardReport, StatsSample
 from tests.liveserver import ROOT, _die_with_parent, free_port, manage
 
 REDIS_DB = 9
+# Every test here starts Celery workers and real load.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

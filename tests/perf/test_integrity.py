@@ -7,8 +7,6 @@ teardown, or they would fail the audit of every later ``run_perf`` in the sessio
 """
 
 import json
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 
@@ -21,10 +19,9 @@ from perf import integrity
 from perf.models import PerfRun
 from perf.seeded import ORG_SLUG
 from tests import factories
-from tests.liveserver import ROOT, manage
+from tests.liveserver import run_perf
 
 CHECKS = {"tier_sales", "rsvp_capacity", "duplicate_rsvps", "ticket_tiers", "verified_emails"}
-PRESEEDED_USERS = 40
 
 
 @pytest.fixture
@@ -182,14 +179,6 @@ def test_failed_report_prints_a_headline_and_each_failure_and_is_json(events):
 # Through the command -----------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def perf_env(live_env: dict[str, str], live_server_process) -> dict[str, str]:
-    """The perf data seeded (kept if already there: other modules' runs may be using it)."""
-    env = {**live_env, "LOCUST_NUM_PRESEEDED_USERS": str(PRESEEDED_USERS)}
-    manage("bootstrap_perf_tests", env=env)
-    return env
-
-
 @pytest.fixture
 def broken_tier(events: list[Event]) -> TicketTier:
     """A tier that claims a sale with no ticket behind it, on an event of the perf organization, which
@@ -199,20 +188,18 @@ def broken_tier(events: list[Event]) -> TicketTier:
     return factories.make_tier(event, quantity_sold=1)
 
 
-def run_perf(env: dict[str, str], host: str, label: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "run_perf", "--users", "2", "--spawn-rate", "2",
-         "--duration", "3s", "--wait", "0.1,0.2", "--scenario", "EventBrowser", "--host", host,
-         "--label", label, *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
-    )
+def _browse(host: str, label: str, *extra: str) -> tuple[str, ...]:
+    """A short read-only load (EventBrowser): enough for a run to finish and audit."""
+    return ("--users", "2", "--spawn-rate", "2", "--duration", "3s", "--wait", "0.1,0.2", "--scenario", "EventBrowser",
+            "--host", host, "--label", label, *extra)
 
 
-def test_run_after_a_broken_invariant_exits_5_and_stores_the_failed_audit(perf_env, live_server_process,
+@pytest.mark.slow
+def test_run_after_a_broken_invariant_exits_5_and_stores_the_failed_audit(seeded, live_server_process,
                                                                           broken_tier):
     label = f"audit-{uuid.uuid4().hex[:8]}"
 
-    result = run_perf(perf_env, live_server_process.url, label)
+    result = run_perf(seeded, *_browse(live_server_process.url, label))
 
     assert result.returncode == 5, result.stdout[-3000:] + result.stderr[-3000:]
     # Not the tier's id: the run audits the whole shared database, where other tests' broken tiers
@@ -223,10 +210,11 @@ def test_run_after_a_broken_invariant_exits_5_and_stores_the_failed_audit(perf_e
     assert {c["name"]: c["ok"] for c in audit["checks"]}["tier_sales"] is False
 
 
-def test_no_audit_skips_the_audit_and_stores_none(perf_env, live_server_process, broken_tier):
+@pytest.mark.slow
+def test_no_audit_skips_the_audit_and_stores_none(seeded, live_server_process, broken_tier):
     label = f"no-audit-{uuid.uuid4().hex[:8]}"
 
-    result = run_perf(perf_env, live_server_process.url, label, "--no-audit")
+    result = run_perf(seeded, *_browse(live_server_process.url, label, "--no-audit"))
 
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "Integrity audit" not in result.stdout

@@ -6,8 +6,6 @@ iteration is timed from its due time (wrk2's coordinated-omission correction).
 """
 
 import json
-import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -24,7 +22,7 @@ from perf.load.session import HttpSession
 from perf.load.stats import StatsRegistry
 from perf.load.user import StopUser, User, task
 from perf.models import PerfRun, StatsSample
-from tests.liveserver import ROOT, manage
+from tests.liveserver import run_perf
 
 
 class Recorder:
@@ -349,20 +347,13 @@ def test_a_pause_before_the_first_send_counts_in_its_time(live_server_process):
 # --- run_perf --rate, end to end --------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def seeded(live_env: dict[str, str], live_server_process) -> dict[str, str]:
-    manage("bootstrap_perf_tests", env=live_env)
-    return live_env
-
-
+@pytest.mark.slow
 def test_run_perf_with_a_rate_runs_the_open_model(seeded, live_server_process, orm, tmp_path: Path):
     label = f"open-{uuid.uuid4().hex[:8]}"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "run_perf", "--rate", "20", "--users", "5", "--spawn-rate", "10",
-         "--duration", "4s",
-         "--scenario", "EventBrowser", "--no-audit", "--host", live_server_process.url, "--label", label,
-         "--json", str(tmp_path / "run.json")],
-        cwd=ROOT, env=seeded, capture_output=True, text=True, timeout=120,
+    result = run_perf(
+        seeded, "--rate", "20", "--users", "5", "--spawn-rate", "10", "--duration", "4s",
+        "--scenario", "EventBrowser", "--no-audit", "--host", live_server_process.url, "--label", label,
+        "--json", str(tmp_path / "run.json"),
     )
 
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -9,8 +9,6 @@ import json
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,7 +25,7 @@ from perf.load.stats import StatsRegistry
 from perf.load.user import StopUser, User, constant, task
 from perf.models import PerfRun, StatsSample
 from perf.scenarios import SCENARIOS
-from tests.liveserver import ROOT, LiveServer, free_port, manage
+from tests.liveserver import LiveServer, free_port, manage, run_perf, start_run_perf
 
 WEIGHTS = {name: cls.weight for name, cls in SCENARIOS.items()}
 
@@ -181,6 +179,7 @@ class ListerAndProber(User):
         self.client.get("/missing", name="/missing [probe]")
 
 
+@pytest.mark.slow
 def test_two_workers_merge_into_what_the_server_served(logged_server, orm):
     """In this (not monkey-patched) process: the runner forks it, as run_perf's process is forked."""
     stats = StatsRegistry()
@@ -207,20 +206,22 @@ def test_two_workers_merge_into_what_the_server_served(logged_server, orm):
     assert runner.summary_lines() == [f"processes: 2 workers, requests per worker: {workers[0]}, {workers[1]}"]
 
 
-def run_perf_command(server: LiveServer, label: str, *args: str) -> list[str]:
-    return [sys.executable, str(ROOT / "manage.py"), "run_perf", "--processes", "2", "--scenario", "EventBrowser",
-            "--wait", "0.05,0.1", "--stop-timeout", "5", "--no-audit", "--host", server.url, "--label", label, *args]
+def _two_processes(server: LiveServer, label: str, *extra: str) -> tuple[str, ...]:
+    """``run_perf`` arguments for a two-process EventBrowser run against the logging server."""
+    return ("--processes", "2", "--scenario", "EventBrowser", "--wait", "0.05,0.1", "--stop-timeout", "5",
+            "--no-audit", "--host", server.url, "--label", label, *extra)
 
 
+@pytest.mark.slow
 def test_run_perf_with_two_processes_stores_every_request_the_server_served(logged_server, live_env, orm,
                                                                            tmp_path: Path):
     label = f"processes-{uuid.uuid4().hex[:8]}"
     before = served(logged_server)
 
-    result = subprocess.run(
-        run_perf_command(logged_server, label, "--users", "6", "--spawn-rate", "6", "--duration", "6s",
-                         "--json", str(tmp_path / "out.json")),
-        cwd=ROOT, env=live_env, capture_output=True, text=True, timeout=90,
+    result = run_perf(
+        live_env, *_two_processes(logged_server, label, "--users", "6", "--spawn-rate", "6", "--duration", "6s",
+                                  "--json", str(tmp_path / "out.json")),
+        timeout=90,
     )
 
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -247,12 +248,13 @@ def children_of(pid: int) -> set[int]:
     return found
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_both_workers_keeps_all_they_measured_and_leaves_no_process(logged_server, live_env, orm):
     label = f"processes-sigint-{uuid.uuid4().hex[:8]}"
     before = served(logged_server)
-    process = subprocess.Popen(
-        run_perf_command(logged_server, label, "--users", "4", "--spawn-rate", "20", "--duration", "2m"),
-        cwd=ROOT, env=live_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    process = start_run_perf(
+        live_env, *_two_processes(logged_server, label, "--users", "4", "--spawn-rate", "20", "--duration", "2m"),
+        start_new_session=True,
     )
     try:
         workers: set[int] = set()

@@ -13,6 +13,8 @@ import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
+
 from perf.clients import api as names
 from perf.models import PerfRun, StatsSample
 from tests.adminclient import AdminClient
@@ -25,6 +27,7 @@ def section_ids(html: str) -> list[str]:
     return [section.get("id") for section in root.iter("section")]
 
 
+@pytest.mark.slow
 def test_a_running_run_is_watched_live_then_its_html_file_matches_the_admins(
     seeded, live_server_process, orm, tmp_path: Path
 ) -> None:

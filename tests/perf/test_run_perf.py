@@ -6,8 +6,6 @@ the live server; the run it stores lands in the same database, which the test re
 
 import json
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -17,7 +15,7 @@ import pytest
 from perf.clients import api as names
 from perf.models import EndpointStats, PerfRun, StatsSample
 from perf.scenarios import SCENARIOS
-from tests.liveserver import ROOT, free_port, manage
+from tests.liveserver import LiveServer, free_port, run_perf, start_run_perf
 
 # Every endpoint name the eight scenarios use when all goes well.
 EXPECTED_NAMES = {
@@ -28,22 +26,6 @@ EXPECTED_NAMES = {
     ("GET", names.DASHBOARD_EVENTS), ("GET", names.DASHBOARD_ORGANIZATIONS), ("GET", names.DASHBOARD_TICKETS),
     ("GET", names.DASHBOARD_RSVPS),
 }
-PRESEEDED_USERS = 40
-
-
-@pytest.fixture(scope="module")
-def seeded(live_env: dict[str, str], live_server_process) -> dict[str, str]:
-    """The perf data freshly reset (so questionnaire users start with READY submissions)."""
-    env = {**live_env, "LOCUST_NUM_PRESEEDED_USERS": str(PRESEEDED_USERS)}
-    manage("bootstrap_perf_tests", "--reset", env=env)
-    return env
-
-
-def run_perf(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "run_perf", *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
-    )
 
 
 @pytest.mark.slow
@@ -79,11 +61,9 @@ def test_thirty_users_for_twenty_seconds_reach_every_endpoint_without_failure(
 @pytest.mark.slow
 def test_sigint_mid_run_stores_an_aborted_run_with_its_samples(seeded, live_server_process, orm):
     label = f"sigint-{uuid.uuid4().hex[:8]}"
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "run_perf", "--users", "5", "--spawn-rate", "5",
-         "--duration", "2m", "--wait", "0.1,0.3", "--scenario", "EventBrowser",
-         "--host", live_server_process.url, "--label", label],
-        cwd=ROOT, env=seeded, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    process = start_run_perf(
+        seeded, "--users", "5", "--spawn-rate", "5", "--duration", "2m", "--wait", "0.1,0.3",
+        "--scenario", "EventBrowser", "--host", live_server_process.url, "--label", label,
     )
     try:
         deadline = time.monotonic() + 60
@@ -108,6 +88,7 @@ def test_sigint_mid_run_stores_an_aborted_run_with_its_samples(seeded, live_serv
     assert f"Run {run.pk} aborted" in stdout
 
 
+@pytest.mark.slow
 def test_failed_requests_set_the_exit_code(seeded, live_server_process, tmp_path: Path):
     """Requests that fail (here: registration's email never arrives, no Mailpit) give exit code 1,
     or the one asked for, and are recorded as ``email_verification_wait``."""
@@ -128,9 +109,7 @@ def test_failed_requests_set_the_exit_code(seeded, live_server_process, tmp_path
     assert {(f["method"], f["name"]) for f in failures} == {(names.EMAIL_WAIT_METHOD, names.EMAIL_WAIT)}
 
 
-def _server_without_test_tokens(env: dict[str, str], tmp_path: Path):
-    from tests.liveserver import LiveServer
-
+def _server_without_test_tokens(env: dict[str, str], tmp_path: Path) -> LiveServer:
     server = LiveServer(env={**env, "SYSTEM_TESTING": "False"}, port=free_port(), log_path=tmp_path / "server.log")
     server.start(workers=1, threads=2)
     return server

@@ -19,6 +19,9 @@ from perf.models import PerfRun, StatsSample
 from perf.store import RunStore, StoreError
 from tests.dblock import database_held_locked
 
+# Each test waits out a database lock held for seconds.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def short_busy_timeout(orm, monkeypatch) -> Iterator[None]:

@@ -4,8 +4,6 @@ The unit tests fill a registry through ``record`` as the HTTP session does; the 
 ``run_perf`` as a child process against the live server, as a CI job would.
 """
 
-import subprocess
-import sys
 import time
 import uuid
 
@@ -14,7 +12,7 @@ import pytest
 from perf.load.stats import StatsRegistry
 from perf.load.thresholds import Verdict, evaluate, parse_threshold
 from perf.models import PerfRun
-from tests.liveserver import ROOT, manage
+from tests.liveserver import run_perf
 
 MY_STATUS = "/events/{id}/my-status [BOTTLENECK]"
 
@@ -212,27 +210,18 @@ def test_the_same_rule_written_differently_parses_to_the_same_threshold_but_keep
 # ----------------------------------------------------------------------------------------------- the command
 
 
-@pytest.fixture(scope="module")
-def perf_env(live_env: dict[str, str], live_server_process) -> dict[str, str]:
-    """Perf users and events present (topped up, never reset: other modules' runs stay valid)."""
-    manage("bootstrap_perf_tests", env=live_env)
-    return live_env
-
-
-def run_perf(env: dict[str, str], host: str, *args: str) -> subprocess.CompletedProcess:
+def _browse(host: str, *extra: str) -> tuple[str, ...]:
     """A short EventBrowser run; the audit is skipped so another test's broken invariant cannot mask exit 3."""
-    return subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "run_perf", "--host", host, "--scenario", "EventBrowser",
-         "--users", "2", "--spawn-rate", "2", "--wait", "0.1,0.2", "--no-audit", *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
-    )
+    return ("--host", host, "--scenario", "EventBrowser", "--users", "2", "--spawn-rate", "2", "--wait", "0.1,0.2",
+            "--no-audit", *extra)
 
 
-def test_breached_threshold_exits_3_and_every_verdict_is_printed_and_stored(perf_env, live_server_process, orm):
+@pytest.mark.slow
+def test_breached_threshold_exits_3_and_every_verdict_is_printed_and_stored(seeded, live_server_process, orm):
     label = f"thresholds-{uuid.uuid4().hex[:8]}"
 
-    result = run_perf(perf_env, live_server_process.url, "--duration", "3s", "--label", label,
-                      "--threshold", "p95<1ms", "--threshold", "rps>0")
+    result = run_perf(seeded, *_browse(live_server_process.url, "--duration", "3s", "--label", label,
+                                       "--threshold", "p95<1ms", "--threshold", "rps>0"))
 
     assert result.returncode == 3, result.stdout[-3000:] + result.stderr[-3000:]
     lines = result.stdout.splitlines()
@@ -243,12 +232,13 @@ def test_breached_threshold_exits_3_and_every_verdict_is_printed_and_stored(perf
     assert all(v["actual"] > 0 for v in stored)
 
 
-def test_abort_on_threshold_stops_the_run_after_the_warmup(perf_env, live_server_process, orm):
+@pytest.mark.slow
+def test_abort_on_threshold_stops_the_run_after_the_warmup(seeded, live_server_process, orm):
     label = f"abort-{uuid.uuid4().hex[:8]}"
     started = time.monotonic()
 
-    result = run_perf(perf_env, live_server_process.url, "--duration", "60s", "--label", label,
-                      "--threshold", "p95<1ms", "--abort-on-threshold", "--threshold-warmup", "2s")
+    result = run_perf(seeded, *_browse(live_server_process.url, "--duration", "60s", "--label", label,
+                                       "--threshold", "p95<1ms", "--abort-on-threshold", "--threshold-warmup", "2s"))
 
     assert time.monotonic() - started < 30, result.stdout[-3000:]
     assert result.returncode == 3, result.stdout[-3000:] + result.stderr[-3000:]
@@ -258,8 +248,9 @@ def test_abort_on_threshold_stops_the_run_after_the_warmup(perf_env, live_server
     assert 2 <= run.actual_duration < 20
 
 
-def test_unparsable_threshold_is_a_one_line_usage_error(perf_env, live_server_process):
-    result = run_perf(perf_env, live_server_process.url, "--duration", "3s", "--no-save", "--threshold", "p95<<3")
+def test_unparsable_threshold_is_a_one_line_usage_error(seeded, live_server_process):
+    result = run_perf(seeded, *_browse(live_server_process.url, "--duration", "3s", "--no-save", "--threshold",
+                                       "p95<<3"))
 
     assert result.returncode == 2
     error_lines = [line for line in result.stderr.splitlines() if line.strip()]
