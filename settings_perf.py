@@ -80,7 +80,7 @@ TEMPLATES = [
 def database_from_url(url: str) -> dict:
     """Django's DATABASES entry for ``url``, with the settings this project needs on each vendor."""
     config = environ.Env.db_url_config(url)
-    # Every request is one transaction, as on the platform (revel-api.md, decision 9).
+    # Every request is one transaction, as on the platform (docs/api.md, "Decisions").
     config["ATOMIC_REQUESTS"] = True
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # A multi-worker server on SQLite: WAL lets readers run beside the one writer, IMMEDIATE
@@ -128,7 +128,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-# JWTs (revel-api.md §6.7): HS256 with SECRET_KEY, audience letsrevel.io.
+# JWTs (docs/api.md, "Authentication"): HS256 with SECRET_KEY, audience letsrevel.io.
 JWT_AUDIENCE = env("JWT_AUDIENCE", default="letsrevel.io")
 ACCESS_TOKEN_LIFETIME_HOURS = env.int("ACCESS_TOKEN_LIFETIME_HOURS", default=1)
 REFRESH_TOKEN_LIFETIME_DAYS = env.int("REFRESH_TOKEN_LIFETIME_DAYS", default=30)

@@ -19,7 +19,7 @@ VERIFICATION_SUBJECT = "Verify your email"
 
 
 def verification_link(token: str) -> str:
-    """The frontend page that posts the token back to ``/account/verify`` (revel-api.md §6.6)."""
+    """The frontend page that posts the token back to ``/account/verify`` (docs/api.md, "Authentication")."""
     return f"{settings.FRONTEND_BASE_URL.rstrip('/')}/login/confirm-email?token={token}"
 
 

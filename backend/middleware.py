@@ -4,7 +4,7 @@ API views answer their own errors in JSON (``backend.api.base.api_view``), but s
 Django before or around the view: an exception the view did not expect (500), a body over
 DATA_UPLOAD_MAX_MEMORY_SIZE or a Host outside ALLOWED_HOSTS (400). With DEBUG those are Django's HTML debug
 pages, without it Django's short HTML pages, and the API's clients expect JSON either way. So this middleware
-replaces any error response under ``/api/`` that is not JSON with the contract's body (revel-api.md §1).
+replaces any error response under ``/api/`` that is not JSON with the contract's body (docs/api.md, "Errors").
 Django has already logged the error and sent ``got_request_exception`` by then: only the body changes, and the
 traceback is in the server's log, as in production.
 
@@ -19,7 +19,7 @@ from django.http import HttpRequest, HttpResponse
 from backend.api.base import json_response
 
 API_PREFIX = "/api/"
-# The contract's bodies (revel-api.md §1); any other status gets its reason phrase.
+# The contract's bodies (docs/api.md, "Errors"); any other status gets its reason phrase.
 DETAILS = {404: "Not Found", 500: "Internal Server Error."}
 # Headers that describe the replaced body; every other one (Allow on a 405, for example) is kept.
 BODY_HEADERS = {"content-type", "content-length"}

@@ -1,4 +1,4 @@
-"""The platform's data model, reduced to what the contract (shared/revel-api.md) exercises.
+"""The platform's data model, reduced to what the contract (docs/api.md) exercises.
 
 Every id a client sees is a UUID (cities excepted, as on the platform). Capacity counters
 live on rows that the services lock (`select_for_update`) so that they hold under load.

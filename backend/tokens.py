@@ -1,4 +1,4 @@
-"""JSON Web Tokens as the platform issues them (revel-api.md §6.6, §6.7).
+"""JSON Web Tokens as the platform issues them (docs/api.md, "Authentication").
 
 HS256 signed with SECRET_KEY, audience ``JWT_AUDIENCE``. Access and refresh tokens carry
 ``token_type``, ``user_id`` (UUID string), ``jti``, ``iat``, ``exp``, ``aud``. Email

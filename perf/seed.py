@@ -1,4 +1,4 @@
-"""What ``bootstrap_perf_tests`` creates and deletes (revel-api.md §7 with "Our decisions").
+"""What ``bootstrap_perf_tests`` creates and deletes (docs/api.md, "Seeded data" and "Decisions").
 
 This is the only toolkit module, beside the integrity audit and the scenarios, that knows the
 backend's models. The slugs and email patterns live in ``perf.seeded`` (no Django imports), which
@@ -93,7 +93,7 @@ _CHUNK = 900
 
 @dataclass(frozen=True)
 class EventSpec:
-    """One seeded event; fields not named here are the model's defaults (§7)."""
+    """One seeded event; fields not named here are the model's defaults (docs/api.md, "Seeded data")."""
 
     key: str
     slug: str
@@ -105,7 +105,7 @@ class EventSpec:
     waitlist_open: bool
 
 
-# The table of §7: key, slug, name, starts in days, requires_ticket, max_attendees, max_tickets_per_user,
+# The table in docs/api.md: key, slug, name, starts in days, requires_ticket, max_attendees, max_tickets_per_user,
 # waitlist_open. RSVP events keep the model's per-user cap of 1, which is irrelevant without tiers.
 EVENTS: tuple[EventSpec, ...] = (
     EventSpec("rsvp", RSVP_EVENT_SLUG, "Perf RSVP Event", 30, False, 0, 1, False),
@@ -409,7 +409,7 @@ def _price_text(tier: TicketTier) -> str:
 
 
 def _sync_questionnaire(org: Organization, event: Event) -> Questionnaire:
-    """The admission questionnaire of §7, evaluated automatically (decision 4), gating ``event`` only."""
+    """The admission questionnaire of "Seeded data", evaluated automatically ("Decisions"), gating ``event`` only."""
     link = (
         OrganizationQuestionnaire.objects.filter(organization=org, questionnaire__name=QUESTIONNAIRE_NAME)
         .select_related("questionnaire")

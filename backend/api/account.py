@@ -1,4 +1,4 @@
-"""The caller's account, registration and email verification (revel-api.md §4.3–4.5, §6.6).
+"""The caller's account, registration and email verification (docs/api.md, "Accounts and tokens").
 
 Request bodies are checked here, in the shape django-ninja reports schema violations (422 with a
 pydantic-style error list); the rules that touch the database live in ``backend.services.accounts``.

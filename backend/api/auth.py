@@ -1,4 +1,4 @@
-"""Login and token refresh (revel-api.md §4.1, §4.2, §6.7).
+"""Login and token refresh (docs/api.md, "Accounts and tokens", "Authentication").
 
 Login is the most CPU-heavy request of the API (one PBKDF2 hash); it is declared non-atomic so
 the hash runs outside any transaction and only the outstanding-token insert takes the write lock.

@@ -2,7 +2,7 @@
 
 Views are plain functions decorated with :func:`api_view`. They return a dict, a list,
 or an :class:`~django.http.HttpResponse`, and raise :class:`ApiError` for business errors;
-the decorator turns those into the bodies the contract lists (revel-api.md §1).
+the decorator turns those into the bodies the contract lists (docs/api.md, "Errors").
 """
 
 import functools

@@ -1,4 +1,4 @@
-"""The logged-in user's dashboard (revel-api.md §4.15): four read-only paginated lists.
+"""The logged-in user's dashboard (docs/api.md, "Dashboard"): four read-only paginated lists.
 
 Each page is three queries whatever the data size (the Bearer user, the count, the page);
 the views run outside the request transaction because they only read.

@@ -1,4 +1,4 @@
-"""Event discovery, detail, my-status and RSVP (revel-api.md §4.6–§4.9).
+"""Event discovery, detail, my-status and RSVP (docs/api.md, "Events and RSVP").
 
 Reading views are ``non_atomic_requests``: under ATOMIC_REQUESTS every request would otherwise
 open a transaction, and on SQLite (IMMEDIATE mode) that takes the single write lock, so pure

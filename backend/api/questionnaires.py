@@ -1,7 +1,7 @@
-"""Questionnaire routes: read one (§4.13) and submit answers (§4.14).
+"""Questionnaire routes: read one and submit answers (docs/api.md, "Questionnaires").
 
 The request body is checked here, field by field, the way django-ninja's schema would (422 in
-pydantic's shape); the business rules of §6.5 live in ``backend.services.questionnaires``.
+pydantic's shape); the submission rules live in ``backend.services.questionnaires``.
 """
 
 import uuid
@@ -47,7 +47,7 @@ def section_data(section: QuestionnaireSection, questions: list[MultipleChoiceQu
 
 
 def questionnaire_data(questionnaire: Questionnaire) -> dict[str, Any]:
-    """The questionnaire object of §4.13; needs :func:`service.load_tree` applied first."""
+    """The questionnaire object of docs/api.md, "Questionnaires"; needs :func:`service.load_tree` applied first."""
     by_section: dict[Any, list[MultipleChoiceQuestion]] = {}
     for question in questionnaire.mc_questions.all():
         by_section.setdefault(question.section_id, []).append(question)

@@ -1,4 +1,4 @@
-"""Model → JSON shapes of the contract (revel-api.md §5).
+"""Model → JSON shapes of the contract (docs/api.md, "Object shapes").
 
 Functions take objects whose relations the caller has already loaded with
 ``select_related``/``prefetch_related``; none of them queries on its own, so a list
@@ -61,7 +61,7 @@ def organization_brief(org: Organization) -> dict[str, Any]:
 
 
 def organization_data(org: Organization) -> dict[str, Any]:
-    """The organization as the dashboard lists it (§5.5)."""
+    """The organization as the dashboard lists it (docs/api.md, "Object shapes")."""
     data = organization_brief(org)
     data.update(
         {
@@ -235,7 +235,7 @@ def eligibility_data(
     next_step: str | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """The eligibility object (§5.6): every key always present."""
+    """The eligibility object (docs/api.md, "Eligibility"): every key always present."""
     data = {
         "allowed": allowed,
         "event_id": str(event_id),

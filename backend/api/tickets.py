@@ -1,4 +1,4 @@
-"""Ticket tiers and the single-tier checkouts (revel-api.md §4.10-§4.12).
+"""Ticket tiers and the single-tier checkouts (docs/api.md, "Tickets").
 
 The views check the request's shape (422, as the platform's schemas do before its handlers
 run) and find the event and tier (404); the selling rules live in
@@ -145,13 +145,13 @@ def _checkout(request: HttpRequest, event_id: uuid.UUID, tier_id: uuid.UUID, pwy
 
 @api_view(["POST"], auth="required")
 def checkout_fixed(request: HttpRequest, event_id: uuid.UUID, tier_id: uuid.UUID) -> dict[str, Any]:
-    """Deprecated on the platform but what the load test calls (§4.11)."""
+    """Deprecated on the platform but what the load test calls (docs/api.md, "Tickets")."""
     return _checkout(request, event_id, tier_id, pwyc=False)
 
 
 @api_view(["POST"], auth="required")
 def checkout_pwyc(request: HttpRequest, event_id: uuid.UUID, tier_id: uuid.UUID) -> dict[str, Any]:
-    """The same with one pay-what-you-can price for every ticket (§4.12)."""
+    """The same with one pay-what-you-can price for every ticket (docs/api.md, "Tickets")."""
     return _checkout(request, event_id, tier_id, pwyc=True)
 
 

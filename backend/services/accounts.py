@@ -1,4 +1,4 @@
-"""Account rules: issuing token pairs, registration and email verification (revel-api.md §6.6, §6.7).
+"""Account rules: issuing token pairs, registration and email verification (docs/api.md, "Accounts and tokens").
 
 Two things matter under load. Password hashing (PBKDF2, hundreds of milliseconds) runs outside
 any transaction, because on SQLite every transaction holds the single write lock from its first

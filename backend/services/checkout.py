@@ -1,4 +1,4 @@
-"""Selling tickets of one tier (revel-api.md §4.11, §4.12, §6.4): the only place tickets are made.
+"""Selling tickets of one tier (docs/api.md, "Tickets"): the only place tickets are made.
 
 The rules that only read (routing, price range, eligibility, who may buy, caps, names) run
 first and without locks, as on the platform. Capacity is then decided on locked rows, the tier
@@ -83,7 +83,7 @@ def may_buy(tier: TicketTier, buyer: Buyer) -> bool:
 
 
 def can_purchase(tier: TicketTier, buyer: Buyer | None, now: datetime) -> bool:
-    """The tier list's ``can_purchase`` (§4.10); ``buyer`` None is an anonymous caller."""
+    """The tier list's ``can_purchase`` (docs/api.md, "Tickets"); ``buyer`` None is an anonymous caller."""
     if buyer is None:
         return tier.purchasable_by == TicketTier.PurchasableBy.PUBLIC
     return in_sales_window(tier, now) and may_buy(tier, buyer)
@@ -207,7 +207,7 @@ def checkout(
     requests: list[TicketRequest],
     pwyc_amount: Decimal | None = None,
 ) -> CheckoutResult:
-    """Sell ``len(requests)`` tickets of ``tier`` to ``user``, in the order of §6.4.
+    """Sell ``len(requests)`` tickets of ``tier`` to ``user``, in the order docs/api.md, "Tickets" lists.
 
     ``event`` must be visible to the user and ``tier`` one of its tiers (the caller's 404s).
     ``pwyc_amount`` is None on the fixed-price endpoint. Must run inside a transaction, which

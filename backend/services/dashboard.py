@@ -1,4 +1,4 @@
-"""What a user's dashboard lists (revel-api.md §4.15), as querysets.
+"""What a user's dashboard lists (docs/api.md, "Dashboard"), as querysets.
 
 Relations are tested with ``Exists`` subqueries rather than joins, so a user who is both a
 member and a ticket holder of an event still gets one row; counts come from correlated

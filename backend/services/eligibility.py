@@ -1,9 +1,9 @@
-"""Whether a user may attend an event: the gates of revel-api.md §6.1, shared by my-status,
+"""Whether a user may attend an event: the gates of docs/api.md, "Eligibility", shared by my-status,
 RSVP and checkout.
 
 Unlike the platform, which loads every ticket and RSVP row of the event per call, each gate
 here is one small query (an EXISTS or a COUNT), so the cost does not grow with event size.
-The result is the eligibility object of §5.6 as a dict, ready to be a response body.
+The result is the eligibility object (docs/api.md, "Eligibility") as a dict, ready to be a response body.
 """
 
 from dataclasses import dataclass, field
@@ -78,7 +78,7 @@ def admission_links(event: Event) -> list[OrganizationQuestionnaire]:
 
 
 def questionnaire_state(user: User, event: Event, links: list[OrganizationQuestionnaire]) -> QuestionnaireState:
-    """Classify every gating questionnaire (§6.1 gate 9) with one query for all submissions."""
+    """Classify every gating questionnaire ("Eligibility", gate 8) with one query for all submissions."""
     state = QuestionnaireState()
     if not links:
         return state

@@ -1,4 +1,4 @@
-"""What one user holds for one event and what they can do next: my-status (revel-api.md §4.8, §6.2).
+"""What one user holds for one event and what they can do next: my-status (docs/api.md, "Events and RSVP").
 
 The answer has two shapes. A user who has already acted (an RSVP, or live tickets on a ticket
 event) gets the *status* shape: tickets, RSVP and how many more tickets each tier allows. Anyone
@@ -95,7 +95,7 @@ def status_shape(
 
 
 def my_status(user: User, event: Event) -> dict[str, Any]:
-    """The body of ``GET /events/{id}/my-status`` for ``user`` on a visible ``event`` (§6.2)."""
+    """The body of ``GET /events/{id}/my-status`` for ``user`` on a visible ``event`` (docs/api.md)."""
     tickets = list(
         Ticket.objects.filter(event=event, user=user).select_related("tier").order_by("-created_at", "-id")
     )

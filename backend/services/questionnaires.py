@@ -1,10 +1,10 @@
-"""Questionnaire submissions and their evaluation (revel-api.md §4.14, §6.5).
+"""Questionnaire submissions and their evaluation (docs/api.md, "Questionnaires").
 
 The rules that matter under load live here: the READY resubmission check (serialized per
 user, so two concurrent READY submissions of one account cannot both pass), the race-safe
 DRAFT upsert on the one-draft-per-(questionnaire, user) key, and the automatic evaluation
 that runs right after the request's transaction commits, so a passing READY submission is
-already approved when the response reaches the client (decision 4).
+already approved when the response reaches the client (docs/api.md, "Decisions").
 """
 
 import logging
@@ -94,7 +94,7 @@ def application_deadline(event: Event) -> datetime:
 
 
 def check_resubmission(user: User, link: OrganizationQuestionnaire) -> None:
-    """§6.5: may the caller hand in another READY submission of this admission questionnaire?"""
+    """May the caller hand in another READY submission of this admission questionnaire? (docs/api.md)"""
     questionnaire = link.questionnaire
     ready = list(
         QuestionnaireSubmission.objects.filter(user=user, questionnaire=questionnaire, status=Status.READY)

@@ -1,4 +1,4 @@
-"""RSVP to an RSVP-only event (revel-api.md §4.9, §6.3).
+"""RSVP to an RSVP-only event (docs/api.md, "Events and RSVP").
 
 Capacity must hold under any concurrency: a *new* YES on a capped event locks the event row
 and counts YES RSVPs while holding it, so concurrent claimants queue on that lock and each sees

@@ -1,4 +1,4 @@
-"""Which events a caller may see (revel-api.md §4.6, §4.7).
+"""Which events a caller may see (docs/api.md, "Events and RSVP").
 
 Anonymous callers see public events that are open or closed. A logged-in user also sees
 events of organizations they own, staff or belong to, and events they hold a ticket or an

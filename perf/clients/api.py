@@ -1,4 +1,4 @@
-"""The platform's HTTP API (shared/revel-api.md) as calls with stable request names.
+"""The platform's HTTP API (docs/api.md) as calls with stable request names.
 
 Each method sends one request through the user's instrumented session and names it by a
 template (``/events/{id}/my-status``), so statistics group by endpoint, not by URL. The

@@ -1,6 +1,6 @@
 """The closed model over several forked processes, for when one core is not enough to drive the load.
 
-One gevent process tops out at one core (DESIGN.md, "HTTP transport"); ``--processes N`` forks N
+One gevent process tops out at one core (docs/design.md, "HTTP transport"); ``--processes N`` forks N
 workers, each a :class:`~perf.load.runner.LoadRunner` over its share of the users. Every second a
 worker sends what it recorded since its last report (a drained :class:`StatsRegistry`), its live
 user count and its CPU %, over a pipe; the parent merges each delta into the run's registry, which

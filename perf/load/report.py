@@ -1,8 +1,8 @@
 """Turn a finished run's StatsRegistry into console tables, Locust's CSV files and a JSON summary.
 
 Pure functions over the registry, no Django: the command decides where output goes, this
-module only decides what it looks like. Formats follow Locust 2.47 (shared/locust-formats.md
-§1a) so dashboards and scripts written for Locust's ``--csv`` files keep working unchanged.
+module only decides what it looks like. Formats follow Locust 2.47 (docs/design.md,
+"Output formats") so dashboards and scripts written for Locust's ``--csv`` files keep working unchanged.
 """
 
 import csv
@@ -32,7 +32,7 @@ NOT_AVAILABLE = "N/A"
 # Locust writes the node ids that raised an exception; a single-process run has one node.
 LOCAL_NODE = "local"
 
-# Header rows of Locust's four --csv files, verbatim (locust-formats.md §1a).
+# Header rows of Locust's four --csv files, verbatim (docs/design.md, "Output formats").
 STATS_CSV_HEADER = (
     "Type", "Name", "Request Count", "Failure Count", "Median Response Time", "Average Response Time",
     "Min Response Time", "Max Response Time", "Average Content Size", "Requests/s", "Failures/s",

@@ -2,7 +2,7 @@
 
 It offers the face of ``requests`` (``status_code``, ``headers``, ``json()``, ``text``)
 over a lean keep-alive connection (``perf.load.transport``: a gevent socket and llhttp),
-which costs several times less CPU per request than requests (DESIGN.md, "HTTP transport"),
+which costs several times less CPU per request than requests (docs/design.md, "HTTP transport"),
 and reports every request to one hook. It knows nothing of how statistics are kept.
 Each session holds one keep-alive connection, as a browser tab would.
 

@@ -1,4 +1,4 @@
-"""The eight platform scenarios and their weights (DESIGN.md, "The scenarios").
+"""The eight platform scenarios and their weights (docs/design.md, "Scenarios").
 
 ``SCENARIOS`` maps each class name to its class; the weights live on the classes.
 """

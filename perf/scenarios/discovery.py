@@ -19,7 +19,7 @@ class EventBrowser(PlatformUser):
     def list_events(self) -> None:
         response = self.api.list_events()
         if response.status_code == 200:
-            # The contract's pagination key is "results" (revel-api.md, decision 1).
+            # The contract's pagination key is "results" (docs/api.md, "Pagination").
             self.event_ids = [event["id"] for event in response.json()["results"]]
 
     @task(3)

@@ -1,6 +1,6 @@
 """A logged-in user applying through the questionnaire that gates an event.
 
-Per revel-api.md decision 4: the questionnaire id comes from my-status
+Per docs/api.md, "Decisions": the questionnaire id comes from my-status
 ``questionnaires_missing``; while it is missing the user submits READY (with the
 answer that passes; automatic evaluation approves it right after commit) and DRAFT
 updates after that, so every submit is a 200 and the submit endpoint stays under load.

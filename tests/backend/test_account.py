@@ -1,4 +1,4 @@
-"""The caller's account, registration and email verification over HTTP (revel-api.md §4.3–4.5, §6.6).
+"""The caller's account, registration and email verification over HTTP (docs/api.md, "Accounts and tokens").
 
 Registration and login each cost the server a PBKDF2 hash, so one registration is shared by the
 tests that only read its outcome. Verification tokens for other tests are minted with the

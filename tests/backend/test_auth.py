@@ -1,4 +1,4 @@
-"""Login and refresh over HTTP (revel-api.md §4.1, §4.2, §6.7).
+"""Login and refresh over HTTP (docs/api.md, "Accounts and tokens").
 
 Each login costs the server a PBKDF2 hash, so the successful login is made once per module and
 several tests read it; refresh tests mint their refresh tokens with the server's own code.

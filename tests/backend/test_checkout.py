@@ -1,4 +1,4 @@
-"""POST .../tickets/{tier_id}/checkout and .../checkout/pwyc (revel-api.md §4.11, §4.12, §6.4)."""
+"""POST .../tickets/{tier_id}/checkout and .../checkout/pwyc (docs/api.md, "Tickets")."""
 
 import uuid
 from datetime import timedelta

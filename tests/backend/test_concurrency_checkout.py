@@ -1,4 +1,4 @@
-"""Many buyers at once never oversell a tier or an event (revel-api.md §6.4, decision 9).
+"""Many buyers at once never oversell a tier or an event (docs/api.md, "Tickets" and "Decisions").
 
 Real concurrent HTTP requests against the multi-worker server: what is checked is what the
 database holds afterwards, not what any single response says.

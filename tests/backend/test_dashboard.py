@@ -1,4 +1,4 @@
-"""The dashboard (§4.15) over HTTP: what each list holds, its shape, and its cost per page."""
+"""The dashboard (docs/api.md, "Dashboard") over HTTP: what each list holds, its shape, and its cost per page."""
 
 from datetime import timedelta
 

@@ -1,4 +1,4 @@
-"""Event discovery and detail over HTTP (revel-api.md §4.6, §4.7)."""
+"""Event discovery and detail over HTTP (docs/api.md, "Events and RSVP")."""
 
 import uuid
 from datetime import timedelta

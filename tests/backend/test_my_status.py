@@ -1,4 +1,4 @@
-"""my-status over HTTP: the eligibility shape before a user acts, the status shape after (revel-api.md §6.2)."""
+"""my-status over HTTP: the eligibility shape before a user acts, the status shape after (docs/api.md)."""
 
 import uuid
 

@@ -1,4 +1,4 @@
-"""Questionnaires over HTTP: reading one (§4.13), submitting answers (§4.14) and the rules of §6.5."""
+"""Questionnaires over HTTP: reading one, submitting answers and their rules (docs/api.md, "Questionnaires")."""
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass

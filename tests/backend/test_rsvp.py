@@ -1,4 +1,4 @@
-"""RSVP over HTTP (revel-api.md §4.9, §6.3)."""
+"""RSVP over HTTP (docs/api.md, "Events and RSVP")."""
 
 import uuid
 

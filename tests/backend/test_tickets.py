@@ -1,4 +1,4 @@
-"""GET /events/{id}/tickets/tiers (revel-api.md §4.10): the tiers a caller sees and may buy."""
+"""GET /events/{id}/tickets/tiers (docs/api.md, "Tickets"): the tiers a caller sees and may buy."""
 
 from datetime import timedelta
 from decimal import Decimal
