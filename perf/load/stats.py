@@ -226,7 +226,7 @@ def _nan_for_none(value: float | None) -> float:
     return nan if value is None else value
 
 
-@dataclass
+@dataclass(slots=True)  # a run keeps one per tick for its whole length
 class Sample:
     """One point of the time series. Rates are over the window since the previous sample; the
     percentiles over the last ``ROLLING_WINDOW`` seconds. ``endpoints`` maps ``"METHOD name"`` to
