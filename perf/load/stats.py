@@ -246,19 +246,20 @@ class Sample:
     endpoints: Mapping[str, tuple[float, float | None]] = field(default_factory=dict)
 
 
-@dataclass
-class _Mark:
-    """What an entry held at one sample, so the next samples can take differences."""
+@dataclass(slots=True)
+class _Rolling:
+    """One entry's recent past: where it stood at the last sample, and what each recent tick added.
+
+    Keeping what each tick added (a few buckets) rather than a copy of the whole histogram at each
+    tick keeps the memory of the rolling window from growing with the run's spread of latencies.
+    """
 
     at: float
     requests: int
     failures: int
     time_sum: float
-    histogram: Histogram
-
-
-def _mark(entry: "StatsEntry", at: float) -> _Mark:
-    return _Mark(at, entry.num_requests, entry.num_failures, entry.total_response_time, entry.histogram.copy())
+    histogram: Histogram  # cumulative, as of ``at``
+    ticks: deque[tuple[float, Histogram]]  # (when the tick began, what it added), oldest first
 
 
 @dataclass
@@ -271,8 +272,8 @@ class StatsRegistry:
     exceptions: dict[str, ExceptionEntry] = field(default_factory=dict)
     samples: list[Sample] = field(default_factory=list)
     start_time: float = field(default_factory=time.time)
-    # Per entry key ("" for Aggregated): marks of the recent samples, newest last, back to ROLLING_WINDOW.
-    _marks: dict[str, deque[_Mark]] = field(default_factory=dict)
+    # Per entry key ("" for Aggregated): its recent past, for the rates and the rolling window.
+    _rolling: dict[str, _Rolling] = field(default_factory=dict)
     _endpoint_names: tuple[str, ...] = ()
     _endpoint_index: dict[str, int] = field(default_factory=dict)
 
@@ -354,23 +355,23 @@ class StatsRegistry:
         return sample
 
     def _windows(self, key: str, entry: "StatsEntry", now: float) -> tuple[float, float, float | None, Histogram]:
-        """(req/s, failures/s, avg ms) since the previous sample and the histogram of the rolling window,
-        for one entry; then mark where the entry stands now."""
-        marks = self._marks.get(key)
-        if marks is None:
-            marks = self._marks[key] = deque()
-        start = _Mark(self.start_time, 0, 0, 0.0, Histogram())
-        previous = marks[-1] if marks else start
-        # Keep the newest mark that is at least ROLLING_WINDOW old (the window's start) and those after it.
-        while len(marks) > 1 and now - marks[1].at >= ROLLING_WINDOW:
-            marks.popleft()
-        oldest = marks[0] if marks and now - marks[0].at >= ROLLING_WINDOW else start
-        span = max(now - previous.at, 1e-9)
-        requests = entry.num_requests - previous.requests
-        rates = (requests / span, (entry.num_failures - previous.failures) / span,
-                 (entry.total_response_time - previous.time_sum) / requests if requests else None)
-        window = entry.histogram.minus(oldest.histogram)
-        marks.append(_mark(entry, now))
+        """(req/s, failures/s, avg ms) since the previous sample and the histogram of the rolling window
+        (the ticks since the newest tick start at least ROLLING_WINDOW ago), for one entry."""
+        past = self._rolling.get(key)
+        if past is None:
+            past = self._rolling[key] = _Rolling(self.start_time, 0, 0, 0.0, Histogram(), deque())
+        span = max(now - past.at, 1e-9)
+        requests = entry.num_requests - past.requests
+        rates = (requests / span, (entry.num_failures - past.failures) / span,
+                 (entry.total_response_time - past.time_sum) / requests if requests else None)
+        past.ticks.append((past.at, entry.histogram.minus(past.histogram)))
+        while len(past.ticks) > 1 and now - past.ticks[1][0] >= ROLLING_WINDOW:
+            past.ticks.popleft()
+        window = Histogram()
+        for _, tick in past.ticks:
+            window.merge(tick)
+        past.at, past.requests, past.failures = now, entry.num_requests, entry.num_failures
+        past.time_sum, past.histogram = entry.total_response_time, entry.histogram.copy()
         return (*rates, window)
 
     def _clamped(self, value: float | None, entry: "StatsEntry | None" = None) -> float | None:
