@@ -108,12 +108,11 @@ def wait_for_run(launch_id: str, process: subprocess.Popen | None = None, log_pa
     raise LaunchError(f"run_perf stored no run within {START_TIMEOUT:g} s{where}")
 
 
-def record_failed_launch(args: list[str], launch_id: str, process: subprocess.Popen, log_path: Path) -> None:
+def record_failed_launch(args: list[str], launch_id: str, why: str) -> None:
     """For a launch the web page cannot watch (a Celery worker's): a ``failed`` row with the command's
     last line, which ``wait_for_run`` reports, unless the command stored its run after all."""
     if PerfRun.objects.filter(launch_id=launch_id).exists():
         return
-    why = _last_line(log_path) or f"run_perf exited with code {process.returncode}"
     PerfRun.objects.create(launch_id=launch_id, status=PerfRun.Status.FAILED, host="", options={"args": args},
                            error=why, finished_at=timezone.now())
 

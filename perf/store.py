@@ -60,6 +60,7 @@ class DatabaseThread:
         self.last_error = ""
         self._pool = ThreadPool(1)
         self._inflight: Any = None  # the AsyncResult of the submitted write under way
+        self._bounded: object = None  # the raw connection whose lock waits are bounded (PostgreSQL)
 
     def call(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``work`` on the thread and wait for it cooperatively (the event loop goes on),
@@ -85,6 +86,19 @@ class DatabaseThread:
             self._inflight.rawlink(lambda result: done(bool(result.successful() and result.value)))
         return True
 
+    def _bound_lock_waits(self) -> None:
+        """PostgreSQL waits for a lock forever by default; give up after a while, as SQLite's busy timeout
+        does, so that a held lock becomes a retry (and, at the very end, a clear error) instead of a hang.
+        Set once per connection (a session setting), on the thread's own connection only."""
+        connection = connections[DEFAULT_DB_ALIAS]
+        if connection.vendor != "postgresql":
+            return
+        connection.ensure_connection()
+        if connection.connection is not self._bounded:
+            with connection.cursor() as cursor:
+                cursor.execute("SET lock_timeout = %s", [f"{int(LOCK_TIMEOUT * 1000)}ms"])
+            self._bounded = connection.connection
+
     @property
     def idle(self) -> bool:
         return self._inflight is None or self._inflight.ready()
@@ -104,7 +118,7 @@ class DatabaseThread:
     def _once(self, work: Callable[..., object], *args: Any) -> bool:
         """One try; False after an error, which is remembered and left for the next try."""
         try:
-            _bound_lock_waits()
+            self._bound_lock_waits()
             work(*args)
         except Exception as error:  # a bug is no reason to stop the users either: it shows in last_error
             self.last_error = first_line(error) if is_transient(error) else f"{type(error).__name__}: {error}"
@@ -120,7 +134,7 @@ class DatabaseThread:
         deadline = time.monotonic() + self.patience
         while True:
             try:
-                _bound_lock_waits()
+                self._bound_lock_waits()
                 return work(*args, **kwargs), None
             except Exception as error:
                 if not is_transient(error):
@@ -230,11 +244,3 @@ class RunStore(DatabaseThread):
             self._control.close()
         super().close()
 
-
-def _bound_lock_waits() -> None:
-    """PostgreSQL waits for a lock forever by default; give up after a while, as SQLite's busy timeout
-    does, so that a held lock becomes a retry (and, at the very end, a clear error) instead of a hang."""
-    connection = connections[DEFAULT_DB_ALIAS]
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET lock_timeout = %s", [f"{int(LOCK_TIMEOUT * 1000)}ms"])

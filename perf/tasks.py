@@ -25,7 +25,7 @@ from perf.load.runner import LoadRunner, RunPlan, Tick, scenario_spawn_order
 from perf.load.session import HttpSession
 from perf.load.stats import StatsRegistry
 from perf.load.user import User
-from perf.models import PerfRun, ShardReport
+from perf.models import ShardReport
 from perf.scenarios import SCENARIOS
 from perf.scenarios.base import ScenarioContext
 from perf.store import DatabaseThread
@@ -166,15 +166,13 @@ def launch_run(*, args: list[str], launch_id: str) -> str:
     ``failed`` run for the page to show); the run itself goes on without the worker.
     """
     process, log_path = launch.spawn(args, launch_id)
-    deadline = time.monotonic() + launch.START_TIMEOUT
     try:
-        while time.monotonic() < deadline:
-            if PerfRun.objects.filter(launch_id=launch_id).exists():
-                return "started"
-            if process.poll() is not None:
-                launch.record_failed_launch(args, launch_id, process, log_path)
-                return "failed"
-            time.sleep(0.2)
-        return "not stored in time"
+        launch.wait_for_run(launch_id, process, log_path)
+        return "started"
+    except launch.LaunchError as exc:
+        if process.poll() is None:
+            return "not stored in time"  # it may still store its run: recording a failure would be wrong
+        launch.record_failed_launch(args, launch_id, str(exc))
+        return "failed"
     finally:
         connection.close()

@@ -258,7 +258,7 @@ class _Rolling:
     requests: int
     failures: int
     time_sum: float
-    histogram: Histogram  # cumulative, as of ``at``
+    histogram: Histogram  # cumulative, as of ``at`` (its own copy, kept up to date by merging each tick)
     ticks: deque[tuple[float, Histogram]]  # (when the tick began, what it added), oldest first
 
 
@@ -364,14 +364,16 @@ class StatsRegistry:
         requests = entry.num_requests - past.requests
         rates = (requests / span, (entry.num_failures - past.failures) / span,
                  (entry.total_response_time - past.time_sum) / requests if requests else None)
-        past.ticks.append((past.at, entry.histogram.minus(past.histogram)))
+        added = entry.histogram.minus(past.histogram)
+        past.ticks.append((past.at, added))
         while len(past.ticks) > 1 and now - past.ticks[1][0] >= ROLLING_WINDOW:
             past.ticks.popleft()
         window = Histogram()
         for _, tick in past.ticks:
             window.merge(tick)
         past.at, past.requests, past.failures = now, entry.num_requests, entry.num_failures
-        past.time_sum, past.histogram = entry.total_response_time, entry.histogram.copy()
+        past.time_sum = entry.total_response_time
+        past.histogram.merge(added)  # now equal to the entry's: only the buckets this tick touched change
         return (*rates, window)
 
     def _clamped(self, value: float | None, entry: "StatsEntry | None" = None) -> float | None:
