@@ -90,13 +90,17 @@ class RunControlMixin:
     def _start(self, request: HttpRequest, form: NewRunForm) -> PerfRun | None:
         """The started run, or None with the reason added to the form."""
         args = form.arguments()
+        try:
+            launch.check_arguments(args)  # a mistake first: it needs fixing whatever else is running
+        except launch.LaunchError as exc:
+            form.add_error(None, str(exc))
+            return None
         busy = launch.running_runs().first()
         if busy is not None and not form.cleaned_data["run_anyway"]:
             form.add_error("run_anyway", f"Run {busy.pk} is still running: two runs on one machine measure each "
                                          "other; tick this box to start anyway.")
             return None
         try:
-            launch.check_arguments(args)
             return launch.start(args)
         except launch.LaunchError as exc:
             form.add_error(None, str(exc))

@@ -175,21 +175,20 @@ def _write_figures(locked: PerfRun, stats: StatsRegistry, duration: float) -> No
     ]
 
 
-def save_progress(run: PerfRun, stats: StatsRegistry, duration: float) -> str:
-    """The figures so far of a run still running (the admin's live page reads them); returns who asked
-    it to stop from the admin, or "". ``stats`` must not change meanwhile: pass a snapshot."""
+def save_progress(run: PerfRun, stats: StatsRegistry, duration: float) -> None:
+    """The figures so far of a run still running (the admin's live page reads them).
+    ``stats`` must not change meanwhile: pass a snapshot."""
     with transaction.atomic():
         locked = PerfRun.objects.select_for_update().get(pk=run.pk)
         if locked.status != PerfRun.Status.RUNNING:
-            return ""  # finished meanwhile: what finish_run stored stays
+            return  # finished meanwhile: what finish_run stored stays
         _write_figures(locked, stats, duration)
         locked.heartbeat_at = timezone.now()
         locked.save()
-    return (locked.stop_requested_by or "someone") if locked.stop_requested_at else ""
 
 
 def stop_requested_by(run: PerfRun) -> str:
-    """Who pressed Stop in the admin for this run, or "" (a cheap read, for polling between progress saves)."""
+    """Who pressed Stop in the admin for this run, or "" (a cheap read, polled by ``perf.store``)."""
     row = PerfRun.objects.filter(pk=run.pk, stop_requested_at__isnull=False).values_list("stop_requested_by").first()
     return "" if row is None else (row[0] or "someone")
 

@@ -196,21 +196,17 @@ class RunStore(DatabaseThread):
         upto = self._saved_samples + len(snapshot.samples)
         run = self.run
 
-        def write() -> None:
-            self._stop_requested_by = persist.save_progress(run, snapshot, elapsed)
-
         def stored(ok: bool) -> None:
             if ok:
                 self._saved_samples = max(self._saved_samples, upto)
-                self._heard_stop()
 
-        self.submit(write, done=stored)
+        self.submit(persist.save_progress, run, snapshot, elapsed, done=stored)
 
     def watch_stop(self, on_stop: Callable[[str], None], interval: float = STOP_POLL_INTERVAL) -> None:
         """Call ``on_stop(who)`` on the event loop once someone asks for a stop from the admin.
 
-        Besides each progress write, a cheap read every ``interval`` on a second thread of its own,
-        so that a progress write held up by a lock never delays a stop.
+        A cheap read every ``interval``, on a second thread of its own so that a progress write held
+        up by a lock never delays a stop.
         """
         assert self.run is not None, "start() first"
         self._on_stop = on_stop
