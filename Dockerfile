@@ -21,6 +21,6 @@ RUN useradd --create-home --uid 1000 perfkit && chown -R perfkit /app
 USER perfkit
 
 EXPOSE 8000
-# docker-compose-test.yaml overrides this to migrate first; here it is the plain server.
-CMD ["gunicorn", "backend.wsgi", "--bind", "0.0.0.0:8000", "--workers", "4", "--threads", "2", \
-     "--worker-class", "gthread"]
+# docker-compose-test.yaml overrides this to migrate first; here it is the plain server
+# (gunicorn.conf.py: 4 workers x 2 threads, gthread, 75 s keep-alive).
+CMD ["gunicorn", "-c", "gunicorn.conf.py", "--bind", "0.0.0.0:8000"]

@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# 2 cores here: 4 workers x 2 threads keeps both busy while requests wait on the database.
+# gunicorn.conf.py holds the server's settings (worker class, keep-alive, time-outs); these size it.
 WORKERS ?= 4
 THREADS ?= 2
 PG_URL ?= postgres://postgres@127.0.0.1:5432/postgres
@@ -28,8 +28,8 @@ seed: migrate
 
 # Verification emails are written to var/mail/ unless EMAIL_URL says otherwise.
 serve: seed
-	EMAIL_URL=$${EMAIL_URL:-filemail:///$(CURDIR)/var/mail} SYSTEM_TESTING=True $(VENV)/bin/gunicorn backend.wsgi --bind $(HOST):$(PORT) \
-		--workers $(WORKERS) --threads $(THREADS) --worker-class gthread
+	EMAIL_URL=$${EMAIL_URL:-filemail:///$(CURDIR)/var/mail} SYSTEM_TESTING=True $(VENV)/bin/gunicorn -c gunicorn.conf.py --bind $(HOST):$(PORT) \
+		--workers $(WORKERS) --threads $(THREADS)
 
 demo: migrate
 	$(PY) manage.py bootstrap_perf_tests --reset

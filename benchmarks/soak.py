@@ -207,8 +207,8 @@ def start_server(env: dict[str, str], log: IO[str]) -> tuple[subprocess.Popen, s
     """gunicorn as `make serve` runs it, in a session of its own so that Ctrl-C reaches this script first."""
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "backend.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(WORKERS),
-         "--threads", str(THREADS), "--worker-class", "gthread", "--log-level", "warning"],
+        [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{port}",
+         "--workers", str(WORKERS), "--threads", str(THREADS), "--log-level", "warning"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     return server, f"http://127.0.0.1:{port}/api"
 

@@ -178,6 +178,12 @@ class EndpointStats(models.Model):
     server_timing = models.JSONField(
         default=dict, blank=True, help_text="Exact sums and the app-time histogram, to rebuild and merge."
     )
+    new_connections = models.PositiveBigIntegerField(
+        default=0, help_text="TCP connections opened for these requests (plain http targets)."
+    )
+    reopened_connections = models.PositiveBigIntegerField(
+        default=0, help_text="Of those, how many replaced a kept-alive connection the server had closed while idle."
+    )
 
     objects = EndpointStatsQuerySet.as_manager()
 

@@ -121,6 +121,8 @@ def _endpoint_row(run: PerfRun, entry: StatsEntry, duration: float, aggregated: 
         first_request_at=to_datetime(entry.first_request_at),
         last_request_at=to_datetime(entry.last_request_at),
         histogram=entry.histogram.to_json(),
+        new_connections=entry.new_connections,
+        reopened_connections=entry.reopened_connections,
     )
     server = entry.server
     if server is not None:
@@ -231,6 +233,8 @@ def _entry_from_row(row: EndpointStats) -> StatsEntry:
             "first_request_at": to_timestamp(row.first_request_at),
             "last_request_at": to_timestamp(row.last_request_at),
             "server": row.server_timing or None,
+            "new_connections": row.new_connections,
+            "reopened_connections": row.reopened_connections,
         }
     )
 

@@ -15,8 +15,8 @@ URL="http://$HOST:$PORT"
 
 # Emails (registration's verification links) go to files, not into this output.
 export EMAIL_URL=${EMAIL_URL:-filemail:///$PWD/var/mail}
-SYSTEM_TESTING=True .venv/bin/gunicorn backend.wsgi --bind "$HOST:$PORT" \
-    --workers "$WORKERS" --threads "$THREADS" --worker-class gthread --log-level warning &
+SYSTEM_TESTING=True .venv/bin/gunicorn -c gunicorn.conf.py --bind "$HOST:$PORT" \
+    --workers "$WORKERS" --threads "$THREADS" --log-level warning &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null || true' EXIT
 

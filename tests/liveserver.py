@@ -108,14 +108,13 @@ class LiveServer:
     def url(self) -> str:
         return f"{self.root}/api"
 
-    def start(self, workers: int = 4, threads: int = 2) -> None:
+    def start(self, workers: int = 4, threads: int = 2, *extra: str) -> None:
+        """gunicorn with the repository's gunicorn.conf.py, as ``make serve`` runs it; ``extra`` flags win."""
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [
-                sys.executable, "-m", "gunicorn", "backend.wsgi",
-                "--bind", f"127.0.0.1:{self.port}",
-                "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
-                "--timeout", "120", "--graceful-timeout", "5",
+                sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
+                "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers), "--threads", str(threads), *extra,
             ],
             cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
         )

@@ -173,10 +173,28 @@ def server_table(stats: StatsRegistry) -> str:
     return f"Server-side breakdown (ms, from Server-Timing)\n{table}"
 
 
+def _connections_console_row(entry: StatsEntry) -> list[str]:
+    return [entry.method, entry.name, str(entry.num_requests), str(entry.new_connections),
+            str(entry.reopened_connections), f"{entry.connections_per_100:.1f}"]
+
+
+def connections_table(stats: StatsRegistry) -> str:
+    """TCP connections the generator opened, per endpoint; "" when none was counted (https targets).
+
+    A kept-alive connection costs one handshake per user; "Reopened" counts those the server closed
+    while the user was thinking, so a keep-alive shorter than the think time shows as a high rate.
+    """
+    if not stats.total.new_connections:
+        return ""
+    headers = ("Type", "Name", "# reqs", "Opened", "Reopened", "Opened/100 reqs")
+    table = _table(headers, _rows_with_aggregated(stats, _connections_console_row), 2)
+    return f"Connections (opened by the generator; reopened = closed by the server while idle)\n{table}"
+
+
 def summary_tables(stats: StatsRegistry, duration: float) -> str:
     """Everything printed at the end of a run, the empty parts left out."""
-    parts = (stats_table(stats, duration), percentiles_table(stats), server_table(stats), failures_table(stats),
-             exceptions_table(stats))
+    parts = (stats_table(stats, duration), percentiles_table(stats), server_table(stats), connections_table(stats),
+             failures_table(stats), exceptions_table(stats))
     return "\n\n".join(part for part in parts if part) + "\n"
 
 

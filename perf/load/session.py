@@ -28,7 +28,7 @@ from urllib.parse import urlencode, urlsplit
 from geventhttpclient import HTTPClient
 
 from perf.load.server_timing import ServerTiming, parse_server_timing
-from perf.load.transport import Connection, Headers
+from perf.load.transport import REUSED, Connection, Headers
 
 RequestHook = Callable[..., None]
 
@@ -47,11 +47,13 @@ _OBJECT_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 class Response:
     """What a request returned; ``status_code`` is 0 when it never got an answer."""
 
-    __slots__ = ("status_code", "headers", "content", "url", "error", "elapsed_ms", "server", "_json")
+    __slots__ = ("status_code", "headers", "content", "url", "error", "elapsed_ms", "server", "opened", "_json")
 
     def __init__(self, status_code: int, headers: Headers, content: bytes, url: str,
-                 error: str | None, elapsed_ms: float) -> None:
+                 error: str | None, elapsed_ms: float, opened: int = REUSED) -> None:
         self.status_code = status_code
+        # REUSED, NEW or REOPENED (perf.load.transport): whether a TCP connection was opened for it.
+        self.opened = opened
         self.headers = headers
         self.content = content
         self.url = url
@@ -148,7 +150,7 @@ class ResponseContext:
         elif not self._marked and self._error is None and not self.response.ok:
             self._error = http_error(self.response.status_code, self._name)
         r = self.response
-        self._session.report(self._method, self._name, r.elapsed_ms, len(r.content), self._error, r.server)
+        self._session.report(self._method, self._name, r.elapsed_ms, len(r.content), self._error, r.server, r.opened)
         return False
 
 
@@ -194,11 +196,9 @@ class HttpSession:
             raw.release()
 
     def report(self, method: str, name: str, elapsed_ms: float, size: int, error: str | None,
-               server: ServerTiming | None = None) -> None:
-        if server is None:
-            self.on_request(method, name, elapsed_ms, size, error)
-        else:
-            self.on_request(method, name, elapsed_ms, size, error, server)
+               server: ServerTiming | None = None, opened: int = REUSED) -> None:
+        """The hook gets ``(method, name, elapsed_ms, size, error, server, opened)``, always all seven."""
+        self.on_request(method, name, elapsed_ms, size, error, server, opened)
 
     def send(self, method: str, path: str, json: Any = None, params: dict[str, Any] | None = None,
              headers: dict[str, str] | None = None) -> Response:
@@ -221,12 +221,14 @@ class HttpSession:
             status, response_headers, content = 0, Headers(), b""
             error = describe_error(exc)
         end = time.perf_counter()
+        # https's pool does not say when it connects, so only plain http's connections are counted.
+        opened = connection.opened if connection is not None else REUSED
         intended = self.intended_start
         if intended:
             self.intended_start = 0.0
             start = min(start, intended)
         elapsed_ms = (end - start) * 1000.0
-        return Response(status, response_headers, content, uri, error, elapsed_ms)
+        return Response(status, response_headers, content, uri, error, elapsed_ms, opened)
 
     def request(self, method: str, path: str, name: str | None = None, catch_response: bool = False,
                 **kwargs: Any) -> Response | ResponseContext:
@@ -237,7 +239,7 @@ class HttpSession:
         error = response.error
         if error is None and response.status_code >= 400:
             error = http_error(response.status_code, name)
-        self.report(method, name, response.elapsed_ms, len(response.content), error, response.server)
+        self.report(method, name, response.elapsed_ms, len(response.content), error, response.server, response.opened)
         return response
 
     def get(self, path: str, **kwargs: Any) -> Any:

@@ -16,6 +16,7 @@ from typing import Any
 
 from perf.load.histogram import Histogram, bucket_key
 from perf.load.server_timing import ServerStats
+from perf.load.transport import REOPENED, REUSED
 
 # The percentiles Locust prints and writes to CSV.
 PERCENTILES = (0.5, 0.66, 0.75, 0.8, 0.9, 0.95, 0.98, 0.99, 0.999, 0.9999, 1.0)
@@ -34,6 +35,7 @@ class StatsEntry:
     __slots__ = (
         "method", "name", "num_requests", "num_failures", "total_response_time", "min_response_time",
         "max_response_time", "total_content_length", "histogram", "first_request_at", "last_request_at", "server",
+        "new_connections", "reopened_connections",
     )
 
     def __init__(self, method: str, name: str) -> None:
@@ -50,6 +52,10 @@ class StatsEntry:
         self.last_request_at: float | None = None
         # Only when the backend sends Server-Timing (perf.middleware).
         self.server: ServerStats | None = None
+        # TCP connections opened for these requests, and how many of them replaced a kept-alive one
+        # the server had closed while it sat idle: each is a handshake a longer keep-alive would save.
+        self.new_connections = 0
+        self.reopened_connections = 0
 
     def log_server(self, response_time: float, app: float, db: float | None, queries: int | None,
                    app_key: int | None = None) -> None:
@@ -80,10 +86,18 @@ class StatsEntry:
             self.first_request_at = now
         self.last_request_at = now
 
+    def log_connection(self, opened: int) -> None:
+        """A request that opened a connection (``perf.load.transport``'s NEW or REOPENED)."""
+        self.new_connections += 1
+        if opened == REOPENED:
+            self.reopened_connections += 1
+
     def merge(self, other: "StatsEntry") -> None:
         """Add ``other``'s requests: the result equals logging both streams into one entry."""
         self.num_requests += other.num_requests
         self.num_failures += other.num_failures
+        self.new_connections += other.new_connections
+        self.reopened_connections += other.reopened_connections
         self.total_response_time += other.total_response_time
         if other.min_response_time is not None and (
             self.min_response_time is None or other.min_response_time < self.min_response_time
@@ -107,6 +121,11 @@ class StatsEntry:
     @property
     def avg_content_length(self) -> float:
         return self.total_content_length / self.num_requests if self.num_requests else 0.0
+
+    @property
+    def connections_per_100(self) -> float:
+        """Connections opened per 100 requests: near 0 when keep-alive holds, 100 when every request pays one."""
+        return 100 * self.new_connections / self.num_requests if self.num_requests else 0.0
 
     @property
     def fail_ratio(self) -> float:
@@ -146,6 +165,8 @@ class StatsEntry:
             "first_request_at": self.first_request_at,
             "last_request_at": self.last_request_at,
             "server": self.server.to_dict() if self.server else None,
+            "new_connections": self.new_connections,
+            "reopened_connections": self.reopened_connections,
         }
 
     @classmethod
@@ -154,6 +175,9 @@ class StatsEntry:
         for key in ("num_requests", "num_failures", "total_response_time", "min_response_time",
                     "max_response_time", "total_content_length", "first_request_at", "last_request_at"):
             setattr(entry, key, data[key])
+        # Runs stored before connections were counted have no counts: 0, as "not seen".
+        entry.new_connections = data.get("new_connections", 0)
+        entry.reopened_connections = data.get("reopened_connections", 0)
         entry.histogram = Histogram.from_json(data["histogram"])
         if data.get("server"):
             entry.server = ServerStats.from_dict(data["server"])
@@ -285,8 +309,10 @@ class StatsRegistry:
         content_length: int,
         error: str | None = None,
         server: tuple[float | None, float | None, int | None] | None = None,
+        opened: int = REUSED,
     ) -> None:
-        """One request; ``server`` is (app ms, db ms, queries) from its Server-Timing header."""
+        """One request; ``server`` is (app ms, db ms, queries) from its Server-Timing header, ``opened``
+        whether a connection was opened for it (``perf.load.transport``)."""
         now = time.time()
         entry = self.entries.get((method, name))
         if entry is None:
@@ -301,6 +327,9 @@ class StatsRegistry:
             app_key = bucket_key(app)
             entry.log_server(response_time, app, db, queries, app_key)
             self.total.log_server(response_time, app, db, queries, app_key)
+        if opened:
+            entry.log_connection(opened)
+            self.total.log_connection(opened)
         if failed:
             self.record_failure(method, name, error, now)
 

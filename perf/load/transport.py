@@ -30,6 +30,12 @@ class Headers(dict):
         return super().__contains__(key.lower() if isinstance(key, str) else key)
 
 
+# How a request reached the server, as ``Connection.opened`` tells after each one: on the kept-alive
+# connection, on one opened for it (the first request, or after the server asked to close), or on one
+# reopened because the server had closed the kept-alive connection while it sat idle.
+REUSED, NEW, REOPENED = 0, 1, 2
+
+
 class StaleConnection(ConnectionError):
     """The server closed a kept-alive connection before answering: safe to send again."""
 
@@ -89,6 +95,7 @@ class Connection:
         self.timeout = timeout
         self.sock: socket.socket | None = None
         self.sent_at = 0.0
+        self.opened = REUSED  # how the last request was sent: REUSED, NEW or REOPENED
 
     def close(self) -> None:
         if self.sock is not None:
@@ -107,7 +114,7 @@ class Connection:
         A kept-alive connection the server has meanwhile closed is reopened once; any other
         error propagates as it was raised (the session records it, by class and message, as a
         failed request). ``sent_at`` is set to ``time.perf_counter()`` just before the bytes go
-        out, for the caller's timing.
+        out, for the caller's timing, and ``opened`` says whether a connection was opened for it.
         """
         lines = [f"{method} {uri} HTTP/1.1\r\nHost: {self.host_header}\r\n"]
         lines.extend(f"{name}: {value}\r\n" for name, value in headers.items())
@@ -117,10 +124,13 @@ class Connection:
         data = "".join(lines).encode("latin-1") + body
         self.sent_at = time.perf_counter()
         if self.sock is None:
+            self.opened = NEW
             return self._exchange(self._connect(), data, method, reused=False)
+        self.opened = REUSED
         try:
             return self._exchange(self.sock, data, method, reused=True)
         except StaleConnection:
+            self.opened = REOPENED
             self.sent_at = time.perf_counter()
             return self._exchange(self._connect(), data, method, reused=False)
 

@@ -122,6 +122,7 @@ class Report:
     endpoints: Table
     percentiles: Table
     server: Table | None
+    connections: Table | None
     distributions: list[EndpointCharts]
     failures: list[list[str]]
     exceptions: list[list[str]]
@@ -349,6 +350,18 @@ def _server_table(stats: StatsRegistry) -> Table | None:
     return Table(headers, rows)
 
 
+def _connections_table(stats: StatsRegistry) -> Table | None:
+    """TCP connections the generator opened per endpoint; None when none was counted (https, or an old run)."""
+    if not stats.total.new_connections:
+        return None
+    rows = [Row(entry.method, entry.name,
+                [fmt.count(entry.num_requests), fmt.count(entry.new_connections),
+                 fmt.count(entry.reopened_connections), fmt.tenths(entry.connections_per_100)],
+                entry is stats.total)
+            for entry in [*stats.sorted_entries(), stats.total]]
+    return Table(["# Requests", "Opened", "Reopened", "Opened per 100 requests"], rows)
+
+
 def _seen(stamp: str) -> str:
     """``2026-11-24T17:20:45Z`` (the CSV's form) as ``2026-11-24 17:20:45 UTC``."""
     return stamp.replace("T", " ").removesuffix("Z") + " UTC"
@@ -434,6 +447,7 @@ def build_report(stats: StatsRegistry, duration: float, meta: dict[str, Any], *,
         endpoints=_endpoint_table(stats, duration, running),
         percentiles=_percentile_table(stats, duration),
         server=_server_table(stats),
+        connections=_connections_table(stats),
         distributions=_distributions(stats),
         failures=_failures(stats),
         exceptions=_exceptions(stats),

@@ -38,6 +38,7 @@ SECTIONS = (
     Section("endpoints", "requests"),
     Section("percentiles", "response-times"),
     Section("server", "server-timing", lambda report: report.server is not None),
+    Section("connections", "connections", lambda report: report.connections is not None),
     Section("distribution", "distribution"),
     Section("failures", "failures"),
     Section("shards", "shards", lambda report: bool(report.shards)),

@@ -33,9 +33,9 @@ class Recorder:
         self.calls: list[tuple[str, float]] = []
 
     def __call__(self, method: str, name: str, elapsed_ms: float, size: int, error: str | None = None,
-                 server: Any = None) -> None:
+                 server: Any = None, opened: int = 0) -> None:
         self.calls.append((name, elapsed_ms))
-        self.registry.record(method, name, elapsed_ms, size, error, server)
+        self.registry.record(method, name, elapsed_ms, size, error, server, opened)
 
 
 @dataclass

@@ -204,6 +204,20 @@ def test_failures_and_server_breakdown_sections(admin_client: Client) -> None:
     assert 'id="server-timing"' in page and "hidden" in page.split('id="server-timing"')[1].split(">")[0]
 
 
+def test_connections_section_shows_what_the_stored_run_counted(admin_client: Client) -> None:
+    from perf.load.transport import NEW, REOPENED
+
+    assert 'id="connections"' in page_of(admin_client, finished())  # placed, hidden: nothing was counted
+    stats = registry()
+    for opened in (NEW, NEW, REOPENED):
+        stats.record("GET", "/events/", 20.0, 500, None, None, opened)
+    run = finish_run(start(unique("conns")), stats, "completed", duration=20.0)
+
+    connections = text(section(page_of(admin_client, run), "connections"))
+    assert "Opened Reopened Opened per 100 requests" in connections
+    assert "GET /events/ 103 3 1 2.9" in connections  # 100 requests from registry(), 3 here
+
+
 def test_a_view_only_user_sees_no_stop_button_and_cannot_edit(viewer_client: Client, orm) -> None:
     run = running()
     page = page_of(viewer_client, run)
@@ -237,7 +251,7 @@ def test_live_view_gives_staff_the_sections_as_json(viewer_client: Client) -> No
     data = response.json()
     assert data["status"] == "running"
     assert set(data["sections"]) == {"header", "figures", "charts", "endpoints", "percentiles", "server",
-                                     "distribution", "failures", "shards", "options"}
+                                     "connections", "distribution", "failures", "shards", "options"}
     figures = text(data["sections"]["figures"])
     assert "Now" in figures and "Elapsed 20s of 2m 30s" in figures and "13%" in figures
     assert "Users 5" in figures and "p99" in figures and "last 10 s" in figures

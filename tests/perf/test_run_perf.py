@@ -54,6 +54,10 @@ def test_thirty_users_for_twenty_seconds_reach_every_endpoint_without_failure(
     assert StatsSample.objects.filter(run=run).count() >= 5
     assert run.audit["ok"] is True and "Integrity audit: PASS" in result.stdout
     assert "Server-side breakdown" in result.stdout
+    # One kept-alive connection per user, none lost to the server's idle time-out (gunicorn.conf.py).
+    total = EndpointStats.objects.get(run=run, is_aggregated=True)
+    assert (total.new_connections, total.reopened_connections) == (30, 0), result.stdout[-3000:]
+    assert "Connections (opened by the generator" in result.stdout
     assert f"/admin/perf/perfrun/{run.pk}/change/" in result.stdout
     assert (tmp_path / "out" / "run_stats.csv").exists()
 

@@ -1,7 +1,7 @@
 """Specification of perf.load.session.HttpSession against the live events backend.
 
 The session must look like ``requests`` to scenario code and report every request to one
-hook as ``(method, name, elapsed_ms, content_length, error)``.
+hook as ``(method, name, elapsed_ms, content_length, error, server, opened)``.
 """
 
 import pytest
@@ -17,12 +17,15 @@ class Hook:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, float, int, str | None]] = []
         self.server_timings: list[tuple | None] = []
+        self.opened: list[int] = []
 
     def __call__(
-        self, method: str, name: str, elapsed_ms: float, size: int, error: str | None, server: tuple | None = None
+        self, method: str, name: str, elapsed_ms: float, size: int, error: str | None, server: tuple | None,
+        opened: int,
     ) -> None:
         self.calls.append((method, name, elapsed_ms, size, error))
         self.server_timings.append(server)
+        self.opened.append(opened)
 
     @property
     def errors(self) -> list[str | None]:
@@ -59,6 +62,35 @@ def test_each_request_is_reported_once_with_its_time_and_size(session, hook):
     assert (method, name, error) == ("GET", "/healthcheck", None)
     assert elapsed_ms > 0
     assert size == len(response.content) > 0
+
+
+def test_each_request_says_whether_it_opened_a_connection(session, hook):
+    """The first request of a session opens its connection; the next ones reuse it (perf.load.transport)."""
+    from perf.load.transport import NEW, REUSED
+
+    session.get("/healthcheck")
+    session.get("/healthcheck", name="again")
+    with session.get("/healthcheck", name="caught", catch_response=True):
+        pass
+
+    assert hook.opened == [NEW, REUSED, REUSED]
+
+
+def test_connection_counts_reach_the_endpoint_and_the_aggregated_entry():
+    from perf.load.stats import StatsEntry, StatsRegistry
+    from perf.load.transport import NEW, REOPENED, REUSED
+
+    registry = StatsRegistry()
+    for opened in (NEW, REUSED, REUSED, REOPENED):
+        registry.record("GET", "/a", 5.0, 10, None, None, opened)
+    entry = registry.entries[("GET", "/a")]
+
+    assert (entry.new_connections, entry.reopened_connections) == (2, 1)
+    assert (registry.total.new_connections, registry.total.reopened_connections) == (2, 1)
+    assert entry.connections_per_100 == 50.0
+    rebuilt = StatsEntry.from_dict(entry.to_dict())
+    rebuilt.merge(entry)
+    assert (rebuilt.new_connections, rebuilt.reopened_connections) == (4, 2)
 
 
 def test_an_error_status_is_reported_as_a_failure_naming_it(session, hook):

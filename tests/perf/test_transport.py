@@ -5,6 +5,7 @@ from the standard library covers framings gunicorn never sends here (chunked bod
 ended by closing the connection, repeated headers).
 """
 
+import runpy
 import socket
 import struct
 import threading
@@ -15,7 +16,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from perf.load.transport import Connection, StaleConnection
+from perf.load.transport import NEW, REOPENED, REUSED, Connection, StaleConnection
+from tests.liveserver import ROOT, LiveServer, free_port
 
 
 class Framings(BaseHTTPRequestHandler):
@@ -87,21 +89,51 @@ def test_the_connection_is_kept_alive_between_requests(live_server_process):
     assert first is not None and connection.sock is first
 
 
-def test_a_connection_the_server_closed_while_idle_is_reopened(live_server_process):
-    """gunicorn drops idle keep-alive connections after 2 s; think times are often longer."""
+def test_a_client_idle_for_3_s_reuses_its_connection(live_server_process):
+    """The served keep-alive (gunicorn.conf.py) outlasts the default think time of 1-3 s, so a user
+    back from thinking finds its connection open: no handshake, no race with the server's close."""
     parts = urlsplit(live_server_process.url)
     connection = Connection(parts.hostname, parts.port, timeout=10)
     connection.request("GET", "/api/healthcheck", {}, b"")
+    first = connection.sock
+    assert connection.opened == NEW
 
     time.sleep(3)
+    status, _, _ = connection.request("GET", "/api/healthcheck", {}, b"")
+
+    assert status == 200 and connection.sock is first and connection.opened == REUSED
+
+
+def test_the_served_keep_alive_outlasts_the_longest_default_think_time():
+    from perf.load.user import User
+
+    served = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    assert served["keepalive"] > User.wait_time.bounds[1]
+
+
+@pytest.fixture(scope="module")
+def short_keep_alive_server(live_env, tmp_path_factory) -> Iterator[LiveServer]:
+    """A server that closes idle connections after 1 s, as gunicorn's default of 2 s would mid-think."""
+    server = LiveServer(env=live_env, port=free_port(), log_path=tmp_path_factory.mktemp("short") / "gunicorn.log")
+    server.start(1, 1, "--keep-alive", "1")
+    yield server
+    server.stop()
+
+
+def test_a_connection_the_server_closed_while_idle_is_reopened(short_keep_alive_server):
+    parts = urlsplit(short_keep_alive_server.url)
+    connection = Connection(parts.hostname, parts.port, timeout=10)
+    connection.request("GET", "/api/healthcheck", {}, b"")
+
+    time.sleep(2)
     status, _, body = connection.request("POST", "/api/account/verify", {"Content-Type": "application/json"},
                                          b'{"token": "x"}')
 
     assert status == 400 and b"Invalid token" in body
+    assert connection.opened == REOPENED
 
 
 def test_a_refused_connection_raises(live_server_process):
-    from tests.liveserver import free_port
 
     with pytest.raises(ConnectionRefusedError):
         Connection("127.0.0.1", free_port(), timeout=2).request("GET", "/", {}, b"")
