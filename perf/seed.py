@@ -47,6 +47,7 @@ from perf.seeded import (  # noqa: F401  (re-exported: tests and callers read th
     ORG_SLUG,
     PERF_USER_EMAIL,
     QUESTIONNAIRE_EVENT_SLUG,
+    QUESTIONNAIRE_SCOUT_EMAIL,
     REGISTRATION_EMAIL_DOMAIN,
     REGISTRATION_EMAIL_PREFIX,
     RSVP_EVENT_SLUG,
@@ -152,6 +153,7 @@ class SeedSummary:
             f"Users: perf-user-0..{last}@test.com ({self.num_users}), password {self.password!r}; "
             f"{self.users_created} accounts created, {self.users_updated} updated",
             f"Admin: {ADMIN_EMAIL} (org owner, Django admin), staff: {STAFF_EMAIL}; same password",
+            f"Questionnaire scout: {QUESTIONNAIRE_SCOUT_EMAIL} (never applies; same password)",
             f"Members: perf-user-0..{self.num_members - 1}@test.com, active, {MEMBERSHIP_TIER_NAME!r}",
             "Events:",
             *(f"  {slug:<{width}}  {event_id}" for slug, event_id in self.events),
@@ -194,6 +196,8 @@ def seed(*, num_users: int, password: str, tier_capacity: int = 10000, now: date
             _sync_only_tier(pwyc, PWYC_TIER_NAME, _pwyc_tier_fields(pwyc, now, tier_capacity)),
         )
         questionnaire = _sync_questionnaire(org, events["questionnaire"])
+        # The scout must still have the questionnaire to pass (perf.seeded): whatever it submitted goes.
+        questionnaire.submissions.filter(user_id=user_ids[QUESTIONNAIRE_SCOUT_EMAIL]).delete()
     return SeedSummary(
         organization_slug=org.slug,
         organization_id=org.id,
@@ -255,6 +259,7 @@ def _user_specs(num_users: int) -> list[_UserSpec]:
     return [
         _UserSpec(ADMIN_EMAIL, "Perf", "Admin", is_staff=True, is_superuser=True),
         _UserSpec(STAFF_EMAIL, "Perf", "Staff", is_staff=True),
+        _UserSpec(QUESTIONNAIRE_SCOUT_EMAIL, "Perf", "Scout"),
         *(_UserSpec(perf_user_email(i), f"PerfUser{i}", "Test") for i in range(num_users)),
     ]
 

@@ -38,6 +38,9 @@ HEALTHCHECK = "/healthcheck"
 # A custom failure, not a request: the verification email never arrived in time.
 EMAIL_WAIT_METHOD = "WAIT"
 EMAIL_WAIT = "email_verification_wait"
+# A custom failure, not a request: QuestionnaireUser found no questionnaire to submit.
+LOOKUP_METHOD = "LOOKUP"
+QUESTIONNAIRE_LOOKUP = "questionnaire_lookup"
 
 DEFAULT_HEADERS = {"Content-Type": "application/json", "Accept": "application/json", "Accept-Language": "en"}
 

@@ -2,6 +2,7 @@
 
 import itertools
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ class ScenarioContext:
     verified_emails: set[str] = field(default_factory=set)
     _accounts: itertools.count = field(default_factory=itertools.count)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _finding: dict[str, threading.Lock] = field(default_factory=dict)
 
     def stride_accounts(self, start: int, step: int) -> None:
         """Take accounts start, start + step, …: how processes or shards of one run share the
@@ -35,6 +37,19 @@ class ScenarioContext:
         with self._lock:
             index = next(self._accounts)
         return perf_user_email(index % self.config.num_preseeded_users)
+
+    def find_once(self, key: str, find: Callable[[], Any]) -> Any:
+        """``shared[key]``, found by the first user who asks while the others wait for it, so a
+        lookup costs the server once a run rather than once a user. None is not kept: the next
+        user to ask tries again."""
+        with self._lock:
+            finding = self._finding.setdefault(key, threading.Lock())
+        with finding:
+            if key not in self.shared:
+                value = find()
+                if value is not None:
+                    self.shared[key] = value
+            return self.shared.get(key)
 
     def note_once(self, message: str) -> None:
         """Remember a remark for the end of the run (once, however many users make it)."""

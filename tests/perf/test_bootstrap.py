@@ -411,7 +411,7 @@ def test_reset_deletes_every_perf_row(seed_run, live_env, orm):
         assert not type(row).objects.filter(pk=row.pk).exists(), row
     new = snapshot()
     assert not set(old["events"]) & set(new["events"]) and old["org"] != new["org"]
-    assert len(new["users"]) == USERS + 2
+    assert len(new["users"]) == USERS + 3  # the pooled users, the admin, the staff member and the scout
 
 
 def test_reset_keeps_rows_that_are_not_perf_data(seed_run, live_env, orm):

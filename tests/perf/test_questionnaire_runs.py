@@ -1,0 +1,62 @@
+"""QuestionnaireUser keeps the questionnaire endpoints under load on every run, not only the first.
+
+After one run every pooled user has passed, so its my-status lists no questionnaire any more; the
+scenario then asks the seeded scout account once. Real runs of ``run_perf`` against the live server.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from backend.models import Questionnaire, QuestionnaireEvaluation, QuestionnaireSubmission, User
+from perf.clients import api as names
+from perf.seeded import QUESTIONNAIRE_SCOUT_EMAIL, perf_user_email
+from tests.liveserver import manage, run_perf
+
+USERS = 3
+
+
+def _questionnaire_run(env: dict[str, str], url: str, json_path: Path):
+    result = run_perf(
+        env, "--users", str(USERS), "--spawn-rate", str(USERS), "--duration", "4s", "--wait", "0.1,0.2",
+        "--scenario", "QuestionnaireUser", "--host", url, "--no-save", "--json", str(json_path),
+    )
+    summary = json.loads(json_path.read_text())
+    counts = {e["name"]: e["num_requests"] for e in summary["entries"] if not e["aggregated"]}
+    return result, counts, summary["failures"]
+
+
+@pytest.mark.slow
+def test_two_runs_in_a_row_without_reset_both_get_and_submit(seeded, live_server_process, orm, tmp_path: Path):
+    first, first_counts, first_failures = _questionnaire_run(seeded, live_server_process.url, tmp_path / "1.json")
+    pooled = [perf_user_email(i) for i in range(USERS)]
+    passed = QuestionnaireSubmission.objects.filter(user__email__in=pooled, status="ready").values("user").distinct()
+    second, second_counts, second_failures = _questionnaire_run(seeded, live_server_process.url, tmp_path / "2.json")
+
+    assert first.returncode == 0 and second.returncode == 0, first.stdout[-2000:] + second.stdout[-2000:]
+    assert passed.count() == USERS  # so the second run's users found nothing in their own my-status
+    for counts in (first_counts, second_counts):
+        assert counts.get(names.QUESTIONNAIRE, 0) > 0 and counts.get(names.QUESTIONNAIRE_SUBMIT, 0) > 0, counts
+    assert first_failures == [] and second_failures == []
+    assert not QuestionnaireSubmission.objects.filter(user__email=QUESTIONNAIRE_SCOUT_EMAIL).exists()
+
+
+@pytest.mark.slow
+def test_no_questionnaire_to_find_is_a_failure_not_a_silent_skip(seeded, live_server_process, orm, tmp_path: Path):
+    """Everyone has passed, the scout too (someone used its account): the run says so and fails."""
+    questionnaire = Questionnaire.objects.get(org_links__organization__slug="perf-test-org")
+    users = User.objects.filter(email__in=[QUESTIONNAIRE_SCOUT_EMAIL, *(perf_user_email(i) for i in range(USERS))])
+    for user in users:
+        submission = QuestionnaireSubmission.objects.create(questionnaire=questionnaire, user=user, status="ready")
+        QuestionnaireEvaluation.objects.create(submission=submission, status="approved")
+    try:
+        result, counts, failures = _questionnaire_run(seeded, live_server_process.url, tmp_path / "run.json")
+    finally:
+        manage("bootstrap_perf_tests", env=seeded)  # gives the scout its questionnaire back
+
+    assert result.returncode == 1
+    assert {(f["method"], f["name"]) for f in failures} == {(names.LOOKUP_METHOD, names.QUESTIONNAIRE_LOOKUP)}
+    assert "run bootstrap_perf_tests" in failures[0]["error"]
+    assert counts.get(names.QUESTIONNAIRE_SUBMIT, 0) == 0
+    assert not QuestionnaireSubmission.objects.filter(user__email=QUESTIONNAIRE_SCOUT_EMAIL).exists()
