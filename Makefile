@@ -11,7 +11,7 @@ WORKERS ?= 4
 THREADS ?= 2
 PG_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
-.PHONY: install migrate seed serve demo test test-fast test-sqlite test-postgres lint clean bench-venv bench soak
+.PHONY: install migrate seed serve demo test test-fast test-sqlite test-postgres lint clean bench-venv bench soak stack-demo
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ serve: seed
 demo: migrate
 	$(PY) manage.py bootstrap_perf_tests --reset
 	HOST=$(HOST) PORT=$(PORT) WORKERS=$(WORKERS) THREADS=$(THREADS) scripts/demo.sh
+
+# docker-compose-test.yaml's production-like stack without Docker (scripts/stack_demo.py): PostgreSQL through
+# PgBouncer, Redis, Celery email and shard workers, gunicorn, the mail catcher; 100 users for 60 s by default
+# (STACK_USERS, STACK_DURATION). Needs Debian's pgbouncer and a PostgreSQL on 127.0.0.1:5432.
+stack-demo: install
+	$(PY) scripts/stack_demo.py
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -119,6 +119,12 @@ DATABASES = {"default": database_from_url(env("DATABASE_URL", default=f"sqlite:/
 
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="noreply@perfkit.local")
+# Send emails as the platform does, from a Celery task (backend/tasks.py) queued on commit, instead of in
+# the request's process: needs the broker (CELERY_BROKER_URL) and an email worker consuming EMAIL_CELERY_QUEUE,
+# `celery -A backend.celery worker -Q email` (backend/celery.py).
+EMAIL_VIA_CELERY = env.bool("EMAIL_VIA_CELERY", default=False)
+# Emails' own queue, so they never wait behind a load shard (CELERY_TASK_DEFAULT_QUEUE) nor a shard behind them.
+EMAIL_CELERY_QUEUE = env("EMAIL_CELERY_QUEUE", default="email")
 FRONTEND_BASE_URL = env("FRONTEND_BASE_URL", default="http://localhost:5173")
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -170,3 +176,5 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Run tasks in the caller's process instead of sending them (tests; a one-process setup without a worker).
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from perf.load.session import describe_error
 
@@ -45,11 +46,18 @@ def describe_mailpit_error(exc: requests.RequestException) -> str:
     return describe_error(root_cause(exc))
 
 
+# Idle connections kept for reuse. One client serves every registering user of a run at once, and
+# requests keeps only 10 by default: beyond that each poll opened a new connection and logged
+# "Connection pool is full, discarding connection" into the run's output.
+MAX_IDLE_CONNECTIONS = 1000
+
+
 class MailpitClient:
     def __init__(self, base_url: str, timeout: float = 5.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.http = requests.Session()
+        self.http.mount(self.base_url, HTTPAdapter(pool_connections=1, pool_maxsize=MAX_IDLE_CONNECTIONS))
 
     def find_verification_token(self, email: str) -> str | None:
         """The token of the newest "verify" message to ``email``, or None if none has arrived."""

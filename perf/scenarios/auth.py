@@ -59,18 +59,22 @@ class NewUserRegistration(PlatformUser):
         self.context.verified_emails.add(email)
 
     def _token_from_mailpit(self, email: str) -> str | None:
-        """Poll Mailpit; no token is recorded as a failure of its own, ``email_verification_wait``,
-        naming Mailpit's error when it could not be asked, a time-out when the email was late."""
+        """Poll Mailpit; every wait is recorded as ``WAIT email_verification_wait``, timed from the
+        registration's answer to the token found (the delivery time of the platform's email path,
+        at the poll interval's resolution). No token is that entry's failure, naming Mailpit's error
+        when it could not be asked, a time-out when the email was late."""
         config = self.context.config
         mailpit = self.context.mailpit
         started = time.perf_counter()
         wait = TokenWait(None)
         if mailpit is not None:
             wait = mailpit.wait_for_verification_token(email, config.email_poll_timeout, config.email_poll_interval)
+        waited_ms = (time.perf_counter() - started) * 1000.0
+        error = None
         if wait.token is None:
-            waited_ms = (time.perf_counter() - started) * 1000.0
             late = TimeoutError(f"no verification email within {config.email_poll_timeout:g}s")
-            self.client.report(EMAIL_WAIT_METHOD, EMAIL_WAIT, waited_ms, 0, wait.error or describe_error(late))
+            error = wait.error or describe_error(late)
+        self.client.report(EMAIL_WAIT_METHOD, EMAIL_WAIT, waited_ms, 0, error)
         return wait.token
 
 

@@ -7,6 +7,7 @@ makes of the file, env file merged in. They are skipped when docker-compose is n
 """
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from tests.liveserver import LiveServer
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose-test.yaml"
 DOCKER_COMPOSE = shutil.which("docker-compose")
-SERVICES = {"web", "celery", "seed", "postgres", "pgbouncer", "redis", "mailpit"}
+SERVICES = {"web", "celery", "email-worker", "seed", "postgres", "pgbouncer", "redis", "mailpit"}
 # docker-compose 1.x prints YAML only; the Python it runs on has PyYAML, one of its dependencies.
 YAML_TO_JSON = "import json, sys, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)"
 
@@ -82,7 +83,7 @@ def test_compose_file_is_valid():
 
 
 @needs_compose
-def test_stack_has_the_seven_services():
+def test_stack_has_the_eight_services():
     result = compose("config", "--services")
     assert result.returncode == 0, result.stderr
     assert set(result.stdout.split()) == SERVICES
@@ -106,11 +107,11 @@ def test_web_healthcheck_command_passes_on_a_live_server_and_fails_on_an_error(
     assert subprocess.run([sys.executable, "-c", missing], capture_output=True, timeout=30).returncode != 0
 
 
-def test_web_migrates_then_serves_with_gunicorn_4_workers_2_threads(resolved):
+def test_web_migrates_then_serves_with_the_repositorys_gunicorn_settings(resolved):
     command = resolved["services"]["web"]["command"]
     command = command if isinstance(command, str) else " ".join(command)
-    assert command.index("manage.py migrate") < command.index("gunicorn backend.wsgi")
-    assert "--workers 4 --threads 2" in command
+    assert command.index("manage.py migrate") < command.index("gunicorn -c gunicorn.conf.py")
+    assert "--workers" not in command and "--keep-alive" not in command  # one place: gunicorn.conf.py
 
 
 def test_web_reaches_postgres_only_through_pgbouncer_in_transaction_pooling(resolved):
@@ -151,7 +152,9 @@ def test_env_file_marks_its_secret_key_not_for_production(resolved):
     web = environment(resolved, "web")
     assert "NOT-FOR-PRODUCTION" in web["SECRET_KEY"]
     assert web["DEBUG"] == "False"
-    assert web["SYSTEM_TESTING"] == "True"
+    # Production-like: no tokens in headers, so run_perf's registration reads them from Mailpit.
+    assert web["SYSTEM_TESTING"] == "False"
+    assert web["LOCUST_MAILPIT_URL"] == "http://mailpit:8025"
     assert "localhost" in web["ALLOWED_HOSTS"].split(",")
     assert web["CELERY_BROKER_URL"] == "redis://redis:6379/0"
     assert web["LOCUST_BACKEND_URL"] == "http://localhost:8000/api"
@@ -172,6 +175,33 @@ def test_celery_runs_perf_workers_on_gevent_beside_web(resolved):
     command = celery["command"] if isinstance(celery["command"], str) else " ".join(celery["command"])
     assert command == "celery -A perf.celery worker -P gevent --loglevel=info"
     assert celery["network_mode"] == "service:web"  # shards reach gunicorn on loopback
+
+
+def test_emails_are_queued_on_their_own_queue_for_the_email_worker(resolved):
+    """web queues each email as a Celery task; only email-worker consumes that queue, with the backend's
+    own Celery app, so a load shard (the celery service, queue perf) never waits behind emails."""
+    web = environment(resolved, "web")
+    assert web["EMAIL_VIA_CELERY"] == "True"
+    queue = web["EMAIL_CELERY_QUEUE"]
+    assert queue and queue != web.get("CELERY_TASK_DEFAULT_QUEUE", "perf")
+    worker = resolved["services"]["email-worker"]
+    command = worker["command"] if isinstance(worker["command"], str) else " ".join(worker["command"])
+    assert command.startswith("celery -A backend.celery worker ")
+    assert f"-Q {queue}" in command
+    assert environment(resolved, "email-worker") == web  # one .env.test: same broker, same EMAIL_URL
+    assert {"redis", "mailpit"} <= set(worker["depends_on"])
+    shards = resolved["services"]["celery"]["command"]
+    shards = shards if isinstance(shards, str) else " ".join(shards)
+    assert "-Q" not in shards and "backend.celery" not in shards  # shards keep their queue to themselves
+
+
+def test_the_email_worker_command_starts_a_worker_that_knows_the_email_task():
+    """The command's app is importable and registers the task web queues (no broker needed to check)."""
+    probe = ("import django; django.setup(); from backend.celery import app; app.loader.import_default_modules(); "
+             "from backend.tasks import SEND_VERIFICATION_EMAIL; assert SEND_VERIFICATION_EMAIL in app.tasks")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "DJANGO_SETTINGS_MODULE": "settings_perf"})
+    assert result.returncode == 0, result.stderr
 
 
 def test_published_ports_listen_on_loopback_only(resolved):
