@@ -15,10 +15,14 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from perf.load.history import HistoryPoints
 from perf.load.stats import PERCENTILES, ExceptionEntry, FailureEntry, Sample, StatsEntry, StatsRegistry
 from perf.models import EndpointStats, FailureStats, PerfRun, StatsSample, percentile_field
 
 FINAL_STATUSES = (PerfRun.Status.COMPLETED, PerfRun.Status.ABORTED, PerfRun.Status.FAILED)
+# A sample's stats-history points ride in its ``endpoints`` JSON under this key, which no endpoint can have
+# (theirs are "METHOD name", with a space). Samples stored before the points existed simply lack it.
+HISTORY_KEY = "_history"
 # Figures finish_run computes itself; **extra may set any other field (cpu_warning, error, ...).
 _MEASURED = {
     "status", "actual_duration", "total_requests", "total_failures", "requests_per_second",
@@ -90,7 +94,34 @@ def _sample_row(run: PerfRun, sample: Sample) -> StatsSample:
         avg_response_time=sample.avg_response_time,
         total_requests=sample.total_requests,
         total_failures=sample.total_failures,
-        endpoints={name: list(figures) for name, figures in sample.endpoints.items()},
+        endpoints=_endpoints_json(sample),
+    )
+
+
+def _endpoints_json(sample: Sample) -> dict[str, Any]:
+    endpoints: dict[str, Any] = {name: list(figures) for name, figures in sample.endpoints.items()}
+    if sample.history:
+        endpoints[HISTORY_KEY] = sample.history.to_json()
+    return endpoints
+
+
+def _sample_from_row(row: StatsSample) -> Sample:
+    endpoints = dict(row.endpoints or {})
+    history = HistoryPoints.from_json(endpoints.pop(HISTORY_KEY, None))
+    return Sample(
+        timestamp=row.timestamp.timestamp(),
+        elapsed=row.elapsed,
+        users=row.users,
+        requests_per_second=row.requests_per_second,
+        failures_per_second=row.failures_per_second,
+        p50=row.p50,
+        p95=row.p95,
+        p99=row.p99,
+        avg_response_time=row.avg_response_time,
+        total_requests=row.total_requests,
+        total_failures=row.total_failures,
+        endpoints={name: (figures[0], figures[1]) for name, figures in endpoints.items()},
+        history=history,
     )
 
 
@@ -258,21 +289,5 @@ def load_registry(run: PerfRun) -> StatsRegistry:
         )
     for item in run.exceptions or []:
         registry.exceptions[item["message"]] = ExceptionEntry(item["message"], item["traceback"], item["count"])
-    registry.samples = [
-        Sample(
-            timestamp=row.timestamp.timestamp(),
-            elapsed=row.elapsed,
-            users=row.users,
-            requests_per_second=row.requests_per_second,
-            failures_per_second=row.failures_per_second,
-            p50=row.p50,
-            p95=row.p95,
-            p99=row.p99,
-            avg_response_time=row.avg_response_time,
-            total_requests=row.total_requests,
-            total_failures=row.total_failures,
-            endpoints={name: (figures[0], figures[1]) for name, figures in (row.endpoints or {}).items()},
-        )
-        for row in run.samples.order_by("timestamp")
-    ]
+    registry.samples = [_sample_from_row(row) for row in run.samples.order_by("timestamp")]
     return registry

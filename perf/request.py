@@ -49,6 +49,8 @@ class RunRequest:
     label: str = ""
     stop_timeout: float = 0.0
     csv: str | None = None
+    csv_full_history: bool = False
+    print_stats: int | None = None
     json: str | None = None
     html: str | None = None
     exit_code_on_error: int = FAILURES
@@ -149,6 +151,8 @@ def _check_numbers(request: RunRequest) -> None:
                          f"a pass), got {request.exit_code_on_error}")
     if request.shards < 1:
         raise ValueError(f"--shards must be at least 1, got {request.shards}")
+    if request.print_stats is not None and request.print_stats < 1:
+        raise ValueError(f"--print-stats takes whole seconds, at least 1, got {request.print_stats}")
 
 
 def _scenarios(names: tuple[str, ...]) -> list[type[User]]:
@@ -190,6 +194,8 @@ def _check_modes(request: RunRequest, processes: int, has_thresholds: bool, regr
         raise UsageError(f"{' and '.join(modes)} cannot be combined; choose one")
     if request.rate is not None and request.wait:
         raise UsageError("--wait does not apply with --rate: iterations arrive on the schedule, without think time")
+    if request.csv_full_history and not request.csv:
+        raise UsageError("--csv-full-history adds rows to the --csv history: give --csv PREFIX too")
     if request.abort_on_threshold and not has_thresholds:
         raise UsageError("--abort-on-threshold needs at least one --threshold")
     if regression is not None and not request.compare_to:

@@ -22,6 +22,7 @@ from perf import compare, exit_codes, integrity
 from perf.clients.mailpit import MailpitClient
 from perf.database import first_line
 from perf.load import html_report, report
+from perf.load.live import LiveCsv, LiveOutput
 from perf.load.runner import LoadRunner, Runner, Tick, split_counts
 from perf.load.session import HttpSession
 from perf.load.stats import StatsRegistry
@@ -89,6 +90,8 @@ class Invocation:
         self.runner.on_tick = self._on_tick
         self.runner.on_cpu_warning = self._on_cpu_warning
         self.runner.on_message = self.progress.message  # e.g. a distributed shard that died, said when it happens
+        self.live = self._live_output()
+        self.runner.on_second = self.live.second  # the CSV files and --print-stats, about once a second
         self.split = split_counts(self.runner.spawn_order)
         self.store = RunStore() if request.save else None
         self.signals = StopSignals(self.runner.request_stop, self.progress.message, ignore_after=owns_process)
@@ -108,6 +111,17 @@ class Invocation:
             if breached:
                 self.runner.request_stop(f"threshold breached: {breached[0].line()}"[:200])
 
+    def _live_output(self) -> LiveOutput:
+        request = self.request
+        csv = LiveCsv(request.csv, self.stats, request.csv_full_history, self._live_error) if request.csv else None
+        return LiveOutput(self.stats, csv, request.print_stats, self.progress.message)
+
+    def _live_error(self, message: str) -> None:
+        """One line on stderr, after the progress line it would otherwise break."""
+        self.progress.finish()
+        self.err.write(message + "\n")
+        self.err.flush()
+
     def _on_cpu_warning(self, percent: float) -> None:
         self.progress.message(f"WARNING: generator CPU usage above 90% ({percent:.0f}%): measured response times "
                               "may be inflated; use fewer users or more processes")
@@ -122,9 +136,11 @@ class Invocation:
                     self.store.watch_stop(lambda who: self.runner.request_stop(f"stopped from the admin by {who}"))
                 self.out.write(f"Running {plan.users} users ({_split_text(self.split)}) at {plan.spawn_rate:g}/s "
                                f"for {plan.duration:g}s against {self.setup.host}\n")
+                self.live.begin(self.store.run.started_at.timestamp() if self.store and self.store.run else None)
                 started = time.monotonic()
                 try:
-                    reason = self.runner.run()
+                    with self.runner.second_clock():
+                        reason = self.runner.run()
                 except BaseException as exc:
                     self.progress.finish()
                     self._save_failed(time.monotonic() - started, exc)
@@ -239,7 +255,8 @@ class Invocation:
         """Each file on its own: one that cannot be written is one line, and the others are still written."""
         stats, request = self.stats, self.request
         writers = (
-            ("--csv", request.csv, lambda path: report.write_csv(path, stats, duration)),
+            # Written as the run went: the history holds every row already, the other three get the final figures.
+            ("--csv", request.csv, lambda path: self.live.finish_csv(duration)),
             ("--json", request.json, lambda path: report.write_json(path, report.summary_json(stats, duration, meta))),
             ("--html", request.html, lambda path: html_report.write_html(path, stats, duration, meta)),
         )

@@ -11,12 +11,14 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, fields
 from datetime import UTC, datetime
+from math import isnan
 from pathlib import Path
 from typing import Any
 
 from tabulate import SEPARATING_LINE, DataRow, Line, TableFormat, tabulate
 
 from perf.load.histogram import RATIO
+from perf.load.history import POINT_FIELDS, CurrentWindows, HistoryPoint, entry_percentiles, make_point
 from perf.load.stats import (
     AGGREGATED,
     PERCENTILES,
@@ -80,7 +82,8 @@ def _console_ms(value: float | None) -> str:
     return str(round(value)) if value is not None else "0"
 
 
-def _stats_console_row(entry: StatsEntry, duration: float) -> list[str]:
+def _stats_console_row(entry: StatsEntry, duration: float, rates: tuple[float, float] | None = None) -> list[str]:
+    rps, fps = rates if rates is not None else (entry.rps(duration), entry.failures_per_second(duration))
     return [
         entry.method,
         entry.name,
@@ -90,15 +93,21 @@ def _stats_console_row(entry: StatsEntry, duration: float) -> list[str]:
         _console_ms(entry.min_response_time),
         _console_ms(entry.max_response_time),
         _console_ms(entry.median_response_time),
-        f"{entry.rps(duration):.2f}",
-        f"{entry.failures_per_second(duration):.2f}",
+        f"{rps:.2f}",
+        f"{fps:.2f}",
     ]
 
 
-def stats_table(stats: StatsRegistry, duration: float) -> str:
-    """Locust's request statistics table; rates are whole-run (requests / ``duration`` seconds)."""
+def stats_table(stats: StatsRegistry, duration: float,
+                current: Callable[[StatsEntry], tuple[float, float]] | None = None) -> str:
+    """Locust's request statistics table; rates are whole-run (requests / ``duration`` seconds), or
+    ``current(entry)``'s (req/s, failures/s) for the table printed while the run goes (``--print-stats``)."""
     headers = ("Type", "Name", "# reqs", "# fails", "Avg", "Min", "Max", "Med", "req/s", "failures/s")
-    return _table(headers, _rows_with_aggregated(stats, lambda entry: _stats_console_row(entry, duration)), 2)
+
+    def row(entry: StatsEntry) -> list[str]:
+        return _stats_console_row(entry, duration, current(entry) if current is not None else None)
+
+    return _table(headers, _rows_with_aggregated(stats, row), 2)
 
 
 def _percentile_console_row(entry: StatsEntry) -> list[str]:
@@ -201,30 +210,37 @@ def summary_tables(stats: StatsRegistry, duration: float) -> str:
 # ---------------------------------------------------------------------------------------------- CSV
 
 
-def _csv_percentiles(entry: StatsEntry) -> list[Any]:
-    """Whole milliseconds (Locust writes bucket keys, always integers); N/A for an entry without requests."""
-    if not entry.num_requests:
+def _percentile_cells(values: Iterable[float | None], measured: bool) -> list[Any]:
+    """Whole milliseconds (Locust writes bucket keys, always integers); N/A for an entry without requests
+    and for a figure not known (a "current" window without requests)."""
+    if not measured:
         return [NOT_AVAILABLE] * len(PERCENTILES)
-    return [round(entry.percentile(fraction) or 0) for fraction in PERCENTILES]
+    return [NOT_AVAILABLE if value is None or isnan(value) else round(value) for value in values]
+
+
+def _csv_percentiles(entry: StatsEntry) -> list[Any]:
+    return _percentile_cells(entry_percentiles(entry, PERCENTILES), entry.num_requests > 0)
 
 
 def _stats_csv_row(entry: StatsEntry, duration: float) -> CsvRow:
-    """Cell types mirror Locust's: 0 (int) for median/min/max/size of an empty entry, raw floats otherwise."""
+    """Cell types mirror Locust's: 0 (int) for median/min/max/size of an empty entry, raw floats otherwise.
+
+    The percentiles come from one walk over the histogram (the file is rewritten every second)."""
     measured = entry.num_requests > 0
-    median = entry.median_response_time
+    percentiles = _csv_percentiles(entry)
     return [
         entry.method,
         entry.name,
         entry.num_requests,
         entry.num_failures,
-        round(median) if median is not None else 0,
+        percentiles[PERCENTILES.index(0.5)] if measured else 0,
         entry.avg_response_time,
         entry.min_response_time or 0,
         entry.max_response_time if measured else 0,
         entry.avg_content_length if measured else 0,
         entry.rps(duration),
         entry.failures_per_second(duration),
-        *_csv_percentiles(entry),
+        *percentiles,
     ]
 
 
@@ -238,57 +254,76 @@ def _rate(value: float) -> str:
     return f"{value:.6f}"
 
 
-def _history_start_row(start_time: float) -> CsvRow:
+def history_start_row(start_time: float) -> CsvRow:
     """The row Locust writes as the run starts: no users, no figures yet."""
     return [int(start_time), 0, "", AGGREGATED, _rate(0), _rate(0), *[NOT_AVAILABLE] * len(PERCENTILES),
             0, 0, 0, 0.0, 0, 0, 0]
 
 
-def _window_percentiles(p50: float | None, p95: float | None) -> list[Any]:
-    """The sample's window p50/p95 in their columns (already clamped by ``take_sample``), N/A elsewhere."""
-    known = {0.5: p50, 0.95: p95}
-    return [NOT_AVAILABLE if known.get(fraction) is None else round(known[fraction]) for fraction in PERCENTILES]
+def history_point_row(point: HistoryPoint, method: str = "", name: str = AGGREGATED,
+                      percentiles: Sequence[float | None] | None = None) -> CsvRow:
+    """One row of ``_stats_history.csv`` from a history point (``perf.load.history``).
+
+    Every figure is as of the point: percentiles cumulative over the run so far unless ``percentiles``
+    (the "current" window of ``--csv-full-history``) replaces them, rates current over Locust's window,
+    totals, median, min, max and average size as they stood. Cell types are those of ``_stats.csv``.
+    """
+    measured = point.requests > 0
+    return [
+        int(point.timestamp), int(point.users), method, name, _rate(point.rps), _rate(point.fps),
+        *_percentile_cells(point.percentiles if percentiles is None else percentiles, measured),
+        int(point.requests), int(point.failures),
+        round(point.median) if measured else 0,
+        point.average if measured else 0.0,
+        point.minimum if measured else 0,
+        point.maximum if measured else 0,
+        point.content_size if measured else 0,
+    ]
+
+
+def full_history_rows(stats: StatsRegistry, point: HistoryPoint, windows: CurrentWindows) -> list[CsvRow]:
+    """``--csv-full-history``: a row per endpoint then the Aggregated one, every row's percentiles over the
+    last ~10 s ("current", as Locust switches them), rates current, totals as of the point."""
+    rows = []
+    for entry in stats.sorted_entries():
+        entry_point = make_point(entry, point.timestamp, int(point.users), windows.rates(entry), PERCENTILES)
+        rows.append(history_point_row(entry_point, entry.method, entry.name, windows.percentiles(entry, PERCENTILES)))
+    rows.append(history_point_row(point, percentiles=windows.percentiles(stats.total, PERCENTILES, aggregated=True)))
+    return rows
+
+
+def _sample_fallback_row(sample: Sample, average: float | None) -> CsvRow:
+    """A sample of a run stored before samples kept history points: what it knows, N/A for the rest.
+
+    Its rates are over the 2 s since the previous sample (not Locust's 10 s window); the counts and the
+    average (``average``, rebuilt exactly from the windows) are cumulative; nothing else was kept.
+    """
+    return [int(sample.timestamp), sample.users, "", AGGREGATED, _rate(sample.requests_per_second),
+            _rate(sample.failures_per_second), *[NOT_AVAILABLE] * len(PERCENTILES),
+            sample.total_requests, sample.total_failures, NOT_AVAILABLE,
+            NOT_AVAILABLE if average is None else average, NOT_AVAILABLE, NOT_AVAILABLE, NOT_AVAILABLE]
 
 
 def history_csv_rows(stats: StatsRegistry) -> list[CsvRow]:
-    """Rows of ``_stats_history.csv``: the start row, then one Aggregated row per sample.
+    """Rows of ``_stats_history.csv`` from the registry's samples: the start row, then the Aggregated row of
+    every history point the samples carry (about one a second; ``StatsRegistry.mark_second``).
 
-    A sample keeps its window's p50/p95, average and cumulative counts, not a histogram, so
-    Locust's columns are filled as faithfully as the sample allows:
-
-    - ``50%``/``95%``: the window's p50/p95 (Locust's ``--csv-full-history`` "current" meaning),
-      whole ms; the other nine percentiles are ``N/A``, never invented.
-    - ``Total Request Count``/``Total Failure Count``: exact, cumulative.
-    - ``Total Average Response Time``: exact, cumulative (each window's average weighted by its
-      requests), which is what Locust writes.
-    - ``Total Median Response Time``: the window's p50 (the cumulative median is not kept),
-      carried over from the last window with requests when a window was idle; 0 before any.
-    - ``Total Min/Max Response Time`` and ``Total Average Content Size``: the whole run's
-      figures, exact on the last row and bounds before it (a running min only falls, a running
-      max only rises); 0 before any request, as Locust writes for an empty entry.
+    These are the rows ``--csv`` appended while the run went, less ``--csv-full-history``'s per-endpoint
+    rows, so a stored run's download has the same history as the live file. Samples of runs stored before
+    the points existed give one row each, with N/A for what they did not keep.
     """
-    rows = [_history_start_row(stats.start_time)]
-    total = stats.total
-    previous_requests, time_sum, median = 0, 0.0, 0
+    rows = [history_start_row(stats.start_time)]
+    previous_requests, time_sum = 0, 0.0
     for sample in stats.samples:
         window_requests = sample.total_requests - previous_requests
         previous_requests = sample.total_requests
         if sample.avg_response_time is not None:
             time_sum += sample.avg_response_time * window_requests
-        percentiles = _window_percentiles(sample.p50, sample.p95)
-        if percentiles[0] != NOT_AVAILABLE:
-            median = percentiles[0]
-        measured = sample.total_requests > 0
-        rows.append([
-            int(sample.timestamp), sample.users, "", AGGREGATED,
-            _rate(sample.requests_per_second), _rate(sample.failures_per_second),
-            *percentiles,
-            sample.total_requests, sample.total_failures, median,
-            time_sum / sample.total_requests if measured else 0.0,
-            (total.min_response_time or 0) if measured else 0,
-            total.max_response_time if measured else 0,
-            total.avg_content_length if measured else 0,
-        ])
+        if sample.history:
+            rows += [history_point_row(point) for point in sample.history]
+        else:
+            average = time_sum / sample.total_requests if sample.total_requests else None
+            rows.append(_sample_fallback_row(sample, average))
     return rows
 
 
@@ -310,38 +345,66 @@ def exceptions_csv_rows(stats: StatsRegistry) -> list[CsvRow]:
     return [[e.count, e.message, e.traceback, LOCAL_NODE] for e in stats.exceptions.values()]
 
 
-def _write_csv_file(path: Path, header: Sequence[str], rows: Iterable[CsvRow]) -> None:
-    """Default ``csv.writer`` dialect (``\\r\\n`` line ends, minimal quoting), as Locust writes."""
-    with path.open("w", newline="", encoding="utf-8") as handle:
+def write_csv_file(path: Path, header: Sequence[str], rows: Iterable[CsvRow], mode: str = "w") -> None:
+    """Default ``csv.writer`` dialect (``\\r\\n`` line ends, minimal quoting), as Locust writes.
+    ``mode="a"`` appends rows (``header`` is then not written)."""
+    with path.open(mode, newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(header)
+        if mode == "w":
+            writer.writerow(header)
         writer.writerows(rows)
 
 
+def replace_csv_file(path: Path, header: Sequence[str], rows: Iterable[CsvRow]) -> None:
+    """Write beside ``path``, then rename over it: a reader sees the old file or the new one, never half."""
+    scratch = path.with_name(path.name + ".tmp")
+    try:
+        write_csv_file(scratch, header, rows)
+        os.replace(scratch, path)
+    except OSError:
+        scratch.unlink(missing_ok=True)
+        raise
+
+
 # What ``--csv PREFIX`` appends to the prefix, as Locust names its four files.
-CSV_SUFFIXES = ("_stats.csv", "_stats_history.csv", "_failures.csv", "_exceptions.csv")
+STATS_SUFFIX, HISTORY_SUFFIX, FAILURES_SUFFIX, EXCEPTIONS_SUFFIX = CSV_SUFFIXES = (
+    "_stats.csv", "_stats_history.csv", "_failures.csv", "_exceptions.csv",
+)
 
 
-def write_csv(prefix: str | os.PathLike[str], stats: StatsRegistry, duration: float) -> list[Path]:
-    """Write Locust's four files ``PREFIX_stats.csv``, ``_stats_history.csv``, ``_failures.csv``,
-    ``_exceptions.csv``; folders in the prefix are created. Returns the paths written.
+def rewritten_csv_files(stats: StatsRegistry, duration: float) -> dict[str, tuple[Sequence[str], list[CsvRow]]]:
+    """Suffix → (header, rows) of the three files that hold the run as it stands (all but the history)."""
+    return {
+        STATS_SUFFIX: (STATS_CSV_HEADER, stats_csv_rows(stats, duration)),
+        FAILURES_SUFFIX: (FAILURES_CSV_HEADER, failures_csv_rows(stats)),
+        EXCEPTIONS_SUFFIX: (EXCEPTIONS_CSV_HEADER, exceptions_csv_rows(stats)),
+    }
 
-    ``duration`` (seconds) is the denominator of the whole-run Requests/s and Failures/s.
-    """
+
+def csv_folder(prefix: str | os.PathLike[str]) -> str:
+    """The prefix as text, its folders created (Locust takes the prefix as text: ``out/`` → ``out/_stats.csv``)."""
     base = os.fspath(prefix)
     folder = os.path.dirname(base)
     if folder:
         os.makedirs(folder, exist_ok=True)
-    files = zip(CSV_SUFFIXES, (
-        (STATS_CSV_HEADER, stats_csv_rows(stats, duration)),
-        (STATS_HISTORY_CSV_HEADER, history_csv_rows(stats)),
-        (FAILURES_CSV_HEADER, failures_csv_rows(stats)),
-        (EXCEPTIONS_CSV_HEADER, exceptions_csv_rows(stats)),
-    ), strict=True)
+    return base
+
+
+def write_csv(prefix: str | os.PathLike[str], stats: StatsRegistry, duration: float) -> list[Path]:
+    """Write Locust's four files ``PREFIX_stats.csv``, ``_stats_history.csv``, ``_failures.csv``,
+    ``_exceptions.csv`` at once, from the registry (a stored run's download); folders in the prefix are
+    created. Returns the paths written. ``run_perf --csv`` keeps them up to date as it goes instead
+    (``perf.load.live``).
+
+    ``duration`` (seconds) is the denominator of the whole-run Requests/s and Failures/s.
+    """
+    base = csv_folder(prefix)
+    files = rewritten_csv_files(stats, duration)
+    files[HISTORY_SUFFIX] = (STATS_HISTORY_CSV_HEADER, history_csv_rows(stats))
     paths = []
-    for suffix, (header, rows) in files:
+    for suffix in CSV_SUFFIXES:
         path = Path(base + suffix)
-        _write_csv_file(path, header, rows)
+        write_csv_file(path, *files[suffix])
         paths.append(path)
     return paths
 
@@ -376,6 +439,8 @@ def sample_json(sample: Sample) -> dict[str, Any]:
     """One point of the time series, its per-endpoint figures as ``{"METHOD name": [req/s, p95]}``."""
     data = {f.name: getattr(sample, f.name) for f in fields(sample)}
     data["endpoints"] = {name: list(figures) for name, figures in sample.endpoints.items()}
+    # The stats-history points (perf.load.history) by field name, None where nothing was measured yet.
+    data["history"] = [dict(zip(POINT_FIELDS, point, strict=True)) for point in sample.history.to_json()]
     return data
 
 

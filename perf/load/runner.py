@@ -6,10 +6,12 @@ the duration is over or a stop is requested. It knows nothing of Django or of ou
 """
 
 import gc
+import os
 import random
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from math import log
 from typing import Any, Protocol
@@ -17,6 +19,7 @@ from typing import Any, Protocol
 import gevent
 from gevent.event import Event
 
+from perf.load.history import HistoryPoint
 from perf.load.session import HttpSession
 from perf.load.stats import Sample, StatsRegistry
 from perf.load.user import User, WaitTime, between
@@ -130,6 +133,10 @@ class Runner:
         self.on_tick = on_tick
         self.on_cpu_warning = on_cpu_warning
         self.on_message: Callable[[str], None] | None = None  # something to say at once (a shard died)
+        # Each point of the stats history, about once a second (second_clock) and at every tick.
+        self.on_second: Callable[[HistoryPoint], None] | None = None
+        self._reported_users = 0
+        self._last_tick_at: float | None = None  # time.time() of the latest tick, for the second clock
         self.spawn_order = (
             list(spawn_order) if spawn_order is not None else scenario_spawn_order(scenarios, plan.users)
         )
@@ -150,6 +157,11 @@ class Runner:
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()
+
+    @property
+    def user_count(self) -> int:
+        """Users running now; runners that know better (one process, forked workers) say so."""
+        return self._reported_users
 
     def attach_store(self, store: Any) -> None:
         """The run's ``perf.store.RunStore``; only runners that talk through the database need it."""
@@ -173,9 +185,52 @@ class Runner:
             self.cpu_warned = True
             if self.on_cpu_warning:
                 self.on_cpu_warning(peak)
-        sample = self.stats.take_sample(users)
+        self._reported_users, self._last_tick_at = users, time.time()
+        sample = self.stats.take_sample(users)  # with a history point as of now
+        self._tell_second()
         if self.on_tick:
             self.on_tick(Tick(sample=sample, elapsed=elapsed, users=users, cpu_percent=cpu_percent))
+
+    def report_second(self) -> None:
+        """A point of the stats history between ticks (Locust writes its history every second)."""
+        self.stats.mark_second(self.user_count)
+        self._tell_second()
+
+    def _tell_second(self) -> None:
+        point = self.stats.last_point
+        if self.on_second is not None and point is not None:
+            self.on_second(point)
+
+    @contextmanager
+    def second_clock(self) -> Iterator[None]:
+        """While the block runs (``run()``), a point of the stats history every second, whatever the
+        runner: one second after the newest point, unless a tick (which makes one) is due within half a
+        second of it; then the clock waits for the tick, and only a tick that is half a second late is not
+        waited for.
+
+        Ticks alone come every 2 s; this is the one place that makes the history a row a second for
+        every runner. A forked worker inherits the clock's greenlet: it stops there at once.
+        """
+        clock = gevent.spawn(self._second_clock, os.getpid())
+        try:
+            yield
+        finally:
+            clock.kill()
+
+    def _second_clock(self, pid: int) -> None:
+        while True:
+            point, start = self.stats.last_point, self.stats.start_time
+            due = (point.timestamp if point is not None else start) + 1.0
+            tick_due = (self._last_tick_at or start) + self.plan.tick_interval
+            if due > tick_due - 0.5:
+                due = max(due, tick_due + 0.5)
+            delay = due - time.time()
+            if delay > 0:
+                gevent.sleep(delay)  # then look again: a tick may have made a point, or the run started
+                continue
+            if os.getpid() != pid:
+                return
+            self.report_second()
 
     def _note(self, message: str) -> None:
         """A remark for the end of the run, said once however often it happens."""

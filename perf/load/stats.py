@@ -15,6 +15,7 @@ from math import isnan, nan
 from typing import Any
 
 from perf.load.histogram import Histogram, bucket_key
+from perf.load.history import HistoryPoint, HistoryPoints, RateWindow, make_point
 from perf.load.server_timing import ServerStats
 from perf.load.transport import REOPENED, REUSED
 
@@ -254,7 +255,8 @@ def _nan_for_none(value: float | None) -> float:
 class Sample:
     """One point of the time series. Rates are over the window since the previous sample; the
     percentiles over the last ``ROLLING_WINDOW`` seconds. ``endpoints`` maps ``"METHOD name"`` to
-    that endpoint's (req/s, p95) at this point."""
+    that endpoint's (req/s, p95) at this point. ``history`` holds the points of Locust's stats history
+    (``StatsRegistry.mark_second``) made since the previous sample, this sample's own last."""
 
     timestamp: float
     elapsed: float
@@ -268,6 +270,7 @@ class Sample:
     total_failures: int
     p99: float | None = None
     endpoints: Mapping[str, tuple[float, float | None]] = field(default_factory=dict)
+    history: HistoryPoints = field(default_factory=HistoryPoints)
 
 
 @dataclass(slots=True)
@@ -300,6 +303,11 @@ class StatsRegistry:
     _rolling: dict[str, _Rolling] = field(default_factory=dict)
     _endpoint_names: tuple[str, ...] = ()
     _endpoint_index: dict[str, int] = field(default_factory=dict)
+    # Locust's stats history, a point a second: the newest, those not in a sample yet, and the counts
+    # behind the current rates (perf.load.history).
+    last_point: HistoryPoint | None = None
+    _pending_history: HistoryPoints = field(default_factory=HistoryPoints)
+    _history_rates: RateWindow = field(default_factory=RateWindow)
 
     def record(
         self,
@@ -352,9 +360,25 @@ class StatsRegistry:
         """Entries by (name, method), the order of Locust's tables and CSV files."""
         return [self.entries[key] for key in sorted(self.entries, key=lambda k: (k[1], k[0]))]
 
-    def take_sample(self, users: int, now: float | None = None) -> Sample:
-        """Close the current window and append its figures to the time series."""
+    def mark_second(self, users: int, now: float | None = None) -> HistoryPoint:
+        """A point of the stats history: the Aggregated figures as they stand (cumulative percentiles,
+        min, max, sizes as of now) and Locust's current rates. It goes with the next sample, so a stored
+        run keeps its history; runners make one a second and one at every sample."""
         now = time.time() if now is None else now
+        total = self.total
+        rates = self._history_rates
+        rates.observe(now, total.num_requests, total.num_failures, self.start_time, total.last_request_at)
+        point = make_point(total, now, users, rates.rates(self.start_time, total.last_request_at), PERCENTILES)
+        self._pending_history.append(point)
+        self.last_point = point
+        return point
+
+    def take_sample(self, users: int, now: float | None = None) -> Sample:
+        """Close the current window and append its figures to the time series, with a history point
+        as of now and those made since the previous sample."""
+        now = time.time() if now is None else now
+        self.mark_second(users, now)
+        history, self._pending_history = self._pending_history, HistoryPoints()
         total = self.total
         rps, fps, avg, window = self._windows("", total, now)
         entries = self.sorted_entries()
@@ -379,6 +403,7 @@ class StatsRegistry:
             total_requests=total.num_requests,
             total_failures=total.num_failures,
             endpoints=endpoints,
+            history=history,
         )
         self.samples.append(sample)
         return sample

@@ -2,7 +2,9 @@
 
 Each is written by the very function the command uses (perf.load.report, perf.load.html_report)
 into a scratch folder and read back, so a download is byte for byte what the option would have
-written for the same figures, Locust's headers and cell formats included.
+written for the same figures, Locust's headers and cell formats included. The CSV history comes from
+the points the stored samples carry (one a second): the rows ``--csv`` appended while the run went,
+less the per-endpoint ones of ``--csv-full-history``.
 """
 
 import io

@@ -5,12 +5,17 @@ Pure unit tests: registries are filled through ``StatsRegistry.record`` with kno
 
 import csv
 import json
+import random
 import re
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from perf.load import report
-from perf.load.stats import PERCENTILES, StatsRegistry
+from perf.load import stats as stats_module
+from perf.load.history import entry_percentiles
+from perf.load.stats import PERCENTILES, Sample, StatsEntry, StatsRegistry
 
 # Locust's header rows as the project documents them (copied from Locust 2.x's CSV writer's output).
 FORMATS_DOC = Path(__file__).resolve().parents[2] / "docs" / "design.md"
@@ -134,69 +139,134 @@ def test_empty_run_writes_an_aggregated_row_with_na_percentiles(tmp_path: Path) 
 # ---------------------------------------------------------------------------------------------- _stats_history.csv
 
 
+class FakeClock:
+    """``time.time`` of perf.load.stats, so that requests land at chosen moments."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    fake = FakeClock(START)
+    monkeypatch.setattr(stats_module, "time", fake)
+    return fake
+
+
+def steady_run(clock: FakeClock, seconds: int, per_second: int = 10, sample_every: int = 2) -> StatsRegistry:
+    """``per_second`` requests a second, 1 in 10 failing, a history point each second and a sample every
+    ``sample_every`` seconds and at the end, as the runners make them; the response times grow with the run."""
+    stats = StatsRegistry(start_time=START)
+    for second in range(seconds):
+        for i in range(per_second):
+            clock.now = START + second + (i + 0.5) / per_second
+            stats.record("GET", "/a", 10.0 + second + i, 100 + second, error="boom" if i == 0 else None)
+        clock.now = START + second + 1
+        if (second + 1) % sample_every and second + 1 < seconds:
+            stats.mark_second(users=5)
+        else:
+            stats.take_sample(users=5)
+    return stats
+
+
+def history_rows(tmp_path: Path, stats: StatsRegistry) -> list[dict[str, str]]:
+    """The data rows of ``_stats_history.csv`` (after the start row) as header → cell."""
+    rows = written(tmp_path, stats)["stats_history"]
+    return [dict(zip(report.STATS_HISTORY_CSV_HEADER, row, strict=True)) for row in rows[2:]]
+
+
 def test_history_starts_with_locusts_empty_start_row(tmp_path: Path) -> None:
     first = written(tmp_path, registry())["stats_history"][1]
     assert first == [str(int(START)), "0", "", "Aggregated", "0.000000", "0.000000", *["N/A"] * 11,
                      "0", "0", "0", "0.0", "0", "0", "0"]
 
 
-def test_history_has_one_aggregated_row_per_sample_with_six_decimal_rates(tmp_path: Path) -> None:
-    stats = StatsRegistry(start_time=START)
-    for _ in range(115):
-        stats.record("GET", "/events/", 12.0, 100)
-    stats.take_sample(users=10, now=START + 2.0)
-    stats.take_sample(users=10, now=START + 4.0)
-    rows = written(tmp_path, stats)["stats_history"][2:]
-    assert [row[:6] for row in rows] == [
-        [str(int(START + 2)), "10", "", "Aggregated", "57.500000", "0.000000"],
-        [str(int(START + 4)), "10", "", "Aggregated", "0.000000", "0.000000"],
-    ]
+def test_history_has_an_aggregated_row_a_second_not_only_one_a_sample(tmp_path: Path, clock: FakeClock) -> None:
+    rows = history_rows(tmp_path, steady_run(clock, 6))
+    assert [row["Timestamp"] for row in rows] == [str(int(START) + second) for second in range(1, 7)]
+    assert {(row["User Count"], row["Type"], row["Name"]) for row in rows} == {("5", "", "Aggregated")}
 
 
-def test_history_percentiles_are_the_window_p50_p95_and_na_for_the_rest(tmp_path: Path) -> None:
-    stats = StatsRegistry(start_time=START)
-    for ms in range(1, 101):
-        stats.record("GET", "/events/", float(ms), 100)
-    stats.take_sample(users=5, now=START + 1.0)
-    row = dict(zip(report.STATS_HISTORY_CSV_HEADER, written(tmp_path, stats)["stats_history"][2], strict=True))
-    assert abs(int(row["50%"]) - 50) <= 1
-    assert abs(int(row["95%"]) - 95) <= 1
-    assert [row[label] for label in LABELS if label not in ("50%", "95%")] == ["N/A"] * 9
+def test_history_rates_are_locusts_current_rates_with_six_decimals(tmp_path: Path, clock: FakeClock) -> None:
+    """Locust's current_rps: the mean per-second count of [last request - 12 s, last request - 2 s)."""
+    rows = history_rows(tmp_path, steady_run(clock, 20))
+    assert (rows[0]["Requests/s"], rows[0]["Failures/s"]) == ("0.000000", "0.000000")  # no whole second yet
+    assert (rows[5]["Requests/s"], rows[5]["Failures/s"]) == ("10.000000", "1.000000")  # at 6 s: seconds 0-2
+    assert (rows[-1]["Requests/s"], rows[-1]["Failures/s"]) == ("10.000000", "1.000000")
+
+
+def test_history_rates_are_those_before_the_last_request_once_the_load_stops(clock: FakeClock) -> None:
+    """Locust's window ends at the run's last request, not at now."""
+    stats = steady_run(clock, 4)
+    for second in range(5, 40):
+        clock.now = START + second
+        stats.mark_second(users=5)
+    assert stats.last_point is not None and stats.last_point.rps == 10.0
+    assert len(stats._history_rates._seen) <= 16  # an idle stretch keeps its two ends, not a point a second
+
+
+def test_history_percentiles_are_cumulative_all_filled_and_the_last_row_equals_the_stats_file(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    stats = steady_run(clock, 8)
+    rows = history_rows(tmp_path, stats)
+    assert all(re.fullmatch(r"\d+", row[label]) for row in rows for label in LABELS)
+    final = dict(zip(report.STATS_CSV_HEADER, written(tmp_path, stats)["stats"][-1], strict=True))
+    assert [rows[-1][label] for label in LABELS] == [final[label] for label in LABELS]
+    assert rows[-1]["Total Median Response Time"] == final["Median Response Time"]
+    assert rows[-1]["Total Request Count"] == final["Request Count"] == "80"
+    # The median so far: the first second's requests took 10-19 ms, the run's median grows with it.
+    assert int(rows[0]["Total Median Response Time"]) < int(rows[-1]["Total Median Response Time"])
+    assert int(rows[0]["100%"]) == 19 < int(rows[-1]["100%"])
+
+
+def test_history_min_max_and_size_are_as_of_each_row(tmp_path: Path, clock: FakeClock) -> None:
+    rows = history_rows(tmp_path, steady_run(clock, 3))
+    totals = [[row[name] for name in ("Total Request Count", "Total Failure Count", "Total Min Response Time",
+                                      "Total Max Response Time", "Total Average Content Size")] for row in rows]
+    assert totals == [["10", "1", "10.0", "19.0", "100.0"], ["20", "2", "10.0", "20.0", "100.5"],
+                      ["30", "3", "10.0", "21.0", "101.0"]]
+    assert [float(row["Total Average Response Time"]) for row in rows] == [14.5, 15.0, 15.5]
 
 
 def test_history_percentiles_never_exceed_the_slowest_request(tmp_path: Path) -> None:
     stats = StatsRegistry(start_time=START)
     stats.record("GET", "/a", 147.0, 100)
     stats.take_sample(users=1, now=START + 1.0)
-    assert stats.samples[0].p95 == 147.0  # the bucket midpoint (148) is clamped to the slowest request
-    row = dict(zip(report.STATS_HISTORY_CSV_HEADER, written(tmp_path, stats)["stats_history"][2], strict=True))
-    assert (row["50%"], row["95%"], row["Total Median Response Time"]) == ("147", "147", "147")
+    [row] = history_rows(tmp_path, stats)
+    assert (row["50%"], row["100%"], row["Total Median Response Time"]) == ("147", "147", "147")
 
 
-def test_history_totals_are_cumulative(tmp_path: Path) -> None:
+def test_history_of_samples_stored_without_points_falls_back_to_na(tmp_path: Path) -> None:
+    """Runs stored before samples kept history points: their counts, rates and average; N/A for the rest."""
     stats = StatsRegistry(start_time=START)
-    stats.record("GET", "/a", 10.0, 100)
-    stats.take_sample(users=1, now=START + 1.0)
-    stats.record("GET", "/a", 30.0, 300, error="boom")
-    stats.record("GET", "/a", 30.0, 300)
-    stats.take_sample(users=2, now=START + 2.0)
-    header = list(report.STATS_HISTORY_CSV_HEADER)
-    last = written(tmp_path, stats)["stats_history"][-1]
-    totals = last[header.index("Total Request Count"):]
-    assert totals == ["3", "1", "30", repr(70 / 3), "10.0", "30.0", repr(700 / 3)]
+    stats.samples = [
+        Sample(timestamp=START + 2, elapsed=2.0, users=3, requests_per_second=5.0, failures_per_second=0.5,
+               p50=12.0, p95=30.0, avg_response_time=20.0, total_requests=10, total_failures=1),
+        Sample(timestamp=START + 4, elapsed=4.0, users=3, requests_per_second=5.0, failures_per_second=0.0,
+               p50=12.0, p95=30.0, avg_response_time=40.0, total_requests=20, total_failures=1),
+    ]
+    rows = written(tmp_path, stats)["stats_history"][2:]
+    assert rows == [
+        [str(int(START + 2)), "3", "", "Aggregated", "5.000000", "0.500000", *["N/A"] * 11, "10", "1", "N/A", "20.0",
+         "N/A", "N/A", "N/A"],
+        [str(int(START + 4)), "3", "", "Aggregated", "5.000000", "0.000000", *["N/A"] * 11, "20", "1", "N/A", "30.0",
+         "N/A", "N/A", "N/A"],
+    ]
 
 
-def test_history_of_an_idle_window_keeps_the_last_known_median(tmp_path: Path) -> None:
-    """Percentiles cover the last 10 s: an idle tick still shows them; 10 s later they are N/A."""
-    stats = StatsRegistry(start_time=START)
-    stats.record("GET", "/a", 20.0, 100)
-    for elapsed in range(2, 16, 2):
-        stats.take_sample(users=1, now=START + elapsed)
-    header = list(report.STATS_HISTORY_CSV_HEADER)
-    rows = written(tmp_path, stats)["stats_history"]
-    assert rows[2][header.index("50%")] == "20"  # 4 s: an idle tick, the request is 10 s recent
-    assert rows[-1][header.index("50%")] == "N/A"  # 14 s: nothing in the last 10 s
-    assert rows[-1][header.index("Total Median Response Time")] == "20"
+def test_one_walk_percentiles_equal_the_entrys_own() -> None:
+    """The CSV files take every percentile from one walk over the buckets; they must be the entry's figures."""
+    rng = random.Random(7)
+    for spread in (1.0, 30.0, 2000.0):
+        entry = StatsEntry("GET", "/x")
+        for _ in range(rng.randrange(1, 3000)):
+            entry.log(rng.expovariate(1 / spread), 0, False, START)
+        assert entry_percentiles(entry, PERCENTILES) == [entry.percentile(fraction) for fraction in PERCENTILES]
+    assert entry_percentiles(StatsEntry("GET", "/empty"), PERCENTILES) == [None] * len(PERCENTILES)
 
 
 # ---------------------------------------------------------------------------------------------- failures, exceptions

@@ -29,7 +29,13 @@ class Command(PerfCommand):
         parser.add_argument("--label", default="", help="a name for this run in the admin")
         parser.add_argument("--stop-timeout", type=float, default=0.0,
                             help="seconds users may finish their task at the end (default 0: stop at once)")
-        parser.add_argument("--csv", metavar="PREFIX", help="write Locust's four CSV files PREFIX_*.csv")
+        parser.add_argument("--csv", metavar="PREFIX",
+                            help="write Locust's four CSV files PREFIX_*.csv, every second while the run goes")
+        parser.add_argument("--csv-full-history", action="store_true",
+                            help="with --csv: a history row per endpoint each second too, every row's percentiles "
+                                 "over the last 10 s (as Locust's flag)")
+        parser.add_argument("--print-stats", type=int, metavar="N",
+                            help="print the request statistics table every N seconds while the run goes")
         parser.add_argument("--json", metavar="PATH", help="write the whole summary as JSON")
         parser.add_argument("--exit-code-on-error", type=int, default=1,
                             help="exit code when any request failed, 1-255 (default 1)")
