@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "backend",
     "perf",
+    "platform_pack",
 ]
 
 MIDDLEWARE = [
@@ -157,6 +158,16 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="WARNING")},
 }
+
+# perfkit's scenario pack for this backend (docs/architecture.md): the generic app `perf` finds the platform's
+# scenarios, shared context, integrity checks and seed hook through these names, never by importing the pack.
+PERF_SCENARIOS = "platform_pack.scenarios"
+PERF_CONTEXT = "platform_pack.context.PlatformContext"
+PERF_AUDIT_CHECKS = ["platform_pack.integrity.platform_invariants"]
+PERF_SEED_HOOK = "platform_pack.seed.seed_for_run"
+# run_perf's target without --host or LOCUST_BACKEND_URL, and the path that must answer 200 before a run.
+PERF_HOST = "http://localhost:8000/api"
+PERF_HEALTHCHECK_PATH = "/healthcheck"
 
 # How long run_perf keeps retrying its final save while the database is locked or down, in seconds; then it
 # writes the run's summary to a file and exits 6 (perf/store.py).

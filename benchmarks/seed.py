@@ -1,7 +1,7 @@
 """How long seeding 10,000 users takes, beside what per-user ``set_password`` would cost.
 
 Usage: ``.venv/bin/python benchmarks/seed.py [--users N]``. A fresh SQLite file in a temporary
-folder is migrated by a child process, then this process seeds it with perf/seed.py. The naive
+folder is migrated by a child process, then this process seeds it with platform_pack/seed.py. The naive
 figure times three password hashes at Django's default cost and multiplies by the user count:
 hashing alone, before a single row is written, which is why the seed hashes once.
 """
@@ -40,7 +40,7 @@ def main() -> None:
         django.setup()
         from django.contrib.auth.hashers import make_password
 
-        from perf.seed import reset, seed
+        from platform_pack.seed import reset, seed
 
         options = {"num_users": num_users, "password": "password123"}
         fresh, _ = timed(seed, **options)

@@ -9,7 +9,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -18,10 +18,9 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 
-from perf import launch
+from perf import launch, packs
 from perf.config import load_config
 from perf.models import PerfRun
-from perf.scenarios import SCENARIOS
 
 
 class NewRunForm(forms.Form):
@@ -31,9 +30,8 @@ class NewRunForm(forms.Form):
     spawn_rate = forms.FloatField(initial=2.0, help_text="Users started per second.")
     duration = forms.CharField(initial="1m", max_length=32, help_text="90, 90s, 5m, 1h30m; ramp-up included.")
     scenarios = forms.MultipleChoiceField(
-        choices=[(name, f"{name} (weight {cls.weight})") for name, cls in SCENARIOS.items()],
         widget=forms.CheckboxSelectMultiple, required=False,
-        help_text="None ticked: all of them, by weight.")
+        help_text="None ticked: all of them, by weight (PERF_SCENARIOS).")
     host = forms.CharField(max_length=500, widget=forms.TextInput(attrs={"class": "vTextField"}),
                            help_text="API root URL; a loopback address unless allowed below.")
     allow_remote = forms.BooleanField(required=False, label="Allow a remote host",
@@ -43,8 +41,30 @@ class NewRunForm(forms.Form):
     label = forms.CharField(required=False, max_length=200, widget=forms.TextInput(attrs={"class": "vTextField"}))
     thresholds = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}),
                                  help_text="One rule a line, e.g. p95<500ms or error_rate<1%.")
+    bootstrap = forms.BooleanField(required=False, label="Seed first",
+                                   help_text="Make the data the scenarios need before the load (PERF_SEED_HOOK).")
     run_anyway = forms.BooleanField(required=False, label="Start anyway",
                                     help_text="Even though another run is running.")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """The scenarios and the seed hook are the project's (``perf.packs``), read when the page is asked for."""
+        super().__init__(*args, **kwargs)
+        try:
+            configured = packs.scenarios()
+            has_seed_hook = packs.seed_hook() is not None
+        except ImproperlyConfigured as exc:
+            configured, has_seed_hook = {}, False
+            self.pack_error = str(exc)
+        else:
+            self.pack_error = ""
+        self.fields["scenarios"].choices = [(name, f"{name} (weight {cls.weight})") for name, cls in configured.items()]
+        if not has_seed_hook:
+            del self.fields["bootstrap"]
+
+    def clean(self) -> dict[str, Any]:
+        if self.pack_error:
+            raise forms.ValidationError(self.pack_error)
+        return super().clean()
 
     def arguments(self) -> list[str]:
         """The ``run_perf`` command line these answers make."""
@@ -61,6 +81,8 @@ class NewRunForm(forms.Form):
                 args += ["--threshold", rule.strip()]
         if data["allow_remote"]:
             args.append("--allow-remote")
+        if data.get("bootstrap"):
+            args.append("--bootstrap")
         return args
 
 

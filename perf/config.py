@@ -1,8 +1,9 @@
-"""The load-test environment (``LOCUST_*``) as one frozen object.
+"""Where the load goes and how long a request may take (``LOCUST_*``), as one frozen object.
 
-The variables keep the Locust suite's names and defaults so that existing ``.env`` files keep
-working. Values are checked once, here, so that a typo fails at start with the variable's name
-instead of deep inside a run; command-line options override fields with ``dataclasses.replace``.
+The variables keep the Locust suite's names, so existing ``.env`` files keep working. Values are
+checked once, here, so that a typo fails at start with the variable's name instead of deep inside
+a run; command-line options override fields with ``dataclasses.replace``. A scenario pack reads its
+own variables with the same parsers (``read_environment``).
 """
 
 import math
@@ -11,22 +12,21 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
+
+# Where run_perf sends load without --host or LOCUST_BACKEND_URL: the project's PERF_HOST, else this.
+DEFAULT_HOST = "http://localhost:8000"
+
 
 @dataclass(frozen=True)
 class PerfConfig:
-    """Where the load goes, who logs in, and how long to wait; defaults as in the Locust suite."""
+    """The target's base URL and the per-request time-out in seconds."""
 
-    backend_url: str = "http://localhost:8000/api"
-    mailpit_url: str = "http://localhost:8025"
-    default_password: str = "password123"
-    num_preseeded_users: int = 100
-    email_poll_timeout: float = 10.0
-    email_poll_interval: float = 0.5
+    backend_url: str = DEFAULT_HOST
     request_timeout: float = 30.0
-    ticket_tier_capacity: int = 10000
 
 
-def _url(name: str, raw: str) -> str:
+def parse_url(name: str, raw: str) -> str:
     value = raw.strip()
     if not value.startswith(("http://", "https://")) or len(value) <= len("https://"):
         raise ValueError(f"{name} must be an http:// or https:// URL, got {raw!r}")
@@ -34,13 +34,13 @@ def _url(name: str, raw: str) -> str:
     return value.rstrip("/")
 
 
-def _password(name: str, raw: str) -> str:
+def parse_text(name: str, raw: str) -> str:
     if not raw:
         raise ValueError(f"{name} must not be empty")
     return raw
 
 
-def _positive_int(name: str, raw: str) -> int:
+def parse_positive_int(name: str, raw: str) -> int:
     try:
         value = int(raw.strip())
     except ValueError:
@@ -50,7 +50,7 @@ def _positive_int(name: str, raw: str) -> int:
     return value
 
 
-def _positive_float(name: str, raw: str) -> float:
+def parse_seconds(name: str, raw: str) -> float:
     try:
         value = float(raw.strip())
     except ValueError:
@@ -60,24 +60,26 @@ def _positive_float(name: str, raw: str) -> float:
     return value
 
 
-# Field name -> (environment variable, parser).
-_VARIABLES: dict[str, tuple[str, Callable[[str, str], Any]]] = {
-    "backend_url": ("LOCUST_BACKEND_URL", _url),
-    "mailpit_url": ("LOCUST_MAILPIT_URL", _url),
-    "default_password": ("LOCUST_DEFAULT_PASSWORD", _password),
-    "num_preseeded_users": ("LOCUST_NUM_PRESEEDED_USERS", _positive_int),
-    "email_poll_timeout": ("LOCUST_EMAIL_POLL_TIMEOUT", _positive_float),
-    "email_poll_interval": ("LOCUST_EMAIL_POLL_INTERVAL", _positive_float),
-    "request_timeout": ("LOCUST_REQUEST_TIMEOUT", _positive_float),
-    "ticket_tier_capacity": ("LOCUST_TICKET_TIER_CAPACITY", _positive_int),
+Variables = Mapping[str, tuple[str, Callable[[str, str], Any]]]
+
+
+def read_environment(variables: Variables, environ: Mapping[str, str]) -> dict[str, Any]:
+    """Field name → parsed value for each of ``variables`` (field → (variable, parser)) set in ``environ``.
+
+    Raises ValueError naming the variable when a value cannot be used (an empty value counts as a
+    mistake, not as unset: ``LOCUST_NUM_PRESEEDED_USERS=`` is more likely a typo than a wish).
+    """
+    return {field: parse(name, environ[name]) for field, (name, parse) in variables.items() if name in environ}
+
+
+_VARIABLES: Variables = {
+    "backend_url": ("LOCUST_BACKEND_URL", parse_url),
+    "request_timeout": ("LOCUST_REQUEST_TIMEOUT", parse_seconds),
 }
 
 
 def load_config(environ: Mapping[str, str] = os.environ) -> PerfConfig:
-    """Read every ``LOCUST_*`` variable present in ``environ``; unset ones keep their defaults.
-
-    Raises ValueError naming the variable when a value cannot be used (an empty value counts as
-    a mistake, not as unset: ``LOCUST_NUM_PRESEEDED_USERS=`` is more likely a typo than a wish).
-    """
-    values = {field: parse(name, environ[name]) for field, (name, parse) in _VARIABLES.items() if name in environ}
+    """Read the ``LOCUST_*`` variables present in ``environ``; unset ones keep their defaults."""
+    values = read_environment(_VARIABLES, environ)
+    values.setdefault("backend_url", parse_url("PERF_HOST", getattr(settings, "PERF_HOST", DEFAULT_HOST)))
     return PerfConfig(**values)

@@ -23,6 +23,7 @@ from typing import Any
 import gevent
 from django.utils import timezone
 
+from perf.config import PerfConfig
 from perf.load.runner import RunContext, Runner, RunPlan, Tick
 from perf.load.stats import AGGREGATED, ExceptionEntry, FailureEntry, StatsEntry, StatsRegistry
 from perf.load.user import User
@@ -95,9 +96,11 @@ class CeleryRunner(Runner):
         context: RunContext | None = None,
         on_tick: Callable[[Tick], None] | None = None,
         on_cpu_warning: Callable[[float], None] | None = None,
+        request_timeout: float = PerfConfig.request_timeout,
     ) -> None:
         super().__init__(scenarios, plan, stats, context, on_tick, on_cpu_warning)
         self.host = host
+        self.request_timeout = request_timeout
         # A shard without users would only report zeros: never more shards than users.
         self.shards = max(1, min(shards, plan.users))
         self.failed_shards: list[int] = []
@@ -128,7 +131,7 @@ class CeleryRunner(Runner):
         next_tick = started + self.plan.tick_interval
         stopping = False
         while True:
-            rows = self._db(self._rows, "stats", "notes", "verified_emails")
+            rows = self._db(self._rows, "stats", "notes", "facts")
             now = time.monotonic()
             for row in rows:
                 if row.status in _OPEN:
@@ -174,7 +177,8 @@ class CeleryRunner(Runner):
             "scenarios": list(self.scenarios), "users": plan.users,
             "spawn_rate": plan.spawn_rate, "start_at": start_at, "end_at": end_at,
             "wait": list(plan.wait) if plan.wait else None, "seed": plan.seed, "stop_timeout": plan.stop_timeout,
-            "config": asdict(self.context.config) if self.context is not None else None,
+            # The generic settings only: each shard makes its scenario pack's context from its own machine's.
+            "config": asdict(PerfConfig(backend_url=self.host, request_timeout=self.request_timeout)),
         }
         sent = time.monotonic()
         try:
@@ -235,7 +239,7 @@ class CeleryRunner(Runner):
             for note in row.notes or []:
                 self._note(note)
             if final and self.context is not None:
-                self.context.verified_emails.update(row.verified_emails or [])
+                self.context.merge_facts(row.facts or {})
         cpu_now = max((row.cpu_percent or 0.0 for row in rows), default=0.0)
         peak = max((row.max_cpu_percent or 0.0 for row in rows), default=0.0)
         users = sum(row.running_users for row in rows if row.status != ShardReport.Status.FAILED)

@@ -273,7 +273,8 @@ class ShardReport(models.Model):
     cpu_percent = models.FloatField(null=True, blank=True, help_text="Worker CPU at the last heartbeat.")
     max_cpu_percent = models.FloatField(null=True, blank=True)
     notes = models.JSONField(default=list, blank=True, help_text="Scenario remarks made on the worker.")
-    verified_emails = models.JSONField(default=list, blank=True, help_text="For the integrity audit (at the end).")
+    facts = models.JSONField(default=dict, blank=True,
+                             help_text="What the shard's users remembered for the audit: kind → values (at the end).")
     stop_requested = models.BooleanField(default=False, help_text="Set by the coordinator; the shard stops early.")
     error = models.TextField(blank=True, help_text="Why the shard failed.")
 

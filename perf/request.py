@@ -6,22 +6,24 @@ fix, exit code 2, and nothing sent, stored or written.
 """
 
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
 from math import isfinite
 from pathlib import Path
 from typing import Any
 
-from perf import compare
+from django.core.exceptions import ImproperlyConfigured
+
+from perf import compare, packs
 from perf.config import PerfConfig, load_config
 from perf.database import DatabaseUnavailable, check_ready
 from perf.exit_codes import FAILURES
 from perf.load.report import CSV_SUFFIXES
-from perf.load.runner import RunPlan
+from perf.load.runner import RunContext, RunPlan
 from perf.load.thresholds import Threshold, parse_threshold
 from perf.load.user import User
 from perf.models import PerfRun
 from perf.options import check_base_url, is_loopback_host, parse_duration, parse_percent, parse_wait
-from perf.scenarios import SCENARIOS, find_scenario
 
 # Beyond these a run is a typo, not a test: the user split alone would take minutes to compute.
 MAX_USERS = 100_000
@@ -65,6 +67,7 @@ class RunRequest:
     distributed: str | None = None
     shards: int = 1
     rate: float | None = None
+    bootstrap: bool = False
     launch_id: str = ""  # from the admin's "New run" page only
 
     @classmethod
@@ -85,11 +88,13 @@ class RunSetup:
     host: str
     plan: RunPlan
     scenarios: list[type[User]]
+    context: RunContext
     thresholds: list[Threshold]
     threshold_warmup: float
     baseline: PerfRun | None
     regression_percent: float | None
     processes: int = 1
+    seed_hook: Callable[[], Sequence[str]] | None = None  # with --bootstrap: called before the load
 
 
 def check_request(request: RunRequest) -> RunSetup:
@@ -108,7 +113,8 @@ def check_request(request: RunRequest) -> RunSetup:
                 check_output_path(option, path, prefix=option == "--csv")
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    scenarios = _scenarios(request.scenarios)
+    scenarios, context = _pack(request.scenarios, audit=request.audit)
+    seed_hook = _seed_hook() if request.bootstrap else None
     processes = _processes(request.processes)
     _check_modes(request, processes, bool(thresholds), regression)
     if not request.allow_remote and not is_loopback_host(host):
@@ -126,9 +132,9 @@ def check_request(request: RunRequest) -> RunSetup:
             raise UsageError(str(exc)) from None
     plan = RunPlan(users=request.users, spawn_rate=request.spawn_rate, duration=duration,
                    stop_timeout=request.stop_timeout, wait=wait, seed=request.seed)
-    return RunSetup(config=replace(config, backend_url=host), host=host, plan=plan,
-                    scenarios=scenarios or list(SCENARIOS.values()), thresholds=thresholds, threshold_warmup=warmup,
-                    baseline=baseline, regression_percent=regression, processes=processes)
+    return RunSetup(config=replace(config, backend_url=host), host=host, plan=plan, scenarios=scenarios,
+                    context=context, thresholds=thresholds, threshold_warmup=warmup,
+                    baseline=baseline, regression_percent=regression, processes=processes, seed_hook=seed_hook)
 
 
 def _check_numbers(request: RunRequest) -> None:
@@ -155,15 +161,38 @@ def _check_numbers(request: RunRequest) -> None:
         raise ValueError(f"--print-stats takes whole seconds, at least 1, got {request.print_stats}")
 
 
-def _scenarios(names: tuple[str, ...]) -> list[type[User]]:
+def _pack(names: tuple[str, ...], audit: bool) -> tuple[list[type[User]], RunContext]:
+    """The scenarios asked for (all the configured ones when none is named) and the run's shared
+    context, both from the scenario pack the settings name (``perf.packs``); its audit checks are
+    looked up now, so that a wrong path fails before the load rather than after it."""
+    try:
+        configured = packs.scenarios()
+        context = packs.make_context()
+        if audit:
+            packs.audit_checks()
+    except (ImproperlyConfigured, ValueError) as exc:
+        raise UsageError(str(exc)) from None
     chosen: list[type[User]] = []
     for name in names:
-        found = find_scenario(name)
+        found = packs.find_scenario(name)
         if found is None:
-            raise UsageError(f"unknown scenario {name!r}; valid scenarios: {', '.join(SCENARIOS)}")
+            raise UsageError(f"unknown scenario {name!r}; valid scenarios: {', '.join(configured)}")
         if found not in chosen:
             chosen.append(found)
-    return chosen
+    untasked = [cls.__name__ for cls in chosen or configured.values() if not cls.tasks]
+    if untasked:
+        raise UsageError(f"scenario {untasked[0]} has no @task methods: mark at least one with @task")
+    return chosen or list(configured.values()), context
+
+
+def _seed_hook() -> Callable[[], Sequence[str]]:
+    try:
+        hook = packs.seed_hook()
+    except ImproperlyConfigured as exc:
+        raise UsageError(str(exc)) from None
+    if hook is None:
+        raise UsageError("--bootstrap needs a seed hook: set PERF_SEED_HOOK to a function that makes your data")
+    return hook
 
 
 def _processes(text: str | None) -> int:

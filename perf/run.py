@@ -11,19 +11,20 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 import requests
+from django.conf import settings
 from django.db import DatabaseError, connection
 
-from perf import compare, exit_codes, integrity
-from perf.clients.mailpit import MailpitClient
+from perf import audit, compare, exit_codes, packs
 from perf.database import first_line
 from perf.load import html_report, report
 from perf.load.live import LiveCsv, LiveOutput
-from perf.load.runner import LoadRunner, Runner, Tick, split_counts
+from perf.load.runner import LoadRunner, RunContext, Runner, Tick, split_counts
 from perf.load.session import HttpSession
 from perf.load.stats import StatsRegistry
 from perf.load.thresholds import Verdict, evaluate
@@ -31,7 +32,6 @@ from perf.models import PerfRun
 from perf.options import site_root
 from perf.progress import ProgressPrinter
 from perf.request import RunRequest, RunSetup, UsageError, check_request
-from perf.scenarios.base import ScenarioContext
 from perf.stop_signals import StopSignals
 from perf.store import RunStore, StoreError
 
@@ -46,14 +46,17 @@ class RunOutcome:
 
 
 def check_reachable(host: str) -> None:
-    url = f"{host}/healthcheck"
+    """One request before the run: ``PERF_HEALTHCHECK_PATH`` must answer 200 when the project names one
+    (the platform's ``/healthcheck``); otherwise any HTTP answer from the host shows a server is there."""
+    path = getattr(settings, "PERF_HEALTHCHECK_PATH", "")
+    url = f"{host}{path or '/'}"
     try:
         response = requests.get(url, timeout=5)
     except requests.RequestException as exc:
         raise UsageError(
             f"cannot reach {url} ({type(exc).__name__}); start the server (make serve) or pass --host"
         ) from None
-    if response.status_code != 200:
+    if path and response.status_code != 200:
         raise UsageError(f"{url} answered {response.status_code}, not 200; is this the API root? pass --host")
 
 
@@ -73,8 +76,19 @@ def execute(request: RunRequest, out: TextIO, err: TextIO | None = None, owns_pr
     run is stored and printed are ignored (``perf.stop_signals``).
     """
     setup = check_request(request)
+    if setup.seed_hook is not None:
+        _bootstrap(setup.seed_hook, out)
     check_reachable(setup.host)
     return Invocation(request, setup, out, err or sys.stderr, owns_process).run()
+
+
+def _bootstrap(hook: Callable[[], Sequence[str]], out: TextIO) -> None:
+    """``--bootstrap``: the project's seed hook, its lines printed; a database that refuses is one line."""
+    try:
+        lines = hook()
+    except DatabaseError as exc:
+        raise UsageError(f"--bootstrap could not write the data: {first_line(exc)}") from None
+    out.write("".join(f"{line}\n" for line in lines or ()))
 
 
 class Invocation:
@@ -82,9 +96,8 @@ class Invocation:
 
     def __init__(self, request: RunRequest, setup: RunSetup, out: TextIO, err: TextIO, owns_process: bool) -> None:
         self.request, self.setup, self.out, self.err = request, setup, out, err
-        config = setup.config
         self.stats = StatsRegistry()
-        self.context = ScenarioContext(config=config, mailpit=MailpitClient(config.mailpit_url))
+        self.context = setup.context
         self.progress = ProgressPrinter(out, setup.plan.duration)
         self.runner = build_runner(request, setup, self.stats, self._make_session, self.context)
         self.runner.on_tick = self._on_tick
@@ -237,17 +250,17 @@ class Invocation:
             self.err.write(f"{exc}; the run's summary is in {fallback}\n")
             return False
 
-    def _audit(self) -> "integrity.AuditReport | None":
+    def _audit(self) -> audit.AuditReport | None:
         try:
-            return integrity.audit_load_test_data(self.context.verified_emails)
+            return audit.run_checks(packs.audit_checks(), self.context.facts)
         except DatabaseError as exc:
             self.err.write(f"integrity audit skipped: the database did not answer ({first_line(exc)})\n")
             return None
 
-    def _store_audit(self, audit: dict[str, Any]) -> None:
+    def _store_audit(self, verdict: dict[str, Any]) -> None:
         assert self.store is not None
         try:
-            self.store.update(audit=audit)
+            self.store.update(audit=verdict)
         except StoreError as exc:
             self.err.write(f"could not store the audit: {exc}\n")
 
@@ -288,7 +301,7 @@ def _compare(setup: RunSetup, run: PerfRun, out: TextIO) -> tuple[list[str], dic
 
 
 def build_runner(request: RunRequest, setup: RunSetup, stats: StatsRegistry, make_session: Any,
-                 context: ScenarioContext) -> Runner:
+                 context: RunContext) -> Runner:
     """The closed model in one process (default), in several forked processes, on Celery shards,
     or the open model (--rate): all four keep the contract of ``perf.load.runner.Runner``."""
     if setup.processes > 1:
@@ -300,7 +313,7 @@ def build_runner(request: RunRequest, setup: RunSetup, stats: StatsRegistry, mak
         from perf.distributed import CeleryRunner
 
         return CeleryRunner(setup.scenarios, setup.plan, stats, host=setup.host, shards=request.shards,
-                            context=context)
+                            context=context, request_timeout=setup.config.request_timeout)
     if request.rate is not None:
         from perf.load.open_model import OpenModelRunner
 
@@ -309,7 +322,7 @@ def build_runner(request: RunRequest, setup: RunSetup, stats: StatsRegistry, mak
 
 
 def _exit_code(request: RunRequest, stats: StatsRegistry, verdicts: list[Verdict],
-               audit_report: "integrity.AuditReport | None", regressions: list[str], status: str) -> int:
+               audit_report: audit.AuditReport | None, regressions: list[str], status: str) -> int:
     if audit_report is not None and not audit_report.ok:
         return exit_codes.AUDIT
     if any(not verdict.ok for verdict in verdicts):

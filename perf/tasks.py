@@ -15,19 +15,16 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
-from perf import launch
+from perf import launch, packs
 from perf.celery import app
-from perf.clients.mailpit import MailpitClient
 from perf.config import PerfConfig, load_config
 from perf.distributed import HEARTBEAT_INTERVAL, TASK_NAME, registry_to_json, shard_order
 from perf.launch import LAUNCH_TASK
-from perf.load.runner import LoadRunner, RunPlan, Tick, scenario_spawn_order
+from perf.load.runner import LoadRunner, RunContext, RunPlan, Tick, scenario_spawn_order
 from perf.load.session import HttpSession
 from perf.load.stats import StatsRegistry
 from perf.load.user import User
 from perf.models import ShardReport
-from perf.scenarios import SCENARIOS
-from perf.scenarios.base import ScenarioContext
 from perf.store import DatabaseThread
 
 _OPEN = (ShardReport.Status.PENDING, ShardReport.Status.RUNNING)
@@ -70,7 +67,7 @@ class Heartbeat:
     loses nothing since every report is cumulative; what the row says back is acted on once it is read.
     """
 
-    def __init__(self, pk: int, runner: LoadRunner, stats: StatsRegistry, context: ScenarioContext) -> None:
+    def __init__(self, pk: int, runner: LoadRunner, stats: StatsRegistry, context: RunContext) -> None:
         self.pk = pk
         self.runner = runner
         self.stats = stats
@@ -106,7 +103,7 @@ class Heartbeat:
         """The last report, waited for (and retried while the database is locked)."""
         try:
             self.db.call(self._write, self._figures(status=ShardReport.Status.DONE, finished_at=timezone.now(),
-                                                    verified_emails=sorted(self.context.verified_emails)))
+                                                    facts=self.context.facts_as_lists()))
         finally:
             self.db.close()
 
@@ -132,16 +129,18 @@ def run_shard(self: Any, *, run_id: int, index: int, shards: int, host: str, sce
     stats = StatsRegistry()
     try:
         perf_config = PerfConfig(**config) if config else replace(load_config(), backend_url=host)
-        # Pre-seeded accounts dealt out disjointly: shard i takes i, i + N, … (one process takes 0, 1, 2, …).
-        context = ScenarioContext(config=perf_config, mailpit=MailpitClient(perf_config.mailpit_url))
-        context.stride_accounts(index, shards)
+        # The scenario pack's context, from this worker's settings and environment; pre-seeded accounts
+        # dealt out disjointly: shard i takes i, i + N, … (one process takes 0, 1, 2, …).
+        context = packs.make_context()
+        context.stride(index, shards)
+        configured = packs.scenarios()
         plan = RunPlan(users=users, spawn_rate=spawn_rate, duration=max(0.0, end_at - time.time()),
                        stop_timeout=stop_timeout, wait=(wait[0], wait[1]) if wait else None, seed=seed)
 
         def make_session(registry: StatsRegistry) -> HttpSession:
             return HttpSession(host, registry.record, timeout=perf_config.request_timeout)
 
-        runner = ShardRunner([SCENARIOS[name] for name in scenarios], plan, stats, make_session, context,
+        runner = ShardRunner([configured[name] for name in scenarios], plan, stats, make_session, context,
                              index=index, shards=shards, start_at=start_at)
         heartbeat = Heartbeat(pk, runner, stats, context)
         runner.on_tick = heartbeat

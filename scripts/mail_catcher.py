@@ -1,5 +1,5 @@
 """A Mailpit stand-in: a real SMTP server that keeps every message in memory, and the part of
-Mailpit's HTTP API v1 that perfkit's client (perf/clients/mailpit.py) and its tests call.
+Mailpit's HTTP API v1 that perfkit's client (platform_pack/clients/mailpit.py) and its tests call.
 
 Why it exists: there is no Docker engine on the machines that run the test suite and the native
 stack demo (scripts/stack_demo.py), and Mailpit is a Go binary no package registry here ships. So

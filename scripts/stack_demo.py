@@ -59,7 +59,7 @@ from scripts.stack_services import (  # noqa: E402 (after the path fix above)
 
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 EMAIL_TASK = "backend.send_verification_email"
-# The endpoints of the registration flow and of logging in (perf/clients/api.py's name templates).
+# The endpoints of the registration flow and of logging in (platform_pack/clients/api.py's name templates).
 FLOW_ENDPOINTS = (("POST", "/account/register"), ("POST", "/account/verify"), ("POST", "/auth/token/pair"))
 
 

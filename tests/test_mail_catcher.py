@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from perf.clients.mailpit import MailpitClient
+from platform_pack.clients.mailpit import MailpitClient
 from scripts.mail_catcher import MailCatcher
 from tests.liveserver import ROOT, free_port
 

@@ -248,13 +248,13 @@ class ProcessRunner(Runner):
             worker.cpu_percent = cpu_percent
             self._cpu_peak = max(self._cpu_peak, cpu_percent)
         elif kind == "done":
-            _, notes, verified_emails = message
+            _, notes, facts = message
             worker.done = True
-            # What the users learned for the end of the run (notes, the accounts the audit checks).
+            # What the users learned for the end of the run (notes, the facts the audit checks).
             for note in notes:
                 self._note(note)
             if self.context is not None:
-                self.context.verified_emails.update(verified_emails)
+                self.context.merge_facts(facts)
         elif kind == "error":
             worker.error = message[1]
             self.stats.record_exception(f"worker {worker.index} failed: {_last_line(message[1])}", message[1])
@@ -313,8 +313,8 @@ class ProcessRunner(Runner):
             gevent.signal_handler(signal.SIGTERM, worker.request_stop, "stopped by the parent process")
             worker.run()
             context = self.context
-            notes, emails = (list(context.notes), set(context.verified_emails)) if context is not None else ([], set())
-            _send(fd, ("done", notes, emails))
+            notes, facts = (list(context.notes), context.facts_as_lists()) if context is not None else ([], {})
+            _send(fd, ("done", notes, facts))
         except BaseException:
             code = 1
             with contextlib.suppress(BaseException):
@@ -335,7 +335,7 @@ class ProcessRunner(Runner):
         os.close(devnull)
         context = self.context
         if context is not None:
-            context.stride_accounts(index, len(self.shares))  # workers never share a pre-seeded account
+            context.stride(index, len(self.shares))  # workers never share a pre-seeded account
         plan = replace(self.plan, users=len(share), spawn_rate=self.plan.spawn_rate / len(self.shares),
                        tick_interval=REPORT_INTERVAL)
         self._worker = WorkerRunner(share, list(self.scenarios.values()), plan, stats, self.make_session,

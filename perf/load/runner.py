@@ -10,7 +10,7 @@ import os
 import random
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from math import log
@@ -95,15 +95,19 @@ class Tick:
 
 
 class RunContext(Protocol):
-    """What runners need of the scenarios' shared context (``perf.scenarios.base.ScenarioContext``):
-    the end-of-run notes, the accounts the audit checks, and pre-seeded accounts dealt out disjointly."""
+    """What runners need of the scenarios' shared context (``perf.load.context.SharedContext`` or a pack's
+    subclass): the end-of-run notes, the facts the audit checks, and a counter dealt out disjointly."""
 
     notes: list[str]
-    verified_emails: set[str]
+    facts: dict[str, set[str]]
 
     def note_once(self, message: str) -> None: ...
 
-    def stride_accounts(self, start: int, step: int) -> None: ...
+    def merge_facts(self, facts: Mapping[str, Iterable[str]]) -> None: ...
+
+    def facts_as_lists(self) -> dict[str, list[str]]: ...
+
+    def stride(self, start: int, step: int) -> None: ...
 
 
 class Runner:

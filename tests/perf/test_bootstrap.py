@@ -29,8 +29,9 @@ from backend.models import (
     TicketTier,
     User,
 )
-from perf import seed
 from perf.config import PerfConfig, load_config
+from platform_pack import seed
+from platform_pack.config import PlatformConfig, load_platform_config
 from tests.factories import make_event, make_member, make_org, make_tier, make_user, unique
 from tests.liveserver import manage
 
@@ -97,40 +98,47 @@ def snapshot() -> dict[str, list]:
 # Configuration -----------------------------------------------------------------------------------
 
 
-def test_config_defaults_are_the_locust_suites():
-    assert load_config({}) == PerfConfig(
-        backend_url="http://localhost:8000/api",
+def test_config_defaults_are_the_locust_suites(settings):
+    settings.PERF_HOST = "http://localhost:8000/api"
+    assert load_config({}) == PerfConfig(backend_url="http://localhost:8000/api", request_timeout=30.0)
+    assert load_platform_config({}) == PlatformConfig(
         mailpit_url="http://localhost:8025",
         default_password="password123",
         num_preseeded_users=100,
         email_poll_timeout=10.0,
         email_poll_interval=0.5,
-        request_timeout=30.0,
         ticket_tier_capacity=10000,
     )
 
 
+def test_without_perf_host_the_default_target_is_the_local_server_root(settings):
+    del settings.PERF_HOST
+    assert load_config({}).backend_url == "http://localhost:8000"
+
+
 @pytest.mark.parametrize(
-    ("name", "value"),
+    ("name", "value", "load"),
     [
-        ("LOCUST_NUM_PRESEEDED_USERS", "many"),
-        ("LOCUST_TICKET_TIER_CAPACITY", "0"),
-        ("LOCUST_EMAIL_POLL_INTERVAL", "-1"),
-        ("LOCUST_REQUEST_TIMEOUT", "nan"),
-        ("LOCUST_BACKEND_URL", "localhost:8000"),
-        ("LOCUST_DEFAULT_PASSWORD", ""),
+        ("LOCUST_NUM_PRESEEDED_USERS", "many", load_platform_config),
+        ("LOCUST_TICKET_TIER_CAPACITY", "0", load_platform_config),
+        ("LOCUST_EMAIL_POLL_INTERVAL", "-1", load_platform_config),
+        ("LOCUST_REQUEST_TIMEOUT", "nan", load_config),
+        ("LOCUST_BACKEND_URL", "localhost:8000", load_config),
+        ("LOCUST_DEFAULT_PASSWORD", "", load_platform_config),
     ],
 )
-def test_config_rejects_a_bad_value_naming_its_variable(name, value):
+def test_config_rejects_a_bad_value_naming_its_variable(name, value, load):
     with pytest.raises(ValueError, match=name):
-        load_config({name: value})
+        load({name: value})
 
 
 # What one seed run creates -----------------------------------------------------------------------
 
 
 def test_seed_creates_admin_staff_and_the_requested_users(seed_run, orm):
-    expected = {seed.ADMIN_EMAIL, seed.STAFF_EMAIL} | {f"perf-user-{i}@test.com" for i in range(USERS)}
+    expected = {seed.ADMIN_EMAIL, seed.STAFF_EMAIL, seed.QUESTIONNAIRE_SCOUT_EMAIL} | {
+        f"perf-user-{i}@test.com" for i in range(USERS)
+    }
     users = list(perf_users())
     assert {user.email for user in users} == expected
     assert all(user.username == user.email and user.email_verified and user.is_active for user in users)

@@ -12,12 +12,12 @@ import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.test import Client
 
-from perf.clients import api as names
 from perf.compare import compare_runs, resolve_run
 from perf.load.stats import StatsRegistry
 from perf.models import EndpointStats, PerfRun
 from perf.options import parse_percent
 from perf.persist import finish_run, start_run
+from platform_pack.clients import api as names
 from tests.factories import make_user, unique
 from tests.liveserver import manage, run_perf
 

@@ -414,8 +414,9 @@ RAISER_LAUNCHER = textwrap.dedent("""
     django.setup()
     from django.core.management import execute_from_command_line
 
+    from django.conf import settings
+
     from perf.load.user import User, constant, task
-    from perf.scenarios import SCENARIOS
 
 
     class Raiser(User):
@@ -430,7 +431,8 @@ RAISER_LAUNCHER = textwrap.dedent("""
             {{}}["event_id"]
 
 
-    SCENARIOS["Raiser"] = Raiser  # a scenario of this test only, as --scenario finds the platform's
+    SCENARIOS = [Raiser]
+    settings.PERF_SCENARIOS = "__main__.SCENARIOS"  # this test's own pack, as a project names its own
     execute_from_command_line(["manage.py", "run_perf", *sys.argv[1:]])
 """)
 

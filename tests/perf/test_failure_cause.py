@@ -15,13 +15,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from perf.clients.api import EMAIL_WAIT, EMAIL_WAIT_METHOD, REGISTER, VERIFY, ApiClient
-from perf.clients.mailpit import MailpitClient
-from perf.config import PerfConfig
 from perf.load.session import MAX_ERROR_LENGTH, HttpSession, describe_error
 from perf.load.stats import StatsRegistry
-from perf.scenarios.auth import NewUserRegistration
-from perf.scenarios.base import ScenarioContext
+from platform_pack.clients.api import EMAIL_WAIT, EMAIL_WAIT_METHOD, REGISTER, VERIFY, ApiClient
+from platform_pack.clients.mailpit import MailpitClient
+from platform_pack.config import PlatformConfig
+from platform_pack.context import PlatformContext
+from platform_pack.scenarios.auth import NewUserRegistration
 from tests.liveserver import free_port
 
 REFUSED = f"ConnectionRefusedError: [Errno {errno.ECONNREFUSED}] {os.strerror(errno.ECONNREFUSED)}"
@@ -52,8 +52,10 @@ def errors(stats: StatsRegistry) -> dict[tuple[str, str, str], int]:
 
 
 def registration_user(base_url: str, stats: StatsRegistry, mailpit_url: str | None = None) -> NewUserRegistration:
-    config = PerfConfig(backend_url=base_url, email_poll_timeout=0.3, email_poll_interval=0.1)
-    context = ScenarioContext(config=config, mailpit=MailpitClient(mailpit_url) if mailpit_url else None)
+    config = PlatformConfig(email_poll_timeout=0.3, email_poll_interval=0.1)
+    context = PlatformContext(config=config, mailpit=MailpitClient(mailpit_url) if mailpit_url else None)
+    if mailpit_url is None:
+        context.mailpit = None  # no client at all (the context would make one for the configured URL)
     return NewUserRegistration(HttpSession(base_url, stats.record, timeout=5), random.Random(1), context)
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from perf.clients import api as names
 from perf.models import EndpointStats, PerfRun, StatsSample
+from platform_pack.clients import api as names
 from tests.dblock import database_held_locked
 from tests.liveserver import is_postgres, run_perf, start_run_perf
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from perf.clients import api as names
-from perf.clients.mailpit import MailpitClient
 from perf.models import EndpointStats, PerfRun
+from platform_pack.clients import api as names
+from platform_pack.clients.mailpit import MailpitClient
 from scripts.stack_services import Broker, Child, MailCatcherService, StackError, celery_worker, wait_celery_ready
 from tests.liveserver import LiveServer, free_port, run_perf
 

@@ -15,13 +15,13 @@ from typing import Any, ClassVar
 import gevent
 import pytest
 
-from perf.clients import api as names
 from perf.load.open_model import ArrivalMix, OpenModelRunner
 from perf.load.runner import RunPlan, Tick
 from perf.load.session import HttpSession
 from perf.load.stats import StatsRegistry
 from perf.load.user import StopUser, User, task
 from perf.models import PerfRun, StatsSample
+from platform_pack.clients import api as names
 from tests.liveserver import run_perf
 
 

@@ -24,7 +24,7 @@ from perf.load.session import HttpSession
 from perf.load.stats import StatsRegistry
 from perf.load.user import StopUser, User, constant, task
 from perf.models import PerfRun, StatsSample
-from perf.scenarios import SCENARIOS
+from platform_pack.scenarios import SCENARIOS
 from tests.liveserver import LiveServer, free_port, manage, run_perf, start_run_perf
 
 WEIGHTS = {name: cls.weight for name, cls in SCENARIOS.items()}

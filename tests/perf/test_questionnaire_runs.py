@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from backend.models import Questionnaire, QuestionnaireEvaluation, QuestionnaireSubmission, User
-from perf.clients import api as names
-from perf.seeded import QUESTIONNAIRE_SCOUT_EMAIL, perf_user_email
+from platform_pack.clients import api as names
+from platform_pack.seeded import QUESTIONNAIRE_SCOUT_EMAIL, perf_user_email
 from tests.liveserver import manage, run_perf
 
 USERS = 3

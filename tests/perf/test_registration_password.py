@@ -8,8 +8,8 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 
 from backend.models import User
-from perf.scenarios.auth import registration_password
-from perf.seeded import REGISTRATION_EMAIL_DOMAIN, REGISTRATION_EMAIL_PREFIX
+from platform_pack.scenarios.auth import registration_password
+from platform_pack.seeded import REGISTRATION_EMAIL_DOMAIN, REGISTRATION_EMAIL_PREFIX
 
 
 def test_ten_thousand_registration_passwords_all_pass_the_validators() -> None:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from perf.clients import api as names
 from perf.models import PerfRun, StatsSample
+from platform_pack.clients import api as names
 from tests.adminclient import AdminClient
 from tests.factories import PASSWORD, make_user
 from tests.liveserver import ROOT

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from perf.clients import api as names
 from perf.models import EndpointStats, PerfRun, StatsSample
-from perf.scenarios import SCENARIOS
+from platform_pack.clients import api as names
+from platform_pack.scenarios import SCENARIOS
 from tests.liveserver import LiveServer, free_port, run_perf, start_run_perf
 
 # Every endpoint name the eight scenarios use when all goes well.

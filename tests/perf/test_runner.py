@@ -15,7 +15,7 @@ from perf.load.runner import LoadRunner, RunPlan, Tick, allocate_users, split_co
 from perf.load.session import HttpSession
 from perf.load.stats import StatsRegistry
 from perf.load.user import StopUser, User, constant, task
-from perf.scenarios import SCENARIOS
+from platform_pack.scenarios import SCENARIOS
 
 WEIGHTS = {name: cls.weight for name, cls in SCENARIOS.items()}
 

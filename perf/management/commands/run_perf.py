@@ -1,19 +1,21 @@
-"""``python manage.py run_perf``: drive the platform scenarios against a live server and store the run."""
+"""``python manage.py run_perf``: drive the configured scenarios against a live server and store the run."""
 
 import argparse
 import sys
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import CommandParser
 
+from perf import packs
 from perf.management.base import PerfCommand
+from perf.management.gevent_patch import patch_standard_library
 from perf.request import RunRequest, UsageError
 from perf.run import execute
-from perf.scenarios import SCENARIOS
 
 
 class Command(PerfCommand):
-    help = "Load-test the live backend with gevent users running the weighted platform scenarios."
+    help = "Load-test the live backend with gevent users running the configured, weighted scenarios."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("-u", "--users", type=int, default=10, help="peak number of simulated users (default 10)")
@@ -21,7 +23,7 @@ class Command(PerfCommand):
         parser.add_argument("-t", "--duration", default="1m",
                             help="run time from start, ramp-up included: 90, 90s, 5m, 1h30m (default 1m)")
         parser.add_argument("--scenario", dest="scenarios", action="append", default=[], metavar="NAME",
-                            help=f"run only this scenario (repeatable, any case): {', '.join(SCENARIOS)}")
+                            help=f"run only this scenario (repeatable, any case): {_scenario_names()}")
         parser.add_argument("--host", help="API root URL (default LOCUST_BACKEND_URL or http://localhost:8000/api)")
         parser.add_argument("--allow-remote", action="store_true", help="allow a host that is not a loopback address")
         parser.add_argument("--wait", metavar="MIN,MAX", help="think time between tasks in seconds (default 1,3)")
@@ -59,10 +61,16 @@ class Command(PerfCommand):
         parser.add_argument("--rate", type=float, metavar="R",
                             help="open model: start R iterations per second whatever the latency (--users caps "
                                  "concurrency; latency counts from the intended start; late ones are dropped)")
+        parser.add_argument("--bootstrap", action="store_true",
+                            help="first make the data the scenarios need with the project's PERF_SEED_HOOK")
         # The admin's "New run" page tags the process it starts, to find the run it stores.
         parser.add_argument("--launch-id", default="", help=argparse.SUPPRESS)
         parser.add_argument("--fail-on-regression", metavar="PERCENT",
                             help="with --compare-to: exit 4 when an endpoint regresses by more than this, e.g. 10%%")
+
+    def run_from_argv(self, argv: list[str]) -> None:
+        patch_standard_library()  # from the command line only (perf/management/gevent_patch.py)
+        super().run_from_argv(argv)
 
     def handle(self, *args: Any, **options: Any) -> None:
         request = RunRequest.from_options(options)
@@ -73,3 +81,11 @@ class Command(PerfCommand):
         if outcome.exit_code:
             self.stdout.flush()
             sys.exit(outcome.exit_code)
+
+
+def _scenario_names() -> str:
+    """For --help: the configured scenarios, or what is wrong with the setting (the run itself says it again)."""
+    try:
+        return ", ".join(packs.scenarios())
+    except ImproperlyConfigured as exc:
+        return f"none ({exc})"

@@ -1,7 +1,7 @@
 """What ``bootstrap_perf_tests`` creates and deletes (docs/api.md, "Seeded data" and "Decisions").
 
 This is the only toolkit module, beside the integrity audit and the scenarios, that knows the
-backend's models. The slugs and email patterns live in ``perf.seeded`` (no Django imports), which
+backend's models. The slugs and email patterns live in ``platform_pack.seeded`` (no Django imports), which
 both this module and the scenarios use, so the data they look for and the data seeded cannot drift.
 
 Seeding is idempotent: rows are found by natural keys (users by email, events by organization and
@@ -42,7 +42,8 @@ from backend.models import (
     TicketTier,
     User,
 )
-from perf.seeded import (  # noqa: F401  (re-exported: tests and callers read them from here)
+from platform_pack.config import load_platform_config
+from platform_pack.seeded import (  # noqa: F401  (re-exported: tests and callers read them from here)
     ADMIN_EMAIL,
     ORG_SLUG,
     PERF_USER_EMAIL,
@@ -196,7 +197,7 @@ def seed(*, num_users: int, password: str, tier_capacity: int = 10000, now: date
             _sync_only_tier(pwyc, PWYC_TIER_NAME, _pwyc_tier_fields(pwyc, now, tier_capacity)),
         )
         questionnaire = _sync_questionnaire(org, events["questionnaire"])
-        # The scout must still have the questionnaire to pass (perf.seeded): whatever it submitted goes.
+        # The scout must still have the questionnaire to pass (platform_pack.seeded): whatever it submitted goes.
         questionnaire.submissions.filter(user_id=user_ids[QUESTIONNAIRE_SCOUT_EMAIL]).delete()
     return SeedSummary(
         organization_slug=org.slug,
@@ -210,6 +211,15 @@ def seed(*, num_users: int, password: str, tier_capacity: int = 10000, now: date
         questionnaire_id=questionnaire.id,
         num_members=len(members),
     )
+
+
+def seed_for_run() -> list[str]:
+    """``PERF_SEED_HOOK``: what ``run_perf --bootstrap`` and the admin's "Seed first" call. The data as
+    ``bootstrap_perf_tests`` makes it (idempotent), sized by the ``LOCUST_*`` environment."""
+    config = load_platform_config()
+    summary = seed(num_users=config.num_preseeded_users, password=config.default_password,
+                   tier_capacity=config.ticket_tier_capacity)
+    return ["Performance test data is ready.", *summary.lines()]
 
 
 def reset() -> dict[str, int]:

@@ -1,8 +1,8 @@
 """A logged-in user answering an RSVP event: status checks and answers cycling no→yes→maybe→yes."""
 
 from perf.load.user import task
-from perf.scenarios.base import LoggedInUser
-from perf.seeded import RSVP_EVENT_SLUG
+from platform_pack.scenarios.base import LoggedInUser
+from platform_pack.seeded import RSVP_EVENT_SLUG
 
 ANSWER_CYCLE = ("no", "yes", "maybe", "yes")
 

@@ -1,25 +1,24 @@
-"""Post-run data-integrity audit: did the load leave the backend's invariants intact?
+"""The platform's data-integrity checks: did the load leave the backend's invariants intact?
 
 Response times say nothing about a backend that oversold a tier or seated more people than an event
-holds; races like that only show in the data. After a run, ``audit`` asks the database, through the
-ORM, whether the invariants the API promises still hold, and returns a verdict to print and store
-on the run (``PerfRun.audit``).
+holds; races like that only show in the data. ``PERF_AUDIT_CHECKS`` names ``platform_invariants``, which
+asks the database, through the ORM, whether the invariants the API promises still hold on the perf
+organization's events, and returns a verdict per invariant (``perf.audit.Check``) to print and store
+on the run.
 
 Every check is one query or a few aggregate ones (counts plus at most ``EXAMPLES`` offending rows):
 tables may hold 100k tickets, and the audit must not load them into Python.
-
-``perf`` must stay installable into another backend, so the backend's models are imported inside
-``audit`` and only when the ``backend`` app is installed; otherwise there is nothing to audit.
 """
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
-from django.apps import apps
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 
-from perf.seeded import ORG_SLUG
+from backend.models import Event, EventRSVP, Ticket, TicketTier, User
+from perf.audit import AuditReport, Check, Facts
+from platform_pack.context import VERIFIED_EMAILS
+from platform_pack.seeded import ORG_SLUG
 
 EXAMPLES = 5
 # Keeps each ``email IN (...)`` below SQLite's smallest bound on query parameters (999).
@@ -29,67 +28,21 @@ _EMAIL_CHUNK = 400
 EventScope = QuerySet | Iterable[Any] | None
 
 
-@dataclass(frozen=True)
-class Check:
-    """One invariant's verdict; ``detail`` names offending ids (a few examples and a count)."""
-
-    name: str
-    ok: bool
-    detail: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "ok": self.ok, "detail": self.detail}
-
-
-@dataclass(frozen=True)
-class AuditReport:
-    checks: tuple[Check, ...]
-
-    @property
-    def ok(self) -> bool:
-        return all(check.ok for check in self.checks)
-
-    def failed(self) -> list[Check]:
-        return [check for check in self.checks if not check.ok]
-
-    def check(self, name: str) -> Check:
-        return next(check for check in self.checks if check.name == name)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "checks": [check.as_dict() for check in self.checks]}
-
-    def lines(self) -> list[str]:
-        """A headline, then one line per failed check (passing checks add nothing worth reading)."""
-        total = len(self.checks)
-        failed = self.failed()
-        if not failed:
-            return [f"Integrity audit: PASS ({total} checks)"]
-        lines = [f"Integrity audit: FAIL ({len(failed)} of {total} checks failed)"]
-        lines += [f"  FAIL {check.name}: {check.detail}" for check in failed]
-        return lines
-
-
-def audit_load_test_data(verified_emails: Iterable[str] = ()) -> AuditReport | None:
+def platform_invariants(facts: Facts) -> tuple[Check, ...]:
     """The audit after a ``run_perf`` run: the perf organization's events, which are all the
-    scenarios write to, and the accounts the run registered. Older inconsistencies elsewhere in
+    scenarios write to, and the accounts the run saw verified. Older inconsistencies elsewhere in
     the database are not this run's doing and would only hide what it did."""
-    if not apps.is_installed("backend"):
-        return None
-    event_model = apps.get_model("backend", "Event")
-    return audit(verified_emails, events=event_model.objects.filter(organization__slug=ORG_SLUG))
+    scope = Event.objects.filter(organization__slug=ORG_SLUG)
+    return audit(facts.get(VERIFIED_EMAILS, ()), events=scope).checks
 
 
-def audit(verified_emails: Iterable[str] = (), events: EventScope = None) -> AuditReport | None:
-    """Check the backend's invariants; None when the backend's models are not installed.
+def audit(verified_emails: Iterable[str] = (), events: EventScope = None) -> AuditReport:
+    """Check the backend's invariants.
 
     ``verified_emails`` are the accounts the registration flow saw verified (HTTP 200). ``events``
     narrows the event-bound checks to some events (tests use it: the shared test database holds other
-    tests' deliberately broken rows); a run audits everything.
+    tests' deliberately broken rows); ``platform_invariants`` passes the perf organization's.
     """
-    if not apps.is_installed("backend"):
-        return None
-    from backend.models import Event, EventRSVP, Ticket, TicketTier
-
     # Resolved once: a generator of ids would be spent by the first check.
     scope = None if events is None else _event_ids(events)
 
@@ -164,8 +117,6 @@ def check_verified_emails(emails: Iterable[str]) -> Check:
 
     Matching ignores case: the backend stores addresses lowercased, the flow may not have sent them so.
     """
-    from backend.models import User
-
     wanted = sorted({email.lower() for email in emails})
     verified_of: dict[str, bool] = {}
     for start in range(0, len(wanted), _EMAIL_CHUNK):

@@ -1,15 +1,15 @@
 """``manage.py bootstrap_perf_tests [--reset] [--users N] [--force]``: seed the load-test data.
 
-The command only parses options and guards against production; perf/seed.py does the work.
+The command only parses options and guards against production; platform_pack/seed.py does the work.
 """
 
 from django.conf import settings
 from django.core.management.base import CommandParser
 from django.db import transaction
 
-from perf import seed
-from perf.config import load_config
 from perf.management.base import PerfCommand
+from platform_pack import seed
+from platform_pack.config import load_platform_config
 
 # Seeding is a bulk insert, but a typo of a few zeros would still fill the disk.
 MAX_USERS = 1_000_000
@@ -46,7 +46,7 @@ class Command(PerfCommand):
                 "pass --force to seed anyway."
             )
         try:
-            config = load_config()
+            config = load_platform_config()
         except ValueError as error:
             raise self.usage_error(str(error)) from None
         num_users = config.num_preseeded_users if users is None else users

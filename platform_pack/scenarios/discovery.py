@@ -1,7 +1,7 @@
 """Anonymous browsing: the event list, event pages and their ticket tiers."""
 
 from perf.load.user import task
-from perf.scenarios.base import PlatformUser
+from platform_pack.scenarios.base import PlatformUser
 
 
 class EventBrowser(PlatformUser):

@@ -1,7 +1,7 @@
 """A logged-in user looking at their dashboard lists."""
 
 from perf.load.user import task
-from perf.scenarios.base import LoggedInUser
+from platform_pack.scenarios.base import LoggedInUser
 
 
 class DashboardUser(LoggedInUser):

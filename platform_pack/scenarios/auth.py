@@ -4,12 +4,13 @@ import random
 import time
 import uuid
 
-from perf.clients.api import EMAIL_WAIT, EMAIL_WAIT_METHOD
-from perf.clients.mailpit import TokenWait
 from perf.load.session import describe_error
 from perf.load.user import task
-from perf.scenarios.base import PlatformUser
-from perf.seeded import REGISTRATION_EMAIL_DOMAIN, REGISTRATION_EMAIL_PREFIX
+from platform_pack.clients.api import EMAIL_WAIT, EMAIL_WAIT_METHOD
+from platform_pack.clients.mailpit import TokenWait
+from platform_pack.context import VERIFIED_EMAILS
+from platform_pack.scenarios.base import PlatformUser
+from platform_pack.seeded import REGISTRATION_EMAIL_DOMAIN, REGISTRATION_EMAIL_PREFIX
 
 
 class ExistingUserLogin(PlatformUser):
@@ -56,7 +57,7 @@ class NewUserRegistration(PlatformUser):
             if not response.expect_status(200, label="verify"):
                 return
         # The integrity audit checks that every account the API said it verified really is.
-        self.context.verified_emails.add(email)
+        self.context.remember(VERIFIED_EMAILS, email)
 
     def _token_from_mailpit(self, email: str) -> str | None:
         """Poll Mailpit; every wait is recorded as ``WAIT email_verification_wait``, timed from the

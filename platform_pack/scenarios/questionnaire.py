@@ -14,10 +14,10 @@ silent skip.
 
 from typing import Any
 
-from perf.clients.api import LOOKUP_METHOD, QUESTIONNAIRE_LOOKUP, ApiClient
 from perf.load.user import StopUser, task
-from perf.scenarios.base import LoggedInUser
-from perf.seeded import QUESTIONNAIRE_EVENT_SLUG, QUESTIONNAIRE_SCOUT_EMAIL
+from platform_pack.clients.api import LOOKUP_METHOD, QUESTIONNAIRE_LOOKUP, ApiClient
+from platform_pack.scenarios.base import LoggedInUser
+from platform_pack.seeded import QUESTIONNAIRE_EVENT_SLUG, QUESTIONNAIRE_SCOUT_EMAIL
 
 QUESTIONNAIRE_ID = "questionnaire_id"
 
@@ -49,7 +49,7 @@ class QuestionnaireUser(LoggedInUser):
             self.context.shared.setdefault(QUESTIONNAIRE_ID, missing[0])
 
     def ask_the_scout(self) -> str | None:
-        """The questionnaire's id from the scout's my-status: it has never passed (perf.seeded)."""
+        """The questionnaire's id from the scout's my-status: it has never passed (platform_pack.seeded)."""
         scout = ApiClient(self.client)
         if not scout.login(QUESTIONNAIRE_SCOUT_EMAIL, self.context.config.default_password):
             return None

@@ -3,8 +3,8 @@
 from decimal import ROUND_DOWN, Decimal
 
 from perf.load.user import StopUser, task
-from perf.scenarios.base import LoggedInUser
-from perf.seeded import TICKET_FREE_EVENT_SLUG, TICKET_PWYC_EVENT_SLUG
+from platform_pack.scenarios.base import LoggedInUser
+from platform_pack.seeded import TICKET_FREE_EVENT_SLUG, TICKET_PWYC_EVENT_SLUG
 
 
 class TicketUser(LoggedInUser):

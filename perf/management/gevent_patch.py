@@ -1,0 +1,25 @@
+"""gevent's patch of the standard library, for ``run_perf`` run from the command line.
+
+The users are greenlets, and every socket, lock and sleep must be gevent's for them to take turns.
+The patch is safest before anything imports ``socket`` or ``threading``, so this repository's
+``manage.py`` applies it ahead of Django for ``run_perf``. An adopting project's ``manage.py`` does
+not know about it; then the command patches when it is run from the command line
+(``Command.run_from_argv``): after Django and the project's apps are imported, but before the command
+opens any connection or starts any thread, which is what matters here. Never on import: the admin's
+New run page imports the command to check its options inside the web server, which must stay
+unpatched. gevent warns that ``ssl`` was imported first; load goes over plain http to loopback
+addresses (https targets use gevent's own ssl), so that warning is not shown.
+"""
+
+import warnings
+
+from gevent import monkey
+
+
+def patch_standard_library() -> None:
+    """Patch once; a no-op when ``manage.py`` (or a gevent Celery worker) already has."""
+    if monkey.is_module_patched("socket"):
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", monkey.MonkeyPatchWarning)
+        monkey.patch_all()

@@ -1,0 +1,87 @@
+"""What a backend plugs into perfkit, named in its Django settings: a scenario pack.
+
+- ``PERF_SCENARIOS`` (required to run load): a dotted path to a module holding ``SCENARIOS``, or to
+  the list (or name → class dict) itself, of ``perf.load.user.User`` subclasses.
+- ``PERF_CONTEXT``: a dotted path to a class (or any callable without arguments) making the run's
+  shared context; default ``perf.load.context.SharedContext``.
+- ``PERF_AUDIT_CHECKS``: dotted paths to the audit's checks (``perf.audit``); default none.
+- ``PERF_SEED_HOOK``: a dotted path to a callable that makes the data the scenarios need and
+  returns lines to print; ``run_perf --bootstrap`` and the admin's New run page call it. Optional.
+
+The generic app imports a pack only through these names, never by module, so that any backend can
+bring its own (docs/adopting.md) and this repository's platform pack is just the first.
+"""
+
+import importlib
+import types
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+
+from perf.audit import AuditCheck
+from perf.load.context import SharedContext
+from perf.load.user import User
+
+
+def _load(setting: str, path: str) -> Any:
+    """The module ``path`` names, or the object inside a module (``package.module.NAME``)."""
+    try:
+        return importlib.import_module(path)
+    except ModuleNotFoundError as exc:
+        if exc.name != path:  # the module exists, and something it imports does not
+            raise ImproperlyConfigured(f"{setting} = {path!r} cannot be imported: {exc}") from None
+    except ImportError as exc:
+        raise ImproperlyConfigured(f"{setting} = {path!r} cannot be imported: {exc}") from None
+    try:
+        return import_string(path)
+    except ImportError as exc:
+        raise ImproperlyConfigured(f"{setting} = {path!r} cannot be imported: {exc}") from None
+
+
+def scenarios() -> dict[str, type[User]]:
+    """The configured scenarios by class name, in the order the pack lists them."""
+    path = getattr(settings, "PERF_SCENARIOS", None)
+    if not path:
+        raise ImproperlyConfigured("no scenarios configured: set PERF_SCENARIOS to your scenarios module "
+                                   "(docs/adopting.md)")
+    found = _load("PERF_SCENARIOS", path)
+    if isinstance(found, types.ModuleType):
+        found = getattr(found, "SCENARIOS", None)
+        if found is None:
+            raise ImproperlyConfigured(f"PERF_SCENARIOS = {path!r}: that module has no SCENARIOS list")
+    if isinstance(found, dict):
+        found = found.values()
+    classes = list(found) if isinstance(found, list | tuple | type({}.values())) else [found]
+    bad = [repr(cls) for cls in classes if not (isinstance(cls, type) and issubclass(cls, User))]
+    if bad or not classes:
+        raise ImproperlyConfigured(f"PERF_SCENARIOS = {path!r} must list perf.load.user.User subclasses"
+                                   + (f", not {', '.join(bad)}" if bad else ", and lists none"))
+    return {cls.__name__: cls for cls in classes}
+
+
+def find_scenario(name: str) -> type[User] | None:
+    """Case-insensitive lookup among the configured scenarios: ``rsvpuser`` finds ``RSVPUser``."""
+    lowered = name.lower()
+    return next((cls for key, cls in scenarios().items() if key.lower() == lowered), None)
+
+
+def make_context() -> SharedContext:
+    """A fresh shared context for one process of a run."""
+    path = getattr(settings, "PERF_CONTEXT", None)
+    factory: Callable[[], SharedContext] = _load("PERF_CONTEXT", path) if path else SharedContext
+    return factory()
+
+
+def audit_checks() -> list[AuditCheck]:
+    paths: Sequence[str] = getattr(settings, "PERF_AUDIT_CHECKS", ()) or ()
+    if isinstance(paths, str):
+        raise ImproperlyConfigured("PERF_AUDIT_CHECKS must be a list of dotted paths, not one string")
+    return [_load("PERF_AUDIT_CHECKS", path) for path in paths]
+
+
+def seed_hook() -> Callable[[], Sequence[str]] | None:
+    path = getattr(settings, "PERF_SEED_HOOK", None)
+    return _load("PERF_SEED_HOOK", path) if path else None
