@@ -11,15 +11,26 @@ unpatched. gevent warns that ``ssl`` was imported first; load goes over plain ht
 addresses (https targets use gevent's own ssl), so that warning is not shown.
 """
 
+import contextlib
 import warnings
 
+from django.db import connections
 from gevent import monkey
 
 
 def patch_standard_library() -> None:
-    """Patch once; a no-op when ``manage.py`` (or a gevent Celery worker) already has."""
+    """Patch once; a no-op when ``manage.py`` (or a gevent Celery worker) already has.
+
+    Django's database connections remember the thread that made them, and after the patch "the
+    thread" is the current greenlet: a connection made before (Django's checks may make one) would
+    refuse to be used or closed. So they are closed first and forgotten after, to be made anew.
+    """
     if monkey.is_module_patched("socket"):
         return
+    connections.close_all()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", monkey.MonkeyPatchWarning)
         monkey.patch_all()
+    for alias in connections:
+        with contextlib.suppress(AttributeError):  # never made in this process
+            del connections[alias]
