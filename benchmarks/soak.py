@@ -288,7 +288,7 @@ def least_squares(points: list[tuple[float, float]]) -> Fit:
 
 
 def read_totals(json_path: Path) -> dict[str, Any] | None:
-    """The Aggregated entry of run_perf's --json summary (perf/load/report.py summary_json)."""
+    """The Aggregated entry of run_perf's --json summary (perf/reports/summary_json.py)."""
     try:
         summary = json.loads(json_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -1,7 +1,7 @@
 """Browse stored runs: a list to find them, a report page per run, and a side-by-side page comparing
 two of them (the "Compare" action).
 
-The run page is the ``--html`` report, rendered from the same templates (perf.run_report): verdicts,
+The run page is the ``--html`` report, rendered from the same templates (perf.reports): verdicts,
 key figures, charts, tables, failures, options. While a run is ``running`` its page polls
 ``<pk>/live/`` every 2 s and swaps each section for a freshly rendered one, so the figures and
 charts grow in place; without JavaScript the page is complete as of its last load. The run's
@@ -30,9 +30,9 @@ from perf import compare
 from perf.admin_control import RunControlMixin
 from perf.models import PerfRun
 from perf.options import parse_percent
-from perf.run_report import downloads, formats, render
-from perf.run_report.context import STATUS_CLASSES, Report
-from perf.run_report.stored import stored_inputs, stored_report
+from perf.reports import downloads, formats, render
+from perf.reports.context import STATUS_CLASSES, Report
+from perf.reports.stored import stored_inputs, stored_report
 
 EDITABLE = ("label", "notes")
 

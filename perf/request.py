@@ -18,12 +18,12 @@ from perf import compare, packs
 from perf.config import PerfConfig, load_config
 from perf.database import DatabaseUnavailable, check_ready
 from perf.exit_codes import FAILURES
-from perf.load.report import CSV_SUFFIXES
 from perf.load.runner import RunContext, RunPlan
 from perf.load.thresholds import Threshold, parse_threshold
 from perf.load.user import User
 from perf.models import PerfRun
 from perf.options import check_base_url, is_loopback_host, parse_duration, parse_percent, parse_wait
+from perf.reports.locust_csv import CSV_SUFFIXES
 
 # Beyond these a run is a typo, not a test: the user split alone would take minutes to compute.
 MAX_USERS = 100_000

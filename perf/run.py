@@ -22,8 +22,6 @@ from django.db import DatabaseError, connection
 
 from perf import audit, compare, exit_codes, packs
 from perf.database import first_line
-from perf.load import html_report, report
-from perf.load.live import LiveCsv, LiveOutput
 from perf.load.runner import LoadRunner, RunContext, Runner, Tick, split_counts
 from perf.load.session import HttpSession
 from perf.load.stats import StatsRegistry
@@ -31,6 +29,8 @@ from perf.load.thresholds import Verdict, evaluate
 from perf.models import PerfRun
 from perf.options import site_root
 from perf.progress import ProgressPrinter
+from perf.reports import console, html_report, summary_json
+from perf.reports.live_csv import LiveCsv, LiveOutput
 from perf.request import RunRequest, RunSetup, UsageError, check_request
 from perf.stop_signals import StopSignals
 from perf.store import RunStore, StoreError
@@ -192,7 +192,7 @@ class Invocation:
         """Print, store, audit, write the files and compare, in the order that never loses the run."""
         out, runner, stats, hurry = self.out, self.runner, self.stats, lambda: self.signals.hurry
         status = _status(reason)
-        out.write("\n" + report.summary_tables(stats, duration) + "\n")
+        out.write("\n" + console.summary_tables(stats, duration) + "\n")
         for line in runner.summary_lines():
             out.write(line + "\n")
         if reason != "completed":
@@ -246,7 +246,7 @@ class Invocation:
         except StoreError as exc:
             pk = self.store.run.pk if self.store.run is not None else "new"
             fallback = Path(tempfile.gettempdir()) / f"perfkit-run-{pk}-unsaved-{time.strftime('%Y%m%d-%H%M%S')}.json"
-            report.write_json(fallback, report.summary_json(self.stats, duration, meta))
+            summary_json.write_json(fallback, summary_json.summary_json(self.stats, duration, meta))
             self.err.write(f"{exc}; the run's summary is in {fallback}\n")
             return False
 
@@ -270,7 +270,8 @@ class Invocation:
         writers = (
             # Written as the run went: the history holds every row already, the other three get the final figures.
             ("--csv", request.csv, lambda path: self.live.finish_csv(duration)),
-            ("--json", request.json, lambda path: report.write_json(path, report.summary_json(stats, duration, meta))),
+            ("--json", request.json,
+             lambda path: summary_json.write_json(path, summary_json.summary_json(stats, duration, meta))),
             ("--html", request.html, lambda path: html_report.write_html(path, stats, duration, meta)),
         )
         for option, path, write in writers:

@@ -30,6 +30,9 @@ def percentile_label(fraction: float) -> str:
     return f"{int(percent)}%" if percent == int(percent) else f"{percent:g}%"
 
 
+PERCENTILE_LABELS = tuple(percentile_label(fraction) for fraction in PERCENTILES)
+
+
 class StatsEntry:
     """All figures of one endpoint (or of all requests, for the Aggregated entry)."""
 
@@ -355,6 +358,10 @@ class StatsRegistry:
         if entry is None:
             entry = self.exceptions[message] = ExceptionEntry(message, traceback)
         entry.count += 1
+
+    def sorted_failures(self) -> list[FailureEntry]:
+        """Failures by (name, method, error), so that reruns' files and tables diff cleanly."""
+        return sorted(self.failures.values(), key=lambda f: (f.name, f.method, f.error))
 
     def sorted_entries(self) -> list[StatsEntry]:
         """Entries by (name, method), the order of Locust's tables and CSV files."""

@@ -23,10 +23,10 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from perf.load.html_report import write_html
 from perf.load.stats import StatsRegistry
 from perf.models import PerfRun
 from perf.persist import add_samples, finish_run, save_progress, start_run
+from perf.reports.html_report import write_html
 from tests.factories import PASSWORD, make_user, unique
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
-from perf import charts
-from perf.load.html_report import write_html
 from perf.load.stats import Sample, StatsRegistry
 from perf.load.thresholds import evaluate, parse_threshold
 from perf.persist import finish_run, start_run
-from perf.run_report.render import SECTIONS
+from perf.reports import charts
+from perf.reports.html_report import write_html
+from perf.reports.render import SECTIONS
 from tests.factories import make_user, unique
 
 SVG = "{http://www.w3.org/2000/svg}"

@@ -2,7 +2,7 @@
 (``tail -f`` follows it), the other three files rewritten; ``--csv-full-history``, ``--print-stats N``,
 ``_exceptions.csv`` from scenario code that raises, every runner, and the stored run's download.
 
-The first tests drive ``perf.load.live`` directly with registries filled at chosen moments; the slow ones
+The first tests drive ``perf.reports.live_csv`` directly with registries filled at chosen moments; the slow ones
 run ``manage.py run_perf`` as a child process against the live server and read its files mid-run.
 """
 
@@ -20,23 +20,23 @@ import gevent
 import pytest
 from django.test import Client
 
-from perf.load import report
 from perf.load import stats as stats_module
 from perf.load.history import HistoryPoint, HistoryPoints
-from perf.load.live import LiveCsv, LiveOutput
 from perf.load.runner import LoadRunner, RunPlan
 from perf.load.session import HttpSession
-from perf.load.stats import StatsRegistry
+from perf.load.stats import PERCENTILE_LABELS, StatsRegistry
 from perf.load.user import User, constant, task
 from perf.models import PerfRun, StatsSample
 from perf.persist import HISTORY_KEY, finish_run, load_registry, start_run
+from perf.reports import locust_csv
+from perf.reports.live_csv import LiveCsv, LiveOutput
 from perf.request import RunRequest, UsageError, check_request
 from tests.factories import make_user, unique
 from tests.liveserver import ROOT, start_run_perf
 
 START = 1_700_000_000.0
-HISTORY = report.STATS_HISTORY_CSV_HEADER
-LABELS = report.PERCENTILE_LABELS
+HISTORY = locust_csv.STATS_HISTORY_CSV_HEADER
+LABELS = PERCENTILE_LABELS
 
 
 class FakeClock:
@@ -94,7 +94,7 @@ def test_history_rows_are_appended_and_the_other_files_replaced(tmp_path: Path, 
     rows = as_dicts(read_rows(history))
     assert [(row["Total Request Count"], row["Total Max Response Time"]) for row in rows[1:]] == [
         ("1", "12.0"), ("2", "40.0")]
-    aggregated = as_dicts(read_rows(tmp_path / "out" / "run_stats.csv"), report.STATS_CSV_HEADER)[-1]
+    aggregated = as_dicts(read_rows(tmp_path / "out" / "run_stats.csv"), locust_csv.STATS_CSV_HEADER)[-1]
     assert (aggregated["Request Count"], aggregated["Failure Count"]) == ("2", "1")
     assert aggregated["Requests/s"] == repr(2 / 2.0)  # whole-run rate as of that second
     assert read_rows(tmp_path / "out" / "run_failures.csv")[1][:4] == ["GET", "/a", "boom", "1"]
@@ -114,8 +114,8 @@ def test_the_final_write_gives_the_final_figures_over_the_runs_duration(tmp_path
 
     paths = live.finish(4.0)
 
-    assert [path.name for path in paths] == [f"run{suffix}" for suffix in report.CSV_SUFFIXES]
-    aggregated = as_dicts(read_rows(tmp_path / "run_stats.csv"), report.STATS_CSV_HEADER)[-1]
+    assert [path.name for path in paths] == [f"run{suffix}" for suffix in locust_csv.CSV_SUFFIXES]
+    aggregated = as_dicts(read_rows(tmp_path / "run_stats.csv"), locust_csv.STATS_CSV_HEADER)[-1]
     assert (aggregated["Request Count"], aggregated["Requests/s"]) == ("2", repr(2 / 4.0))
     assert len(read_rows(tmp_path / "run_stats_history.csv")) == 1 + 1 + 1  # finish adds no history row
 
@@ -135,7 +135,7 @@ def test_a_write_error_mid_run_is_one_line_and_the_next_second_tries_again(tmp_p
 
     blocker.rmdir()
     live.second(second(stats, clock, 4.0))
-    assert read_rows(blocker)[0] == list(report.STATS_CSV_HEADER)
+    assert read_rows(blocker)[0] == list(locust_csv.STATS_CSV_HEADER)
     assert len(said) == 1
 
 
@@ -248,7 +248,7 @@ def test_a_stored_runs_download_has_the_history_the_live_file_had(orm, clock: Fa
     assert [sample.history for sample in rebuilt.samples] == [sample.history for sample in stats.samples]
     assert [set(sample.endpoints) for sample in rebuilt.samples] == [{"GET /a"}] * 4  # the key is not an endpoint
     rows = _download_history(run)
-    assert rows[2:] == [[str(cell) for cell in row] for row in report.history_csv_rows(stats)[1:]]
+    assert rows[2:] == [[str(cell) for cell in row] for row in locust_csv.history_csv_rows(stats)[1:]]
     assert len(rows) == 1 + 1 + 7 and rows[-1][HISTORY.index("Total Max Response Time")] == "70.0"
 
 
@@ -334,7 +334,7 @@ def _assert_grew_about_once_a_second(seen: list[tuple[float, int]], duration: fl
 
 def _assert_last_row_is_the_final_figures(prefix: Path) -> list[dict[str, str]]:
     history = as_dicts(read_rows(Path(f"{prefix}_stats_history.csv")))[1:]
-    final = as_dicts(read_rows(Path(f"{prefix}_stats.csv")), report.STATS_CSV_HEADER)[-1]
+    final = as_dicts(read_rows(Path(f"{prefix}_stats.csv")), locust_csv.STATS_CSV_HEADER)[-1]
     last = [row for row in history if row["Name"] == "Aggregated"][-1]
     assert last["Total Request Count"] == final["Request Count"] and int(final["Request Count"]) > 0
     assert last["Total Failure Count"] == final["Failure Count"]
@@ -463,7 +463,7 @@ def test_exceptions_file_has_a_row_with_count_and_traceback_while_the_run_goes(
     _finish(process)
 
     assert mid_run, "no exception row was written while the run went"
-    [row] = as_dicts(read_rows(exceptions), report.EXCEPTIONS_CSV_HEADER)
+    [row] = as_dicts(read_rows(exceptions), locust_csv.EXCEPTIONS_CSV_HEADER)
     assert row["Message"] == "KeyError(\"'event_id'\")" and row["Nodes"] == "local"
     assert int(row["Count"]) > int(mid_run[0][0]) >= 1
     assert row["Traceback"].startswith("Traceback (most recent call last):")

@@ -1,4 +1,4 @@
-"""Specification of perf.load.report: Locust-compatible CSV files, console tables, JSON summary.
+"""Specification of perf.reports: Locust-compatible CSV files, console tables, JSON summary.
 
 Pure unit tests: registries are filled through ``StatsRegistry.record`` with known values.
 """
@@ -12,20 +12,20 @@ from pathlib import Path
 
 import pytest
 
-from perf.load import report
 from perf.load import stats as stats_module
 from perf.load.history import entry_percentiles
 from perf.load.stats import PERCENTILES, Sample, StatsEntry, StatsRegistry
+from perf.reports import console, locust_csv, summary_json
 
 # Locust's header rows as the project documents them (copied from Locust 2.x's CSV writer's output).
 FORMATS_DOC = Path(__file__).resolve().parents[2] / "docs" / "design.md"
 START = datetime(2026, 11, 24, 17, 20, 0, tzinfo=UTC).timestamp()
 LABELS = ["50%", "66%", "75%", "80%", "90%", "95%", "98%", "99%", "99.9%", "99.99%", "100%"]
 CONSTANTS = {
-    "PREFIX_stats.csv": report.STATS_CSV_HEADER,
-    "PREFIX_stats_history.csv": report.STATS_HISTORY_CSV_HEADER,
-    "PREFIX_failures.csv": report.FAILURES_CSV_HEADER,
-    "PREFIX_exceptions.csv": report.EXCEPTIONS_CSV_HEADER,
+    "PREFIX_stats.csv": locust_csv.STATS_CSV_HEADER,
+    "PREFIX_stats_history.csv": locust_csv.STATS_HISTORY_CSV_HEADER,
+    "PREFIX_failures.csv": locust_csv.FAILURES_CSV_HEADER,
+    "PREFIX_exceptions.csv": locust_csv.EXCEPTIONS_CSV_HEADER,
 }
 
 
@@ -52,7 +52,7 @@ def read_csv(path: Path) -> list[list[str]]:
 
 
 def written(tmp_path: Path, stats: StatsRegistry, duration: float = 10.0) -> dict[str, list[list[str]]]:
-    paths = report.write_csv(tmp_path / "out" / "run", stats, duration)
+    paths = locust_csv.write_csv(tmp_path / "out" / "run", stats, duration)
     return {path.name.removeprefix("run_").removesuffix(".csv"): read_csv(path) for path in paths}
 
 
@@ -68,14 +68,14 @@ def test_header_constants_equal_the_documented_locust_header_rows() -> None:
 
 def test_written_header_lines_are_byte_equal_to_the_documented_rows(tmp_path: Path) -> None:
     documented = documented_headers()
-    report.write_csv(tmp_path / "run", registry(), 10.0)
+    locust_csv.write_csv(tmp_path / "run", registry(), 10.0)
     for file_name, header_row in documented.items():
         first_line = (tmp_path / file_name.replace("PREFIX", "run")).read_bytes().split(b"\r\n")[0]
         assert first_line == header_row.encode()
 
 
 def test_write_csv_creates_the_four_files_and_the_folders_of_the_prefix(tmp_path: Path) -> None:
-    paths = report.write_csv(tmp_path / "a" / "b" / "run", StatsRegistry(start_time=START), 1.0)
+    paths = locust_csv.write_csv(tmp_path / "a" / "b" / "run", StatsRegistry(start_time=START), 1.0)
     assert sorted(path.name for path in paths) == [
         "run_exceptions.csv", "run_failures.csv", "run_stats.csv", "run_stats_history.csv",
     ]
@@ -83,7 +83,7 @@ def test_write_csv_creates_the_four_files_and_the_folders_of_the_prefix(tmp_path
 
 
 def test_csv_lines_end_with_crlf_like_pythons_default_writer(tmp_path: Path) -> None:
-    report.write_csv(tmp_path / "run", registry(), 10.0)
+    locust_csv.write_csv(tmp_path / "run", registry(), 10.0)
     content = (tmp_path / "run_stats.csv").read_bytes()
     assert content.count(b"\r\n") == content.count(b"\n") == 6
 
@@ -112,7 +112,7 @@ def test_stats_median_and_percentiles_are_whole_milliseconds(tmp_path: Path) -> 
 
 def test_stats_percentiles_are_rounded_to_the_nearest_millisecond(tmp_path: Path) -> None:
     events = {row[1]: row for row in written(tmp_path, registry())["stats"][1:]}["/events/"]
-    header = list(report.STATS_CSV_HEADER)
+    header = list(locust_csv.STATS_CSV_HEADER)
     assert events[header.index("Median Response Time")] == "20"
     assert events[header.index("50%")] == "20"
     assert events[header.index("75%")] == "30"
@@ -175,7 +175,7 @@ def steady_run(clock: FakeClock, seconds: int, per_second: int = 10, sample_ever
 def history_rows(tmp_path: Path, stats: StatsRegistry) -> list[dict[str, str]]:
     """The data rows of ``_stats_history.csv`` (after the start row) as header → cell."""
     rows = written(tmp_path, stats)["stats_history"]
-    return [dict(zip(report.STATS_HISTORY_CSV_HEADER, row, strict=True)) for row in rows[2:]]
+    return [dict(zip(locust_csv.STATS_HISTORY_CSV_HEADER, row, strict=True)) for row in rows[2:]]
 
 
 def test_history_starts_with_locusts_empty_start_row(tmp_path: Path) -> None:
@@ -214,7 +214,7 @@ def test_history_percentiles_are_cumulative_all_filled_and_the_last_row_equals_t
     stats = steady_run(clock, 8)
     rows = history_rows(tmp_path, stats)
     assert all(re.fullmatch(r"\d+", row[label]) for row in rows for label in LABELS)
-    final = dict(zip(report.STATS_CSV_HEADER, written(tmp_path, stats)["stats"][-1], strict=True))
+    final = dict(zip(locust_csv.STATS_CSV_HEADER, written(tmp_path, stats)["stats"][-1], strict=True))
     assert [rows[-1][label] for label in LABELS] == [final[label] for label in LABELS]
     assert rows[-1]["Total Median Response Time"] == final["Median Response Time"]
     assert rows[-1]["Total Request Count"] == final["Request Count"] == "80"
@@ -285,7 +285,7 @@ def test_failures_rows_carry_first_and_last_seen_in_utc(tmp_path: Path) -> None:
 def test_failures_rows_quote_errors_containing_commas(tmp_path: Path) -> None:
     stats = StatsRegistry(start_time=START)
     stats.record("POST", "/checkout", 3.0, 0, error="ValueError('a, b')")
-    report.write_csv(tmp_path / "run", stats, 1.0)
+    locust_csv.write_csv(tmp_path / "run", stats, 1.0)
     assert '"ValueError(\'a, b\')"' in (tmp_path / "run_failures.csv").read_text()
 
 
@@ -301,7 +301,7 @@ def test_exceptions_rows_name_the_local_node(tmp_path: Path) -> None:
 
 
 def test_summary_json_lists_every_entry_then_aggregated_flagged() -> None:
-    summary = report.summary_json(registry(), 10.0, {"users": 5})
+    summary = summary_json.summary_json(registry(), 10.0, {"users": 5})
     assert summary["meta"] == {"users": 5}
     assert summary["duration"] == 10.0
     assert [(e["name"], e["aggregated"]) for e in summary["entries"]] == [
@@ -312,7 +312,7 @@ def test_summary_json_lists_every_entry_then_aggregated_flagged() -> None:
 
 def test_summary_json_entry_holds_every_figure_and_the_raw_histogram() -> None:
     stats = registry()
-    entry = report.summary_json(stats, 2.0, {})["entries"][-1]
+    entry = summary_json.summary_json(stats, 2.0, {})["entries"][-1]
     assert entry["num_requests"] == 7 and entry["num_failures"] == 1
     assert list(entry["percentiles"]) == LABELS
     assert entry["percentiles"]["100%"] == stats.total.percentile(1.0)
@@ -327,22 +327,22 @@ def test_summary_json_includes_failures_exceptions_and_samples() -> None:
     stats = registry()
     stats.record_exception("KeyError('id')", "tb")
     stats.take_sample(users=3, now=START + 1.0)
-    summary = report.summary_json(stats, 1.0, {})
+    summary = summary_json.summary_json(stats, 1.0, {})
     assert [f["name"] for f in summary["failures"]] == ["/missing"]
     assert summary["exceptions"] == [{"message": "KeyError('id')", "traceback": "tb", "count": 1}]
     assert summary["samples"][0]["users"] == 3
 
 
 def test_write_json_round_trips_and_creates_folders(tmp_path: Path) -> None:
-    data = report.summary_json(registry(), 1.0, {"started": datetime(2026, 11, 24, tzinfo=UTC)})
-    path = report.write_json(tmp_path / "nested" / "run.json", data)
+    data = summary_json.summary_json(registry(), 1.0, {"started": datetime(2026, 11, 24, tzinfo=UTC)})
+    path = summary_json.write_json(tmp_path / "nested" / "run.json", data)
     loaded = json.loads(path.read_text())
     assert loaded["entries"][-1]["name"] == "Aggregated"
     assert loaded["meta"]["started"] == "2026-11-24 00:00:00+00:00"
 
 
 def test_summary_json_of_an_empty_run_has_only_aggregated() -> None:
-    summary = report.summary_json(StatsRegistry(start_time=START), 0.0, {})
+    summary = summary_json.summary_json(StatsRegistry(start_time=START), 0.0, {})
     (entry,) = summary["entries"]
     assert entry["aggregated"] and entry["num_requests"] == 0
     assert set(entry["percentiles"].values()) == {None}
@@ -352,7 +352,7 @@ def test_summary_json_of_an_empty_run_has_only_aggregated() -> None:
 
 
 def test_stats_table_shows_each_endpoint_then_a_rule_and_aggregated() -> None:
-    lines = report.stats_table(registry(), 10.0).splitlines()
+    lines = console.stats_table(registry(), 10.0).splitlines()
     assert lines[0].split()[:2] == ["Type", "Name"]
     assert [line.split()[1] for line in lines[2:6]] == ["/auth/login", "/auth/login", "/events/", "/missing"]
     assert set(lines[6]) == {"-", "|"}
@@ -360,14 +360,14 @@ def test_stats_table_shows_each_endpoint_then_a_rule_and_aggregated() -> None:
 
 
 def test_stats_table_shows_failures_with_ratio_and_rates_with_two_decimals() -> None:
-    table = report.stats_table(registry(), 2.0)
+    table = console.stats_table(registry(), 2.0)
     aggregated = table.splitlines()[-1].split()
     assert aggregated == ["Aggregated", "7", "1(14.29%)", "36", "1", "147", "20", "3.50", "0.50"]
 
 
 def test_percentiles_table_is_titled_and_labels_every_percentile() -> None:
     stats = registry()
-    lines = report.percentiles_table(stats).splitlines()
+    lines = console.percentiles_table(stats).splitlines()
     assert lines[0] == "Response time percentiles (approximated)"
     assert lines[1].split() == ["Type", "Name", *LABELS, "#", "reqs"]
     assert len(LABELS) == len(PERCENTILES)
@@ -377,7 +377,7 @@ def test_percentiles_table_is_titled_and_labels_every_percentile() -> None:
 
 
 def test_failures_table_is_the_error_report() -> None:
-    table = report.failures_table(registry())
+    table = console.failures_table(registry())
     lines = table.splitlines()
     assert lines[0] == "Error report"
     assert lines[1].startswith("# occurrences")
@@ -386,17 +386,17 @@ def test_failures_table_is_the_error_report() -> None:
 
 def test_exceptions_table_lists_messages_only_when_any() -> None:
     stats = registry()
-    assert report.exceptions_table(stats) == ""
+    assert console.exceptions_table(stats) == ""
     stats.record_exception("KeyError('id')", "tb")
-    assert "KeyError('id')" in report.exceptions_table(stats)
+    assert "KeyError('id')" in console.exceptions_table(stats)
 
 
 def test_empty_run_renders_tables_without_failures_or_exceptions() -> None:
     stats = StatsRegistry(start_time=START)
-    assert report.stats_table(stats, 0.0).splitlines()[-1].split() == [
+    assert console.stats_table(stats, 0.0).splitlines()[-1].split() == [
         "Aggregated", "0", "0(0.00%)", "0", "0", "0", "0", "0.00", "0.00",
     ]
-    assert report.percentiles_table(stats).splitlines()[-1].split() == ["Aggregated", *["N/A"] * 11, "0"]
-    assert report.failures_table(stats) == ""
-    summary = report.summary_tables(stats, 0.0)
+    assert console.percentiles_table(stats).splitlines()[-1].split() == ["Aggregated", *["N/A"] * 11, "0"]
+    assert console.failures_table(stats) == ""
+    summary = console.summary_tables(stats, 0.0)
     assert "Aggregated" in summary and "Error report" not in summary

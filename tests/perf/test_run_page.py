@@ -17,11 +17,11 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 from django.utils import timezone
 
-from perf.load import report
 from perf.load.stats import StatsRegistry
 from perf.load.thresholds import evaluate, parse_threshold
 from perf.models import PerfRun
 from perf.persist import finish_run, save_progress, start_run
+from perf.reports import locust_csv
 from tests.factories import make_user, unique
 
 CHANGELIST = "/admin/perf/perfrun/"
@@ -312,8 +312,10 @@ def test_csv_download_is_locusts_four_files_from_the_stored_run(viewer_client: C
     archive = zipfile.ZipFile(io.BytesIO(response.content))
     prefix = f"perf-run-{run.pk}"
     headers = {
-        f"{prefix}_stats.csv": report.STATS_CSV_HEADER, f"{prefix}_stats_history.csv": report.STATS_HISTORY_CSV_HEADER,
-        f"{prefix}_failures.csv": report.FAILURES_CSV_HEADER, f"{prefix}_exceptions.csv": report.EXCEPTIONS_CSV_HEADER,
+        f"{prefix}_stats.csv": locust_csv.STATS_CSV_HEADER,
+        f"{prefix}_stats_history.csv": locust_csv.STATS_HISTORY_CSV_HEADER,
+        f"{prefix}_failures.csv": locust_csv.FAILURES_CSV_HEADER,
+        f"{prefix}_exceptions.csv": locust_csv.EXCEPTIONS_CSV_HEADER,
     }
     assert sorted(archive.namelist()) == sorted(headers)
     for name, header in headers.items():

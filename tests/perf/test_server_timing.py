@@ -6,10 +6,10 @@ import uuid
 import pytest
 
 from perf import persist
-from perf.load import report
 from perf.load.server_timing import parse_server_timing
 from perf.load.stats import StatsEntry, StatsRegistry
 from perf.models import EndpointStats
+from perf.reports import console
 
 HEADER = re.compile(r'^app;dur=\d+\.\d, db;dur=\d+\.\d;desc="(\d+) quer(y|ies)"$')
 
@@ -60,7 +60,7 @@ def test_requests_without_the_header_leave_no_server_figures():
     stats.record("GET", "/a", 50.0, 10)
 
     assert stats.total.server is None
-    assert report.server_table(stats) == ""
+    assert console.server_table(stats) == ""
 
 
 def test_server_figures_merge_and_survive_a_round_trip():
@@ -78,7 +78,7 @@ def test_the_final_tables_show_the_server_side_breakdown():
     stats = StatsRegistry()
     stats.record("GET", "/slow-in-db", 120.0, 10, server=(100.0, 90.0, 12))
 
-    table = report.server_table(stats)
+    table = console.server_table(stats)
     assert "Server-side breakdown" in table and "/slow-in-db" in table and "12.0" in table
 
 
@@ -97,7 +97,7 @@ def test_stored_endpoints_keep_the_server_figures(orm):
 def test_the_html_report_shows_the_server_side_breakdown(tmp_path):
     from xml.etree import ElementTree
 
-    from perf.load import html_report
+    from perf.reports import html_report
 
     stats = StatsRegistry()
     stats.record("GET", "/slow-in-db", 120.0, 10, server=(100.0, 90.0, 12))
@@ -110,7 +110,7 @@ def test_the_html_report_shows_the_server_side_breakdown(tmp_path):
 
 
 def test_the_html_report_leaves_the_breakdown_out_without_the_header(tmp_path):
-    from perf.load import html_report
+    from perf.reports import html_report
 
     stats = StatsRegistry()
     stats.record("GET", "/a", 50.0, 10)

@@ -2,9 +2,9 @@
 
 The admin page of a stored run, its live updates, its downloads and ``run_perf --html`` all go
 through ``build_report``: a stored run is first turned back into a registry and a meta dict
-(perf.run_report.stored), so there is one code path for running, finished and never-stored runs.
-The figures come from perf.load.report's CSV row builders, as the console and the CSV files do,
-and are formatted here (perf.run_report.formats), so templates only lay them out.
+(perf.reports.stored), so there is one code path for running, finished and never-stored runs.
+The figures come from perf.reports's CSV row builders, as the console and the CSV files do,
+and are formatted here (perf.reports.formats), so templates only lay them out.
 """
 
 import json
@@ -14,10 +14,9 @@ from typing import Any
 
 from django.utils.safestring import SafeString, mark_safe
 
-from perf import charts
-from perf.load import report
-from perf.load.stats import AGGREGATED, Sample, StatsEntry, StatsRegistry
-from perf.run_report import formats as fmt
+from perf.load.stats import AGGREGATED, PERCENTILE_LABELS, Sample, StatsEntry, StatsRegistry
+from perf.reports import charts, locust_csv
+from perf.reports import formats as fmt
 
 BOTTLENECK_MARK = "[BOTTLENECK]"
 # The slowest endpoints by p95 count as bottlenecks even when the scenario did not name them so.
@@ -25,9 +24,9 @@ SLOWEST_BY_P95 = 3
 # A running run whose process has not written for this long has probably died.
 STALE_AFTER = 30.0
 STATUS_CLASSES = {"running": "running", "completed": "completed", "aborted": "aborted", "failed": "failed"}
-P95_COLUMN = report.STATS_CSV_HEADER.index("95%")
-P99_COLUMN = report.STATS_CSV_HEADER.index("99%")
-FIRST_PERCENTILE_COLUMN = report.STATS_CSV_HEADER.index("50%")
+P95_COLUMN = locust_csv.STATS_CSV_HEADER.index("95%")
+P99_COLUMN = locust_csv.STATS_CSV_HEADER.index("99%")
+FIRST_PERCENTILE_COLUMN = locust_csv.STATS_CSV_HEADER.index("50%")
 # Meta keys shown elsewhere than in the options list.
 SHOWN_ELSEWHERE = {
     "label", "status", "thresholds", "audit", "comparison", "shards", "options", "stop_requested_by", "error",
@@ -266,7 +265,7 @@ def _figures(stats: StatsRegistry, duration: float, meta: dict[str, Any]) -> lis
 
 
 def _safe(svgs: Sequence[str]) -> list[SafeString]:
-    # perf.charts escapes every text it draws; the SVG is markup to keep as it is.
+    # perf.reports.charts escapes every text it draws; the SVG is markup to keep as it is.
     return [mark_safe(svg) for svg in svgs]
 
 
@@ -310,7 +309,7 @@ def _endpoint_table(stats: StatsRegistry, duration: float, running: bool) -> Tab
     latest = _latest(stats)
     current = (getattr(latest, "endpoints", None) or {}) if latest else {}
     rows = []
-    for row in report.stats_csv_rows(stats, duration):
+    for row in locust_csv.stats_csv_rows(stats, duration):
         method, name = row[0], row[1]
         aggregated = method == "" and name == AGGREGATED
         key = f"{method} {name}"
@@ -325,10 +324,10 @@ def _endpoint_table(stats: StatsRegistry, duration: float, running: bool) -> Tab
 
 
 def _percentile_table(stats: StatsRegistry, duration: float) -> Table:
-    headers = [f"{label}ile (ms)" for label in report.PERCENTILE_LABELS] + ["# Requests"]
+    headers = [f"{label}ile (ms)" for label in PERCENTILE_LABELS] + ["# Requests"]
     rows = [Row(row[0], row[1], [*(_ms_cell(value) for value in row[FIRST_PERCENTILE_COLUMN:]), fmt.count(row[2])],
                 row[0] == "" and row[1] == AGGREGATED)
-            for row in report.stats_csv_rows(stats, duration)]
+            for row in locust_csv.stats_csv_rows(stats, duration)]
     return Table(headers, rows)
 
 
@@ -368,13 +367,13 @@ def _seen(stamp: str) -> str:
 
 
 def _failures(stats: StatsRegistry) -> list[list[str]]:
-    rows = sorted(report.failures_csv_rows(stats), key=lambda row: -row[3])
+    rows = sorted(locust_csv.failures_csv_rows(stats), key=lambda row: -row[3])
     return [[method, name, error, fmt.count(occurrences), _seen(first), _seen(last)]
             for method, name, error, occurrences, first, last in rows]
 
 
 def _exceptions(stats: StatsRegistry) -> list[list[str]]:
-    rows = sorted(report.exceptions_csv_rows(stats), key=lambda row: -row[0])
+    rows = sorted(locust_csv.exceptions_csv_rows(stats), key=lambda row: -row[0])
     return [[fmt.count(number), message, traceback] for number, message, traceback, _ in rows]
 
 

@@ -1,6 +1,6 @@
 """The files ``run_perf --csv/--json/--html`` write, made afterwards from a stored run.
 
-Each is written by the very function the command uses (perf.load.report, perf.load.html_report)
+Each is written by the very function the command uses (perf.reports, perf.reports.html_report)
 into a scratch folder and read back, so a download is byte for byte what the option would have
 written for the same figures, Locust's headers and cell formats included. The CSV history comes from
 the points the stored samples carry (one a second): the rows ``--csv`` appended while the run went,
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from perf.load import html_report, report
 from perf.load.stats import StatsRegistry
+from perf.reports import html_report, locust_csv, summary_json
 
 
 @dataclass(frozen=True)
@@ -39,14 +39,15 @@ def csv_zip(stats: StatsRegistry, duration: float, prefix: str) -> bytes:
     buffer = io.BytesIO()
     with tempfile.TemporaryDirectory(prefix="perf-csv-") as folder, \
             zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for path in report.write_csv(Path(folder) / prefix, stats, duration):
+        for path in locust_csv.write_csv(Path(folder) / prefix, stats, duration):
             archive.write(path, arcname=path.name)
     return buffer.getvalue()
 
 
 def json_summary(stats: StatsRegistry, duration: float, meta: dict[str, Any]) -> bytes:
     with tempfile.TemporaryDirectory(prefix="perf-json-") as folder:
-        return report.write_json(Path(folder) / "summary.json", report.summary_json(stats, duration, meta)).read_bytes()
+        summary = summary_json.summary_json(stats, duration, meta)
+        return summary_json.write_json(Path(folder) / "summary.json", summary).read_bytes()
 
 
 def html_file(stats: StatsRegistry, duration: float, meta: dict[str, Any]) -> bytes:

@@ -14,7 +14,7 @@ from perf.load.stats import StatsRegistry
 from perf.models import PerfRun
 from perf.options import parse_percent
 from perf.persist import load_registry
-from perf.run_report.context import Report, build_report
+from perf.reports.context import Report, build_report
 
 
 def _epoch(moment: datetime | None) -> float | None:

@@ -16,9 +16,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from perf.load import report
 from perf.load.history import CurrentWindows, HistoryPoint
 from perf.load.stats import StatsEntry, StatsRegistry
+from perf.reports import console, locust_csv
 
 
 class LiveCsv:
@@ -51,9 +51,9 @@ class LiveCsv:
             return
         stats = self.stats
         if self.full_history and windows is not None:
-            rows = report.full_history_rows(stats, point, windows)
+            rows = locust_csv.full_history_rows(stats, point, windows)
         else:
-            rows = [report.history_point_row(point)]
+            rows = [locust_csv.history_point_row(point)]
         self._attempt(lambda: self._append_history(rows, point.timestamp),
                       lambda: self._rewrite(max(point.timestamp - stats.start_time, 0.0)))
 
@@ -65,26 +65,27 @@ class LiveCsv:
         """
         self._rewrite(duration)
         if not self._history_started:
-            report.write_csv_file(self._path(report.HISTORY_SUFFIX), report.STATS_HISTORY_CSV_HEADER,
-                                  report.history_csv_rows(self.stats))
-        return [self._path(suffix) for suffix in report.CSV_SUFFIXES]
+            locust_csv.write_csv_file(self._path(locust_csv.HISTORY_SUFFIX), locust_csv.STATS_HISTORY_CSV_HEADER,
+                                  locust_csv.history_csv_rows(self.stats))
+        return [self._path(suffix) for suffix in locust_csv.CSV_SUFFIXES]
 
     def _start_history(self, start_time: float) -> None:
-        report.csv_folder(self.prefix)
-        report.write_csv_file(self._path(report.HISTORY_SUFFIX), report.STATS_HISTORY_CSV_HEADER,
-                              [report.history_start_row(start_time)])
+        locust_csv.csv_folder(self.prefix)
+        locust_csv.write_csv_file(self._path(locust_csv.HISTORY_SUFFIX), locust_csv.STATS_HISTORY_CSV_HEADER,
+                              [locust_csv.history_start_row(start_time)])
         self._history_started = True
 
-    def _append_history(self, rows: list[report.CsvRow], now: float) -> None:
+    def _append_history(self, rows: list[locust_csv.CsvRow], now: float) -> None:
         """Opened, appended and closed each second: the rows are on disk at once for ``tail -f``."""
         if not self._history_started:
             self._start_history(now)
-        report.write_csv_file(self._path(report.HISTORY_SUFFIX), report.STATS_HISTORY_CSV_HEADER, rows, mode="a")
+        locust_csv.write_csv_file(self._path(locust_csv.HISTORY_SUFFIX), locust_csv.STATS_HISTORY_CSV_HEADER, rows,
+                                  mode="a")
 
     def _rewrite(self, duration: float) -> None:
-        report.csv_folder(self.prefix)
-        for suffix, (header, rows) in report.rewritten_csv_files(self.stats, duration).items():
-            report.replace_csv_file(self._path(suffix), header, rows)
+        locust_csv.csv_folder(self.prefix)
+        for suffix, (header, rows) in locust_csv.rewritten_csv_files(self.stats, duration).items():
+            locust_csv.replace_csv_file(self._path(suffix), header, rows)
 
     def _attempt(self, *writes: Callable[[], None]) -> None:
         """One second's writes, each on its own; a spell of failing seconds is said once, when it begins,
@@ -144,4 +145,4 @@ class LiveOutput:
         def current(entry: StatsEntry) -> tuple[float, float]:
             return windows.rates(entry, aggregated=entry is stats.total)
 
-        self.say(report.stats_table(stats, point.timestamp - stats.start_time, current) + "\n")
+        self.say(console.stats_table(stats, point.timestamp - stats.start_time, current) + "\n")

@@ -1,8 +1,8 @@
 """``--html PATH``: one self-contained HTML file with a run's verdicts, figures, charts and tables.
 
-It is the admin run page's report, rendered from the same templates (perf.run_report) with the
+It is the admin run page's report, rendered from the same templates (perf.reports) with the
 stylesheet inline: no script, stylesheet, font or image is fetched from anywhere, and the charts are
-inline SVG from perf.charts. The figures come from the same rows perf.load.report writes to CSV, so
+inline SVG from perf.reports.charts. The figures come from the same rows perf.reports writes to CSV, so
 the HTML, the CSV files, the console and the admin never disagree. The markup after the doctype is
 well-formed XML as well as HTML, so tools (and tests) can parse it strictly.
 
@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from perf.load.stats import StatsRegistry
-from perf.run_report.context import build_report
-from perf.run_report.render import render_document
+from perf.reports.context import build_report
+from perf.reports.render import render_document
 
 
 def render_html(stats: StatsRegistry, duration: float, meta: dict[str, Any]) -> str:
