@@ -41,3 +41,15 @@ def test_scenarios_speak_http_only() -> None:
     offenders = {module: sorted(names & forbidden)
                  for module, names in imported_modules("platform_pack/scenarios").items() if names & forbidden}
     assert offenders == {}
+
+
+def test_the_engine_imports_nothing_of_output_or_django_models():
+    """perf/load is the engine: reports read it, never the other way (docs/architecture.md)."""
+    offenders = {}
+    for path in sorted((ROOT / "perf" / "load").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and (
+                node.module.startswith("perf.reports") or node.module in ("perf.models", "perf.persist")
+            ):
+                offenders.setdefault(path.name, []).append(node.module)
+    assert offenders == {}
