@@ -204,6 +204,12 @@ def test_failures_and_server_breakdown_sections(admin_client: Client) -> None:
     assert 'id="server-timing"' in page and "hidden" in page.split('id="server-timing"')[1].split(">")[0]
 
 
+def test_an_audit_without_checks_says_none_are_configured_rather_than_pass(admin_client: Client) -> None:
+    header = text(section(page_of(admin_client, finished(audit={"ok": True, "checks": []})), "summary"))
+    assert "Data-integrity audit no checks configured (PERF_AUDIT_CHECKS)" in header
+    assert "PASS" not in header.split("Data-integrity audit")[1][:40]
+
+
 def test_connections_section_shows_what_the_stored_run_counted(admin_client: Client) -> None:
     from perf.load.transport import NEW, REOPENED
 
