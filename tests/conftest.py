@@ -26,6 +26,17 @@ from tests.liveserver import (
 )
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``make test`` runs the suite twice, on SQLite and on PostgreSQL; tests marked ``once`` (sockets, files,
+    the browser, mail) test nothing that differs between the two, so the PostgreSQL pass skips them."""
+    if not is_postgres(os.environ.get("DATABASE_URL", "")):
+        return
+    skip = pytest.mark.skip(reason="marked once: nothing in it depends on the database; run in the SQLite pass")
+    for item in items:
+        if item.get_closest_marker("once"):
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def live_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """SQLite file by default; a scratch PostgreSQL database when DATABASE_URL names a server."""

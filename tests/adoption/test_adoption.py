@@ -26,16 +26,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.liveserver import ROOT, free_port, is_postgres
+from tests.liveserver import ROOT, free_port
 
 DOC = ROOT / "docs" / "adopting.md"
 INSTALL_TIMEOUT = 600
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(is_postgres(os.environ.get("DATABASE_URL", "")),
-                       reason="the adopting project keeps its own SQLite file: run once, in the SQLite pass"),
-]
+pytestmark = [pytest.mark.slow, pytest.mark.once]  # the adopting project keeps its own SQLite file
 
 HELLO_VIEW = '''
 from django.http import JsonResponse

@@ -38,11 +38,14 @@ START = 1_700_000_000.0
 WIDTH = 1400
 SHOTS = Path(tempfile.gettempdir())
 
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
-    reason=f"needs Debian's chromium and chromium-driver ({CHROMIUM}, {CHROMEDRIVER}): apt-get install chromium "
-    "chromium-driver",
-)
+pytestmark = [
+    pytest.mark.once,
+    pytest.mark.skipif(
+        not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
+        reason=f"needs Debian's chromium and chromium-driver ({CHROMIUM}, {CHROMEDRIVER}): apt-get install chromium "
+        "chromium-driver",
+    ),
+]
 
 
 def load(slowdown: float, steps: int = 8) -> StatsRegistry:

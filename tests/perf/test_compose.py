@@ -21,6 +21,8 @@ import pytest
 from settings_perf import database_from_url
 from tests.liveserver import LiveServer
 
+pytestmark = pytest.mark.once
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose-test.yaml"
 DOCKER_COMPOSE = shutil.which("docker-compose")

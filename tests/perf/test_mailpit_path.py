@@ -22,7 +22,7 @@ from platform_pack.clients.mailpit import MailpitClient
 from scripts.stack_services import Broker, Child, MailCatcherService, StackError, celery_worker, wait_celery_ready
 from tests.liveserver import LiveServer, free_port, run_perf
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.once]
 PASSWORD = "Quiet-Lantern-47!"
 
 

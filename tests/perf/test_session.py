@@ -10,6 +10,8 @@ from perf.load.session import HttpSession
 from tests import factories
 from tests.liveserver import free_port
 
+pytestmark = pytest.mark.once
+
 
 class Hook:
     """Collects what the session reports."""

@@ -22,14 +22,9 @@ import pytest
 import redis
 
 from scripts.stack_services import Missing, ScratchDatabase, find_pgbouncer
-from tests.liveserver import ROOT, is_postgres
+from tests.liveserver import ROOT
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(is_postgres(os.environ.get("DATABASE_URL", "")),
-                       reason="the stack brings its own PostgreSQL database behind PgBouncer: run once, "
-                              "in the SQLite pass"),
-]
+pytestmark = [pytest.mark.slow, pytest.mark.once]  # the stack brings its own PostgreSQL behind PgBouncer
 POSTGRES_URL = os.environ.get("STACK_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 SCRIPT = ROOT / "scripts" / "stack_demo.py"
 

@@ -19,6 +19,8 @@ import pytest
 from perf.load.transport import NEW, REOPENED, REUSED, Connection, StaleConnection
 from tests.liveserver import ROOT, LiveServer, free_port
 
+pytestmark = pytest.mark.once
+
 
 class Framings(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
