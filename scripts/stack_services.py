@@ -44,8 +44,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _child_setup() -> None:
-    """In each child before exec: ask Linux to SIGTERM it when the script dies."""
+def die_with_parent() -> None:
+    """In a child before exec: ask Linux to SIGTERM it when its parent (the script, a test) dies, so an
+    interrupted run leaves no process behind."""
     try:
         import ctypes
 
@@ -68,7 +69,7 @@ class Child:
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
                 self.argv, cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True, preexec_fn=_child_setup,
+                start_new_session=True, preexec_fn=die_with_parent,
             )
         return self
 

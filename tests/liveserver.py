@@ -17,6 +17,8 @@ from pathlib import Path
 
 import requests
 
+from scripts.stack_services import die_with_parent
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -80,17 +82,6 @@ def manage(*args: str, env: dict[str, str], check: bool = True) -> subprocess.Co
     )
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: ask Linux to SIGTERM the server when the test process dies,
-    so an interrupted test run leaves no server behind."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 @dataclass
 class LiveServer:
     """A running gunicorn; ``url`` is the API root, e.g. ``http://127.0.0.1:PORT/api``."""
@@ -116,7 +107,7 @@ class LiveServer:
                 sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
                 "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers), "--threads", str(threads), *extra,
             ],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
         )
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:

@@ -1,7 +1,10 @@
 """Fixtures shared by the tests that run real load: the perf data, seeded once per module."""
 
+from collections.abc import Callable
+
 import pytest
 
+from perf.load import stats as stats_module
 from tests.liveserver import manage
 
 PRESEEDED_USERS = 40
@@ -14,3 +17,25 @@ def seeded(live_env: dict[str, str], live_server_process) -> dict[str, str]:
     env = {**live_env, "LOCUST_NUM_PRESEEDED_USERS": str(PRESEEDED_USERS)}
     manage("bootstrap_perf_tests", "--reset", env=env)
     return env
+
+
+class FakeClock:
+    """``time.time`` of perf.load.stats, so that requests land at chosen moments."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def fake_clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[float], FakeClock]:
+    """``fake_clock(start)`` stands a FakeClock at ``start`` in for the statistics' clock."""
+
+    def install(start: float) -> FakeClock:
+        fake = FakeClock(start)
+        monkeypatch.setattr(stats_module, "time", fake)
+        return fake
+
+    return install

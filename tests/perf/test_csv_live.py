@@ -14,13 +14,13 @@ import sys
 import textwrap
 import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import gevent
 import pytest
 from django.test import Client
 
-from perf.load import stats as stats_module
 from perf.load.history import HistoryPoint, HistoryPoints
 from perf.load.runner import LoadRunner, RunPlan
 from perf.load.session import HttpSession
@@ -33,27 +33,16 @@ from perf.reports.live_csv import LiveCsv, LiveOutput
 from perf.request import RunRequest, UsageError, check_request
 from tests.factories import make_user, unique
 from tests.liveserver import ROOT, start_run_perf
+from tests.perf.conftest import FakeClock
 
 START = 1_700_000_000.0
 HISTORY = locust_csv.STATS_HISTORY_CSV_HEADER
 LABELS = PERCENTILE_LABELS
 
 
-class FakeClock:
-    """``time.time`` of perf.load.stats, so that requests land at chosen moments."""
-
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def time(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock(START)
-    monkeypatch.setattr(stats_module, "time", fake)
-    return fake
+def clock(fake_clock: Callable[[float], FakeClock]) -> FakeClock:
+    return fake_clock(START)
 
 
 def read_rows(path: Path) -> list[list[str]]:

@@ -21,7 +21,8 @@ from celery import Celery
 
 from perf.distributed import registry_from_json
 from perf.models import PerfRun, ShardReport, StatsSample
-from tests.liveserver import ROOT, _die_with_parent, free_port, manage
+from scripts.stack_services import die_with_parent
+from tests.liveserver import ROOT, free_port, manage
 
 REDIS_DB = 9
 # Every test here starts Celery workers and real load.
@@ -45,7 +46,7 @@ def broker_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     workdir = tmp_path_factory.mktemp("redis")
     server = subprocess.Popen([binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly",
                                "no", "--dir", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              preexec_fn=_die_with_parent)
+                              preexec_fn=die_with_parent)
     try:
         deadline = time.monotonic() + 10
         while True:
@@ -121,7 +122,7 @@ class WorkerPool:
             process = subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "perf.celery", "worker", "-P", "gevent", "-c", "1", "-n",
                  name, "--loglevel=warning", "--without-mingle", "--without-gossip"],
-                cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+                cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
             )
         return Worker(name, log, process)
 

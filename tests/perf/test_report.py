@@ -7,15 +7,16 @@ import csv
 import json
 import random
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from perf.load import stats as stats_module
 from perf.load.history import entry_percentiles
 from perf.load.stats import PERCENTILES, Sample, StatsEntry, StatsRegistry
 from perf.reports import console, locust_csv, summary_json
+from tests.perf.conftest import FakeClock
 
 # Locust's header rows as the project documents them (copied from Locust 2.x's CSV writer's output).
 FORMATS_DOC = Path(__file__).resolve().parents[2] / "docs" / "design.md"
@@ -139,21 +140,9 @@ def test_empty_run_writes_an_aggregated_row_with_na_percentiles(tmp_path: Path) 
 # ---------------------------------------------------------------------------------------------- _stats_history.csv
 
 
-class FakeClock:
-    """``time.time`` of perf.load.stats, so that requests land at chosen moments."""
-
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def time(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock(START)
-    monkeypatch.setattr(stats_module, "time", fake)
-    return fake
+def clock(fake_clock: Callable[[float], FakeClock]) -> FakeClock:
+    return fake_clock(START)
 
 
 def steady_run(clock: FakeClock, seconds: int, per_second: int = 10, sample_every: int = 2) -> StatsRegistry:
