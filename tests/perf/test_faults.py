@@ -125,7 +125,7 @@ def test_an_output_file_that_fails_at_the_end_is_one_line_and_the_run_is_stored(
     assert (tmp_path / "csv" / "run_stats.csv").exists()  # the other files are still written
 
 
-def test_a_database_locked_for_ten_seconds_does_not_stall_the_users(
+def test_a_database_locked_for_six_seconds_does_not_stall_the_users(
     seeded, live_server_process, orm, live_database_url: str
 ):
     """While the run's tables are locked, progress keeps ticking, reads keep being served and recorded,
@@ -134,11 +134,12 @@ def test_a_database_locked_for_ten_seconds_does_not_stall_the_users(
     that fails because the database is locked must be retried, never fatal."""
     label = _label("locked")
     env = {**seeded, "SQLITE_BUSY_TIMEOUT": "2"}
-    process = start_run_perf(env, *_browse(live_server_process.url, label, "24s"))
+    process = start_run_perf(env, *_browse(live_server_process.url, label, "14s"))
     try:
         _wait_for_requests(label)
         lock_from = time.time()
-        with database_held_locked(live_database_url, 10):
+        # Three times the run's own wait for the lock: a stalled event loop would leave a 6 s gap.
+        with database_held_locked(live_database_url, 6):
             pass
         lock_until = time.time()
         stdout, stderr = process.communicate(timeout=90)
@@ -152,12 +153,12 @@ def test_a_database_locked_for_ten_seconds_does_not_stall_the_users(
     samples = list(StatsSample.objects.filter(run=run).order_by("timestamp"))
     stamps = [sample.timestamp.timestamp() for sample in samples]
     gaps = [later - earlier for earlier, later in zip(stamps, stamps[1:], strict=False)]
-    assert len(samples) >= 10 and max(gaps) <= 4.0, gaps
+    assert len(samples) >= 6 and max(gaps) <= 4.0, gaps
     during = [s for s in samples if lock_from + 2 <= s.timestamp.timestamp() <= lock_until]
-    assert len(during) >= 3 and all(s.requests_per_second > 0 for s in during), [
+    assert len(during) >= 2 and all(s.requests_per_second > 0 for s in during), [
         (s.elapsed, s.requests_per_second) for s in during]
     progress = [line for line in stdout.splitlines() if line.startswith("[") and "req/s" in line]
-    assert len(progress) >= 10, stdout[-3000:]
+    assert len(progress) >= 6, stdout[-3000:]
     assert "Traceback" not in stderr
 
 
@@ -189,7 +190,8 @@ def test_a_final_save_the_database_refuses_for_good_keeps_the_summary_in_a_file(
     process = start_run_perf(env, *_browse(live_server_process.url, label, "5s"))
     try:
         _wait_for_requests(label)
-        with database_held_locked(live_database_url, 16):
+        # Past the run's end (5 s) and its 2 s of patience, with room for a slow start.
+        with database_held_locked(live_database_url, 12):
             stdout, stderr = process.communicate(timeout=60)
     finally:
         process.kill()

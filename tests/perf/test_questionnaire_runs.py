@@ -19,7 +19,7 @@ USERS = 3
 
 def _questionnaire_run(env: dict[str, str], url: str, json_path: Path):
     result = run_perf(
-        env, "--users", str(USERS), "--spawn-rate", str(USERS), "--duration", "4s", "--wait", "0.1,0.2",
+        env, "--users", str(USERS), "--spawn-rate", str(USERS), "--duration", "3s", "--wait", "0.1,0.2",
         "--scenario", "QuestionnaireUser", "--host", url, "--no-save", "--json", str(json_path),
     )
     summary = json.loads(json_path.read_text())
