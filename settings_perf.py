@@ -172,6 +172,8 @@ PERF_HEALTHCHECK_PATH = "/healthcheck"
 # How long run_perf keeps retrying its final save while the database is locked or down, in seconds; then it
 # writes the run's summary to a file and exits 6 (perf/store.py).
 PERF_SAVE_PATIENCE = env.float("PERF_SAVE_PATIENCE", default=120.0)
+# run_perf --distributed: a shard whose heartbeat (every second) stands still this many seconds is given up.
+PERF_SHARD_TIMEOUT = env.float("PERF_SHARD_TIMEOUT", default=10.0)
 
 # Where the admin's "New run" page starts run_perf: "process" (a detached process beside the web server) or
 # "celery" (a perf.tasks.launch_run task starts it on a worker's machine).

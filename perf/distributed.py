@@ -7,7 +7,7 @@ run's registry as the exact merge of the latest rows (histograms merge without l
 back through the broker, so no result backend is needed and a shard that dies still leaves what it
 measured up to its last heartbeat.
 
-A shard is dead when its heartbeat stops changing for ``HEARTBEAT_TIMEOUT`` seconds, or when no
+A shard is dead when its heartbeat stops changing for ``PERF_SHARD_TIMEOUT`` seconds (default 10), or when no
 worker took it within ``START_TIMEOUT``; liveness is judged by the coordinator's own clock (a
 heartbeat is only compared with the previous one), so clock skew between machines cannot kill a shard.
 A run with a failed shard never ends as plainly "completed": ``run()`` returns a reason that starts
@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 import gevent
+from django.conf import settings
 from django.utils import timezone
 
 from perf.config import PerfConfig
@@ -101,6 +102,8 @@ class CeleryRunner(Runner):
         super().__init__(scenarios, plan, stats, context, on_tick, on_cpu_warning)
         self.host = host
         self.request_timeout = request_timeout
+        # A shard whose heartbeat stands still this long is given up (PERF_SHARD_TIMEOUT, default 10 s).
+        self.heartbeat_timeout = float(getattr(settings, "PERF_SHARD_TIMEOUT", HEARTBEAT_TIMEOUT))
         # A shard without users would only report zeros: never more shards than users.
         self.shards = max(1, min(shards, plan.users))
         self.failed_shards: list[int] = []
@@ -201,8 +204,8 @@ class CeleryRunner(Runner):
             return
         if row.status == ShardReport.Status.PENDING and now - since > START_TIMEOUT:
             self._give_up(row, f"never started (no worker took it within {START_TIMEOUT:.0f} s)")
-        elif row.status == ShardReport.Status.RUNNING and now - since > HEARTBEAT_TIMEOUT:
-            self._give_up(row, f"died (no heartbeat for {HEARTBEAT_TIMEOUT:.0f} s)")
+        elif row.status == ShardReport.Status.RUNNING and now - since > self.heartbeat_timeout:
+            self._give_up(row, f"died (no heartbeat for {self.heartbeat_timeout:g} s)")
 
     def _give_up(self, row: ShardReport, why: str) -> None:
         """Mark a shard failed, unless it finished meanwhile; its last report stays counted."""

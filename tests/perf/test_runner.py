@@ -17,6 +17,8 @@ from perf.load.stats import StatsRegistry
 from perf.load.user import StopUser, User, constant, task
 from platform_pack.scenarios import SCENARIOS
 
+pytestmark = pytest.mark.once  # the engine alone: nothing here touches a database
+
 WEIGHTS = {name: cls.weight for name, cls in SCENARIOS.items()}
 
 
