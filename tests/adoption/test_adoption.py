@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,8 +111,8 @@ class Adopter:
         self.venv = folder / "venv"
         self.project = folder / "mysite"
         self.port = free_port()
+        self.python = python
         self.background: list[subprocess.Popen] = []
-        subprocess.run([python, "-m", "venv", str(self.venv)], check=True, timeout=120)
         self.env = {key: value for key, value in os.environ.items()
                     if not key.startswith(("PYTEST", "DJANGO", "DATABASE", "LOCUST", "VIRTUAL_ENV"))}
         self.env["PATH"] = f"{self.venv / 'bin'}{os.pathsep}{self.env['PATH']}"
@@ -124,7 +125,8 @@ class Adopter:
         return done.stdout
 
     def start_project(self) -> None:
-        """What the doc assumes: a project that serves JSON, here one view at /hello/."""
+        """What the doc assumes: a fresh virtualenv, and a project that serves JSON, here one view at /hello/."""
+        subprocess.run([self.python, "-m", "venv", str(self.venv)], check=True, timeout=120)
         self.run("pip install -q 'Django>=5.2,<5.3' gunicorn", cwd=self.folder)
         self.run("django-admin startproject mysite", cwd=self.folder)
         (self.project / "mysite" / "views.py").write_text(HELLO_VIEW)
@@ -180,21 +182,6 @@ class Adopter:
                 process.wait(timeout=15)
 
 
-@pytest.fixture
-def adopt(tmp_path: Path, wheel: Path) -> Iterator:
-    adopters: list[Adopter] = []
-
-    def make(python: str) -> Adopter:
-        adopter = Adopter(tmp_path / f"py{len(adopters)}", python, wheel)
-        adopter.folder.mkdir(exist_ok=True)
-        adopters.append(adopter)
-        return adopter
-
-    yield make
-    for adopter in adopters:
-        adopter.stop()
-
-
 def _adopt_and_check(adopter: Adopter) -> None:
     adopter.start_project()
     for block in doc_blocks(DOC.read_text()):
@@ -219,12 +206,24 @@ def _adopt_and_check(adopter: Adopter) -> None:
     assert "Server-side breakdown" in page.text  # the middleware of step 3 is on
 
 
-def test_a_fresh_project_follows_the_doc_and_stores_a_run(adopt) -> None:
-    _adopt_and_check(adopt(sys.executable))
+@pytest.fixture(scope="module")
+def adoptions(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Future]]:
+    """Both adoptions at once, each in a thread of its own: they wait on pip, gunicorn and a 10 s run far
+    more than they compute, so together they take little longer than one. Each test reads its own."""
+    pythons = {"this": sys.executable, "newest": newest_python()}
+    adopters = {key: Adopter(tmp_path_factory.mktemp(f"adopt-{key}"), python, wheel)
+                for key, python in pythons.items() if python}
+    with ThreadPoolExecutor(max_workers=len(adopters)) as pool:
+        yield {key: pool.submit(_adopt_and_check, adopter) for key, adopter in adopters.items()}
+        for adopter in adopters.values():
+            adopter.stop()
 
 
-def test_the_same_on_the_newest_python_here(adopt) -> None:
-    python = newest_python()
-    if python is None:
+def test_a_fresh_project_follows_the_doc_and_stores_a_run(adoptions: dict[str, Future]) -> None:
+    adoptions["this"].result(timeout=INSTALL_TIMEOUT)
+
+
+def test_the_same_on_the_newest_python_here(adoptions: dict[str, Future]) -> None:
+    if "newest" not in adoptions:
         pytest.skip(f"no Python newer than {sys.version_info.major}.{sys.version_info.minor} on this machine")
-    _adopt_and_check(adopt(python))
+    adoptions["newest"].result(timeout=INSTALL_TIMEOUT)
