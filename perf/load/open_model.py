@@ -156,7 +156,6 @@ class OpenModelRunner(LoadRunner):
         """One task, its first request timed from ``intended``; False when the user quits (StopUser)."""
         client = user.client
         client.intended_start = intended
-        user.task_started = time.monotonic()
         try:
             user.pick_task()(user)
         except StopUser:

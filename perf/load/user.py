@@ -6,7 +6,6 @@ simulated user runs ``on_start`` once, then repeatedly picks a task at random by
 """
 
 import random
-import time
 from bisect import bisect
 from collections.abc import Callable
 from typing import Any
@@ -94,7 +93,6 @@ class User:
         self._on_exception = on_exception
         self.stopping = False
         self.waiting = False
-        self.task_started = 0.0
 
     def on_start(self) -> None:
         """Runs once before the first task (log in, look up ids)."""
@@ -130,7 +128,6 @@ class User:
                 self.report_exception(exc)
                 return
             while not self.stopping:
-                self.task_started = time.monotonic()
                 try:
                     self.pick_task()(self)
                 except StopUser:
