@@ -70,6 +70,7 @@ bench-venv: benchmarks/.venv-locust/bin/locust
 # Speed, memory and query-count figures (never part of `make test`); nginx and wrk from Debian.
 bench: install bench-venv
 	$(PY) benchmarks/generator.py
+	$(PY) benchmarks/mix.py
 	$(PY) benchmarks/memory.py
 	$(PY) benchmarks/stats.py
 	$(PY) benchmarks/seed.py

@@ -3,10 +3,12 @@
 Goals (issue: speed), measured side by side in one run:
 - throughput: the run_perf engine (its real session, stats and runner) ≥ 1.5× Locust's
   FastHttpUser in requests per CPU-second, 50 connections, no think time;
-- added latency: at a paced 500 req/s, engine p50 − wrk p50 ≤ 0.1 ms. Both tools pace the same way:
-  after each response a connection waits a uniformly random 0..2T (T = connections / rate), so
-  requests arrive spread out rather than in synchronized bursts (a burst of 50 would measure
-  queueing inside the generator, not the latency it adds to one request).
+- added latency: at a paced 500 req/s, engine p50 − wrk p50 ≤ 0.1 ms and engine p99 − wrk p99 ≤ 1 ms
+  (issue 13). The tools pace the same way: after each response a connection waits a uniformly random
+  0..2T (T = connections / rate), so requests arrive spread out rather than in synchronized bursts (a
+  burst of 50 would measure queueing inside the generator, not the latency it adds to one request);
+  the Python generators also start their connections spread over T rather than all at once, for the
+  same reason (benchmarks/latency.py: the start-up burst was the whole of the old 6 ms p99).
 
 The target is nginx from Debian's package (``worker_processes 1``) pinned to core 1; every
 generator runs pinned to core 0, one at a time, alternating over several rounds, and reports
@@ -64,7 +66,11 @@ def worker_engine(url: str, users: int, duration: float, pacing: float | None) -
             self.client.get("/", name="/")
 
     stats = StatsRegistry()
-    plan = RunPlan(users=users, spawn_rate=100_000, duration=duration, tick_interval=duration)
+    # Paced, users start 1/rate apart (the spacing of the paced arrivals), as a real run ramps up: started all
+    # at once, their first requests (each with its connect) queued behind one another for up to ~10 ms, and
+    # in a 10 s run at 500 req/s those 50 requests are the slowest 1 %: they were the "p99" (issue 13).
+    spawn_rate = users / pacing if pacing else 100_000
+    plan = RunPlan(users=users, spawn_rate=spawn_rate, duration=duration, tick_interval=duration)
     runner = LoadRunner([Bench], plan, stats, lambda registry: HttpSession(url, registry.record))
     cpu, wall = _cpu_seconds(), time.monotonic()
     runner.run()
@@ -91,6 +97,8 @@ def worker_raw(url: str, users: int, duration: float, pacing: float | None) -> d
     def loop() -> None:
         nonlocal count
         client = HTTPClient.from_url(url + "/", concurrency=1)
+        if pacing:
+            gevent.sleep(random.uniform(0, 2 * pacing))  # arrivals spread from the start, as the engine's
         while time.monotonic() < deadline:
             start = time.perf_counter()
             response = client.get("/")
@@ -260,6 +268,9 @@ def paced_latency(args: argparse.Namespace, tools: list[str], url: str, workdir:
     if "engine" in results and "wrk" in results:
         added = _median(results["engine"], "p50") - _median(results["wrk"], "p50")
         print(f"goal engine p50 − wrk p50 ≤ 0.1 ms: {added:.3f} ms — {'met' if added <= 0.1 else 'NOT met'}")
+        added = _median(results["engine"], "p99") - _median(results["wrk"], "p99")
+        print(f"goal engine p99 − wrk p99 ≤ 1 ms: {added:.3f} ms — {'met' if added <= 1.0 else 'NOT met'} "
+              f"(load average {os.getloadavg()[0]:.2f}: other work on these 2 cores moves every p99 by ms)")
 
 
 def main() -> None:

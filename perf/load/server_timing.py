@@ -4,6 +4,7 @@
 per response and each endpoint's statistics keep the sums and an app-time histogram.
 """
 
+import re
 from typing import Any
 
 from perf.load.histogram import Histogram, bucket_key
@@ -11,12 +12,20 @@ from perf.load.histogram import Histogram, bucket_key
 # (app ms, database ms, query count) from a Server-Timing header; any part may be missing.
 ServerTiming = tuple[float | None, float | None, int | None]
 
+# perf.middleware's exact form, read with one match: half the cost of the general reading below, which
+# every other form (other servers' metrics, another order) still gets.
+_MIDDLEWARE_FORM = re.compile(r'app;dur=(\d+\.\d+), db;dur=(\d+\.\d+);desc="(\d+) quer(?:y|ies)"\Z')
+
 
 def parse_server_timing(value: str) -> ServerTiming | None:
     """Read ``app;dur=12.4, db;dur=3.1;desc="5 queries"`` (perf.middleware's header).
 
     Unknown metrics are ignored; None when neither ``app`` nor ``db`` is there.
     """
+    match = _MIDDLEWARE_FORM.match(value)
+    if match is not None:
+        app_ms, db_ms, count = match.groups()
+        return float(app_ms), float(db_ms), int(count)
     app = db = None
     queries = None
     for metric in value.split(","):

@@ -1,5 +1,6 @@
-"""One simulated user's keep-alive HTTP/1.1 connection: a gevent socket and the C response
-parser (llhttp) that geventhttpclient ships, and nothing else.
+"""One simulated user's keep-alive HTTP/1.1 connection: a gevent socket, a response head read in
+Python, the C response parser (llhttp) that geventhttpclient ships for anything unusual, and nothing
+else.
 
 Why not geventhttpclient's ``HTTPClient``: per request it builds header objects, takes a
 socket from a pool (queue, semaphore, liveness check) and wraps the response in more
@@ -7,11 +8,23 @@ objects. With one connection per user none of that is needed, and measured side 
 (``benchmarks/generator.py``, paced 500 req/s) it doubled the latency the generator adds:
 p50 0.32 ms through ``HTTPClient`` against 0.17 ms here, wrk 0.15 ms. Plain ``http`` only;
 ``HttpSession`` falls back to ``HTTPClient`` for ``https``.
+
+The common answer, a head that arrives whole in the first read and a body framed by
+``Content-Length`` (every JSON answer of gunicorn and nginx), is read in Python: the head split
+once into lines, the body read to its length. llhttp calls back into Python for every header name
+and value, some 25 calls a response, and that cost twice what the split does (issue 13,
+``benchmarks/mix.py``). Every other answer (chunked, ended by the close, 1xx, 204, 304, a reply to
+HEAD, a head over several reads or anything unusual in it) goes to llhttp, as before.
+
+The request's time-out bounds the whole request (send, wait, read), with one timer per connection
+armed for each request: a socket time-out made gevent create a timer and an exception for every wait.
 """
 
 import socket
 import time
 
+from gevent import Timeout
+from gevent.socket import socket as CooperativeSocket
 from geventhttpclient._parser import HTTPResponseParser
 
 RECV_SIZE = 65536
@@ -86,6 +99,36 @@ class _Response(HTTPResponseParser):
         self.complete = True
 
 
+def _plain_head(chunk: bytes, method: str) -> tuple[int, Headers, int, bool, int] | None:
+    """``(status, headers, content length, keep-alive, where the body starts)`` when ``chunk`` starts
+    with a whole head of an ordinary answer framed by ``Content-Length``; None sends it to llhttp."""
+    end = chunk.find(b"\r\n\r\n")
+    if end < 0 or method == "HEAD":
+        return None
+    lines = chunk[:end].decode("latin-1").split("\r\n")
+    status_line = lines[0]
+    code = status_line[9:12]
+    if (not status_line.startswith(("HTTP/1.1 ", "HTTP/1.0 ")) or not code.isdigit() or code < "200"
+            or code in ("204", "304") or status_line[12:13] not in ("", " ")):
+        return None
+    headers = Headers()
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        if not colon or not name or name[-1] in " \t" or line[0] in " \t":
+            return None  # no colon, an empty name, a space before the colon, a folded line: llhttp decides
+        name = name.lower()
+        value = value.lstrip(" \t")  # as llhttp: leading blanks go, trailing ones stay
+        if dict.__contains__(headers, name):
+            value = f"{dict.__getitem__(headers, name)}, {value}"
+        dict.__setitem__(headers, name, value)
+    length = dict.get(headers, "content-length")
+    if length is None or not length.isdigit() or dict.__contains__(headers, "transfer-encoding"):
+        return None
+    tokens = dict.get(headers, "connection", "").lower()
+    keep_alive = "close" not in tokens if status_line[7] == "1" else "keep-alive" in tokens
+    return int(code), headers, int(length), keep_alive, end + 4
+
+
 class Connection:
     """A lazily opened, kept-alive connection to one host; not shared between greenlets."""
 
@@ -96,6 +139,9 @@ class Connection:
         self.sock: socket.socket | None = None
         self.sent_at = 0.0
         self.opened = REUSED  # how the last request was sent: REUSED, NEW or REOPENED
+        # On a gevent socket, one timer bounds each whole request, armed and disarmed per request: with a
+        # socket time-out instead, gevent makes a new timer and a new exception for every wait on the socket.
+        self._deadline: Timeout | None = None
 
     def close(self) -> None:
         if self.sock is not None:
@@ -105,6 +151,10 @@ class Connection:
     def _connect(self) -> socket.socket:
         sock = socket.create_connection(self.address, timeout=self.timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if isinstance(sock, CooperativeSocket):  # the standard library's socket (not patched) keeps its time-out
+            sock.settimeout(None)
+            if self._deadline is None:
+                self._deadline = Timeout(self.timeout)
         self.sock = sock
         return sock
 
@@ -142,30 +192,72 @@ class Connection:
         so the failure names it rather than a retry signal.
         """
         received = False
+        deadline = self._deadline if isinstance(sock, CooperativeSocket) else None
+        if deadline is not None:
+            deadline.start()
         try:
-            sock.sendall(data)
-            response = _Response(skip_body=method == "HEAD")
-            while not response.complete:
-                chunk = sock.recv(RECV_SIZE)
-                if not chunk:
-                    self.close()
-                    if not received:
-                        closed = StaleConnection if reused else ConnectionError
-                        raise closed("connection closed before the response")
-                    response.feed(b"")  # end of a body delimited by the connection's close
-                    if not response.complete:
-                        raise ConnectionError("connection closed in the middle of the response")
-                    break
-                received = True
-                response.feed(chunk)
+            sent = sock.send(data)  # one call as a rule: gevent's sendall also asks the kernel for the buffer size
+            if sent < len(data):
+                sock.sendall(memoryview(data)[sent:])
+            chunk = sock.recv(RECV_SIZE)
+            if not chunk:
+                self.close()
+                raise (StaleConnection if reused else ConnectionError)("connection closed before the response")
+            received = True
+            plain = _plain_head(chunk, method)
+            if plain is not None:
+                status, headers, length, keep_alive, start = plain
+                body = self._read_body(sock, chunk[start:], length)
+            else:
+                status, headers, body, keep_alive = self._parse(sock, chunk, method)
         except (ConnectionResetError, BrokenPipeError) as exc:
             self.close()
             if reused and not received:
                 raise StaleConnection(str(exc)) from exc
             raise
+        except Timeout as exc:
+            self.close()
+            if exc is not deadline:
+                raise  # a time-out the scenario code set around the request: its own to handle
+            raise TimeoutError("timed out") from None  # what a socket time-out says
         except BaseException:
             self.close()
             raise
-        if not response.should_keep_alive():
+        finally:
+            if deadline is not None:
+                deadline.cancel()
+        if not keep_alive:
             self.close()
-        return response.get_code(), response.headers, bytes(response.body)
+        return status, headers, body
+
+    def _read_body(self, sock: socket.socket, body: bytes, length: int) -> bytes:
+        """The rest of a ``Content-Length`` body; bytes beyond it (no answer was asked for) end the connection."""
+        if len(body) < length:
+            parts, have = [body], len(body)
+            while have < length:
+                chunk = sock.recv(RECV_SIZE)
+                if not chunk:
+                    raise ConnectionError("connection closed in the middle of the response")
+                parts.append(chunk)
+                have += len(chunk)
+            body = b"".join(parts)
+        if len(body) > length:
+            self.close()
+            body = body[:length]
+        return body
+
+    def _parse(self, sock: socket.socket, chunk: bytes, method: str) -> tuple[int, Headers, bytes, bool]:
+        """Any answer, through llhttp, starting with the ``chunk`` already read."""
+        response = _Response(skip_body=method == "HEAD")
+        while True:
+            response.feed(chunk)
+            if response.complete:
+                break
+            chunk = sock.recv(RECV_SIZE)
+            if not chunk:
+                self.close()
+                response.feed(b"")  # end of a body delimited by the connection's close
+                if not response.complete:
+                    raise ConnectionError("connection closed in the middle of the response")
+                break
+        return response.get_code(), response.headers, bytes(response.body), response.should_keep_alive()
