@@ -29,13 +29,11 @@ from perf.load.user import User
 def _load(setting: str, path: str) -> Any:
     """The module ``path`` names, or the object inside a module (``package.module.NAME``)."""
     try:
-        return importlib.import_module(path)
-    except ModuleNotFoundError as exc:
-        if exc.name != path:  # the module exists, and something it imports does not
-            raise ImproperlyConfigured(f"{setting} = {path!r} cannot be imported: {exc}") from None
-    except ImportError as exc:
-        raise ImproperlyConfigured(f"{setting} = {path!r} cannot be imported: {exc}") from None
-    try:
+        try:
+            return importlib.import_module(path)
+        except ModuleNotFoundError as exc:
+            if exc.name != path:  # the module exists, and something it imports does not
+                raise
         return import_string(path)
     except ImportError as exc:
         raise ImproperlyConfigured(f"{setting} = {path!r} cannot be imported: {exc}") from None
@@ -53,8 +51,11 @@ def scenarios() -> dict[str, type[User]]:
         if found is None:
             raise ImproperlyConfigured(f"PERF_SCENARIOS = {path!r}: that module has no SCENARIOS list")
     if isinstance(found, dict):
-        found = found.values()
-    classes = list(found) if isinstance(found, list | tuple | type({}.values())) else [found]
+        classes = list(found.values())
+    elif isinstance(found, list | tuple):
+        classes = list(found)
+    else:
+        classes = [found]
     bad = [repr(cls) for cls in classes if not (isinstance(cls, type) and issubclass(cls, User))]
     if bad or not classes:
         raise ImproperlyConfigured(f"PERF_SCENARIOS = {path!r} must list perf.load.user.User subclasses"
@@ -62,10 +63,11 @@ def scenarios() -> dict[str, type[User]]:
     return {cls.__name__: cls for cls in classes}
 
 
-def find_scenario(name: str) -> type[User] | None:
-    """Case-insensitive lookup among the configured scenarios: ``rsvpuser`` finds ``RSVPUser``."""
+def find_scenario(name: str, among: dict[str, type[User]] | None = None) -> type[User] | None:
+    """Case-insensitive lookup among ``among`` (default: the configured scenarios): ``rsvpuser`` finds
+    ``RSVPUser``."""
     lowered = name.lower()
-    return next((cls for key, cls in scenarios().items() if key.lower() == lowered), None)
+    return next((cls for key, cls in (among or scenarios()).items() if key.lower() == lowered), None)
 
 
 def make_context() -> SharedContext:

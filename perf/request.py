@@ -174,7 +174,7 @@ def _pack(names: tuple[str, ...], audit: bool) -> tuple[list[type[User]], RunCon
         raise UsageError(str(exc)) from None
     chosen: list[type[User]] = []
     for name in names:
-        found = packs.find_scenario(name)
+        found = packs.find_scenario(name, configured)
         if found is None:
             raise UsageError(f"unknown scenario {name!r}; valid scenarios: {', '.join(configured)}")
         if found not in chosen:

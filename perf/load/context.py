@@ -8,7 +8,7 @@ the subclass in ``PERF_CONTEXT`` (``perf.packs``).
 
 import itertools
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +24,7 @@ class SharedContext:
     # Kind → values the scenarios saw and the audit checks (e.g. "verified_emails"): sets, so that
     # the facts of many processes merge by union.
     facts: dict[str, set[str]] = field(default_factory=dict)
-    _counter: Iterable[int] = field(default_factory=itertools.count)
+    _counter: Iterator[int] = field(default_factory=itertools.count)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _finding: dict[str, threading.Lock] = field(default_factory=dict)
 
@@ -56,7 +56,7 @@ class SharedContext:
     def next_number(self) -> int:
         """The next number of this process's stride (0, 1, 2, … in a run of one process)."""
         with self._lock:
-            return next(self._counter)  # type: ignore[call-overload]
+            return next(self._counter)
 
     def find_once(self, key: str, find: Callable[[], Any]) -> Any:
         """``shared[key]``, found by the first user who asks while the others wait for it, so a

@@ -192,7 +192,7 @@ class Connection:
         so the failure names it rather than a retry signal.
         """
         received = False
-        deadline = self._deadline if isinstance(sock, CooperativeSocket) else None
+        deadline = self._deadline  # None on a standard-library socket, which keeps its own time-out
         if deadline is not None:
             deadline.start()
         try:
