@@ -98,10 +98,12 @@ class CeleryRunner(Runner):
         on_tick: Callable[[Tick], None] | None = None,
         on_cpu_warning: Callable[[float], None] | None = None,
         request_timeout: float = PerfConfig.request_timeout,
+        request_log: str | None = None,
     ) -> None:
         super().__init__(scenarios, plan, stats, context, on_tick, on_cpu_warning)
         self.host = host
         self.request_timeout = request_timeout
+        self.request_log = request_log  # run_perf --request-log: shards on this machine append to the same file
         # A shard whose heartbeat stands still this long is given up (PERF_SHARD_TIMEOUT, default 10 s).
         self.heartbeat_timeout = float(getattr(settings, "PERF_SHARD_TIMEOUT", HEARTBEAT_TIMEOUT))
         # A shard without users would only report zeros: never more shards than users.
@@ -130,7 +132,7 @@ class CeleryRunner(Runner):
         self.stats.start_time = started_at
         self._db(self._create_rows)
         self._send(started_at, started_at + self.plan.duration)
-        give_up_at = started + self.plan.duration + self.plan.stop_timeout + END_GRACE
+        give_up_at = started + self.plan.duration + self.plan.end_grace + END_GRACE
         next_tick = started + self.plan.tick_interval
         stopping = False
         while True:
@@ -141,7 +143,7 @@ class CeleryRunner(Runner):
                     self._check_alive(row, now, started)
             if self._stop.is_set() and not stopping:
                 stopping = True
-                give_up_at = min(give_up_at, now + self.plan.stop_timeout + END_GRACE)
+                give_up_at = min(give_up_at, now + self.plan.end_grace + END_GRACE)
                 self._db(self._ask_shards_to_stop)
             open_rows = [row for row in rows if row.status in _OPEN]
             if not open_rows:
@@ -180,6 +182,7 @@ class CeleryRunner(Runner):
             "scenarios": list(self.scenarios), "users": plan.users,
             "spawn_rate": plan.spawn_rate, "start_at": start_at, "end_at": end_at,
             "wait": list(plan.wait) if plan.wait else None, "seed": plan.seed, "stop_timeout": plan.stop_timeout,
+            "request_log": self.request_log,
             # The generic settings only: each shard makes its scenario pack's context from its own machine's.
             "config": asdict(PerfConfig(backend_url=self.host, request_timeout=self.request_timeout)),
         }

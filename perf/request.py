@@ -68,6 +68,7 @@ class RunRequest:
     shards: int = 1
     rate: float | None = None
     bootstrap: bool = False
+    request_log: str | None = None
     launch_id: str = ""  # from the admin's "New run" page only
 
     @classmethod
@@ -108,7 +109,8 @@ def check_request(request: RunRequest) -> RunSetup:
         warmup = parse_duration(request.threshold_warmup)
         regression = parse_percent(request.fail_on_regression) if request.fail_on_regression else None
         _check_numbers(request)
-        for option, path in (("--csv", request.csv), ("--json", request.json), ("--html", request.html)):
+        for option, path in (("--csv", request.csv), ("--json", request.json), ("--html", request.html),
+                             ("--request-log", request.request_log)):
             if path:
                 check_output_path(option, path, prefix=option == "--csv")
     except ValueError as exc:
@@ -131,7 +133,8 @@ def check_request(request: RunRequest) -> RunSetup:
         except ValueError as exc:
             raise UsageError(str(exc)) from None
     plan = RunPlan(users=request.users, spawn_rate=request.spawn_rate, duration=duration,
-                   stop_timeout=request.stop_timeout, wait=wait, seed=request.seed)
+                   stop_timeout=request.stop_timeout, wait=wait, seed=request.seed,
+                   request_timeout=config.request_timeout)
     return RunSetup(config=replace(config, backend_url=host), host=host, plan=plan, scenarios=scenarios,
                     context=context, thresholds=thresholds, threshold_warmup=warmup,
                     baseline=baseline, regression_percent=regression, processes=processes, seed_hook=seed_hook)

@@ -22,6 +22,7 @@ from django.db import DatabaseError, connection
 
 from perf import audit, compare, exit_codes, packs
 from perf.database import first_line
+from perf.load.request_log import RequestLog
 from perf.load.runner import LoadRunner, RunContext, Runner, Tick, split_counts
 from perf.load.session import HttpSession
 from perf.load.stats import StatsRegistry
@@ -98,6 +99,8 @@ class Invocation:
         self.request, self.setup, self.out, self.err = request, setup, out, err
         self.stats = StatsRegistry()
         self.context = setup.context
+        # run_perf --request-log: opened before the runner forks any worker, which inherit it.
+        self.request_log = RequestLog(request.request_log) if request.request_log else None
         self.progress = ProgressPrinter(out, setup.plan.duration)
         self.runner = build_runner(request, setup, self.stats, self._make_session, self.context)
         self.runner.on_tick = self._on_tick
@@ -110,7 +113,8 @@ class Invocation:
         self.signals = StopSignals(self.runner.request_stop, self.progress.message, ignore_after=owns_process)
 
     def _make_session(self, registry: StatsRegistry) -> HttpSession:
-        return HttpSession(self.setup.host, registry.record, timeout=self.setup.config.request_timeout)
+        return HttpSession(self.setup.host, registry.record, timeout=self.setup.config.request_timeout,
+                           request_log=self.request_log)
 
     def _on_tick(self, tick: Tick) -> None:
         self.progress(tick)
@@ -193,7 +197,7 @@ class Invocation:
         out, runner, stats, hurry = self.out, self.runner, self.stats, lambda: self.signals.hurry
         status = _status(reason)
         out.write("\n" + console.summary_tables(stats, duration) + "\n")
-        for line in runner.summary_lines():
+        for line in runner.summary_lines() + runner.end_lines():
             out.write(line + "\n")
         if reason != "completed":
             out.write(f"Stopped early: {reason}\n")
@@ -314,7 +318,8 @@ def build_runner(request: RunRequest, setup: RunSetup, stats: StatsRegistry, mak
         from perf.distributed import CeleryRunner
 
         return CeleryRunner(setup.scenarios, setup.plan, stats, host=setup.host, shards=request.shards,
-                            context=context, request_timeout=setup.config.request_timeout)
+                            context=context, request_timeout=setup.config.request_timeout,
+                            request_log=request.request_log)
     if request.rate is not None:
         from perf.load.open_model import OpenModelRunner
 

@@ -20,6 +20,7 @@ from perf.celery import app
 from perf.config import PerfConfig, load_config
 from perf.distributed import HEARTBEAT_INTERVAL, TASK_NAME, registry_to_json, shard_order
 from perf.launch import LAUNCH_TASK
+from perf.load.request_log import RequestLog
 from perf.load.runner import LoadRunner, RunContext, RunPlan, Tick, scenario_spawn_order
 from perf.load.session import HttpSession
 from perf.load.stats import StatsRegistry
@@ -111,7 +112,7 @@ class Heartbeat:
 @app.task(name=TASK_NAME, bind=True)
 def run_shard(self: Any, *, run_id: int, index: int, shards: int, host: str, scenarios: list[str], users: int,
               spawn_rate: float, start_at: float, end_at: float, wait: list[float] | None, seed: int | None,
-              stop_timeout: float, config: dict[str, Any] | None) -> str:
+              stop_timeout: float, config: dict[str, Any] | None, request_log: str | None = None) -> str:
     """Run shard ``index`` of ``shards`` until ``end_at`` (a wall-clock time common to all shards).
 
     Returns "skipped" when the row is no longer pending: a task delivered again (acks_late after a
@@ -135,10 +136,12 @@ def run_shard(self: Any, *, run_id: int, index: int, shards: int, host: str, sce
         context.stride(index, shards)
         configured = packs.scenarios()
         plan = RunPlan(users=users, spawn_rate=spawn_rate, duration=max(0.0, end_at - time.time()),
-                       stop_timeout=stop_timeout, wait=(wait[0], wait[1]) if wait else None, seed=seed)
+                       stop_timeout=stop_timeout, wait=(wait[0], wait[1]) if wait else None, seed=seed,
+                       request_timeout=perf_config.request_timeout)
+        log = RequestLog(request_log) if request_log else None  # run_perf --request-log, on this machine
 
         def make_session(registry: StatsRegistry) -> HttpSession:
-            return HttpSession(host, registry.record, timeout=perf_config.request_timeout)
+            return HttpSession(host, registry.record, timeout=perf_config.request_timeout, request_log=log)
 
         runner = ShardRunner([configured[name] for name in scenarios], plan, stats, make_session, context,
                              index=index, shards=shards, start_at=start_at)

@@ -151,14 +151,14 @@ class ProcessRunner(Runner):
         if self.stopping:
             return
         super().request_stop(reason)
-        self._kill_at = min(self._kill_at, time.monotonic() + self.plan.stop_timeout + HANG_GRACE)
+        self._kill_at = min(self._kill_at, time.monotonic() + self.plan.end_grace + HANG_GRACE)
         self._signal_workers(signal.SIGTERM)
 
     def run(self) -> str:
         """Fork the workers, merge their reports until all are done; returns ``"completed"`` or why not."""
         self.stats.start_time = time.time()
         started = time.monotonic()
-        self._kill_at = min(self._kill_at, started + self.plan.duration + self.plan.stop_timeout + HANG_GRACE)
+        self._kill_at = min(self._kill_at, started + self.plan.duration + self.plan.end_grace + HANG_GRACE)
         try:
             self._fork_workers()
             self._open_pipes = len(self.workers)
@@ -278,7 +278,7 @@ class ProcessRunner(Runner):
         """
         if not self._all_done.is_set():
             self._signal_workers(signal.SIGTERM)
-            self._all_done.wait(timeout=self.plan.stop_timeout + REAP_TIMEOUT)
+            self._all_done.wait(timeout=self.plan.end_grace + REAP_TIMEOUT)
         readers = [worker.reader for worker in self.workers if worker.reader is not None]
         for sig in (None, signal.SIGKILL):
             if sig is not None:

@@ -20,11 +20,30 @@ import gevent
 from gevent.event import Event
 
 from perf.load.history import HistoryPoint
-from perf.load.session import HttpSession
+from perf.load.session import CUT_OFF, HttpSession
 from perf.load.stats import Sample, StatsRegistry
 from perf.load.user import User, WaitTime, between
 
 CPU_WARNING_PERCENT = 90.0
+# How often the end of a run looks whether the requests in flight have been answered.
+END_POLL_S = 0.02
+
+
+def cut_off_count(stats: StatsRegistry) -> int:
+    """Requests recorded as cut off at the end (``HttpSession.cut_off``), from any process of the run."""
+    prefix = CUT_OFF + ":"
+    return sum(failure.occurrences for failure in stats.failures.values() if failure.error.startswith(prefix))
+
+
+def in_flight_lines(in_flight: int, cut_off: int, grace: float) -> list[str]:
+    """The summary's line on requests in flight at the end: how many, how many finished within the grace."""
+    if not in_flight:
+        return []
+    line = (f"{in_flight} request{'s' if in_flight != 1 else ''} in flight at the end: "
+            f"{in_flight - cut_off} finished within the {grace:g} s grace")
+    if cut_off:
+        line += f", {cut_off} cut off (counted as failures)"
+    return [line]
 
 
 def allocate_users(weights: dict[str, int], count: int) -> list[str]:
@@ -82,6 +101,13 @@ class RunPlan:
     wait: tuple[float, float] | None = None
     seed: int | None = None
     tick_interval: float = 2.0
+    request_timeout: float = 30.0
+
+    @property
+    def end_grace(self) -> float:
+        """How long requests in flight when the run ends may still take: ``--stop-timeout`` when given, else
+        the request time-out (which bounds each of them anyway), as k6's ``gracefulStop`` bounds iterations."""
+        return self.stop_timeout or self.request_timeout
 
 
 @dataclass
@@ -178,6 +204,14 @@ class Runner:
         """Figures of this runner's own to store with the run (the open model's iterations), if any."""
         return None
 
+    def end_lines(self) -> list[str]:
+        """The summary's word on requests cut off at the end; runners that saw the users end say more."""
+        cut_off = cut_off_count(self.stats)
+        if not cut_off:
+            return []
+        return [f"{cut_off} request{'s' if cut_off != 1 else ''} cut off at the end: no answer within the "
+                f"{self.plan.end_grace:g} s grace (counted as failures)"]
+
     def report_tick(self, elapsed: float, users: int, cpu_percent: float, peak_percent: float | None = None) -> None:
         """Take a sample of the figures so far and tell the caller; warn once of a busy generator CPU.
 
@@ -259,6 +293,9 @@ class LoadRunner(Runner):
         super().__init__(scenarios, plan, stats, context, on_tick, on_cpu_warning, spawn_order)
         self.make_session = make_session
         self.users: list[tuple[User, gevent.Greenlet]] = []
+        # Requests in flight when the run ended, and how many of them the end grace cut off.
+        self.in_flight_at_end = 0
+        self.cut_off_at_end = 0
         self._wait_override: WaitTime | None = between(*plan.wait) if plan.wait else None
         self._shared_rng = random.Random()
 
@@ -326,11 +363,37 @@ class LoadRunner(Runner):
         return wall, cpu
 
     def _stop_users(self) -> None:
-        """Kill every user; with a stop timeout, let busy users finish their task first."""
+        """End every user without dropping a request in flight.
+
+        Users thinking (or idle in the open model's pool) stop at once. With ``--stop-timeout`` the others
+        may finish their task within it; without, each may finish the request it is waiting for but sends
+        no other (its session is sealed), and users busy with anything else stop at once. Either way the
+        wait lasts ``plan.end_grace`` at most; a request unanswered then is recorded as cut off, a failure
+        of its own kind, so thresholds see it and the client's count matches the server's.
+        """
         alive = [(user, greenlet) for user, greenlet in self.users if not greenlet.dead]
-        if self.plan.stop_timeout > 0:
-            for user, _ in alive:
-                user.stopping = True
-            gevent.killall([greenlet for user, greenlet in alive if user.waiting], block=True, timeout=5)
+        finish_tasks = self.plan.stop_timeout > 0
+        for user, _ in alive:
+            user.stopping = True
+            if not finish_tasks:
+                user.client.seal()
+        self.in_flight_at_end = sum(1 for user, _ in alive if user.client.in_flight is not None)
+        idle = [greenlet for user, greenlet in alive
+                if user.waiting or (not finish_tasks and user.client.in_flight is None)]
+        gevent.killall(idle, block=True, timeout=5)
+        give_up = time.monotonic() + self.plan.end_grace
+        if finish_tasks:
             gevent.joinall([greenlet for _, greenlet in alive], timeout=self.plan.stop_timeout)
+        else:
+            while any(user.client.in_flight is not None and not greenlet.dead for user, greenlet in alive):
+                if time.monotonic() >= give_up:
+                    break
+                gevent.sleep(END_POLL_S)
+        for user, greenlet in alive:
+            if not greenlet.dead and user.client.cut_off(self.plan.end_grace):
+                self.cut_off_at_end += 1
         gevent.killall([greenlet for _, greenlet in alive if not greenlet.dead], block=True, timeout=10)
+
+    def end_lines(self) -> list[str]:
+        """What became of the requests in flight when the run ended (nothing when there were none)."""
+        return in_flight_lines(self.in_flight_at_end, self.cut_off_at_end, self.plan.end_grace)

@@ -16,6 +16,11 @@ A failure's text is its cause: ``ConnectionRefusedError: [Errno 111] Connection 
 for a request that got no answer, ``HTTPError(...)`` for an error status, the scenario's
 reason otherwise. The text is also the failure's group key (``perf.load.stats``), so it is
 bounded and free of per-object details.
+
+When the run ends, a session is *sealed* (``seal``): the request in flight, if any, may still finish
+and is recorded as usual, but the next one is not sent (``SessionSealed`` ends the user). A request
+still unanswered when the run's grace runs out is recorded by ``cut_off`` as a failure of its own kind
+(``CutOff: ...``), so the end of a run never drops a request silently (issue 17).
 """
 
 import json as jsonlib
@@ -25,8 +30,11 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from gevent import GreenletExit
 from geventhttpclient import HTTPClient
 
+from perf.load.request_log import HEADER as REQUEST_ID_HEADER
+from perf.load.request_log import NO_ID, RequestLog
 from perf.load.server_timing import ServerTiming, parse_server_timing
 from perf.load.transport import REUSED, Connection, Headers
 
@@ -42,16 +50,31 @@ MAX_ERROR_LENGTH = 300
 MAX_BODY_QUOTE = 200
 # "<Foo object at 0x7f3a...>" differs per object: left in, one cause would split into many failure kinds.
 _OBJECT_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+CUT_OFF = "CutOff"
+
+
+class SessionSealed(GreenletExit):
+    """The run has ended: a sealed session sends nothing more, and the user that tried to ends quietly."""
+
+
+def cut_off_error(grace: float) -> str:
+    """The failure text of a request still unanswered when the run's end grace ran out; one text per run."""
+    return f"{CUT_OFF}: cut off at the end, waiting {grace:g} s"
 
 
 class Response:
     """What a request returned; ``status_code`` is 0 when it never got an answer."""
 
-    __slots__ = ("status_code", "headers", "content", "url", "error", "elapsed_ms", "server", "opened", "_json")
+    __slots__ = ("status_code", "headers", "content", "url", "error", "elapsed_ms", "server", "opened",
+                 "request_id", "sent_at", "_json")
 
     def __init__(self, status_code: int, headers: Headers, content: bytes, url: str,
-                 error: str | None, elapsed_ms: float, opened: int = REUSED) -> None:
+                 error: str | None, elapsed_ms: float, opened: int = REUSED, request_id: str = NO_ID,
+                 sent_at: float = 0.0) -> None:
         self.status_code = status_code
+        # With a request log: the X-Perf-Request id it was sent with, and when (unix time).
+        self.request_id = request_id
+        self.sent_at = sent_at
         # REUSED, NEW or REOPENED (perf.load.transport): whether a TCP connection was opened for it.
         self.opened = opened
         self.headers = headers
@@ -143,14 +166,15 @@ class ResponseContext:
         return self
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
-        if exc is not None and not isinstance(exc, Exception):
+        if exc is not None and not isinstance(exc, Exception) and not isinstance(exc, SessionSealed):
             return False  # the user is being killed: the run is stopping, nothing to report
-        if exc is not None:
+        if isinstance(exc, SessionSealed):
+            pass  # this block's request was answered; a later one in it was not sent as the run ended
+        elif exc is not None:
             self._error = bounded(f"{exc_type.__name__}({str(exc)!r})")
         elif not self._marked and self._error is None and not self.response.ok:
             self._error = http_error(self.response.status_code, self._name)
-        r = self.response
-        self._session.report(self._method, self._name, r.elapsed_ms, len(r.content), self._error, r.server, r.opened)
+        self._session.record(self._method, self._name, self.response, self._error)
         return False
 
 
@@ -158,7 +182,7 @@ class HttpSession:
     """One user's connection to the target; ``base_url`` may carry a path prefix (``/api``)."""
 
     def __init__(self, base_url: str, on_request: RequestHook, timeout: float = 30.0,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, request_log: RequestLog | None = None) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {base_url!r}")
@@ -170,6 +194,11 @@ class HttpSession:
         # sets it per iteration so a late start counts in the latency, as wrk2 measures (coordinated
         # omission); the next send consumes it.
         self.intended_start = 0.0
+        self.request_log = request_log
+        # The request being sent (method, name, perf_counter() at its start) while it waits; None between.
+        self.in_flight: tuple[str, str, float] | None = None
+        self._flight_uri, self._flight_id = "", NO_ID  # its URI and, with a request log, its id
+        self.sealed = False
         # Plain http (every loopback target) takes the lean connection; https goes through HTTPClient.
         self._connection: Connection | None = None
         self._client: HTTPClient | None = None
@@ -197,19 +226,59 @@ class HttpSession:
 
     def report(self, method: str, name: str, elapsed_ms: float, size: int, error: str | None,
                server: ServerTiming | None = None, opened: int = REUSED) -> None:
-        """The hook gets ``(method, name, elapsed_ms, size, error, server, opened)``, always all seven."""
+        """Record something that is no HTTP request to the target (a scenario's email wait, a look-up).
+
+        The hook gets ``(method, name, elapsed_ms, size, error, server, opened)``, always all seven.
+        """
+        if self.request_log is not None:
+            self.request_log.write(NO_ID, time.time() - elapsed_ms / 1000.0, method, name, "", 0, elapsed_ms,
+                                   opened, error)
         self.on_request(method, name, elapsed_ms, size, error, server, opened)
+
+    def record(self, method: str, name: str, response: Response, error: str | None) -> None:
+        """Record an HTTP request's outcome: the hook, and the request log's line paired by its id."""
+        if self.request_log is not None:
+            self.request_log.write(response.request_id, response.sent_at, method, name, response.url,
+                                   response.status_code, response.elapsed_ms, response.opened, error)
+        self.on_request(method, name, response.elapsed_ms, len(response.content), error, response.server,
+                        response.opened)
+
+    def seal(self) -> None:
+        """The run is over: let the request in flight finish, send no other (``SessionSealed``)."""
+        self.sealed = True
+
+    def cut_off(self, grace: float) -> bool:
+        """Record the request still in flight, if any, as cut off at the end after ``grace`` s; True if one was."""
+        flight = self.in_flight
+        if flight is None:
+            return False
+        method, name, started = flight
+        self.in_flight = None
+        elapsed_ms = (time.perf_counter() - started) * 1000.0
+        response = Response(0, Headers(), b"", self._flight_uri, cut_off_error(grace), elapsed_ms, REUSED,
+                            self._flight_id, time.time() - elapsed_ms / 1000.0)
+        self.record(method, name, response, response.error)
+        return True
 
     def send(self, method: str, path: str, json: Any = None, params: dict[str, Any] | None = None,
              headers: dict[str, str] | None = None) -> Response:
         """Send without reporting: the raw measurement."""
+        if self.sealed:
+            self.in_flight = None
+            raise SessionSealed()
         uri = self.prefix + path
         if params:
             uri += "?" + urlencode(params)
+        self._flight_uri = uri
         body = b"" if json is None else jsonlib.dumps(json).encode()
         merged = {**self.headers, **headers} if headers else self.headers
+        request_id = NO_ID
+        if self.request_log is not None:
+            request_id = self._flight_id = self.request_log.next_id()
+            merged = {**merged, REQUEST_ID_HEADER: request_id}
         connection = self._connection
         start = time.perf_counter()
+        wall = time.time()
         try:
             if connection is not None:
                 status, response_headers, content = connection.request(method, uri, merged, body)
@@ -221,6 +290,7 @@ class HttpSession:
             status, response_headers, content = 0, Headers(), b""
             error = describe_error(exc)
         end = time.perf_counter()
+        self.in_flight = None
         # https's pool does not say when it connects, so only plain http's connections are counted.
         opened = connection.opened if connection is not None else REUSED
         intended = self.intended_start
@@ -228,18 +298,19 @@ class HttpSession:
             self.intended_start = 0.0
             start = min(start, intended)
         elapsed_ms = (end - start) * 1000.0
-        return Response(status, response_headers, content, uri, error, elapsed_ms, opened)
+        return Response(status, response_headers, content, uri, error, elapsed_ms, opened, request_id, wall)
 
     def request(self, method: str, path: str, name: str | None = None, catch_response: bool = False,
                 **kwargs: Any) -> Response | ResponseContext:
         name = name or path
+        self.in_flight = (method, name, time.perf_counter())  # what cut_off records if the run ends first
         response = self.send(method, path, **kwargs)
         if catch_response:
             return ResponseContext(self, method, name, response)
         error = response.error
         if error is None and response.status_code >= 400:
             error = http_error(response.status_code, name)
-        self.report(method, name, response.elapsed_ms, len(response.content), error, response.server, response.opened)
+        self.record(method, name, response, error)
         return response
 
     def get(self, path: str, **kwargs: Any) -> Any:

@@ -16,14 +16,19 @@ and value, some 25 calls a response, and that cost twice what the split does (is
 ``benchmarks/mix.py``). Every other answer (chunked, ended by the close, 1xx, 204, 304, a reply to
 HEAD, a head over several reads or anything unusual in it) goes to llhttp, as before.
 
-The request's time-out bounds the whole request (send, wait, read), with one timer per connection
-armed for each request: a socket time-out made gevent create a timer and an exception for every wait.
+The request's time-out bounds the whole request (send, wait, read), counted from that request's own
+start: one event-loop timer per connection, restarted in full for each request (``RequestDeadline``).
+``gevent.Timeout`` cannot be reused for that: started again after a cancel, libev's timer goes on from
+the time it had left, so a connection's waits added up across requests and, once they reached the
+time-out, every later request "timed out" at once (issue 17). A fresh ``Timeout`` per request costs
+five times what the restarted timer does, and a socket time-out a timer and an exception for every wait
+(figures in ``benchmarks/mix.py --deadlines``).
 """
 
 import socket
 import time
 
-from gevent import Timeout
+from gevent import get_hub, getcurrent
 from gevent.socket import socket as CooperativeSocket
 from geventhttpclient._parser import HTTPResponseParser
 
@@ -51,6 +56,29 @@ REUSED, NEW, REOPENED = 0, 1, 2
 
 class StaleConnection(ConnectionError):
     """The server closed a kept-alive connection before answering: safe to send again."""
+
+
+class RequestTimedOut(Exception):
+    """Thrown into the waiting greenlet when its request's time is up; never seen outside this module."""
+
+
+class RequestDeadline:
+    """One request's time limit on a gevent socket, counted from ``arm()``: a libev timer restarted with
+    its full time for every request (``again``), stopped by ``disarm()``; it throws ``expired`` into the
+    greenlet that armed it if the request is still waiting when the time is up."""
+
+    __slots__ = ("_timer", "expired")
+
+    def __init__(self, seconds: float) -> None:
+        # The repeat interval is what ``again`` restarts from; the timer never repeats, as disarm() stops it.
+        self._timer = get_hub().loop.timer(seconds, seconds)
+        self.expired = RequestTimedOut()
+
+    def arm(self) -> None:
+        self._timer.again(getcurrent().throw, self.expired)
+
+    def disarm(self) -> None:
+        self._timer.stop()
 
 
 class _Response(HTTPResponseParser):
@@ -129,6 +157,11 @@ def _plain_head(chunk: bytes, method: str) -> tuple[int, Headers, int, bool, int
     return int(code), headers, int(length), keep_alive, end + 4
 
 
+def cooperative() -> bool:
+    """Whether sockets are gevent's (``run_perf`` patches the standard library before any user starts)."""
+    return socket.socket is CooperativeSocket
+
+
 class Connection:
     """A lazily opened, kept-alive connection to one host; not shared between greenlets."""
 
@@ -139,9 +172,10 @@ class Connection:
         self.sock: socket.socket | None = None
         self.sent_at = 0.0
         self.opened = REUSED  # how the last request was sent: REUSED, NEW or REOPENED
-        # On a gevent socket, one timer bounds each whole request, armed and disarmed per request: with a
-        # socket time-out instead, gevent makes a new timer and a new exception for every wait on the socket.
-        self._deadline: Timeout | None = None
+        # Under gevent, one timer bounds each whole request (connect, send, wait, read), armed and disarmed per
+        # request: with a socket time-out instead, gevent makes a new timer and exception for every wait. The
+        # standard library's blocking socket (not patched: some tests) keeps its socket time-out.
+        self._deadline = RequestDeadline(timeout) if cooperative() else None
 
     def close(self) -> None:
         if self.sock is not None:
@@ -149,12 +183,9 @@ class Connection:
             self.sock = None
 
     def _connect(self) -> socket.socket:
-        sock = socket.create_connection(self.address, timeout=self.timeout)
+        cooperative = self._deadline is not None
+        sock = socket.create_connection(self.address, timeout=None if cooperative else self.timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if isinstance(sock, CooperativeSocket):  # the standard library's socket (not patched) keeps its time-out
-            sock.settimeout(None)
-            if self._deadline is None:
-                self._deadline = Timeout(self.timeout)
         self.sock = sock
         return sock
 
@@ -172,7 +203,20 @@ class Connection:
             lines.append(f"Content-Length: {len(body)}\r\n")
         lines.append("\r\n")
         data = "".join(lines).encode("latin-1") + body
+        deadline = self._deadline
         self.sent_at = time.perf_counter()
+        if deadline is None:
+            return self._send(data, method)
+        deadline.arm()
+        try:
+            return self._send(data, method)
+        except RequestTimedOut:
+            self.close()
+            raise TimeoutError("timed out") from None  # what a socket time-out says
+        finally:
+            deadline.disarm()
+
+    def _send(self, data: bytes, method: str) -> tuple[int, Headers, bytes]:
         if self.sock is None:
             self.opened = NEW
             return self._exchange(self._connect(), data, method, reused=False)
@@ -192,9 +236,6 @@ class Connection:
         so the failure names it rather than a retry signal.
         """
         received = False
-        deadline = self._deadline  # None on a standard-library socket, which keeps its own time-out
-        if deadline is not None:
-            deadline.start()
         try:
             sent = sock.send(data)  # one call as a rule: gevent's sendall also asks the kernel for the buffer size
             if sent < len(data):
@@ -215,17 +256,9 @@ class Connection:
             if reused and not received:
                 raise StaleConnection(str(exc)) from exc
             raise
-        except Timeout as exc:
-            self.close()
-            if exc is not deadline:
-                raise  # a time-out the scenario code set around the request: its own to handle
-            raise TimeoutError("timed out") from None  # what a socket time-out says
         except BaseException:
             self.close()
             raise
-        finally:
-            if deadline is not None:
-                deadline.cancel()
         if not keep_alive:
             self.close()
         return status, headers, body

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.utils.safestring import SafeString, mark_safe
 
+from perf.load.runner import cut_off_count
 from perf.load.stats import AGGREGATED, PERCENTILE_LABELS, Sample, StatsEntry, StatsRegistry
 from perf.reports import charts, locust_csv
 from perf.reports import formats as fmt
@@ -182,7 +183,7 @@ def _threshold(verdict: dict[str, Any]) -> Check:
     return Check(str(verdict.get("expression", "")), bool(verdict.get("ok")), measured, limit)
 
 
-def _notes(meta: dict[str, Any], running: bool, now: float | None) -> list[str]:
+def _notes(meta: dict[str, Any], stats: StatsRegistry, running: bool, now: float | None) -> list[str]:
     notes = []
     if meta.get("error"):
         notes.append(f"Failed: {meta['error']}")
@@ -196,6 +197,10 @@ def _notes(meta: dict[str, Any], running: bool, now: float | None) -> list[str]:
     if isinstance(open_model, dict) and open_model.get("dropped"):
         notes.append(f"Open model: {open_model['dropped']:,} of {open_model.get('scheduled', 0):,} iterations were "
                      "dropped (no free user): the server did not get the load asked for.")
+    cut_off = cut_off_count(stats)
+    if cut_off:
+        notes.append(f"{cut_off:,} request{'s were' if cut_off != 1 else ' was'} still unanswered when the run's end "
+                     "grace ran out: counted as failures (CutOff in the failures table).")
     heartbeat = meta.get("heartbeat_at")
     if running and now is not None and isinstance(heartbeat, int | float) and now - heartbeat > STALE_AFTER:
         notes.append(f"No progress written for {fmt.duration(now - heartbeat)}: the run's process may have died.")
@@ -434,7 +439,7 @@ def build_report(stats: StatsRegistry, duration: float, meta: dict[str, Any], *,
         status_class=STATUS_CLASSES.get(status, "unknown"),
         running=running,
         subtitle=_subtitle(stats, duration, meta),
-        notes=_notes(meta, running, now),
+        notes=_notes(meta, stats, running, now),
         verdicts=_verdicts(meta),
         progress=progress,
         progress_done=done,

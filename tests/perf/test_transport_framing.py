@@ -15,6 +15,7 @@ import pytest
 
 from perf.load import transport
 from perf.load.transport import Connection, _plain_head, _Response
+from tests.slowtarget import slow_target
 
 pytestmark = pytest.mark.once
 
@@ -156,13 +157,32 @@ def test_a_request_that_outlives_its_time_out_fails_as_timed_out(script):
     assert time.monotonic() - started < 2 and connection.sock is None
 
 
-def test_the_time_out_bounds_the_whole_request_under_gevent(script, monkeypatch):
-    """On a gevent socket one timer per connection bounds each request; the socket itself has none."""
+def _cooperative(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The transport as gevent's patch leaves it (this test only): gevent's sockets, its timer bounding each request."""
     gevent_socket = pytest.importorskip("gevent.socket")
     monkeypatch.setattr(transport.socket, "create_connection", gevent_socket.create_connection)
+    monkeypatch.setattr(transport, "cooperative", lambda: True)
+
+
+def test_the_time_out_bounds_the_whole_request_under_gevent(script, monkeypatch):
+    """On a gevent socket one timer per connection bounds each request; the socket itself has none."""
+    _cooperative(monkeypatch)
     script.answers.append(None)
     connection = script.connection(timeout=0.3)
 
+    started = time.monotonic()
     with pytest.raises(TimeoutError, match="timed out"):
         connection.request("GET", "/", {}, b"")
-    assert connection._deadline is not None and not connection._deadline.pending
+    assert 0.29 <= time.monotonic() - started < 1
+    assert isinstance(connection._deadline, transport.RequestDeadline) and not connection._deadline._timer.active
+
+
+def test_each_request_gets_its_whole_time_out_however_long_the_earlier_ones_waited(monkeypatch):
+    """Issue 17: ten answers of 0.1 s on one connection with a 0.3 s time-out. A timer that went on from the
+    time it had left would fail the third; each request's time must count from its own start."""
+    _cooperative(monkeypatch)
+    with slow_target() as served:
+        connection = transport.Connection("127.0.0.1", int(served.url.rsplit(":", 1)[1]), timeout=0.3)
+        statuses = [connection.request("GET", "/sleep?s=0.1", {}, b"")[0] for _ in range(10)]
+
+    assert statuses == [200] * 10

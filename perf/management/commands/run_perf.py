@@ -61,6 +61,9 @@ class Command(PerfCommand):
         parser.add_argument("--rate", type=float, metavar="R",
                             help="open model: start R iterations per second whatever the latency (--users caps "
                                  "concurrency; latency counts from the intended start; late ones are dropped)")
+        parser.add_argument("--request-log", metavar="PATH",
+                            help="append a line per request (with the X-Perf-Request id it sent) to PATH, to reconcile "
+                                 "the run with the server's access log: manage.py perf_reconcile")
         parser.add_argument("--bootstrap", action="store_true",
                             help="first make the data the scenarios need with the project's PERF_SEED_HOOK")
         # The admin's "New run" page tags the process it starts, to find the run it stores.
