@@ -30,8 +30,15 @@ headers, ``Server-Timing`` included). Then, printed in this order:
    metered; outside requests is its total less its requests × the cost of a request at that think time (3).
    Connections opened per 100 requests after the ramp-up come from the same run.
 
+With ``--deadlines`` it measures only how a request's time-out is kept (issue 17), in alternating rounds of the
+bare engine against nginx's ``/ok``, each strategy in its own worker: ``again``, the transport's own (one libev
+timer per connection restarted with its full time per request, ``RequestDeadline``); ``fresh``, a new
+``gevent.Timeout`` per request; ``socket``, a time-out on the socket itself, which gevent keeps with a timer and
+an exception per wait (what a deadline checked around each wait costs at least). The reused ``gevent.Timeout``
+that was there before is not measured: it was wrong (it went on from the time it had left).
+
 Run: .venv/bin/python benchmarks/mix.py [--rounds 3] [--duration 15] [--users 100] [--fixed-duration 120]
-     [--scale-users 100,1000,5000] [--skip-fixed] [--skip-profile] [--skip-scale]
+     [--scale-users 100,1000,5000] [--skip-fixed] [--skip-profile] [--skip-scale] [--deadlines]
 Needs nginx (apt-get install nginx-light) and taskset; never part of the test run.
 """
 
@@ -200,7 +207,38 @@ def _runner(url: str, users: int, duration: float, kind: str, record: Callable |
     return runner, stats
 
 
-def worker_load(url: str, kind: str, users: int, duration: float, think: bool = False) -> dict:
+DEADLINES = ("again", "fresh", "socket")
+
+
+def use_deadline(strategy: str) -> None:
+    """Make the transport keep each request's time-out the way ``strategy`` says (see the docstring)."""
+    from gevent import Timeout
+
+    from perf.load import transport
+
+    if strategy == "fresh":
+        class FreshTimeout:
+            """A new gevent.Timeout per request, throwing the transport's own exception."""
+
+            def __init__(self, seconds: float) -> None:
+                self.seconds, self.expired = seconds, transport.RequestTimedOut()
+                self._timeout: Timeout | None = None
+
+            def arm(self) -> None:
+                self._timeout = Timeout(self.seconds, self.expired)
+                self._timeout.start()
+
+            def disarm(self) -> None:
+                if self._timeout is not None:
+                    self._timeout.close()
+
+        transport.RequestDeadline = FreshTimeout  # type: ignore[misc]
+    elif strategy == "socket":
+        transport.cooperative = lambda: False  # the socket keeps its own time-out, for every wait
+
+
+def worker_load(url: str, kind: str, users: int, duration: float, think: bool = False,
+                deadline: str = "again") -> dict:
     """One bare or mix run; CPU of the run less its metered per-second work, per request. With ``think``
     (the scenarios' own think time), also the CPU and requests of the run's second half, once every user
     has logged in and settled."""
@@ -208,6 +246,8 @@ def worker_load(url: str, kind: str, users: int, duration: float, think: bool = 
 
     monkey.patch_all()
     import gevent
+
+    use_deadline(deadline)
 
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # a socket per user
@@ -624,6 +664,30 @@ def load_rounds(args: argparse.Namespace, url: str, env: dict[str, str]) -> dict
     return results
 
 
+def deadline_rounds(args: argparse.Namespace, url: str, env: dict[str, str]) -> dict[str, list[dict]]:
+    """The bare engine with each way of keeping a request's time-out, in an order that turns each round."""
+    results: dict[str, list[dict]] = {strategy: [] for strategy in DEADLINES}
+    for round_index in range(args.rounds):
+        order = DEADLINES[round_index % len(DEADLINES):] + DEADLINES[:round_index % len(DEADLINES)]
+        for strategy in order:
+            results[strategy].append(run_worker([*_load_args("bare", url, args.users, args.duration),
+                                                 "--deadline", strategy], env, args.duration + 120))
+    return results
+
+
+def print_deadlines(results: dict[str, list[dict]], args: argparse.Namespace) -> None:
+    print(f"\nA request's time-out, three ways: {args.users} users, no think time, the bare engine against "
+          f"nginx's /ok (core {TARGET_CORE}), generator on core {GENERATOR_CORE}; median of {args.rounds} "
+          f"rounds of {args.duration:g} s")
+    print(f"   {'strategy':<10}{'req/s':>9}{'µs/request':>12}{'vs again':>10}{'failures':>10}")
+    base = _med([per_request_us(r) for r in results["again"]])
+    for strategy, rs in results.items():
+        cost = _med([per_request_us(r) for r in rs])
+        rate = _med([r["requests"] / r["wall"] for r in rs])
+        failures = _med([r["failures"] for r in rs])
+        print(f"   {strategy:<10}{rate:>9,.0f}{cost:>12.1f}{cost / base:>9.2f}×{failures:>10.0f}")
+
+
 def per_request_us(result: dict) -> float:
     return (result["cpu"] - result["per_second_cpu"]) / max(result["requests"], 1) * 1e6
 
@@ -740,13 +804,16 @@ def main() -> None:
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--think", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--deadline", choices=DEADLINES, default="again", help=argparse.SUPPRESS)
+    parser.add_argument("--deadlines", action="store_true",
+                        help="only compare the ways of keeping a request's time-out (bare engine, nginx's /ok)")
     parser.add_argument("--lean-store", action="store_true",
                         help="also run the fixed-cost run with progress saved every 10 s and the stop flag read every "
                              "2 s (an experiment: perf/store.py is unchanged)")
     args = parser.parse_args()
     if args.worker:
         if args.worker in ("bare", "mix"):
-            figures = worker_load(args.url, args.worker, args.users, args.duration, args.think)
+            figures = worker_load(args.url, args.worker, args.users, args.duration, args.think, args.deadline)
         elif args.worker == "record":
             figures = worker_record(args.url, args.users, args.duration, args.out)
         else:
@@ -756,6 +823,14 @@ def main() -> None:
     if not shutil.which("nginx") or not shutil.which("taskset"):
         raise SystemExit("needs nginx (apt-get install nginx-light) and taskset (util-linux)")
     print(f"load average {os.getloadavg()[0]:.2f} (figures are steadier below 0.7)")
+    if args.deadlines:
+        with tempfile.TemporaryDirectory(prefix="perfkit-mix-") as tmp:
+            nginx, replay_url = start_replay([], Path(tmp))
+            try:
+                print_deadlines(deadline_rounds(args, replay_url, {**os.environ, "PYTHONPATH": str(ROOT)}), args)
+            finally:
+                nginx_target.stop_nginx(nginx)
+        return
     with tempfile.TemporaryDirectory(prefix="perfkit-mix-") as tmp:
         workdir = Path(tmp)
         os.chmod(workdir, 0o755)  # nginx's worker (another user) reads the replayed bodies in here
