@@ -71,6 +71,7 @@ bench-venv: benchmarks/.venv-locust/bin/locust
 bench: install bench-venv
 	$(PY) benchmarks/generator.py
 	$(PY) benchmarks/mix.py
+	$(PY) benchmarks/agreement.py
 	$(PY) benchmarks/memory.py
 	$(PY) benchmarks/stats.py
 	$(PY) benchmarks/seed.py

@@ -36,7 +36,7 @@ from geventhttpclient import HTTPClient
 from perf.load.request_log import HEADER as REQUEST_ID_HEADER
 from perf.load.request_log import NO_ID, RequestLog
 from perf.load.server_timing import ServerTiming, parse_server_timing
-from perf.load.transport import REUSED, Connection, Headers
+from perf.load.transport import REUSED, Connection, Headers, RequestDeadline, RequestTimedOut, cooperative
 
 RequestHook = Callable[..., None]
 
@@ -202,13 +202,14 @@ class HttpSession:
         # Plain http (every loopback target) takes the lean connection; https goes through HTTPClient.
         self._connection: Connection | None = None
         self._client: HTTPClient | None = None
+        # HTTPClient bounds each socket operation; this bounds the whole https request, as the transport does http's.
+        self._https_deadline: RequestDeadline | None = None
         if parts.scheme == "http":
             self._connection = Connection(parts.hostname, parts.port or 80, timeout)
         else:
-            self._client = HTTPClient.from_url(
-                f"{parts.scheme}://{parts.netloc}/", concurrency=1, connection_timeout=timeout,
-                network_timeout=timeout,
-            )
+            self._https_root, self._timeout = f"{parts.scheme}://{parts.netloc}/", timeout
+            self._client = self._https_client()
+            self._https_deadline = RequestDeadline(timeout) if cooperative() else None
 
     def close(self) -> None:
         if self._connection is not None:
@@ -216,13 +217,29 @@ class HttpSession:
         if self._client is not None:
             self._client.close()
 
+    def _https_client(self) -> HTTPClient:
+        return HTTPClient.from_url(self._https_root, concurrency=1, connection_timeout=self._timeout,
+                                   network_timeout=self._timeout)
+
     def _send_https(self, method: str, uri: str, body: bytes, headers: dict[str, str]) -> tuple[int, Headers, bytes]:
-        raw = self._client.request(method, uri, body=body, headers=headers)
+        deadline = self._https_deadline
+        if deadline is not None:
+            deadline.arm()
         try:
-            content = raw.read()
-            return raw.status_code, Headers((key.lower(), value) for key, value in raw.items()), content
+            raw = self._client.request(method, uri, body=body, headers=headers)
+            try:
+                content = raw.read()
+                return raw.status_code, Headers((key.lower(), value) for key, value in raw.items()), content
+            finally:
+                raw.release()
+        except RequestTimedOut:
+            # Its connection is left mid-answer: a new client (and connection) for the next request.
+            self._client.close()
+            self._client = self._https_client()
+            raise TimeoutError("timed out") from None
         finally:
-            raw.release()
+            if deadline is not None:
+                deadline.disarm()
 
     def report(self, method: str, name: str, elapsed_ms: float, size: int, error: str | None,
                server: ServerTiming | None = None, opened: int = REUSED) -> None:
