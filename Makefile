@@ -77,7 +77,8 @@ bench: install bench-venv
 	$(PY) benchmarks/seed.py
 	$(PY) benchmarks/queries.py
 
-# A 30-minute, 100-user soak: the generator's memory and open files over time (never part of `make test`).
+# A 30-minute, 100-user soak against the backend slowed to 100-400 ms an answer: the generator's memory and open
+# files over time, and the run reconciled with gunicorn's access log (never part of `make test`).
 soak: install
 	$(PY) benchmarks/soak.py
 

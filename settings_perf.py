@@ -8,6 +8,7 @@ from pathlib import Path
 
 import environ
 
+from backend.artificial_delay import parse_delay_ms
 from backend.secret_key import read_or_create
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -28,6 +29,12 @@ SECRET_KEY = env.str("SECRET_KEY", default="") or read_or_create(
 ALLOWED_HOSTS = env("ALLOWED_HOSTS")
 # Return verification tokens in X-Test-* response headers so load tests need no mailbox.
 SYSTEM_TESTING = env("SYSTEM_TESTING")
+# Fault injection for soaks and fault probes of this real backend (backend/artificial_delay.py): "100-400" makes each
+# /api/ request wait a uniform random 100-400 ms before it is handled. Unset or empty: off.
+try:
+    BACKEND_ARTIFICIAL_DELAY_MS = parse_delay_ms(env.str("BACKEND_ARTIFICIAL_DELAY_MS", default=""))
+except ValueError as exc:
+    raise environ.ImproperlyConfigured(str(exc)) from None
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -48,6 +55,8 @@ MIDDLEWARE = [
     "backend.middleware.JsonApiErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Only with BACKEND_ARTIFICIAL_DELAY_MS: after WhiteNoise (static files never wait), inside Server-Timing.
+    "backend.artificial_delay.ArtificialDelayMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

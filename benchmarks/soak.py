@@ -1,14 +1,25 @@
-"""Soak: a long closed-model run_perf run, watching the generator's memory and open files.
+"""Soak: a long run_perf run against a slow backend; the generator's memory and files, each request in the server's log.
 
-Goals (issue: speed): the generator's RSS stays flat within 5 MB per hour after warm-up, and the
-run has 0 failures. A generator that leaks a few KB per request looks fine in a one-minute run and
-falls over in an afternoon; only a long run with the process watched from outside shows it.
+Goals (issues: speed, 17): the generator's RSS stays flat within 5 MB per hour after warm-up; the run has
+0 failures; and 0 failures the server did not cause: every request the client counted is in the server's
+log, and every failure is one the server's log confirms (perf/reconcile.py). A generator that leaks a few
+KB per request looks fine in a one-minute run and falls over in an afternoon, and a transport whose
+time-outs add up across requests looks fine against a 5 ms target and invents failures against a slow one
+(issue 17: gevent's re-armed Timeout); only a long run against slow answers, watched from outside and
+checked against the server, shows either.
 
 By default a backend is started the way ``make serve`` does (migrate, bootstrap_perf_tests, gunicorn
-4 workers x 2 gthreads, emails to files, SYSTEM_TESTING=True), on a free loopback port and with its
-own SQLite database in a temporary folder, so the developer's perf.sqlite3 is never touched. With
-``--host`` an already running server is loaded instead (loopback only); the temporary database then
-only stores the run, so the data-integrity audit is skipped (it would audit an empty database).
+4 workers, emails to files, SYSTEM_TESTING=True), on a free loopback port and with its own SQLite database
+in a temporary folder, so the developer's perf.sqlite3 is never touched. It is made slow on purpose:
+``--server-delay 100-400`` (the default; ``off`` for none) sets BACKEND_ARTIFICIAL_DELAY_MS, so each /api/
+request sleeps a uniform random 100-400 ms in the backend (backend/artificial_delay.py), and gunicorn gets
+enough threads that those sleeps never queue (``server_threads``). gunicorn writes its access log (the
+request time and the X-Perf-Request id, gunicorn.conf.py) into the temporary folder, and run_perf writes
+one line per request with ``--request-log``; after the run, with the server stopped so that its log is
+whole, ``manage.py perf_reconcile`` pairs the two and prints its report. With ``--host`` an already
+running server is loaded instead (loopback only): its delay is whatever it was started with, and its log
+is not ours, so the reconciliation is not run; the temporary database then only stores the run, so the
+data-integrity audit is skipped (it would audit an empty database).
 
 ``manage.py run_perf`` runs as a child process with the same DATABASE_URL (the run is stored in the
 temporary database and deleted with it) and writes its summary with ``--json``; the totals come from
@@ -19,16 +30,19 @@ first 20% of the run or 5 minutes, whichever is shorter (never less than the ram
 is a smoke test only: a slope fitted over two minutes and scaled to an hour magnifies noise, so the
 30-minute default is the measurement.
 
-Exit status: 0 when both goals are met and run_perf exited 0; 1 otherwise; 2 on bad options;
-130 when interrupted (the server is stopped and the temporary folder removed in every case).
+Exit status: 0 when every goal is met (with ``--host``: the two that can be checked) and run_perf exited 0;
+1 otherwise; 2 on bad options; 130 when interrupted (the server is stopped and the temporary folder
+removed in every case).
 
 Run: .venv/bin/python benchmarks/soak.py [--minutes 30] [--users 100] [--spawn-rate 10] [--interval 30]
-     [--host http://127.0.0.1:8000/api] [--no-audit]      (or: make soak)
+     [--server-delay 100-400|off] [--host http://127.0.0.1:8000/api] [--no-audit]      (or: make soak)
 """
 
 import argparse
 import json
+import math
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -46,17 +60,24 @@ from typing import IO, Any, NoReturn
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from perf.options import check_base_url, is_loopback_host  # noqa: E402  (plain Python: no Django import)
+# Plain Python, no Django set-up (the modules import django.conf's lazy settings and nothing reads them).
+from backend.artificial_delay import parse_delay_ms  # noqa: E402
+from perf.config import PerfConfig, parse_seconds  # noqa: E402
+from perf.options import check_base_url, is_loopback_host  # noqa: E402
 
 RSS_GOAL_MB_PER_HOUR = 5.0
 WARMUP_SHARE, WARMUP_CAP_S = 0.2, 300.0
 MIN_FIT_SAMPLES = 3
 # As `make serve` (Makefile WORKERS/THREADS): 4 workers x 2 threads keep 2 cores busy.
 WORKERS, THREADS = 4, 2
+# What `make soak` loads: a backend whose answers take 100-400 ms more than its work (issue 17).
+DEFAULT_SERVER_DELAY = "100-400"
 # Start-up, the end report, the audit and saving the run come on top of the load's duration.
 RUN_GRACE_S = 180.0
 SETUP_TIMEOUT_S = 600.0
 SERVER_START_TIMEOUT_S = 60.0
+# perf_reconcile reads two files of ~150,000 lines each after a 30-minute run: seconds, bounded anyway.
+RECONCILE_TIMEOUT_S = 600.0
 STOP_TIMEOUT_S = 30.0
 LOG_TAIL_LINES = 40
 
@@ -88,7 +109,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--interval", type=float, default=30.0, help="seconds between samples")
     parser.add_argument("--host", help="API root of a running server, e.g. http://127.0.0.1:8000/api "
                                        "(loopback only); default: start one with a temporary database")
+    parser.add_argument("--server-delay", metavar="MIN-MAX",
+                        help=f"milliseconds each /api/ request of the server started here sleeps, uniform random "
+                             f"(BACKEND_ARTIFICIAL_DELAY_MS; default {DEFAULT_SERVER_DELAY}; off: none)")
     parser.add_argument("--no-audit", action="store_true", help="skip run_perf's data-integrity audit")
+    parser.add_argument("--keep", metavar="DIR", type=Path,
+                        help="copy the run's request log, the server's access log and the summary into DIR at the "
+                             "end, to reconcile them again (manage.py perf_reconcile)")
     args = parser.parse_args()
     check_args(parser, args)
     return args
@@ -105,6 +132,21 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
             parser.error(str(exc))
         if not is_loopback_host(args.host):
             parser.error(f"{args.host} is not a loopback address: a soak loads this machine only")
+        if args.server_delay is not None:
+            parser.error("--server-delay sets up the server this script starts; a running server (--host) keeps "
+                         "the BACKEND_ARTIFICIAL_DELAY_MS it was started with")
+    delay = DEFAULT_SERVER_DELAY if args.server_delay is None else args.server_delay
+    try:
+        args.delay_ms = None if args.host is not None or delay.strip().lower() == "off" else parse_delay_ms(delay)
+    except ValueError as exc:
+        parser.error(f"--server-delay: {exc}")
+    # run_perf's request time-out (its default, or the variable it reads): the reconciliation needs it.
+    raw_timeout = os.environ.get("LOCUST_REQUEST_TIMEOUT")
+    try:
+        args.request_timeout = (PerfConfig.request_timeout if raw_timeout is None
+                                else parse_seconds("LOCUST_REQUEST_TIMEOUT", raw_timeout))
+    except ValueError as exc:
+        parser.error(str(exc))
     duration = args.minutes * 60
     warmup, _ = warmup_for(duration, args.users / args.spawn_rate)
     if (duration - warmup) / args.interval < MIN_FIT_SAMPLES:
@@ -188,7 +230,11 @@ def soak_env(folder: Path) -> dict[str, str]:
         "DATABASE_URL": f"sqlite:///{folder / 'soak.sqlite3'}",
         "EMAIL_URL": f"filemail:///{folder / 'mail'}",  # django-environ drops one slash
         "SYSTEM_TESTING": "True",
-        "DJANGO_SETTINGS_MODULE": "settings_perf",
+        # The project's settings with an MD5 password hasher (benchmarks/mix_settings.py): at Django's default
+        # cost every login hashes for ~0.3 s of CPU, and 100 users' logins alone saturate both cores, so answers
+        # would take seconds whatever the delay asked for. The soak's target answers in 100-400 ms as meant.
+        "DJANGO_SETTINGS_MODULE": "mix_settings",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "benchmarks"), str(ROOT), env.get("PYTHONPATH")])),
     })
     # A long run must not end because the seeded ticket tiers sold out.
     env.setdefault("LOCUST_TICKET_TIER_CAPACITY", "1000000")
@@ -203,12 +249,31 @@ def manage(env: dict[str, str], *arguments: str) -> None:
         fail(f"manage.py {' '.join(arguments)} exited {done.returncode}:\n{done.stdout}{done.stderr}")
 
 
-def start_server(env: dict[str, str], log: IO[str]) -> tuple[subprocess.Popen, str]:
-    """gunicorn as `make serve` runs it, in a session of its own so that Ctrl-C reaches this script first."""
+def server_threads(users: int, delay_ms: tuple[float, float] | None) -> int:
+    """gthread threads per worker: `make serve`'s 2, or with a slow server enough that no request waits for one.
+
+    The soak measures the generator, so the server must not be the queue. With 100-400 ms of sleep in each
+    request, 100 users at the default think time (1-3 s, ≈ 0.8 requests a second each) keep ≈ 20 requests
+    sleeping at once on average (Little's law: 80 req/s x 0.25 s), far more in bursts: 4 x 2 = 8 threads would
+    queue them, latency would grow with the queue and the users would slow down, so the run would measure
+    gunicorn's backlog instead of the generator. In the closed model a user has at most one request in flight,
+    so ``users`` threads in all would always be enough; a kept-alive connection stays with the worker that
+    accepted it, and the workers' shares of 100 connections are uneven (≈ 25 ± 5 each), hence twice the even
+    share. A sleeping thread costs no CPU: the two cores still bound the real work as before.
+    """
+    if delay_ms is None:
+        return THREADS
+    return max(THREADS, math.ceil(2 * users / WORKERS))
+
+
+def start_server(env: dict[str, str], log: IO[str], access_log: Path, threads: int) -> tuple[subprocess.Popen, str]:
+    """gunicorn as `make serve` runs it, with its access log written (the server's side of the reconciliation),
+    in a session of its own so that Ctrl-C reaches this script first."""
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{port}",
-         "--workers", str(WORKERS), "--threads", str(THREADS), "--log-level", "warning"],
+         "--workers", str(WORKERS), "--threads", str(threads), "--log-level", "warning",
+         "--access-logfile", str(access_log)],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     return server, f"http://127.0.0.1:{port}/api"
 
@@ -228,12 +293,12 @@ def wait_until_healthy(server: subprocess.Popen, api: str, log_path: Path) -> No
     fail(f"the server did not answer {api}/healthcheck within {SERVER_START_TIMEOUT_S:.0f} s:\n{tail(log_path)}")
 
 
-def start_generator(args: argparse.Namespace, api: str, env: dict[str, str], json_path: Path,
+def start_generator(args: argparse.Namespace, api: str, env: dict[str, str], json_path: Path, request_log: Path,
                     log: IO[str]) -> subprocess.Popen:
     """run_perf with its output in a file, so its 2-second progress lines do not bury the samples."""
     command = [sys.executable, str(ROOT / "manage.py"), "run_perf", "--host", api, "--users", str(args.users),
                "--spawn-rate", f"{args.spawn_rate:g}", "--duration", f"{round(args.minutes * 60)}s",
-               "--label", "soak", "--json", str(json_path)]
+               "--label", "soak", "--json", str(json_path), "--request-log", str(request_log)]
     if args.no_audit or args.host is not None:
         command.append("--no-audit")
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -287,6 +352,46 @@ def least_squares(points: list[tuple[float, float]]) -> Fit:
     return Fit(slope_per_hour=slope, first=ys[0], last=ys[-1], count=len(points))
 
 
+@dataclass(frozen=True)
+class Reconciliation:
+    """What ``manage.py perf_reconcile`` said: its exit status (0: the two sides agree) and its report."""
+
+    ok: bool
+    report: str
+
+
+def reconcile(env: dict[str, str], request_log: Path, access_log: Path, json_path: Path,
+              timeout: float) -> Reconciliation:
+    """Pair the client's request log with the server's access log (perf/reconcile.py), in a child process so that
+    this script never sets Django up; ``timeout`` is run_perf's request time-out, which tells a time-out the
+    server caused (it took longer, or never answered) from one the client invented."""
+    command = [sys.executable, str(ROOT / "manage.py"), "perf_reconcile", "--requests", str(request_log),
+               "--access-log", str(access_log), "--summary", str(json_path), "--timeout", f"{timeout:g}"]
+    try:
+        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=RECONCILE_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return Reconciliation(ok=False, report=f"perf_reconcile did not finish within {RECONCILE_TIMEOUT_S:.0f} s")
+    text = (done.stdout + done.stderr).rstrip()
+    if done.returncode not in (0, 1):
+        text += f"\n(perf_reconcile exited {done.returncode})"
+    return Reconciliation(ok=done.returncode == 0, report=text or "(perf_reconcile printed nothing)")
+
+
+def server_counts(access_log: Path) -> tuple[int, int] | None:
+    """Lines of gunicorn's access log: those carrying an X-Perf-Request id (the run's requests), and all of them
+    (health checks included). Its last field is the id, ``-`` when the request carried none."""
+    try:
+        with open(access_log, encoding="utf-8", errors="replace") as lines:
+            total = tagged = 0
+            for line in lines:
+                total += 1
+                tagged += line.rstrip().rsplit(" ", 1)[-1] != "-"
+    except OSError:
+        return None
+    return tagged, total
+
+
 def read_totals(json_path: Path) -> dict[str, Any] | None:
     """The Aggregated entry of run_perf's --json summary (perf/reports/summary_json.py)."""
     try:
@@ -301,8 +406,8 @@ def verdict(ok: bool) -> str:
 
 
 def report(samples: list[Sample], totals: dict[str, Any] | None, exit_code: int, args: argparse.Namespace,
-           log_path: Path) -> int:
-    """Figures beside their goals; returns the exit status."""
+           log_path: Path, reconciliation: Reconciliation | None, counts: tuple[int, int] | None) -> int:
+    """Figures beside their goals; returns the exit status. ``reconciliation`` is None with --host (not checked)."""
     duration = args.minutes * 60
     warmup, rule = warmup_for(duration, args.users / args.spawn_rate)
     window = [s for s in samples if warmup < s.elapsed <= duration]
@@ -326,10 +431,27 @@ def report(samples: list[Sample], totals: dict[str, Any] | None, exit_code: int,
     else:
         print(f"requests: {totals['num_requests']:,} ({totals['rps']:.1f} req/s), failures: "
               f"{totals['num_failures']:,}; goal: 0 failures: {verdict(failures_ok)}")
+        figures = [("p50", totals["percentiles"]["50%"]), ("p95", totals["percentiles"]["95%"]),
+                   ("p99", totals["percentiles"]["99%"]), ("max", totals["max_response_time"])]
+        print("response time (client): " + ", ".join(  # a percentile is None when nothing was recorded
+            f"{label} {'-' if value is None else f'{value:,.0f}'} ms" for label, value in figures))
+    if reconciliation is None:
+        print("server's access log: not ours with --host; goal: failures the server did not cause: 0: not checked")
+    else:
+        if counts is None:
+            print("server-side requests: unknown, gunicorn wrote no access log")
+        else:
+            print(f"server-side requests: {counts[0]:,} with the run's X-Perf-Request id in gunicorn's access log "
+                  f"({counts[1]:,} lines in all, health checks included)")
+        print("reconciliation with the server's access log (manage.py perf_reconcile):")
+        print("\n".join(f"  {line}" for line in reconciliation.report.splitlines()))
+        print(f"goal: failures the server did not cause: 0 (every request in the server's log, every failure "
+              f"confirmed by it): {verdict(reconciliation.ok)}")
     print(f"run_perf exit status: {exit_code}")
     if exit_code != 0 or not failures_ok:
         print(f"\nlast lines of run_perf's output:\n{tail(log_path)}")
-    return 0 if rss_ok and failures_ok and exit_code == 0 else 1
+    reconciled = reconciliation is None or reconciliation.ok
+    return 0 if rss_ok and failures_ok and reconciled and exit_code == 0 else 1
 
 
 # ---------------------------------------------------------------- driver
@@ -365,21 +487,26 @@ def uninterrupted() -> Iterator[None]:
 def soak(args: argparse.Namespace, folder: Path) -> int:
     env = soak_env(folder)
     server_log, run_log, json_path = folder / "server.log", folder / "run_perf.log", folder / "summary.json"
+    access_log, request_log = folder / "access.log", folder / "requests.log"
     server = generator = None
     with open(server_log, "w") as server_out, open(run_log, "w") as run_out:
         try:
             manage(env, "migrate", "--no-input", "-v0")
             if args.host is None:
                 manage(env, "bootstrap_perf_tests")
-                server, api = start_server(env, server_out)
+                threads = server_threads(args.users, args.delay_ms)
+                delay = "" if args.delay_ms is None else f"{args.delay_ms[0]:g}-{args.delay_ms[1]:g}"
+                server, api = start_server({**env, "BACKEND_ARTIFICIAL_DELAY_MS": delay}, server_out, access_log,
+                                           threads)
                 wait_until_healthy(server, api, server_log)
-                print(f"server: gunicorn {WORKERS} workers x {THREADS} threads at {api}, database {folder}")
+                slow = f"each /api/ request sleeps {delay} ms" if delay else "no artificial delay"
+                print(f"server: gunicorn {WORKERS} workers x {threads} threads at {api}, {slow}, database {folder}")
             else:
                 api = args.host
                 print(f"server: {api} (already running; the run is stored in {folder}, no integrity audit)")
             print(f"load: {args.users} users, spawn rate {args.spawn_rate:g}/s, {args.minutes:g} min, closed model; "
                   f"a sample every {args.interval:g} s of run_perf's process tree\n", flush=True)
-            generator = start_generator(args, api, env, json_path, run_out)
+            generator = start_generator(args, api, env, json_path, request_log, run_out)
             samples = sample_run(generator, args.interval, args.minutes * 60 + RUN_GRACE_S)
         except KeyboardInterrupt:
             print("\ninterrupted: stopping run_perf and the server, removing the temporary folder", flush=True)
@@ -387,8 +514,16 @@ def soak(args: argparse.Namespace, folder: Path) -> int:
         finally:
             with uninterrupted():
                 stop(generator, signal.SIGINT)
-                stop(server, signal.SIGTERM)
-    return report(samples, read_totals(json_path), generator.returncode, args, run_log)
+                stop(server, signal.SIGTERM)  # before the reconciliation: the requests it finished are logged
+    if args.keep is not None:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        for kept in (request_log, access_log, json_path, run_log):
+            if kept.exists():
+                shutil.copy2(kept, args.keep / kept.name)
+    reconciliation = None if args.host is not None else reconcile(env, request_log, access_log, json_path,
+                                                                  args.request_timeout)
+    return report(samples, read_totals(json_path), generator.returncode, args, run_log, reconciliation,
+                  server_counts(access_log))
 
 
 def main() -> None:

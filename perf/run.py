@@ -110,7 +110,8 @@ class Invocation:
         self.runner.on_second = self.live.second  # the CSV files and --print-stats, about once a second
         self.split = split_counts(self.runner.spawn_order)
         self.store = RunStore() if request.save else None
-        self.signals = StopSignals(self.runner.request_stop, self.progress.message, ignore_after=owns_process)
+        self.signals = StopSignals(self.runner.request_stop, self.progress.message, ignore_after=owns_process,
+                                   cut=self.runner.cut_now)
 
     def _make_session(self, registry: StatsRegistry) -> HttpSession:
         return HttpSession(self.setup.host, registry.record, timeout=self.setup.config.request_timeout,

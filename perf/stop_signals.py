@@ -1,10 +1,11 @@
 """SIGINT and SIGTERM for the whole life of a run, from before its row is written until its exit code.
 
 The first signal asks the runner to stop: users end, everything measured is kept and stored as
-``aborted``. A later one cannot make things worse: it only says to hurry (skip the audit and the
-output files), never to skip the save. Were the handlers removed when the users stop, a second
-signal (``timeout`` signals the whole process group; an impatient Ctrl-C) would kill the process
-between the end of the load and the save, and lose the run.
+``aborted``. A later one cannot make things worse: it only says to hurry (cut off the requests still
+in flight rather than wait out their grace, skip the audit and the output files), never to skip the
+save. Were the handlers removed when the users stop, a second signal (``timeout`` signals the whole
+process group; an impatient Ctrl-C) would kill the process between the end of the load and the save,
+and lose the run.
 """
 
 import signal
@@ -28,8 +29,10 @@ class StopSignals:
     resets those to the default while it shuts down, which still takes a while with threads.)
     """
 
-    def __init__(self, stop: Callable[[str], None], say: Callable[[str], None], ignore_after: bool = False) -> None:
+    def __init__(self, stop: Callable[[str], None], say: Callable[[str], None], ignore_after: bool = False,
+                 cut: Callable[[], None] | None = None) -> None:
         self._stop = stop
+        self._cut = cut  # the runner's: end the grace of the requests in flight now
         self._say = say
         self._ignore_after = ignore_after
         self._handlers: list = []
@@ -55,6 +58,8 @@ class StopSignals:
             return
         if not self.hurry:
             self.hurry = True
+            if self._cut is not None:
+                self._cut()
             self._say(f"{sig.name} again: stopping as fast as possible; the run is still stored, "
                       "without the audit and output files")
 

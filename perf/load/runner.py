@@ -174,6 +174,7 @@ class Runner:
         self.max_cpu_percent = 0.0
         self._stop = Event()
         self._stop_reason = "completed"
+        self._cut = Event()  # a second stop signal: the requests in flight are cut off without their grace
 
     def run(self) -> str:
         raise NotImplementedError
@@ -183,6 +184,10 @@ class Runner:
         if not self._stop.is_set():
             self._stop_reason = reason
             self._stop.set()
+
+    def cut_now(self) -> None:
+        """End the grace of the requests in flight at once (an impatient second Ctrl-C); safe from a signal."""
+        self._cut.set()
 
     @property
     def stopping(self) -> bool:
@@ -386,9 +391,8 @@ class LoadRunner(Runner):
             gevent.joinall([greenlet for _, greenlet in alive], timeout=self.plan.stop_timeout)
         else:
             while any(user.client.in_flight is not None and not greenlet.dead for user, greenlet in alive):
-                if time.monotonic() >= give_up:
+                if time.monotonic() >= give_up or self._cut.wait(timeout=END_POLL_S):
                     break
-                gevent.sleep(END_POLL_S)
         for user, greenlet in alive:
             if not greenlet.dead and user.client.cut_off(self.plan.end_grace):
                 self.cut_off_at_end += 1

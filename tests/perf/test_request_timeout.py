@@ -172,3 +172,38 @@ def test_a_server_paused_at_the_end_fails_the_run_instead_of_passing_it(seeded, 
     aggregated = data["entries"][-1]
     assert aggregated["max_response_time"] >= 5000
     assert "FAIL max<5s" in out and "cut off (counted as failures)" in out
+
+
+@pytest.mark.slow
+def test_a_second_ctrl_c_cuts_off_the_requests_a_hung_server_holds_instead_of_waiting_out_their_grace(
+        seeded, pausable_server, tmp_path):
+    """The server hangs; Ctrl-C starts the grace (the request time-out, 30 s here); a second Ctrl-C ends it
+    at once: the requests in flight are recorded as cut off, the run is kept, exit 130."""
+    summary, csv = tmp_path / "summary.json", tmp_path / "run"
+    process = start_run_perf(
+        seeded, "--users", "3", "--spawn-rate", "100", "--duration", "60s", "--wait", "0.05,0.1",
+        "--scenario", "EventBrowser", "--host", pausable_server.url, "--no-save", "--no-audit",
+        "--json", str(summary), "--csv", str(csv))
+    try:
+        history = Path(f"{csv}_stats_history.csv")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (history.exists() and len(history.read_text().splitlines()) > 2):
+            time.sleep(0.1)
+        for pid in _tree(pausable_server.process.pid):
+            os.kill(pid, signal.SIGSTOP)
+        time.sleep(1)  # every user is now waiting for an answer that will not come
+        process.send_signal(signal.SIGINT)
+        time.sleep(1)
+        second = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+        ended_after = time.monotonic() - second
+    finally:
+        for pid in _tree(pausable_server.process.pid):
+            os.kill(pid, signal.SIGCONT)
+        if process.poll() is None:
+            process.kill()
+
+    assert process.returncode == 130, out + err
+    assert ended_after < 5, out + err
+    assert "3 requests in flight at the end: 0 finished within the 30 s grace, 3 cut off" in out, out
