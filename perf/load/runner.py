@@ -36,11 +36,11 @@ def cut_off_count(stats: StatsRegistry) -> int:
 
 
 def in_flight_lines(in_flight: int, cut_off: int, grace: float) -> list[str]:
-    """The summary's line on requests in flight at the end: how many, how many finished within the grace."""
+    """The summary's line on requests in flight at the end: how many, how many ended within the grace."""
     if not in_flight:
         return []
     line = (f"{in_flight} request{'s' if in_flight != 1 else ''} in flight at the end: "
-            f"{in_flight - cut_off} finished within the {grace:g} s grace")
+            f"{in_flight - cut_off} ended within the {grace:g} s grace (answered, or failed on their own)")
     if cut_off:
         line += f", {cut_off} cut off (counted as failures)"
     return [line]
@@ -393,10 +393,12 @@ class LoadRunner(Runner):
             while any(user.client.in_flight is not None and not greenlet.dead for user, greenlet in alive):
                 if time.monotonic() >= give_up or self._cut.wait(timeout=END_POLL_S):
                     break
-        for user, greenlet in alive:
-            if not greenlet.dead and user.client.cut_off(self.plan.end_grace):
-                self.cut_off_at_end += 1
+        # Users first, then what they left in flight: a request that ended (answered or timed out) as the grace
+        # ran out is recorded by its user, one killed still waiting is cut off here, and none is counted twice.
         gevent.killall([greenlet for _, greenlet in alive if not greenlet.dead], block=True, timeout=10)
+        for user, _ in alive:
+            if user.client.cut_off(self.plan.end_grace):
+                self.cut_off_at_end += 1
 
     def end_lines(self) -> list[str]:
         """What became of the requests in flight when the run ended (nothing when there were none)."""

@@ -272,7 +272,8 @@ class HttpSession:
         method, name, started = flight
         self.in_flight = None
         elapsed_ms = (time.perf_counter() - started) * 1000.0
-        response = Response(0, Headers(), b"", self._flight_uri, cut_off_error(grace), elapsed_ms, REUSED,
+        opened = self._connection.opened if self._connection is not None else REUSED  # resent, or a new connection
+        response = Response(0, Headers(), b"", self._flight_uri, cut_off_error(grace), elapsed_ms, opened,
                             self._flight_id, time.time() - elapsed_ms / 1000.0)
         self.record(method, name, response, response.error)
         return True

@@ -5,6 +5,7 @@ queue of its own in Redis database 9, so parallel test runs sharing the Redis ne
 shards; with one slot each and a prefetch of one, each worker takes one of the two shards.
 """
 
+import json
 import shutil
 import signal
 import subprocess
@@ -21,8 +22,9 @@ from celery import Celery
 
 from perf.distributed import registry_from_json
 from perf.models import PerfRun, ShardReport, StatsSample
+from perf.reconcile import reconcile
 from scripts.stack_services import die_with_parent
-from tests.liveserver import ROOT, free_port, manage
+from tests.liveserver import ROOT, LiveServer, free_port, manage
 
 REDIS_DB = 9
 # Every test here starts Celery workers and real load.
@@ -181,6 +183,40 @@ def test_two_shards_on_two_workers_merge_into_one_completed_run(celery_env, work
     assert run.total_requests == sum(totals)
     assert StatsSample.objects.filter(run=run).count() >= 2
     assert "users    4" in result.stdout and f"Run {run.pk} completed" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def logged_server(seeded: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A gunicorn on the live database that writes an access log, for the reconciliation."""
+    folder = tmp_path_factory.mktemp("logged")
+    env = {**seeded, "GUNICORN_CMD_ARGS": f"--access-logfile {folder / 'access.log'}"}
+    server = LiveServer(env=env, port=free_port(), log_path=folder / "gunicorn.log")
+    server.start(workers=2, threads=2)
+    yield server
+    server.stop()
+
+
+def test_the_shards_requests_reconcile_with_the_servers_access_log(celery_env, workers, logged_server, orm,
+                                                                    tmp_path: Path):
+    """Both shards append to the run's request log (on one machine here); every line pairs with the server's."""
+    label = f"celery-reconcile-{uuid.uuid4().hex[:8]}"
+    requests_log, summary = tmp_path / "requests.log", tmp_path / "run.json"
+    result = subprocess.run([*run_perf_args(celery_env, logged_server.url, label, "5s"), "--request-log",
+                             str(requests_log), "--json", str(summary)],
+                            cwd=ROOT, env=celery_env, capture_output=True, text=True, timeout=90)
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:] + worker_logs(workers)
+    access_log = logged_server.log_path.parent / "access.log"
+    data = json.loads(summary.read_text())
+    deadline = time.monotonic() + 5  # gunicorn logs just after it answers
+    while True:
+        reconciled = reconcile(requests_log, access_log, timeout=30.0, summary=data)
+        if reconciled.ok or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert reconciled.ok, "\n".join(reconciled.lines())
+    assert data["entries"][-1]["num_requests"] > 0
+    assert len({line.split("\t")[0].split("-")[0] for line in requests_log.read_text().splitlines()}) == 2
 
 
 def test_a_worker_killed_mid_run_is_reported_and_its_last_report_kept(celery_env, workers, live_server_process,

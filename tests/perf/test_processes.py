@@ -24,6 +24,7 @@ from perf.load.session import HttpSession
 from perf.load.stats import StatsRegistry
 from perf.load.user import StopUser, User, constant, task
 from perf.models import PerfRun, StatsSample
+from perf.reconcile import reconcile
 from platform_pack.scenarios import SCENARIOS
 from tests.liveserver import LiveServer, free_port, manage, run_perf, start_run_perf
 
@@ -220,7 +221,8 @@ def test_run_perf_with_two_processes_stores_every_request_the_server_served(logg
 
     result = run_perf(
         live_env, *_two_processes(logged_server, label, "--users", "6", "--spawn-rate", "6", "--duration", "6s",
-                                  "--json", str(tmp_path / "out.json")),
+                                  "--json", str(tmp_path / "out.json"),
+                                  "--request-log", str(tmp_path / "requests.log")),
         timeout=90,
     )
 
@@ -234,6 +236,11 @@ def test_run_perf_with_two_processes_stores_every_request_the_server_served(logg
     seen_by_server = served_since(logged_server, before, run.total_requests)
     assert seen_by_server == run.total_requests
     assert StatsSample.objects.filter(run=run).count() >= 3
+    # Both workers appended to one request log, each line paired with the server's by its X-Perf-Request id.
+    reconciled = reconcile(tmp_path / "requests.log", access_log(logged_server), timeout=30.0, summary=summary)
+    assert reconciled.ok, "\n".join(reconciled.lines())
+    lines = (tmp_path / "requests.log").read_text().splitlines()
+    assert len({line.split("\t")[0].split("-")[0] for line in lines}) == 2  # ids from two processes
 
 
 def children_of(pid: int) -> set[int]:
