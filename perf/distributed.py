@@ -151,7 +151,7 @@ class CeleryRunner(Runner):
             if now >= give_up_at:
                 for row in open_rows:
                     why = "never started (no worker took it)" if row.status == ShardReport.Status.PENDING else (
-                        f"did not finish within {END_GRACE:.0f} s of the end")
+                        f"did not finish within {END_GRACE:.0f} s of the end and its {self.plan.end_grace:g} s grace")
                     self._give_up(row, why)
                 break
             if now >= next_tick:

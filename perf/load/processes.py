@@ -174,7 +174,8 @@ class ProcessRunner(Runner):
         if failed and not self.stopping:
             worker = failed[0]
             if worker.killed:
-                return f"worker {worker.index} killed: still running {HANG_GRACE:g} s after the planned end"
+                return (f"worker {worker.index} killed: still running {HANG_GRACE:g} s after the planned end and its "
+                        f"{self.plan.end_grace:g} s grace")
             return f"worker {worker.index} failed: {_last_line(worker.error) or 'exited without reporting'}"[:200]
         return self._stop_reason
 
