@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 # Longer than any soak test, and short enough that deadlines never overflow a timer.
 MAX_DURATION = 30 * 24 * 3600.0
 _DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+(?:\.\d+)?)s?)?$")
+# Control characters and white space have no place in a URL; a CR or LF would start a header line of its own.
+_NOT_IN_URL = re.compile(r"[\x00-\x20\x7f]")
 
 
 def parse_duration(text: str) -> float:
@@ -58,7 +60,12 @@ def is_loopback_host(url: str) -> bool:
 
 
 def check_base_url(url: str) -> str:
-    """The API root without a trailing slash; a URL with credentials is refused without echoing them."""
+    """The API root without a trailing slash; a URL with credentials is refused without echoing them, and
+    one with a control character or a space (``\\r\\n`` would inject a header into every request) is refused
+    with them escaped, so the error stays one line."""
+    if _NOT_IN_URL.search(url):
+        raise ValueError(f"bad --host {url!r}: it holds a control character or a space (escaped here); "
+                         "give a plain URL like http://localhost:8000/api")
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 (a port out of range raises here)

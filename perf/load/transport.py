@@ -202,7 +202,13 @@ class Connection:
         if body or method not in ("GET", "HEAD", "DELETE", "OPTIONS"):
             lines.append(f"Content-Length: {len(body)}\r\n")
         lines.append("\r\n")
-        data = "".join(lines).encode("latin-1") + body
+        head = "".join(lines)
+        # Each line above ends in one CRLF; any other CR or LF came in with the URI or a header value (a token or
+        # a slug from an answer, a scenario's header) and would start a header line of its own: refused.
+        breaks = len(lines) + 1  # the first piece holds the request line and Host
+        if head.count("\n") != breaks or head.count("\r") != breaks:
+            raise ValueError("refused to send: a line break in the URI or a header value would inject a header")
+        data = head.encode("latin-1") + body
         deadline = self._deadline
         self.sent_at = time.perf_counter()
         if deadline is None:

@@ -114,6 +114,10 @@ def test_the_new_run_page_starts_the_run_the_command_would_and_opens_its_live_pa
     assert "--spawn-rate must be a finite number greater than 0, got 0" in refused.text  # the command's own line
     remote = admin.post("/admin/perf/perfrun/add/", _new_run_form("http://10.1.2.3:8000/api", "x"))
     assert "not a loopback address; load goes to this machine only unless --allow-remote" in remote.text
+    injected = admin.post("/admin/perf/perfrun/add/", _new_run_form(
+        f"{live_server_process.url}/healthcheck?x=\r\nX-Evil: 1", "injected"))
+    assert "it holds a control character or a space" in injected.text and "x=\\r\\nX-Evil" in injected.text
+    assert not PerfRun.objects.filter(label="injected").exists()
 
     label = f"from-admin-{uuid.uuid4().hex[:8]}"
     # Other modules' runs may still look alive: this one starts anyway, the next one must be refused.

@@ -135,6 +135,10 @@ def _server_without_test_tokens(env: dict[str, str], tmp_path: Path) -> LiveServ
         (("--exit-code-on-error", "0"), "--exit-code-on-error must be between 1 and 255"),
         (("--processes", "1000"), "--processes must be between 1 and"),
         (("--host", "http://perf:s3cret@127.0.0.1:8000/api"), "--host must not contain credentials"),
+        # A CR LF in the host would put a header line of its own into every request: refused, shown escaped.
+        (("--host", "http://127.0.0.1:8200/api/healthcheck?x=\r\nX-Evil: 1"),
+         "bad --host 'http://127.0.0.1:8200/api/healthcheck?x=\\r\\nX-Evil: 1': it holds a control character"),
+        (("--host", "http://127.0.0.1:8200/api\rX-Evil: 1"), "it holds a control character or a space"),
         (("--user", "5"), "unrecognized arguments: --user 5"),
         (("--duration", "5x"), "bad duration"),
         (("--scenario", "NoSuchUser"), "unknown scenario 'NoSuchUser'; valid scenarios: EventBrowser"),

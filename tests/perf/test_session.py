@@ -232,3 +232,11 @@ def test_the_backends_server_timing_header_reaches_the_hook(live_server_process,
     assert 0 < app_ms <= hook.calls[0][2]  # the app's time is part of what the client waited
     assert 0 <= db_ms <= app_ms
     assert queries >= 1  # the list is a database query
+
+
+def test_a_header_value_with_a_line_break_is_a_failure_and_nothing_is_sent(session, hook):
+    response = session.get("/healthcheck", headers={"Authorization": "Bearer x\r\nX-Evil: 1"})
+
+    assert response.status_code == 0
+    assert hook.errors == ["ValueError: refused to send: a line break in the URI or a header value would inject "
+                           "a header"]

@@ -186,3 +186,23 @@ def test_each_request_gets_its_whole_time_out_however_long_the_earlier_ones_wait
         statuses = [connection.request("GET", "/sleep?s=0.1", {}, b"")[0] for _ in range(10)]
 
     assert statuses == [200] * 10
+
+
+@pytest.mark.parametrize(("uri", "headers"), [
+    ("/", {"Authorization": "Bearer token\r\nX-Evil: 1"}),
+    ("/", {"X-Slug": "a\nX-Evil: 1"}),
+    ("/", {"X-Slug": "a\rX-Evil: 1"}),
+    ("/events/a\r\nX-Evil: 1", {}),
+])
+def test_a_line_break_in_the_uri_or_a_header_value_is_refused_before_anything_is_sent(uri, headers):
+    """A token or a slug taken from an answer, or a scenario's header, must never inject a header line."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        connection = Connection("127.0.0.1", listener.getsockname()[1], timeout=2)
+
+        with pytest.raises(ValueError, match="a line break in the URI or a header value would inject a header"):
+            connection.request("GET", uri, headers, b"")
+        listener.settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            listener.accept()  # not even a connection was opened
