@@ -4,6 +4,8 @@ Defaults make a fresh clone work with nothing configured: SQLite in the project 
 DEBUG on, emails written to the console. See README.md for the table of variables.
 """
 
+import contextlib
+import os
 from pathlib import Path
 
 import environ
@@ -87,12 +89,22 @@ TEMPLATES = [
 
 
 
+def _create_private(name: str) -> None:
+    """Create a new SQLite file readable by its owner only (0600, as ``.secret_key``): it will hold password
+    hashes and live admin sessions, and SQLite would make it 0644. An existing file keeps its mode."""
+    if not name or name == ":memory:" or name.startswith("file:") or not os.path.isdir(os.path.dirname(name) or "."):
+        return
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+
 def database_from_url(url: str) -> dict:
     """Django's DATABASES entry for ``url``, with the settings this project needs on each vendor."""
     config = environ.Env.db_url_config(url)
     # Every request is one transaction, as on the platform (docs/api.md, "Decisions").
     config["ATOMIC_REQUESTS"] = True
     if config["ENGINE"] == "django.db.backends.sqlite3":
+        _create_private(str(config.get("NAME") or ""))
         # A multi-worker server on SQLite: WAL lets readers run beside the one writer, IMMEDIATE
         # takes the write lock at BEGIN (no lock-upgrade deadlocks, so capacity checks serialize),
         # and the busy timeout makes writers queue instead of failing with "database is locked".

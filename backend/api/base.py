@@ -42,7 +42,8 @@ def json_body(request: HttpRequest) -> dict[str, Any]:
     """The request's JSON object; an empty body reads as ``{}``; anything else is a 422.
 
     The parser recurses once per nesting level, so a body nested deeper than Python's recursion limit
-    (``[[[[…]]]]`` a hundred thousand times) is a client error too, not a crash.
+    (``[[[[…]]]]`` a hundred thousand times) is a client error too, not a crash. JSON lets a string hold a
+    lone surrogate (``"\\ud800"``), which is no text: nothing could store or even print it, so it is one too.
     """
     if not request.body:
         return {}
@@ -54,6 +55,11 @@ def json_body(request: HttpRequest) -> dict[str, Any]:
         raise validation_error(["body"], "JSON body nested too deeply", "json_invalid") from exc
     if not isinstance(data, dict):
         raise validation_error(["body"], "Input should be a valid object", "model_type")
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise validation_error(["body"], "Invalid JSON body: a lone surrogate escape is not text",
+                               "json_invalid") from exc
     return data
 
 

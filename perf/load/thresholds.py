@@ -155,6 +155,10 @@ def parse_threshold(text: str) -> Threshold:
     if parsed is None:
         raise ValueError(f"bad --threshold {text!r}: {metric} needs {_VALUE_HINTS[kind]}, "
                          f"not {match['value']!r}; {FORMS}")
+    never = _never_fails(kind, match["op"], parsed[0])
+    if never:
+        raise ValueError(f"bad --threshold {text!r}: it can never fail ({never}); a gate that always passes "
+                         "hides the run it judges")
     endpoint, method = _parse_scope(match["scope"], text)
     return Threshold(text=source, metric=metric, operator=match["op"], limit=parsed[0], limit_text=parsed[1],
                      endpoint=endpoint, method=method, percentile=percentile)
@@ -168,6 +172,15 @@ def evaluate(thresholds: list[Threshold], stats: StatsRegistry, duration: float)
         actual = _measure(threshold, entry, duration) if entry is not None and entry.num_requests else None
         verdicts.append(Verdict(threshold, actual, actual is not None and threshold.holds(actual)))
     return verdicts
+
+
+def _never_fails(kind: str, op: str, limit: float) -> str | None:
+    """Why every figure a run could measure meets the rule, or None: no figure is negative, no rate above 100 %."""
+    if op == ">=" and limit <= 0:
+        return "no figure is below 0"
+    if kind == PERCENT and (limit > 100 if op == "<" else op == "<=" and limit >= 100):
+        return "a rate is at most 100%"
+    return None
 
 
 def _percentile(metric: str) -> float | None:

@@ -170,6 +170,13 @@ def test_a_deeply_nested_body_is_a_json_422(any_api: Api, shape: str) -> None:
     assert body["detail"][0]["type"] == "json_invalid"
 
 
+@pytest.mark.parametrize("body", ['{"email": "\\ud800", "password": "x"}', '{"email": {"\\udfff": 1}}'])
+def test_a_lone_surrogate_escape_is_a_json_422(any_api: Api, body: str) -> None:
+    """Issue 18: json.loads accepts "\\ud800", and the text it makes cannot be encoded: an HTML 500 before."""
+    response = any_api.post("/auth/token/pair", data=body)
+    assert assert_json_error(response, 422)["detail"][0]["type"] == "json_invalid"
+
+
 def test_an_unknown_api_path_is_a_json_404(any_api: Api) -> None:
     assert assert_json_error(any_api.get("/no-such-route"), 404) == {"detail": "Not Found"}
 

@@ -86,6 +86,23 @@ def test_bad_expression_is_a_one_line_error_showing_the_accepted_forms(expressio
     assert "[ENDPOINT:]METRIC OP VALUE, e.g. p95<500ms" in message
 
 
+@pytest.mark.parametrize(
+    ("expression", "why"),
+    [("error_rate<200%", "a rate is at most 100%"), ("error_rate<=100", "a rate is at most 100%"),
+     ("/events/ [list]:error_rate<100.5%", "a rate is at most 100%"), ("rps>=0", "no figure is below 0"),
+     ("p95>=0ms", "no figure is below 0"), ("failures>=0", "no figure is below 0")],
+)
+def test_a_rule_that_can_never_fail_is_refused(expression: str, why: str):
+    """Issue 18: ``error_rate<200%`` was taken silently, and a release gate that cannot fail passes anything."""
+    with pytest.raises(ValueError, match=f"it can never fail \\({why}\\)"):
+        parse_threshold(expression)
+
+
+@pytest.mark.parametrize("expression", ["error_rate<100%", "error_rate<=99.9%", "rps>=0.5", "requests>0"])
+def test_rules_at_the_edge_that_can_fail_are_kept(expression: str):
+    assert parse_threshold(expression).text == expression
+
+
 # ---------------------------------------------------------------------------------------------- evaluation
 
 
