@@ -200,11 +200,13 @@ def test_a_running_runs_page_updates_itself(browser: WebDriver, live_server_proc
     save_progress(run, registry, 50.0)
     after = f"{registry.total.num_requests:,}"
     assert after != before
-    WebDriverWait(browser, 15).until(lambda driver: driver.find_element(By.XPATH, requests_figure).text == after)
+    # The page swaps its sections in as they come: an element found just before a swap is stale, so look again.
+    live = WebDriverWait(browser, 15, ignored_exceptions=[StaleElementReferenceException])
+    live.until(lambda driver: driver.find_element(By.XPATH, requests_figure).text == after)
 
     # The run ends: the page shows it and stops asking.
     finish_run(run, registry, "completed", duration=50.0)
-    WebDriverWait(browser, 15).until(
+    live.until(
         lambda driver: driver.find_element(By.CSS_SELECTOR, "#summary .perf-status").text == "completed")
     assert browser.execute_script("return window.perfNoReload") is True
     assert not browser.find_elements(By.CSS_SELECTOR, "#summary form button.perf-stop-button")
@@ -287,7 +289,7 @@ def test_start_a_run_from_the_new_run_page_watch_it_and_stop_it(
     full_page_screenshot(browser, tmp_path / "live-run-page.png")
 
     browser.find_element(By.CSS_SELECTOR, "form.perf-stop button").click()
-    WebDriverWait(browser, 30).until(
+    WebDriverWait(browser, 30, ignored_exceptions=[StaleElementReferenceException]).until(
         lambda driver: "aborted" in driver.find_element(By.CSS_SELECTOR, "[data-perf-section=header]").text)
     run.refresh_from_db()
     assert run.status == PerfRun.Status.ABORTED and run.total_requests > 0
