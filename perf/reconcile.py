@@ -45,7 +45,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-from perf.load.request_log import NO_ID
+from perf.load.request_log import NO_ID, clean
 from perf.load.session import CUT_OFF
 
 # Outcome words of the access log's optional last field (scripts/fault_target.py writes them; gunicorn's
@@ -146,11 +146,6 @@ def error_class(error: str) -> str:
     own text ("verify answered 400: …") → ``other``."""
     head = re.split(r"[:(]", error, maxsplit=1)[0].strip()
     return head if head.isidentifier() or head == "socket.timeout" else "other"
-
-
-def _clean(text: str) -> str:
-    """A text as the request log writes it: tabs and line breaks as spaces."""
-    return text.replace("\t", " ").replace("\n", " ").replace("\r", " ")
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -451,7 +446,7 @@ def _check_summary(records: list[ClientRecord], summary: dict) -> Check:
         entries = [entry for entry in summary["entries"] if not entry.get("aggregated")]
         reported = {(entry["method"], entry["name"]): (entry["num_requests"], entry["num_failures"])
                     for entry in entries}
-        reported_kinds = Counter({(failure["method"], failure["name"], _clean(failure["error"])): failure["occurrences"]
+        reported_kinds = Counter({(failure["method"], failure["name"], clean(failure["error"])): failure["occurrences"]
                                   for failure in summary.get("failures", [])})
     except (KeyError, TypeError) as exc:
         return Check("summary = request log", False, f"the summary has no entries in --json's shape ({exc!r})")

@@ -25,7 +25,8 @@ HEADER = "X-Perf-Request"
 NO_ID = "-"
 
 
-def _clean(text: str) -> str:
+def clean(text: str) -> str:
+    """A text as a field of the log: tabs and line breaks as spaces."""
     return text.replace("\t", " ").replace("\n", " ").replace("\r", " ")
 
 
@@ -43,8 +44,8 @@ class RequestLog:
 
     def write(self, request_id: str, sent_at: float, method: str, name: str, path: str, status: int,
               elapsed_ms: float, opened: int, error: str | None) -> None:
-        line = (f"{request_id}\t{sent_at:.6f}\t{method}\t{_clean(name)}\t{_clean(path)}\t{status}\t"
-                f"{elapsed_ms:.3f}\t{opened}\t{_clean(error or '')}\n")
+        line = (f"{request_id}\t{sent_at:.6f}\t{method}\t{clean(name)}\t{clean(path)}\t{status}\t"
+                f"{elapsed_ms:.3f}\t{opened}\t{clean(error or '')}\n")
         os.write(self._fd, line.encode("utf-8", "replace"))
 
     def close(self) -> None:

@@ -166,10 +166,10 @@ class ResponseContext:
         return self
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
-        if exc is not None and not isinstance(exc, Exception) and not isinstance(exc, SessionSealed):
-            return False  # the user is being killed: the run is stopping, nothing to report
         if isinstance(exc, SessionSealed):
             pass  # this block's request was answered; a later one in it was not sent as the run ended
+        elif exc is not None and not isinstance(exc, Exception):
+            return False  # the user is being killed: the run is stopping, nothing to report
         elif exc is not None:
             self._error = bounded(f"{exc_type.__name__}({str(exc)!r})")
         elif not self._marked and self._error is None and not self.response.ok:
@@ -197,7 +197,7 @@ class HttpSession:
         self.request_log = request_log
         # The request being sent (method, name, perf_counter() at its start) while it waits; None between.
         self.in_flight: tuple[str, str, float] | None = None
-        self._flight_uri, self._flight_id = "", NO_ID  # its URI and, with a request log, its id
+        self._flight_uri, self._flight_id = "", NO_ID  # with a request log: its URI and id, for cut_off's line
         self.sealed = False
         # Plain http (every loopback target) takes the lean connection; https goes through HTTPClient.
         self._connection: Connection | None = None
@@ -287,16 +287,15 @@ class HttpSession:
         uri = self.prefix + path
         if params:
             uri += "?" + urlencode(params)
-        self._flight_uri = uri
         body = b"" if json is None else jsonlib.dumps(json).encode()
         merged = {**self.headers, **headers} if headers else self.headers
-        request_id = NO_ID
+        request_id, wall = NO_ID, 0.0  # only the request log needs them: the hot path stays as it was
         if self.request_log is not None:
             request_id = self._flight_id = self.request_log.next_id()
+            self._flight_uri, wall = uri, time.time()
             merged = {**merged, REQUEST_ID_HEADER: request_id}
         connection = self._connection
         start = time.perf_counter()
-        wall = time.time()
         try:
             if connection is not None:
                 status, response_headers, content = connection.request(method, uri, merged, body)

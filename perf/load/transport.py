@@ -183,8 +183,8 @@ class Connection:
             self.sock = None
 
     def _connect(self) -> socket.socket:
-        cooperative = self._deadline is not None
-        sock = socket.create_connection(self.address, timeout=None if cooperative else self.timeout)
+        # Under gevent the request's deadline bounds the connect too; a blocking socket keeps its own time-out.
+        sock = socket.create_connection(self.address, timeout=None if self._deadline is not None else self.timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock = sock
         return sock

@@ -130,13 +130,26 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
+def _signal_server(server: LiveServer, sig: signal.Signals) -> None:
+    """SIGSTOP or SIGCONT gunicorn whole: its master and every worker."""
+    for pid in _tree(server.process.pid):
+        os.kill(pid, sig)
+
+
+def _wait_for_load(csv: Path) -> None:
+    """Until the run's live CSV history has rows: its users are sending requests."""
+    history = Path(f"{csv}_stats_history.csv")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (history.exists() and len(history.read_text().splitlines()) > 2):
+        time.sleep(0.1)
+
+
 @pytest.fixture
 def pausable_server(live_env: dict[str, str], tmp_path: Path) -> Iterator[LiveServer]:
     server = LiveServer(env=live_env, port=free_port(), log_path=tmp_path / "gunicorn.log")
     server.start(1, 4)
     yield server
-    for pid in _tree(server.process.pid):
-        os.kill(pid, signal.SIGCONT)
+    _signal_server(server, signal.SIGCONT)
     server.stop()
 
 
@@ -151,17 +164,11 @@ def test_a_server_paused_at_the_end_fails_the_run_instead_of_passing_it(seeded, 
         "--stop-timeout", "2", "--threshold", "max<5s", "--threshold", "error_rate<1%",
         "--json", str(summary), "--csv", str(csv))
     try:
-        history = Path(f"{csv}_stats_history.csv")
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not (history.exists() and len(history.read_text().splitlines()) > 2):
-            time.sleep(0.1)
-        paused = _tree(pausable_server.process.pid)
-        for pid in paused:
-            os.kill(pid, signal.SIGSTOP)
+        _wait_for_load(csv)
+        _signal_server(pausable_server, signal.SIGSTOP)
         out, err = process.communicate(timeout=60)
     finally:
-        for pid in _tree(pausable_server.process.pid):
-            os.kill(pid, signal.SIGCONT)
+        _signal_server(pausable_server, signal.SIGCONT)
         if process.poll() is None:
             process.kill()
 
@@ -185,12 +192,8 @@ def test_a_second_ctrl_c_cuts_off_the_requests_a_hung_server_holds_instead_of_wa
         "--scenario", "EventBrowser", "--host", pausable_server.url, "--no-save", "--no-audit",
         "--json", str(summary), "--csv", str(csv))
     try:
-        history = Path(f"{csv}_stats_history.csv")
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not (history.exists() and len(history.read_text().splitlines()) > 2):
-            time.sleep(0.1)
-        for pid in _tree(pausable_server.process.pid):
-            os.kill(pid, signal.SIGSTOP)
+        _wait_for_load(csv)
+        _signal_server(pausable_server, signal.SIGSTOP)
         time.sleep(1)  # every user is now waiting for an answer that will not come
         process.send_signal(signal.SIGINT)
         time.sleep(1)
@@ -199,8 +202,7 @@ def test_a_second_ctrl_c_cuts_off_the_requests_a_hung_server_holds_instead_of_wa
         out, err = process.communicate(timeout=30)
         ended_after = time.monotonic() - second
     finally:
-        for pid in _tree(pausable_server.process.pid):
-            os.kill(pid, signal.SIGCONT)
+        _signal_server(pausable_server, signal.SIGCONT)
         if process.poll() is None:
             process.kill()
 
