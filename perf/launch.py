@@ -74,11 +74,17 @@ def start(args: list[str]) -> PerfRun:
     return wait_for_run(launch_id, process, log_path)
 
 
+def log_path_for(launch_id: str) -> Path:
+    """Where a run started from the admin writes its output (``PERF_LAUNCH_LOG_DIR``, else ``var/runs``): found
+    again from the run's ``launch_id`` alone, so its page can show it."""
+    log_dir = Path(getattr(settings, "PERF_LAUNCH_LOG_DIR", Path(settings.BASE_DIR) / "var" / "runs"))
+    return log_dir / f"run-{launch_id}.log"
+
+
 def spawn(args: list[str], launch_id: str) -> tuple[subprocess.Popen, Path]:
     """``manage.py run_perf ARGS --launch-id ID`` detached, its output in a log file of its own."""
-    log_dir = Path(getattr(settings, "PERF_LAUNCH_LOG_DIR", Path(settings.BASE_DIR) / "var" / "runs"))
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"run-{timezone.now():%Y%m%d-%H%M%S}-{launch_id[:8]}.log"
+    log_path = log_path_for(launch_id)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     manage = Path(settings.BASE_DIR) / "manage.py"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
