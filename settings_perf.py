@@ -196,6 +196,16 @@ PERF_SAVE_PATIENCE = env.float("PERF_SAVE_PATIENCE", default=120.0)
 # run_perf --distributed: a shard whose heartbeat (every second) stands still this many seconds is given up.
 PERF_SHARD_TIMEOUT = env.float("PERF_SHARD_TIMEOUT", default=10.0)
 
+# Remote targets (not a loopback address): run_perf sends load to one only with --allow-remote AND when its host name
+# matches this list (Django's ALLOWED_HOSTS patterns: "staging.example.com", ".example.com"). Empty: loopback only.
+PERF_ALLOWED_HOSTS = env.list("PERF_ALLOWED_HOSTS", default=[])
+# The most a run started from the admin's New run page may ask for (the command line is not bound by these).
+PERF_WEB_MAX_USERS = env.int("PERF_WEB_MAX_USERS", default=1000)
+PERF_WEB_MAX_DURATION = env.str("PERF_WEB_MAX_DURATION", default="1h")
+PERF_WEB_MAX_RUNS = env.int("PERF_WEB_MAX_RUNS", default=2)  # running at once, "Start anyway" included
+# The demo's admin login (perf/admin_login.py): its password, made at the first seed, is kept here (git-ignored).
+PERF_ADMIN_PASSWORD_FILE = Path(env.str("PERF_ADMIN_PASSWORD_FILE", default=str(BASE_DIR / ".admin_password")))
+
 # Where the admin's "New run" page starts run_perf: "process" (a detached process beside the web server) or
 # "celery" (a perf.tasks.launch_run task starts it on a worker's machine).
 PERF_LAUNCH_VIA = env("PERF_LAUNCH_VIA", default="process")

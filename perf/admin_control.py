@@ -5,11 +5,15 @@ URL names: ``admin:perf_perfrun_stop`` (POST, the run's id) and the model's own 
 would type (``perf.launch``) and opens the new run's live page.
 """
 
+import os
+import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
+from django.core.validators import MaxValueValidator
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -20,11 +24,43 @@ from django.utils.decorators import method_decorator
 
 from perf import launch, packs
 from perf.config import load_config
-from perf.models import PerfRun
+from perf.models import PerfRun, format_duration
+from perf.options import check_rate, is_loopback_host, parse_duration, parse_wait
+
+# The command's words for the form's, so that an error from run_perf's own checks speaks the page's language.
+_FORM_WORDS = {
+    "--allow-remote": 'the "Allow a remote host" box is ticked', "--spawn-rate": "Spawn rate", "--users": "Users",
+    "--duration": "Duration", "--scenario": "Scenarios", "--host": "Host", "--wait": "Think time",
+    "--label": "Label", "--threshold": "Thresholds", "--bootstrap": "Seed first",
+    "bad --threshold": "Bad threshold", "bad --host": "Bad host", "bad --wait": "Bad think time",
+}
+_FORM_WORDS_PATTERN = re.compile("|".join(re.escape(option) for option in sorted(_FORM_WORDS, key=len, reverse=True)))
+
+
+def in_form_words(message: str) -> str:
+    """A message of run_perf's checks with each option named as the form's field."""
+    return _FORM_WORDS_PATTERN.sub(lambda match: _FORM_WORDS[match.group()], message)
+
+
+def default_host(request: HttpRequest) -> tuple[str, str]:
+    """The host the form offers, and where it comes from: ``LOCUST_BACKEND_URL`` when set; else this page's own
+    server with ``PERF_HOST``'s path when the page is served from this machine (the admin may be on another port
+    than PERF_HOST names); else ``PERF_HOST``."""
+    config = load_config()
+    if "LOCUST_BACKEND_URL" in os.environ:
+        return config.backend_url, "LOCUST_BACKEND_URL"
+    own = f"{request.scheme}://{request.get_host()}"
+    if is_loopback_host(own):
+        return own + urlsplit(config.backend_url).path, "this page's own server, with PERF_HOST's path"
+    return config.backend_url, "PERF_HOST"
 
 
 class NewRunForm(forms.Form):
-    """What ``run_perf`` is asked most often; the command line it makes is checked by the command itself."""
+    """What ``run_perf`` is asked most often; the command line it makes is checked by the command itself.
+
+    Fields that are worth more than a run appear only for users with their permission: "Seed first"
+    (``perf.seed_data``) and "Allow a remote host" (``perf.run_remote``). The most a run may ask for here are
+    ``PERF_WEB_MAX_*`` (``perf.launch.WebLimits``)."""
 
     users = forms.IntegerField(initial=10, min_value=1, help_text="Peak number of simulated users.")
     spawn_rate = forms.FloatField(initial=2.0, help_text="Users started per second.")
@@ -35,7 +71,8 @@ class NewRunForm(forms.Form):
     host = forms.CharField(max_length=500, widget=forms.TextInput(attrs={"class": "vTextField"}),
                            help_text="API root URL; a loopback address unless allowed below.")
     allow_remote = forms.BooleanField(required=False, label="Allow a remote host",
-                                      help_text="A host that is not a loopback address (--allow-remote).")
+                                      help_text="A host that is not a loopback address; it must be listed in "
+                                                "PERF_ALLOWED_HOSTS.")
     wait = forms.CharField(required=False, max_length=32, label="Think time",
                            help_text="MIN,MAX seconds between tasks (empty: each scenario's own, 1–3 s).")
     label = forms.CharField(required=False, max_length=200, widget=forms.TextInput(attrs={"class": "vTextField"}))
@@ -46,9 +83,13 @@ class NewRunForm(forms.Form):
     run_anyway = forms.BooleanField(required=False, label="Start anyway",
                                     help_text="Even though another run is running.")
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    # Fields a user sees only with the permission named.
+    GUARDED = {"bootstrap": "perf.seed_data", "allow_remote": "perf.run_remote"}
+
+    def __init__(self, *args: Any, user: Any = None, limits: launch.WebLimits | None = None, **kwargs: Any) -> None:
         """The scenarios and the seed hook are the project's (``perf.packs``), read when the page is asked for."""
         super().__init__(*args, **kwargs)
+        self.limits = limits or launch.WebLimits()
         try:
             configured = packs.scenarios()
             has_seed_hook = packs.seed_hook() is not None
@@ -58,8 +99,44 @@ class NewRunForm(forms.Form):
         else:
             self.pack_error = ""
         self.fields["scenarios"].choices = [(name, f"{name} (weight {cls.weight})") for name, cls in configured.items()]
+        users = self.fields["users"]
+        users.max_value = self.limits.users
+        users.validators.append(MaxValueValidator(self.limits.users))
+        users.widget.attrs["max"] = self.limits.users
+        users.help_text = f"Peak number of simulated users; at most {self.limits.users:,} from this page."
+        self.fields["duration"].help_text += f" At most {format_duration(self.limits.duration)} from this page."
         if not has_seed_hook:
             del self.fields["bootstrap"]
+        for name, permission in self.GUARDED.items():
+            if name in self.fields and not (user is not None and user.has_perm(permission)):
+                del self.fields[name]
+
+    def clean_spawn_rate(self) -> float:
+        try:
+            return check_rate("Spawn rate", self.cleaned_data["spawn_rate"])
+        except ValueError as exc:
+            raise forms.ValidationError(f"{exc}.") from None
+
+    def clean_duration(self) -> str:
+        text = self.cleaned_data["duration"].strip()
+        try:
+            seconds = parse_duration(text)
+        except ValueError:
+            raise forms.ValidationError("Duration must be a positive time like 90, 90s, 5m or 1h30m.") from None
+        if seconds > self.limits.duration:
+            raise forms.ValidationError(f"Duration is at most {format_duration(self.limits.duration)} from this page "
+                                        "(PERF_WEB_MAX_DURATION); longer runs start from the command line.")
+        return text
+
+    def clean_wait(self) -> str:
+        text = self.cleaned_data["wait"].strip()
+        if text:
+            try:
+                parse_wait(text)
+            except ValueError:
+                raise forms.ValidationError("Think time must be two numbers of seconds, the smaller first, like "
+                                            "0.5,2 (each 0 or at least 0.001), or empty.") from None
+        return text
 
     def clean(self) -> dict[str, Any]:
         if self.pack_error:
@@ -67,19 +144,17 @@ class NewRunForm(forms.Form):
         return super().clean()
 
     def arguments(self) -> list[str]:
-        """The ``run_perf`` command line these answers make."""
+        """The ``run_perf`` command line these answers make. Values go as ``--option=value``, so that one starting
+        with "-" (a label, say) stays a value and is never read as an option."""
         data = self.cleaned_data
-        args = ["--users", str(data["users"]), "--spawn-rate", f"{data['spawn_rate']:g}",
-                "--duration", data["duration"].strip(), "--host", data["host"].strip()]
-        for name in data["scenarios"]:
-            args += ["--scenario", name]
+        args = [f"--users={data['users']}", f"--spawn-rate={data['spawn_rate']:g}",
+                f"--duration={data['duration']}", f"--host={data['host'].strip()}"]
+        args += [f"--scenario={name}" for name in data["scenarios"]]
         for option in ("wait", "label"):
             if data[option].strip():
-                args += [f"--{option}", data[option].strip()]
-        for rule in data["thresholds"].splitlines():
-            if rule.strip():
-                args += ["--threshold", rule.strip()]
-        if data["allow_remote"]:
+                args.append(f"--{option}={data[option].strip()}")
+        args += [f"--threshold={rule.strip()}" for rule in data["thresholds"].splitlines() if rule.strip()]
+        if data.get("allow_remote"):
             args.append("--allow-remote")
         if data.get("bootstrap"):
             args.append("--bootstrap")
@@ -97,8 +172,13 @@ class RunControlMixin:
         """The "New run" page: validate as the command does, start it, open its live page."""
         if not self.has_add_permission(request):
             raise PermissionDenied
-        initial = {"host": load_config().backend_url}
-        form = NewRunForm(request.POST or None, initial=initial)
+        for name, permission in NewRunForm.GUARDED.items():  # asked for without the right: refused, not ignored
+            if request.method == "POST" and request.POST.get(name) and not request.user.has_perm(permission):
+                raise PermissionDenied
+        host, host_source = default_host(request)
+        form = NewRunForm(request.POST or None, initial={"host": host}, user=request.user,
+                          limits=launch.WebLimits.from_settings())
+        form.fields["host"].help_text += f" Offered: {host_source}."
         if request.method == "POST" and form.is_valid():
             run = self._start(request, form)
             if run is not None:
@@ -114,18 +194,17 @@ class RunControlMixin:
         args = form.arguments()
         try:
             launch.check_arguments(args)  # a mistake first: it needs fixing whatever else is running
-        except launch.LaunchError as exc:
-            form.add_error(None, str(exc))
+            launch_id = launch.reserve(request.user.get_username(), form.cleaned_data["run_anyway"], form.limits)
+        except launch.Busy as exc:
+            form.add_error("run_anyway", str(exc))
             return None
-        busy = launch.running_runs().first()
-        if busy is not None and not form.cleaned_data["run_anyway"]:
-            form.add_error("run_anyway", f"Run {busy.pk} is still running: two runs on one machine measure each "
-                                         "other; tick this box to start anyway.")
+        except launch.LaunchError as exc:
+            form.add_error(None, in_form_words(str(exc)))
             return None
         try:
-            return launch.start(args)
+            return launch.start(args, launch_id)
         except launch.LaunchError as exc:
-            form.add_error(None, str(exc))
+            form.add_error(None, in_form_words(str(exc)))
             return None
 
     def control_urls(self) -> list[URLPattern]:

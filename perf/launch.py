@@ -11,15 +11,18 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management import CommandError, load_command_class
+from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from perf.models import PerfRun
+from perf.models import Launch, LaunchGate, PerfRun
+from perf.options import parse_duration
 from perf.request import RunRequest, UsageError, check_request
 
 # How long the page waits for the started process to store its run (imports, checks, the first row).
@@ -31,6 +34,27 @@ STALE_AFTER = timedelta(seconds=30)
 
 class LaunchError(Exception):
     """The run could not start; the message is the command's own one line."""
+
+
+class Busy(LaunchError):
+    """Another run is running, and the user did not ask to start anyway."""
+
+
+@dataclass(frozen=True)
+class WebLimits:
+    """The most a run started from the browser may ask for (``PERF_WEB_MAX_*``). Runs are detached processes that
+    outlive the web server, so these bound what one click can set going; the command line is not bound by them."""
+
+    users: int = 1000
+    duration: float = 3600.0
+    runs: int = 2  # at once, "Start anyway" included
+
+    @classmethod
+    def from_settings(cls) -> "WebLimits":
+        duration = getattr(settings, "PERF_WEB_MAX_DURATION", "1h")
+        return cls(users=int(getattr(settings, "PERF_WEB_MAX_USERS", cls.users)),
+                   duration=parse_duration(str(duration)),
+                   runs=int(getattr(settings, "PERF_WEB_MAX_RUNS", cls.runs)))
 
 
 def check_arguments(args: list[str]) -> RunRequest:
@@ -56,12 +80,45 @@ def running_runs() -> QuerySet[PerfRun]:
         Q(heartbeat_at__gte=alive_since) | Q(heartbeat_at__isnull=True, started_at__gte=alive_since))
 
 
-def start(args: list[str]) -> PerfRun:
+def reserve(requested_by: str, anyway: bool, limits: WebLimits) -> str:
+    """A launch id for a run that may start now, or LaunchError (Busy when only "start anyway" would help).
+
+    The check and the reservation are one transaction behind ``LaunchGate``: of two starts sent at the same
+    moment, the second sees the first's reservation (a ``Launch`` row, counted until its run is stored)."""
+    now = timezone.now()
+    with transaction.atomic():
+        if not LaunchGate.objects.filter(pk=1).update(locked_at=now):
+            LaunchGate.objects.get_or_create(pk=1)
+            LaunchGate.objects.filter(pk=1).update(locked_at=now)
+        running = list(running_runs().values_list("pk", flat=True)[: limits.runs])
+        pending = (Launch.objects.filter(requested_at__gte=now - timedelta(seconds=START_TIMEOUT))
+                   .exclude(launch_id__in=PerfRun.objects.exclude(launch_id="").values("launch_id")).count())
+        busy = len(running) + pending
+        if busy >= limits.runs:
+            raise LaunchError(f"{busy} {'run is' if busy == 1 else 'runs are'} running already, the most this page "
+                              f"may start at once (PERF_WEB_MAX_RUNS = {limits.runs}); wait for one to end")
+        if busy and not anyway:
+            which = f"Run {running[0]} is" if running else "Another run is starting and"
+            raise Busy(f"{which} still running: two runs on one machine measure each other; "
+                       "tick this box to start anyway.")
+        launch_id = uuid.uuid4().hex
+        Launch.objects.create(launch_id=launch_id, requested_by=requested_by[:150], requested_at=now)
+    return launch_id
+
+
+def start(args: list[str], launch_id: str | None = None) -> PerfRun:
     """Start ``manage.py run_perf ARGS`` and return the run it stored, or raise LaunchError with the
     command's own last line. Where it runs is the PERF_LAUNCH_VIA setting: ``process`` (default: a
     detached process beside the web server) or ``celery`` (a ``perf.tasks.launch_run`` task starts it
-    on a worker, e.g. on a load machine)."""
-    launch_id = uuid.uuid4().hex
+    on a worker, e.g. on a load machine). ``launch_id``: the one ``reserve`` gave, released here."""
+    launch_id = launch_id or uuid.uuid4().hex
+    try:
+        return _start(args, launch_id)
+    finally:  # the run is stored (and counted as running) or it failed: either way the reservation has done its work
+        Launch.objects.filter(launch_id=launch_id).delete()
+
+
+def _start(args: list[str], launch_id: str) -> PerfRun:
     via = getattr(settings, "PERF_LAUNCH_VIA", "process")
     if via == "celery":
         from perf.celery import app

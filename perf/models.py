@@ -99,6 +99,13 @@ class PerfRun(models.Model):
             models.Index(fields=["-started_at"], name="perfrun_started_idx"),
             models.Index(fields=["status", "-started_at"], name="perfrun_status_idx"),
         ]
+        # Beyond Django's add/change/delete/view: what the New run page may do besides starting a run. Both are
+        # worth more than a run (seeding writes accounts; a remote host receives the load), so neither comes
+        # with "add": superusers have them, anyone else is given them by name (README, "Running perfkit for a team").
+        permissions = [
+            ("seed_data", "Can seed the scenarios' data before a run (Seed first)"),
+            ("run_remote", "Can start runs against a remote host listed in PERF_ALLOWED_HOSTS"),
+        ]
 
     def __str__(self) -> str:
         when = self.started_at.strftime("%Y-%m-%d %H:%M") if self.started_at else "?"
@@ -284,3 +291,26 @@ class ShardReport(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.run_id} shard {self.index} ({self.status})"
+
+
+class Launch(models.Model):
+    """A run asked for on the New run page, from the moment it was allowed until its process stores its row.
+
+    Counted with the running runs under ``LaunchGate``'s lock (``perf.launch.reserve``), so that two starts
+    sent at the same moment cannot both see "nothing is running" in the seconds before either process has
+    written its run.
+    """
+
+    launch_id = models.CharField(max_length=64, unique=True)
+    requested_by = models.CharField(max_length=150, blank=True)
+    requested_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"launch {self.launch_id[:8]} by {self.requested_by or '?'}"
+
+
+class LaunchGate(models.Model):
+    """One row that every launch updates first in its transaction: on PostgreSQL a row lock, on SQLite
+    (``transaction_mode=IMMEDIATE``) the database's write lock. Either way, checks run one at a time."""
+
+    locked_at = models.DateTimeField(null=True, blank=True)

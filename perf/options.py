@@ -9,8 +9,14 @@ import socket
 from math import isfinite
 from urllib.parse import urlsplit
 
+from django.http.request import validate_host
+
 # Longer than any soak test, and short enough that deadlines never overflow a timer.
 MAX_DURATION = 30 * 24 * 3600.0
+# Shorter than this, a time is below what the event loop's timers keep: a typo (1e-300), not a wish.
+MIN_SECONDS = 0.001
+# Users started or iterations begun per second: beyond this, everything starts at once anyway.
+MAX_RATE = 100_000.0
 _DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+(?:\.\d+)?)s?)?$")
 # Control characters and white space have no place in a URL; a CR or LF would start a header line of its own.
 _NOT_IN_URL = re.compile(r"[\x00-\x20\x7f]")
@@ -23,8 +29,8 @@ def parse_duration(text: str) -> float:
     if not value or not match or not any(match.groupdict().values()):
         raise ValueError(f"bad duration {text!r}: use seconds or units like 90, 90s, 5m, 1h30m")
     seconds = int(match["h"] or 0) * 3600 + int(match["m"] or 0) * 60 + float(match["s"] or 0)
-    if seconds <= 0:
-        raise ValueError(f"duration must be positive, got {text!r}: use seconds or units like 90, 90s, 5m, 1h30m")
+    if seconds < MIN_SECONDS:
+        raise ValueError(f"duration must be at least 1 ms, got {text!r}: use seconds or units like 90, 90s, 5m, 1h30m")
     if seconds > MAX_DURATION:
         raise ValueError(f"duration {text!r} is longer than the most allowed, 30 days (720h)")
     return seconds
@@ -43,7 +49,32 @@ def parse_wait(text: str) -> tuple[float, float]:
         raise ValueError(f"--wait values must not be negative, got {text!r}")
     if low > high:
         raise ValueError(f"--wait minimum {low:g} is greater than maximum {high:g}: use MIN,MAX")
+    check_seconds("--wait", low)
+    check_seconds("--wait", high)
     return low, high
+
+
+def check_seconds(option: str, seconds: float, zero: bool = True) -> float:
+    """``seconds`` unless it is absurd: not finite, negative, below a millisecond (other than ``zero``) or
+    longer than the longest run."""
+    if not isfinite(seconds) or seconds < 0 or (seconds == 0 and not zero) or 0 < seconds < MIN_SECONDS:
+        raise ValueError(f"{option} must be {'0 or ' if zero else ''}at least 0.001 seconds, got {seconds:g}")
+    if seconds > MAX_DURATION:
+        raise ValueError(f"{option} {seconds:g} s is longer than the longest run, 30 days ({MAX_DURATION:.0f} s)")
+    return seconds
+
+
+def check_rate(option: str, per_second: float) -> float:
+    """A rate (users or iterations a second) unless it is absurd: not finite, not positive, so slow that one
+    would take longer than the longest run, or beyond MAX_RATE."""
+    if not (isfinite(per_second) and per_second > 0):
+        raise ValueError(f"{option} must be a finite number greater than 0, got {per_second:g}")
+    if 1 / per_second > MAX_DURATION:
+        raise ValueError(f"{option} {per_second:g} a second is one every {1 / per_second:.3g} s, longer than the "
+                         "longest run (30 days)")
+    if per_second > MAX_RATE:
+        raise ValueError(f"{option} must be at most {MAX_RATE:,.0f} a second, got {per_second:g}")
+    return per_second
 
 
 def is_loopback_host(url: str) -> bool:
@@ -57,6 +88,13 @@ def is_loopback_host(url: str) -> bool:
         return False
     addresses = {info[4][0].split("%")[0] for info in infos}
     return bool(addresses) and all(ipaddress.ip_address(address).is_loopback for address in addresses)
+
+
+def allowed_remote_host(url: str, allowed: list[str]) -> bool:
+    """True when the URL's host name matches one of ``allowed`` (``PERF_ALLOWED_HOSTS``), with Django's own
+    rules for ALLOWED_HOSTS: an exact name, or ``.example.com`` for it and its subdomains."""
+    host = urlsplit(url).hostname
+    return bool(host) and validate_host(host, allowed)
 
 
 def check_base_url(url: str) -> str:

@@ -8,10 +8,10 @@ fix, exit code 2, and nothing sent, stored or written.
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
-from math import isfinite
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from perf import compare, packs
@@ -22,7 +22,16 @@ from perf.load.runner import RunContext, RunPlan
 from perf.load.thresholds import Threshold, parse_threshold
 from perf.load.user import User
 from perf.models import PerfRun
-from perf.options import check_base_url, is_loopback_host, parse_duration, parse_percent, parse_wait
+from perf.options import (
+    allowed_remote_host,
+    check_base_url,
+    check_rate,
+    check_seconds,
+    is_loopback_host,
+    parse_duration,
+    parse_percent,
+    parse_wait,
+)
 from perf.reports.locust_csv import CSV_SUFFIXES
 
 # Beyond these a run is a typo, not a test: the user split alone would take minutes to compute.
@@ -119,8 +128,7 @@ def check_request(request: RunRequest) -> RunSetup:
     seed_hook = _seed_hook() if request.bootstrap else None
     processes = _processes(request.processes)
     _check_modes(request, processes, bool(thresholds), regression)
-    if not request.allow_remote and not is_loopback_host(host):
-        raise UsageError(f"{host} is not a loopback address; load goes to this machine only unless --allow-remote")
+    _check_target(host, request.allow_remote)
     if request.save or request.audit or request.compare_to:
         try:
             check_ready(apps=("perf",))
@@ -144,13 +152,10 @@ def _check_numbers(request: RunRequest) -> None:
     if not 1 <= request.users <= MAX_USERS:
         raise ValueError(f"--users must be between 1 and {MAX_USERS:,}, got {request.users}; "
                          "beyond that, split the load over machines with --distributed")
-    if not (isfinite(request.spawn_rate) and request.spawn_rate > 0):
-        raise ValueError(f"--spawn-rate must be a finite number greater than 0, got {request.spawn_rate:g}")
-    if not (isfinite(request.stop_timeout) and request.stop_timeout >= 0):
-        raise ValueError(f"--stop-timeout must be a finite, not negative number of seconds, "
-                         f"got {request.stop_timeout:g}")
-    if request.rate is not None and not (isfinite(request.rate) and request.rate > 0):
-        raise ValueError(f"--rate must be a finite number greater than 0, got {request.rate:g}")
+    check_rate("--spawn-rate", request.spawn_rate)
+    check_seconds("--stop-timeout", request.stop_timeout)
+    if request.rate is not None:
+        check_rate("--rate", request.rate)
     if request.seed is not None and not SEED_RANGE[0] <= request.seed <= SEED_RANGE[1]:
         raise ValueError(f"--seed must fit in 64 bits (from {SEED_RANGE[0]} to {SEED_RANGE[1]})")
     if len(request.label or "") > LABEL_LENGTH:
@@ -162,6 +167,19 @@ def _check_numbers(request: RunRequest) -> None:
         raise ValueError(f"--shards must be at least 1, got {request.shards}")
     if request.print_stats is not None and request.print_stats < 1:
         raise ValueError(f"--print-stats takes whole seconds, at least 1, got {request.print_stats}")
+
+
+def _check_target(host: str, allow_remote: bool) -> None:
+    """Load goes to this machine, or to a remote host both asked for (``--allow-remote``) and listed in
+    ``PERF_ALLOWED_HOSTS``. Checked before anything is sent: not even the health check reaches another host."""
+    if is_loopback_host(host):
+        return
+    if not allow_remote:
+        raise UsageError(f"{host} is not a loopback address; load goes to this machine only unless --allow-remote")
+    allowed = list(getattr(settings, "PERF_ALLOWED_HOSTS", []))
+    if not allowed_remote_host(host, allowed):
+        raise UsageError(f"{host} is not in PERF_ALLOWED_HOSTS ({', '.join(allowed) or 'empty'}); "
+                         "add its host name there to send load to it")
 
 
 def _pack(names: tuple[str, ...], audit: bool) -> tuple[list[type[User]], RunContext]:

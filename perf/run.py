@@ -52,7 +52,8 @@ def check_reachable(host: str) -> None:
     path = getattr(settings, "PERF_HEALTHCHECK_PATH", "")
     url = f"{host}{path or '/'}"
     try:
-        response = requests.get(url, timeout=5)
+        # Not followed: a redirect could take the check to a host the run is not allowed to reach.
+        response = requests.get(url, timeout=5, allow_redirects=False)
     except requests.RequestException as exc:
         raise UsageError(
             f"cannot reach {url} ({type(exc).__name__}); start the server (make serve) or pass --host"
@@ -87,7 +88,7 @@ def _bootstrap(hook: Callable[[], Sequence[str]], out: TextIO) -> None:
     """``--bootstrap``: the project's seed hook, its lines printed; a database that refuses is one line."""
     try:
         lines = hook()
-    except DatabaseError as exc:
+    except (DatabaseError, ValueError) as exc:  # a hook refuses with ValueError (DEBUG=False, a bad setting)
         raise UsageError(f"--bootstrap could not write the data: {first_line(exc)}") from None
     out.write("".join(f"{line}\n" for line in lines or ()))
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth.hashers import make_password
-from django.contrib.auth.models import Permission
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -91,6 +91,8 @@ RUN_HINT = "python manage.py run_perf --users 100 --spawn-rate 10 --duration 5m"
 
 # Django's SQLite backend allows 999 parameters per query; PostgreSQL 65535. Chunks stay below both.
 _CHUNK = 900
+# Seeding is a bulk insert, but a typo of a few zeros would still fill the disk.
+MAX_USERS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -153,7 +155,8 @@ class SeedSummary:
             f"Organization: {self.organization_slug} ({self.organization_id})",
             f"Users: perf-user-0..{last}@test.com ({self.num_users}), password {self.password!r}; "
             f"{self.users_created} accounts created, {self.users_updated} updated",
-            f"Admin: {ADMIN_EMAIL} (org owner, Django admin), staff: {STAFF_EMAIL}; same password",
+            f"Admin: {ADMIN_EMAIL} (org owner), staff: {STAFF_EMAIL} (org staff); same password, API only "
+            "(no seeded account can log into the Django admin: their password is public)",
             f"Questionnaire scout: {QUESTIONNAIRE_SCOUT_EMAIL} (never applies; same password)",
             f"Members: perf-user-0..{self.num_members - 1}@test.com, active, {MEMBERSHIP_TIER_NAME!r}",
             "Events:",
@@ -168,15 +171,14 @@ class SeedSummary:
 
 def seed(*, num_users: int, password: str, tier_capacity: int = 10000, now: datetime | None = None) -> SeedSummary:
     """Create or restore the perf data in one transaction; ``now`` anchors event and sales dates."""
-    if num_users < 1:
-        raise ValueError(f"num_users must be at least 1, got {num_users}")
+    if not 1 <= num_users <= MAX_USERS:
+        raise ValueError(f"the number of users to seed must be between 1 and {MAX_USERS:,}, got {num_users}")
     now = now or timezone.now()
     with transaction.atomic():
         city, _ = City.objects.get_or_create(
             name=CITY_NAME, country=CITY_COUNTRY, defaults={"timezone": CITY_TIMEZONE, "admin_name": CITY_NAME}
         )
         user_ids, created, updated = _sync_users(_user_specs(num_users), make_password(password))
-        _grant_view_permissions(user_ids[STAFF_EMAIL])
         org, _ = Organization.objects.update_or_create(
             slug=ORG_SLUG,
             defaults={
@@ -213,9 +215,19 @@ def seed(*, num_users: int, password: str, tier_capacity: int = 10000, now: date
     )
 
 
+def check_may_seed(force: bool = False) -> None:
+    """ValueError unless seeding is allowed here: never with ``DEBUG=False`` (the database may be production's)
+    unless the person at the command line says ``--force``. Every way in to the seed calls this."""
+    if not settings.DEBUG and not force:
+        raise ValueError("DEBUG is False: refusing to seed perf data into what may be a production database; "
+                         "seed with manage.py bootstrap_perf_tests --force if you mean it")
+
+
 def seed_for_run() -> list[str]:
     """``PERF_SEED_HOOK``: what ``run_perf --bootstrap`` and the admin's "Seed first" call. The data as
-    ``bootstrap_perf_tests`` makes it (idempotent), sized by the ``LOCUST_*`` environment."""
+    ``bootstrap_perf_tests`` makes it (idempotent), sized by the ``LOCUST_*`` environment, under the same
+    guards. It never makes an admin login: its lines go to a run log that others may read."""
+    check_may_seed()
     config = load_platform_config()
     summary = seed(num_users=config.num_preseeded_users, password=config.default_password,
                    tier_capacity=config.ticket_tier_capacity)
@@ -258,8 +270,6 @@ class _UserSpec:
     email: str
     first_name: str
     last_name: str
-    is_staff: bool = False
-    is_superuser: bool = False
 
     def fields(self) -> dict:
         return {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
@@ -267,8 +277,8 @@ class _UserSpec:
 
 def _user_specs(num_users: int) -> list[_UserSpec]:
     return [
-        _UserSpec(ADMIN_EMAIL, "Perf", "Admin", is_staff=True, is_superuser=True),
-        _UserSpec(STAFF_EMAIL, "Perf", "Staff", is_staff=True),
+        _UserSpec(ADMIN_EMAIL, "Perf", "Admin"),
+        _UserSpec(STAFF_EMAIL, "Perf", "Staff"),
         _UserSpec(QUESTIONNAIRE_SCOUT_EMAIL, "Perf", "Scout"),
         *(_UserSpec(perf_user_email(i), f"PerfUser{i}", "Test") for i in range(num_users)),
     ]
@@ -282,16 +292,17 @@ def _chunks(items: Sequence, size: int = _CHUNK) -> Iterator[Sequence]:
 def _sync_users(specs: list[_UserSpec], password_hash: str) -> tuple[dict[str, uuid.UUID], int, int]:
     """Insert missing users and restore existing ones with a few set-based queries.
 
-    Returns (email -> id, created, updated). Flags and the password are shared by whole groups of
-    users, so each group is one UPDATE per chunk of ids; names differ per user but only need
-    writing when they drifted, which a normal rerun never sees.
+    Returns (email -> id, created, updated). Flags and the password are the same for every seeded user, so
+    they are one UPDATE per chunk of ids; names differ per user but only need writing when they drifted,
+    which a normal rerun never sees. The password is public, so no seeded account may open the Django admin:
+    a database seeded before that rule had its perf admin made a superuser, and this takes it back.
     """
     existing: dict[str, tuple] = {}
     for chunk in _chunks([spec.email for spec in specs]):
         rows = User.objects.filter(email__in=chunk).values_list("email", "id", "username", "first_name", "last_name")
         existing.update({row[0]: row for row in rows})
 
-    flags = {"email_verified": True, "is_active": True}
+    flags = {"email_verified": True, "is_active": True, "is_staff": False, "is_superuser": False}
     new = [
         User(id=uuid.uuid4(), username=spec.email, password=password_hash, **spec.fields(), **flags)
         for spec in specs
@@ -299,29 +310,17 @@ def _sync_users(specs: list[_UserSpec], password_hash: str) -> tuple[dict[str, u
     ]
     User.objects.bulk_create(new)
 
-    groups: dict[tuple[bool, bool], list[uuid.UUID]] = {}
-    drifted: list[User] = []
-    for spec in specs:
-        if (row := existing.get(spec.email)) is None:
-            continue
-        groups.setdefault((spec.is_staff, spec.is_superuser), []).append(row[1])
-        if row[2:] != (spec.email, spec.first_name, spec.last_name):
-            drifted.append(User(id=row[1], username=spec.email, first_name=spec.first_name, last_name=spec.last_name))
-    for (is_staff, is_superuser), ids in groups.items():
-        for chunk in _chunks(ids):
-            User.objects.filter(pk__in=chunk).update(
-                password=password_hash, is_staff=is_staff, is_superuser=is_superuser, **flags
-            )
+    drifted = [
+        User(id=row[1], username=spec.email, first_name=spec.first_name, last_name=spec.last_name)
+        for spec in specs
+        if (row := existing.get(spec.email)) is not None and row[2:] != (spec.email, spec.first_name, spec.last_name)
+    ]
+    for chunk in _chunks([row[1] for row in existing.values()]):
+        User.objects.filter(pk__in=chunk).update(password=password_hash, **flags)
     User.objects.bulk_update(drifted, ["username", "first_name", "last_name"])
 
     ids = {email: row[1] for email, row in existing.items()} | {user.email: user.id for user in new}
     return ids, len(new), len(existing)
-
-
-def _grant_view_permissions(staff_id: uuid.UUID) -> None:
-    """Let the staff user browse every backend and perf model in the Django admin, read-only."""
-    perms = Permission.objects.filter(content_type__app_label__in=["backend", "perf"], codename__startswith="view_")
-    User.objects.get(pk=staff_id).user_permissions.set(perms)
 
 
 def _sync_members(org: Organization, user_ids: list[uuid.UUID], now: datetime) -> None:

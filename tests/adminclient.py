@@ -9,11 +9,13 @@ class AdminClient:
     def __init__(self, root: str) -> None:
         self.root = root
         self.session = requests.Session()
+        self.username = ""
 
     def login(self, username: str, password: str) -> "AdminClient":
         self.session.get(f"{self.root}/admin/login/", timeout=30).raise_for_status()
         response = self.post("/admin/login/?next=/admin/", {"username": username, "password": password})
         assert response.url.rstrip("/").endswith("/admin"), f"login as {username} failed: {response.url}"
+        self.username = username
         return self
 
     def get(self, path: str, **kwargs: object) -> requests.Response:

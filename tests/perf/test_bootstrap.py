@@ -7,11 +7,16 @@ teardown leaves a plain seed behind for the modules that follow.
 """
 
 import re
+import sqlite3
+import stat
 import uuid
+from contextlib import closing
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+from django.contrib.auth.hashers import check_password
 from django.utils import timezone
 
 from backend.models import (
@@ -32,8 +37,9 @@ from backend.models import (
 from perf.config import PerfConfig, load_config
 from platform_pack import seed
 from platform_pack.config import PlatformConfig, load_platform_config
+from tests.adminclient import AdminClient
 from tests.factories import make_event, make_member, make_org, make_tier, make_user, unique
-from tests.liveserver import manage
+from tests.liveserver import manage, server_env
 
 USERS = 30
 PASSWORD = "password123"
@@ -150,13 +156,25 @@ def test_seeded_users_have_the_default_password(seed_run, orm):
     assert User.objects.get(email="perf-user-3@test.com").check_password(PASSWORD)
 
 
-def test_admin_is_a_superuser_and_staff_may_view_the_admin(seed_run, orm):
+def test_no_seeded_account_may_open_the_django_admin(seed_run, orm):
+    """Their password is public (the scenarios log in with it), so none is staff, let alone a superuser."""
     admin = User.objects.get(email=seed.ADMIN_EMAIL)
     staff = User.objects.get(email=seed.STAFF_EMAIL)
-    assert (admin.first_name, admin.last_name, admin.is_staff, admin.is_superuser) == ("Perf", "Admin", True, True)
-    assert (staff.first_name, staff.last_name, staff.is_staff, staff.is_superuser) == ("Perf", "Staff", True, False)
-    assert staff.has_perm("backend.view_event") and not staff.has_perm("backend.change_event")
-    assert not perf_users().filter(email__startswith="perf-user-", is_staff=True).exists()
+    assert (admin.first_name, admin.last_name, staff.first_name, staff.last_name) == ("Perf", "Admin", "Perf", "Staff")
+    assert perf_users().count() == USERS + 3
+    assert not perf_users().filter(is_staff=True).exists() and not perf_users().filter(is_superuser=True).exists()
+
+
+def test_a_database_seeded_before_loses_its_public_superuser(seed_run, live_env, live_server_process, orm):
+    """A server seeded when the perf admin was a superuser with the public password gets the backdoor closed."""
+    User.objects.filter(email=seed.ADMIN_EMAIL).update(is_staff=True, is_superuser=True)
+    bootstrap(live_env, "--users", str(USERS))
+    admin = User.objects.get(email=seed.ADMIN_EMAIL)
+    assert not admin.is_staff and not admin.is_superuser and admin.check_password(PASSWORD)
+    page = AdminClient(live_server_process.root)
+    page.session.get(f"{page.root}/admin/login/", timeout=30)
+    refused = page.post("/admin/login/?next=/admin/", {"username": seed.ADMIN_EMAIL, "password": PASSWORD})
+    assert "/admin/login/" in refused.url and "enter the correct" in refused.text
 
 
 def test_seed_creates_the_public_organization_in_vienna(seed_run, orm):
@@ -449,3 +467,56 @@ def test_reset_keeps_rows_that_are_not_perf_data(seed_run, live_env, orm):
         # Namesakes of perf rows would confuse later lookups by slug or name.
         org.delete()
         namesake.delete()
+
+
+# The demo's admin login ------------------------------------------------------------------------------
+
+
+@pytest.mark.once
+def test_the_first_seed_makes_an_admin_login_with_a_private_password_and_never_resets_it(tmp_path):
+    """On a database without a superuser, the first seed makes ``perfkit-admin`` with a random password: printed
+    once, kept in a 0600 file, never reset by a later seed or ``--reset``. A database of its own: the shared one
+    has the tests' superusers, and then no demo login is made at all (the next test)."""
+    env = server_env(f"sqlite:///{tmp_path / 'fresh.sqlite3'}", tmp_path / "mail")
+    manage("migrate", "--no-input", "-v0", env=env)
+    password_file = Path(env["PERF_ADMIN_PASSWORD_FILE"])
+
+    first = bootstrap(env, "--users", "3").stdout
+    [line] = [line for line in first.splitlines() if line.startswith("Admin login")]
+    password = password_file.read_text().strip()
+    assert line.startswith(f"Admin login made: perfkit-admin, password {password} (shown once")
+    assert len(password) >= 16 and stat.S_IMODE(password_file.stat().st_mode) == 0o600
+    stored = _stored_password(tmp_path / "fresh.sqlite3", "perfkit-admin")
+    assert check_password(password, stored)
+
+    for args in (("--users", "3"), ("--reset", "--users", "3")):
+        again = bootstrap(env, *args).stdout
+        assert f"Admin login: perfkit-admin, password in {password_file} (seeding never resets it)" in again
+        assert password not in again
+        assert _stored_password(tmp_path / "fresh.sqlite3", "perfkit-admin") == stored
+    assert password_file.read_text().strip() == password
+
+
+def test_a_database_with_its_own_superuser_gets_no_demo_login(seed_run, live_env, orm):
+    User.objects.filter(username="perfkit-admin").delete()  # made by an earlier module's seed, if any
+    make_user(is_staff=True, is_superuser=True)
+    out = bootstrap(live_env, "--users", str(USERS)).stdout
+    assert "Admin login: your own superuser (seeding makes none while one exists)" in out
+    assert not User.objects.filter(username="perfkit-admin").exists()
+
+
+def test_run_perf_bootstrap_keeps_the_seeds_guard_against_debug_false(seed_run, live_env, orm):
+    """``run_perf --bootstrap`` under DEBUG=False refuses as ``bootstrap_perf_tests`` does, before anything."""
+    before = snapshot()
+    result = manage("run_perf", "--bootstrap", "-u", "1", "-t", "1s", "--no-save", "--no-audit",
+                    env={**live_env, "DEBUG": "False"}, check=False)
+    assert result.returncode == 2, result.stdout + result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert "--bootstrap could not write the data: DEBUG is False: refusing to seed" in line
+    assert snapshot() == before
+
+
+def _stored_password(database: Path, username: str) -> str:
+    with closing(sqlite3.connect(database)) as connection:
+        [(encoded,)] = connection.execute("SELECT password FROM backend_user WHERE username = ?", (username,))
+    return encoded

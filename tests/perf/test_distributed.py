@@ -266,13 +266,13 @@ def test_an_unreachable_broker_is_a_usage_error_before_any_run_is_stored(seeded,
 
 def test_stop_from_the_admin_stops_every_shard_within_two_seconds(celery_env, workers, live_server_process, orm):
     from tests.adminclient import AdminClient
-    from tests.perf.test_run_control import ADMIN, stop_and_check
+    from tests.perf.test_run_control import stop_and_check, superuser
 
     label = f"celery-stop-{uuid.uuid4().hex[:8]}"
     process = subprocess.Popen(run_perf_args(celery_env, live_server_process.url, label, "3m"), cwd=ROOT,
                                env=celery_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        run = stop_and_check(AdminClient(live_server_process.root).login(*ADMIN), process, label)
+        run = stop_and_check(AdminClient(live_server_process.root).login(*superuser()), process, label)
     finally:
         process.kill()
         process.wait()
@@ -286,13 +286,13 @@ def test_the_new_run_page_can_start_the_run_through_a_celery_worker(celery_env, 
     process), and a command that fails at once comes back to the page as its own one line."""
     from tests.adminclient import AdminClient
     from tests.liveserver import LiveServer
-    from tests.perf.test_run_control import ADMIN
+    from tests.perf.test_run_control import superuser
 
     server = LiveServer(env={**celery_env, "PERF_LAUNCH_VIA": "celery"}, port=free_port(),
                         log_path=tmp_path / "server.log")
     server.start(workers=1, threads=4)
     try:
-        admin = AdminClient(server.root).login(*ADMIN)
+        admin = AdminClient(server.root).login(*superuser())
         form = {"users": "2", "spawn_rate": "10", "duration": "3m", "host": live_server_process.url,
                 "wait": "0.05,0.2", "scenarios": "EventBrowser", "run_anyway": "on"}
         dead_host = f"http://127.0.0.1:{free_port()}/api"

@@ -127,7 +127,13 @@ def _server_without_test_tokens(env: dict[str, str], tmp_path: Path) -> LiveServ
         (("--spawn-rate", "0"), "--spawn-rate must be a finite number greater than 0, got 0"),
         (("--spawn-rate", "inf"), "--spawn-rate must be a finite number greater than 0, got inf"),
         (("--rate", "inf"), "--rate must be a finite number greater than 0, got inf"),
-        (("--stop-timeout", "nan"), "--stop-timeout must be a finite, not negative number of seconds"),
+        (("--stop-timeout", "nan"), "--stop-timeout must be 0 or at least 0.001 seconds, got nan"),
+        # Absurd values the web form once took: a spawn every 1e300 s, all at once, a think time longer than any run.
+        (("--spawn-rate", "1e-300"), "--spawn-rate 1e-300 a second is one every 1e+300 s, longer than the longest"),
+        (("--spawn-rate", "1e308"), "--spawn-rate must be at most 100,000 a second, got 1e+308"),
+        (("--wait", "0,1e300"), "--wait 1e+300 s is longer than the longest run, 30 days"),
+        (("--wait", "0,1e-9"), "--wait must be 0 or at least 0.001 seconds, got 1e-09"),
+        (("--duration", "0.0001s"), "duration must be at least 1 ms"),
         (("--seed", str(2**64)), "--seed must fit in 64 bits"),
         (("--label", "x" * 201), "--label is 201 characters long; the most is 200"),
         (("--duration", "99999999999999999999h"), "is longer than the most allowed, 30 days"),
@@ -144,6 +150,8 @@ def _server_without_test_tokens(env: dict[str, str], tmp_path: Path) -> LiveServ
         (("--scenario", "NoSuchUser"), "unknown scenario 'NoSuchUser'; valid scenarios: EventBrowser"),
         (("--wait", "3,1"), "--wait minimum 3 is greater than maximum 1"),
         (("--host", "http://10.1.2.3:8000/api"), "not a loopback address"),
+        (("--host", "http://10.1.2.3:8000/api", "--allow-remote"),
+         "http://10.1.2.3:8000/api is not in PERF_ALLOWED_HOSTS (empty); add its host name there"),
         (("--host", "http://127.0.0.1:{closed}/api"), "cannot reach http://127.0.0.1:{closed}/api/healthcheck"),
     ],
 )

@@ -3,16 +3,13 @@
 The command only parses options and guards against production; platform_pack/seed.py does the work.
 """
 
-from django.conf import settings
 from django.core.management.base import CommandParser
 from django.db import transaction
 
+from perf.admin_login import ensure_admin_login
 from perf.management.base import PerfCommand
 from platform_pack import seed
 from platform_pack.config import load_platform_config
-
-# Seeding is a bulk insert, but a typo of a few zeros would still fill the disk.
-MAX_USERS = 1_000_000
 
 
 class Command(PerfCommand):
@@ -40,18 +37,14 @@ class Command(PerfCommand):
         )
 
     def handle(self, *args, reset: bool, users: int | None, force: bool, **options) -> None:
-        if not settings.DEBUG and not force:
-            raise self.usage_error(
-                "DEBUG is False: refusing to seed perf data into what may be a production database; "
-                "pass --force to seed anyway."
-            )
         try:
+            seed.check_may_seed(force=force)
             config = load_platform_config()
         except ValueError as error:
             raise self.usage_error(str(error)) from None
         num_users = config.num_preseeded_users if users is None else users
-        if not 1 <= num_users <= MAX_USERS:
-            raise self.usage_error(f"--users must be between 1 and {MAX_USERS:,}, got {num_users}.")
+        if not 1 <= num_users <= seed.MAX_USERS:
+            raise self.usage_error(f"--users must be between 1 and {seed.MAX_USERS:,}, got {num_users}.")
         self.require_database()
 
         try:
@@ -70,3 +63,4 @@ class Command(PerfCommand):
         self.stdout.write(self.style.SUCCESS("Performance test data is ready."))
         for line in summary.lines():
             self.stdout.write(line)
+        self.stdout.write(ensure_admin_login())
