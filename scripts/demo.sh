@@ -34,4 +34,4 @@ curl -fsS "$URL/api/events/" | .venv/bin/python -c 'import json,sys; [print("  -
 echo
 .venv/bin/python manage.py run_perf --host "$URL/api" --users "$DEMO_USERS" --spawn-rate 10 \
     --duration "$DEMO_DURATION" --label "make demo"
-echo "Browse the run: make serve, then $URL/admin/ as perf-admin@test.com (password: LOCUST_DEFAULT_PASSWORD, default password123)"
+echo "Browse the run: make serve, then $URL/admin/ as perfkit-admin (its password is in .admin_password)"
