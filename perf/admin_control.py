@@ -100,7 +100,6 @@ class NewRunForm(forms.Form):
             self.pack_error = ""
         self.fields["scenarios"].choices = [(name, f"{name} (weight {cls.weight})") for name, cls in configured.items()]
         users = self.fields["users"]
-        users.max_value = self.limits.users
         users.validators.append(MaxValueValidator(self.limits.users))
         users.widget.attrs["max"] = self.limits.users
         users.help_text = f"Peak number of simulated users; at most {self.limits.users:,} from this page."
