@@ -195,6 +195,8 @@ PERF_HEALTHCHECK_PATH = "/healthcheck"
 PERF_SAVE_PATIENCE = env.float("PERF_SAVE_PATIENCE", default=120.0)
 # run_perf --distributed: a shard whose heartbeat (every second) stands still this many seconds is given up.
 PERF_SHARD_TIMEOUT = env.float("PERF_SHARD_TIMEOUT", default=10.0)
+# A running run whose process has written no progress for this many seconds is taken for lost (perf/liveness.py).
+PERF_LOST_AFTER = env.float("PERF_LOST_AFTER", default=60.0)
 
 # Where the admin's "New run" page starts run_perf: "process" (a detached process beside the web server) or
 # "celery" (a perf.tasks.launch_run task starts it on a worker's machine).
