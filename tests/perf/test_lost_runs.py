@@ -137,13 +137,19 @@ def test_a_running_run_that_never_wrote_progress_says_so_before_it_is_lost(seede
 
 
 @pytest.mark.slow
-def test_a_lost_run_whose_process_writes_again_comes_back_and_gets_its_real_status(
+def test_run_perf_marks_dead_runs_lost_as_it_starts_and_a_lost_run_that_writes_again_comes_back(
     seeded, live_server_process, lost_server, orm, admin
 ):
+    # A run whose process died two minutes ago, before its first progress write: the next run_perf to start
+    # marks it lost (with its own threshold, the default minute), whoever reads the runs or not.
+    dead = start_run(label=unique("dead-before"), host=live_server_process.url,
+                     started_at=timezone.now() - timedelta(minutes=2))
     label = unique("paused")
     process = start_run_perf(seeded, *_args(live_server_process.url, label))
     try:
         run = wait_until_running(label)
+        dead.refresh_from_db()
+        assert dead.status == PerfRun.Status.LOST and dead.error == lost_line(dead.started_at)
         process.send_signal(signal.SIGSTOP)  # held up, not dead: a long lock or a swapped-out machine
         try:
             time.sleep(LOST_AFTER + 1)
