@@ -149,12 +149,15 @@ def run_shard(self: Any, *, run_id: int, index: int, shards: int, host: str, sce
     """Run shard ``index`` of ``shards`` until ``end_at`` (a wall-clock time common to all shards).
 
     Returns "skipped" when the row is no longer pending: a task delivered again (acks_late after a
-    lost worker) or one the coordinator already gave up or stopped must not count twice.
+    lost worker) or one the coordinator already gave up or stopped must not count twice; and when the
+    run itself is no longer running or was asked to stop.
     """
     hostname = self.request.hostname or ""
     now = timezone.now()
+    # A task taken late, once its run is over (lost with its coordinator, stopped from the admin), sends nothing.
     claimed = ShardReport.objects.filter(
-        run_id=run_id, index=index, status=ShardReport.Status.PENDING, stop_requested=False
+        run_id=run_id, index=index, status=ShardReport.Status.PENDING, stop_requested=False,
+        run__status=PerfRun.Status.RUNNING, run__stop_requested_at__isnull=True,
     ).update(status=ShardReport.Status.RUNNING, hostname=hostname, started_at=now, heartbeat_at=now)
     if not claimed:
         connection.close()

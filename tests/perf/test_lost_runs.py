@@ -18,7 +18,7 @@ from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from perf.load.stats import StatsRegistry
-from perf.models import EndpointStats, PerfRun
+from perf.models import EndpointStats, PerfRun, ShardReport
 from perf.persist import save_progress, start_run
 from tests.adminclient import AdminClient
 from tests.factories import PASSWORD, make_user, unique
@@ -227,3 +227,24 @@ def test_staff_who_may_change_runs_mark_them_lost_or_failed_by_hand_and_viewers_
         PerfRun.objects.filter(pk__in=[by_button.pk, by_action.pk], status=PerfRun.Status.RUNNING).update(
             status=PerfRun.Status.ABORTED)
 
+
+
+@pytest.mark.parametrize("ended", ["lost", "stop requested"])
+def test_a_shard_task_taken_after_its_run_ended_sends_nothing(orm, ended: str) -> None:
+    """A shard task a worker takes late (the broker held it while the coordinator died, or Stop was pressed)
+    must not start load for a run that is over."""
+    from perf.tasks import run_shard
+
+    run = start_run(label=unique("late-shard"), host="http://127.0.0.1:1/api", users=1, planned_duration=30.0)
+    shard = ShardReport.objects.create(run=run, index=0, users=1)
+    if ended == "lost":
+        PerfRun.objects.filter(pk=run.pk).update(status=PerfRun.Status.LOST)
+    else:
+        PerfRun.objects.filter(pk=run.pk).update(stop_requested_at=timezone.now(), stop_requested_by="ops")
+    now = time.time()
+    outcome = run_shard(run_id=run.pk, index=0, shards=1, host=run.host, scenarios=["EventBrowser"], users=1,
+                        spawn_rate=1.0, start_at=now, end_at=now + 30, wait=None, seed=None, stop_timeout=0.0,
+                        config=None)
+    shard.refresh_from_db()
+    assert outcome == "skipped" and shard.status == ShardReport.Status.PENDING and shard.hostname == ""
+    PerfRun.objects.filter(pk=run.pk).update(status=PerfRun.Status.ABORTED)
