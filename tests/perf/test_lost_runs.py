@@ -248,3 +248,19 @@ def test_a_shard_task_taken_after_its_run_ended_sends_nothing(orm, ended: str) -
     shard.refresh_from_db()
     assert outcome == "skipped" and shard.status == ShardReport.Status.PENDING and shard.hostname == ""
     PerfRun.objects.filter(pk=run.pk).update(status=PerfRun.Status.ABORTED)
+
+
+def test_alive_runs_are_the_running_ones_with_a_recent_sign_of_life(orm) -> None:
+    """What "is another run going on?" asks (the New run page): a dead run is marked lost and not counted."""
+    from perf.liveness import alive_runs
+
+    fresh = start_run(label=unique("fresh"), host="http://127.0.0.1:1/api")
+    dead = start_run(label=unique("dead"), host="http://127.0.0.1:1/api", started_at=timezone.now() - timedelta(
+        minutes=5))
+    try:
+        alive = set(alive_runs().filter(pk__in=[fresh.pk, dead.pk]).values_list("pk", flat=True))
+        assert alive == {fresh.pk}
+        dead.refresh_from_db()
+        assert dead.status == PerfRun.Status.LOST
+    finally:
+        PerfRun.objects.filter(pk=fresh.pk).update(status=PerfRun.Status.ABORTED)
