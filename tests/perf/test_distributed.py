@@ -279,8 +279,10 @@ def test_stop_pressed_after_the_coordinator_is_killed_reaches_the_shards(celery_
                                                                       orm):
     """The coordinator relays nothing once dead: the shards read the run's stop request themselves."""
     from tests.adminclient import AdminClient
-    from tests.perf.test_run_control import ADMIN, wait_until_running
+    from tests.factories import PASSWORD, make_user
+    from tests.perf.test_run_control import wait_until_running
 
+    admin = AdminClient(live_server_process.root).login(make_user(is_staff=True, is_superuser=True).username, PASSWORD)
     label = f"celery-orphan-stop-{uuid.uuid4().hex[:8]}"
     process = subprocess.Popen(run_perf_args(celery_env, live_server_process.url, label, "60s"), cwd=ROOT,
                                env=celery_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -290,7 +292,7 @@ def test_stop_pressed_after_the_coordinator_is_killed_reaches_the_shards(celery_
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
         run = PerfRun.objects.get(label=label)
-        stopped = AdminClient(live_server_process.root).login(*ADMIN).post(f"/admin/perf/perfrun/{run.pk}/stop/")
+        stopped = admin.post(f"/admin/perf/perfrun/{run.pk}/stop/")
         assert f"Stopping run {run.pk}" in stopped.text
         pressed = time.monotonic()
         shards = wait_until_shards_end(label, workers, timeout=15)

@@ -23,14 +23,23 @@ from perf.persist import save_progress, start_run
 from tests.adminclient import AdminClient
 from tests.factories import PASSWORD, make_user, unique
 from tests.liveserver import LiveServer, free_port, manage, start_run_perf
-from tests.perf.test_run_control import ADMIN, _args, wait_until_running
+from tests.perf.test_run_control import _args, wait_until_running
 
 LOST_AFTER = 2.0
+# A superuser made for this module (no seeded account is relied on to open the admin).
+ADMIN_EMAIL = unique("lost-admin") + "@example.com"
+ADMIN = (ADMIN_EMAIL, PASSWORD)
 
 
 def lost_line(moment: datetime) -> str:
     """What a lost run must say, word for word (the project's time zone is UTC)."""
     return f"lost: its process stopped answering at {moment:%H:%M:%S} UTC; figures up to then are kept"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def superuser(django_db_setup, django_db_blocker) -> None:
+    with django_db_blocker.unblock():
+        make_user(username=ADMIN_EMAIL, email=ADMIN_EMAIL, is_staff=True, is_superuser=True)
 
 
 @pytest.fixture(scope="module")
