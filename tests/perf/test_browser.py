@@ -232,6 +232,7 @@ def test_a_dead_run_shows_lost_on_its_live_page_and_on_the_list(
     browser.get(f"{live_server_process.root}/admin/perf/perfrun/{run.pk}/change/")
     browser.execute_script("window.perfNoReload = true")
     assert browser.find_element(By.CSS_SELECTOR, "#summary .perf-status").text == "running"
+    assert browser.find_element(By.CSS_SELECTOR, "form.perf-mark").is_displayed()  # Mark lost / Mark failed
 
     # Its process dies: the last progress write stays the last, and the page's next poll finds it silent
     # for longer than PERF_LOST_AFTER (the session's server keeps the default, 60 s).
@@ -244,6 +245,7 @@ def test_a_dead_run_shows_lost_on_its_live_page_and_on_the_list(
     assert browser.execute_script("return window.perfNoReload") is True  # the page was not reloaded
     assert browser.find_element(By.CSS_SELECTOR, "[data-perf-live-url]").get_attribute("data-perf-status") == "lost"
     assert not browser.find_elements(By.CSS_SELECTOR, "#summary form button.perf-stop-button")
+    assert not browser.find_element(By.CSS_SELECTOR, "form.perf-mark").is_displayed()
     requests_figure = "//section[@id='figures']//dt[text()='Requests']/following-sibling::dd"
     assert browser.find_element(By.XPATH, requests_figure).text == f"{registry.total.num_requests:,}"
     full_page_screenshot(browser, tmp_path / "lost-run-page.png")
