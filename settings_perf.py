@@ -195,6 +195,8 @@ PERF_HEALTHCHECK_PATH = "/healthcheck"
 PERF_SAVE_PATIENCE = env.float("PERF_SAVE_PATIENCE", default=120.0)
 # run_perf --distributed: a shard whose heartbeat (every second) stands still this many seconds is given up.
 PERF_SHARD_TIMEOUT = env.float("PERF_SHARD_TIMEOUT", default=10.0)
+# A running run whose process has written no progress for this many seconds is taken for lost (perf/liveness.py).
+PERF_LOST_AFTER = env.float("PERF_LOST_AFTER", default=60.0)
 
 # Remote targets (not a loopback address): run_perf sends load to one only with --allow-remote AND when its host name
 # matches this list (Django's ALLOWED_HOSTS patterns: "staging.example.com", ".example.com"). Empty: loopback only.

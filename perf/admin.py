@@ -19,14 +19,22 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import FloatField, QuerySet
 from django.db.models.functions import Cast, NullIf
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 
-from perf import compare
+from perf import compare, liveness
 from perf.admin_control import RunControlMixin
 from perf.models import PerfRun
 from perf.options import parse_percent
@@ -85,6 +93,8 @@ def _run_report_admin(admin_: "PerfRunAdmin", request: HttpRequest, run: PerfRun
     return {
         "run_pk": run.pk,
         "can_stop": running and not run.stop_requested_by and admin_.has_change_permission(request, run),
+        "can_mark": running and admin_.has_change_permission(request, run),  # lost or failed, by hand
+        "lost_after": f"{liveness.lost_after():g}",
         "live_url": reverse("admin:perf_perfrun_live", args=[run.pk]),
         "downloads": [
             {"url": reverse("admin:perf_perfrun_download", args=[run.pk, download.kind]), "label": download.label,
@@ -100,7 +110,7 @@ def _filename(run: PerfRun, download: downloads.Download) -> str:
 
 @admin.register(PerfRun)
 class PerfRunAdmin(RunControlMixin, admin.ModelAdmin):
-    actions = ["compare_selected"]
+    actions = ["compare_selected", "mark_lost_selected", "mark_failed_selected"]
     list_display = ("label", "started_at", "status_badge", "users", "duration", "rps", "p95_ms", "error_percent")
     list_display_links = ("label", "started_at")
     list_filter = ("status", ("started_at", admin.DateFieldListFilter))
@@ -124,6 +134,10 @@ class PerfRunAdmin(RunControlMixin, admin.ModelAdmin):
             obj.save(update_fields=fields)
 
     # The list.
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        liveness.mark_lost_on_read()  # a dead run never shows (or filters) as running
+        return super().changelist_view(request, extra_context)
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, run: PerfRun) -> str:
@@ -159,6 +173,7 @@ class PerfRunAdmin(RunControlMixin, admin.ModelAdmin):
     @method_decorator(transaction.non_atomic_requests)
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
                     extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        liveness.mark_lost_on_read()
         run = self.get_object(request, object_id)
         context = dict(extra_context or {})
         if run is not None and self.has_view_permission(request, run):
@@ -179,6 +194,7 @@ class PerfRunAdmin(RunControlMixin, admin.ModelAdmin):
     @method_decorator(transaction.non_atomic_requests)
     def live_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         """``{"status": ..., "sections": {name: html}}``: the page's sections rendered again, for its script."""
+        liveness.mark_lost_on_read()  # a lost run's page stops polling and says why
         run = get_object_or_404(PerfRun, pk=pk)
         if not self.has_view_permission(request, run):
             raise PermissionDenied
@@ -213,9 +229,44 @@ class PerfRunAdmin(RunControlMixin, admin.ModelAdmin):
             *self.control_urls(),
             path("compare/", view(self.compare_view), name=f"{prefix}_compare"),
             path("<int:pk>/live/", view(self.live_view), name=f"{prefix}_live"),
+            path("<int:pk>/mark/", view(self.mark_view), name=f"{prefix}_mark"),
             path("<int:pk>/download/<str:kind>/", view(self.download_view), name=f"{prefix}_download"),
             *super().get_urls(),
         ]
+
+    # Marking a running run lost or failed by hand: a person may know before the heartbeat tells.
+
+    def mark_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """POST ``status=lost|failed``: mark this running run so (change permission)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        run = get_object_or_404(PerfRun, pk=pk)
+        if not self.has_change_permission(request, run):
+            raise PermissionDenied
+        status = request.POST.get("status", "")
+        if status not in liveness.MARKABLE:
+            return HttpResponseBadRequest(f"status must be {' or '.join(liveness.MARKABLE)}")
+        self._mark(request, [pk], status)
+        return HttpResponseRedirect(reverse("admin:perf_perfrun_change", args=[pk]))
+
+    def _mark(self, request: HttpRequest, pks: list[int], status: str) -> None:
+        who = request.user.get_username()
+        marked = [pk for pk in pks if liveness.mark_by_hand(pk, status, who)]
+        if marked:
+            runs = f"run{'s' if len(marked) > 1 else ''} {', '.join(map(str, marked))}"
+            self.message_user(request, f"Marked {status}: {runs}; figures up to the last progress write are kept.")
+        skipped = [pk for pk in pks if pk not in marked]
+        if skipped:
+            self.message_user(request, f"Not running, left as they are: run{'s' if len(skipped) > 1 else ''} "
+                                       f"{', '.join(map(str, skipped))}.", messages.WARNING)
+
+    @admin.action(description="Mark the selected running runs lost", permissions=["change"])
+    def mark_lost_selected(self, request: HttpRequest, queryset: QuerySet[PerfRun]) -> None:
+        self._mark(request, list(queryset.values_list("pk", flat=True)), PerfRun.Status.LOST)
+
+    @admin.action(description="Mark the selected running runs failed", permissions=["change"])
+    def mark_failed_selected(self, request: HttpRequest, queryset: QuerySet[PerfRun]) -> None:
+        self._mark(request, list(queryset.values_list("pk", flat=True)), PerfRun.Status.FAILED)
 
     @admin.action(description="Compare the two selected runs")
     def compare_selected(self, request: HttpRequest, queryset: QuerySet[PerfRun]) -> HttpResponse | None:

@@ -22,7 +22,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 
-from perf import launch, packs
+from perf import launch, liveness, packs
 from perf.config import load_config
 from perf.models import PerfRun, format_duration
 from perf.options import check_rate, is_loopback_host, parse_duration, parse_wait
@@ -210,16 +210,24 @@ class RunControlMixin:
         return [path("<int:pk>/stop/", self.admin_site.admin_view(self.stop_view), name="perf_perfrun_stop")]
 
     def stop_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        """Ask a running run to stop: its process reads the flag within 2 s and stores the run ``aborted``."""
+        """Ask a running run to stop: its process reads the flag within 2 s and stores the run ``aborted``.
+        A run whose process is dead is said to be lost; the flag is set all the same, for the shards of a
+        distributed run (they read it themselves) and for a process that was only held up."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
+        liveness.mark_lost_on_read()
         run = get_object_or_404(PerfRun, pk=pk)
         if not self.has_change_permission(request, run):
             raise PermissionDenied
         who = request.user.get_username()
-        marked = PerfRun.objects.filter(pk=pk, status=PerfRun.Status.RUNNING, stop_requested_at__isnull=True).update(
-            stop_requested_by=who[:150], stop_requested_at=timezone.now())
-        if marked:
+        marked = PerfRun.objects.filter(
+            pk=pk, status__in=(PerfRun.Status.RUNNING, PerfRun.Status.LOST), stop_requested_at__isnull=True
+        ).update(stop_requested_by=who[:150], stop_requested_at=timezone.now())
+        run.refresh_from_db()
+        if run.status == PerfRun.Status.LOST:
+            said = run.error if run.error.startswith("lost") else f"lost ({run.error})"
+            self.message_user(request, f"Run {pk} is {said}.", messages.WARNING)
+        elif marked:
             self.message_user(request, f"Stopping run {pk}: it ends within 2 s and keeps everything measured.")
         elif run.status != PerfRun.Status.RUNNING:
             self.message_user(request, f"Run {pk} is not running ({run.status}).", messages.WARNING)

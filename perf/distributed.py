@@ -24,6 +24,7 @@ import gevent
 from django.conf import settings
 from django.utils import timezone
 
+from perf import liveness
 from perf.config import PerfConfig
 from perf.load.runner import RunContext, Runner, RunPlan, Tick
 from perf.load.stats import AGGREGATED, ExceptionEntry, FailureEntry, StatsEntry, StatsRegistry
@@ -183,6 +184,8 @@ class CeleryRunner(Runner):
             "spawn_rate": plan.spawn_rate, "start_at": start_at, "end_at": end_at,
             "wait": list(plan.wait) if plan.wait else None, "seed": plan.seed, "stop_timeout": plan.stop_timeout,
             "request_log": self.request_log,
+            # Shards stop by themselves when this process's heartbeat stands still this long (perf.tasks).
+            "coordinator_timeout": liveness.lost_after(),
             # The generic settings only: each shard makes its scenario pack's context from its own machine's.
             "config": asdict(PerfConfig(backend_url=self.host, request_timeout=self.request_timeout)),
         }

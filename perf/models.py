@@ -36,6 +36,8 @@ class PerfRun(models.Model):
         COMPLETED = "completed"
         ABORTED = "aborted"
         FAILED = "failed"
+        # Its process stopped answering while it ran (killed -9, the machine gone): perf.liveness.
+        LOST = "lost"
 
     label = models.CharField(max_length=200, blank=True)
     notes = models.TextField(blank=True)

@@ -15,6 +15,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from perf import liveness
 from perf.load.history import HistoryPoints
 from perf.load.stats import PERCENTILES, ExceptionEntry, FailureEntry, Sample, StatsEntry, StatsRegistry
 from perf.models import EndpointStats, FailureStats, PerfRun, StatsSample, percentile_field
@@ -213,6 +214,7 @@ def save_progress(run: PerfRun, stats: StatsRegistry, duration: float) -> None:
     ``stats`` must not change meanwhile: pass a snapshot."""
     with transaction.atomic():
         locked = PerfRun.objects.select_for_update().get(pk=run.pk)
+        liveness.revive(locked)  # taken for lost while it was only held up: its writes win
         if locked.status != PerfRun.Status.RUNNING:
             return  # finished meanwhile: what finish_run stored stays
         _write_figures(locked, stats, duration)
@@ -239,6 +241,7 @@ def finish_run(run: PerfRun, stats: StatsRegistry, status: str, duration: float,
     _blank_text_for_none(extra)
     with transaction.atomic():
         locked = PerfRun.objects.select_for_update().get(pk=run.pk)
+        liveness.revive(locked)
         _write_figures(locked, stats, duration)
         locked.status = status
         locked.finished_at = timezone.now()

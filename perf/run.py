@@ -20,7 +20,7 @@ import requests
 from django.conf import settings
 from django.db import DatabaseError, connection
 
-from perf import audit, compare, exit_codes, packs
+from perf import audit, compare, exit_codes, liveness, packs
 from perf.database import first_line
 from perf.load.request_log import RequestLog
 from perf.load.runner import LoadRunner, RunContext, Runner, Tick, split_counts
@@ -31,6 +31,7 @@ from perf.models import PerfRun
 from perf.options import site_root
 from perf.progress import ProgressPrinter
 from perf.reports import console, html_report, summary_json
+from perf.reports.context import stop_note
 from perf.reports.live_csv import LiveCsv, LiveOutput
 from perf.request import RunRequest, RunSetup, UsageError, check_request
 from perf.stop_signals import StopSignals
@@ -176,6 +177,7 @@ class Invocation:
         plan, request = self.setup.plan, self.request
         assert self.store is not None
         try:
+            self.store.call(liveness.mark_lost)  # dead runs stop claiming to run before this one does
             self.store.start(label=request.label, host=self.setup.host, options=dict(vars(request)),
                              users=plan.users, spawn_rate=plan.spawn_rate, planned_duration=plan.duration,
                              scenarios=list(self.runner.scenarios), user_split=self.split, seed=plan.seed,
@@ -202,7 +204,7 @@ class Invocation:
         for line in runner.summary_lines() + runner.end_lines():
             out.write(line + "\n")
         if reason != "completed":
-            out.write(f"Stopped early: {reason}\n")
+            out.write(stop_note(reason) + "\n")
         verdicts = evaluate(self.setup.thresholds, stats, duration)
         for verdict in verdicts:
             out.write(("PASS " if verdict.ok else "FAIL ") + verdict.line() + "\n")

@@ -15,7 +15,7 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
-from perf import launch, packs
+from perf import launch, liveness, packs
 from perf.celery import app
 from perf.config import PerfConfig, load_config
 from perf.distributed import HEARTBEAT_INTERVAL, TASK_NAME, registry_to_json, shard_order
@@ -25,7 +25,7 @@ from perf.load.runner import LoadRunner, RunContext, RunPlan, Tick, scenario_spa
 from perf.load.session import HttpSession
 from perf.load.stats import StatsRegistry
 from perf.load.user import User
-from perf.models import ShardReport
+from perf.models import PerfRun, ShardReport
 from perf.store import DatabaseThread
 
 _OPEN = (ShardReport.Status.PENDING, ShardReport.Status.RUNNING)
@@ -63,18 +63,29 @@ class Heartbeat:
     """The shard's tick: write the cumulative figures to its row; stop when the coordinator asks
     (``stop_requested``) or has given the shard up (the row is no longer ``running``).
 
+    The shard also reads the run's own row, because the coordinator may be dead (killed -9, its machine
+    gone) and then nobody relays anything: Stop pressed in the admin (``stop_requested_at``) reaches the
+    shard directly, and a coordinator whose heartbeat (the run's ``heartbeat_at``, written every 2 s)
+    stands still for ``coordinator_timeout`` seconds is gone, so the shard stops by itself and keeps its
+    figures. As the coordinator judges its shards, that silence is measured on this machine's own clock
+    (only the heartbeat's changes count), so clock skew between machines cannot stop a shard.
+
     The write happens on a thread of its own (``perf.store.DatabaseThread``): a locked database never
     stalls the shard's users. A heartbeat that finds the previous one still writing is skipped, which
     loses nothing since every report is cumulative; what the row says back is acted on once it is read.
     """
 
-    def __init__(self, pk: int, runner: LoadRunner, stats: StatsRegistry, context: RunContext) -> None:
+    def __init__(self, pk: int, runner: LoadRunner, stats: StatsRegistry, context: RunContext, run_id: int,
+                 coordinator_timeout: float) -> None:
         self.pk = pk
         self.runner = runner
         self.stats = stats
         self.context = context
+        self.run_id = run_id
+        self.coordinator_timeout = coordinator_timeout
         self.db = DatabaseThread()
         self.stop_reason = ""  # set by the thread from what the row says; read on the event loop
+        self._coordinator: tuple[object, float] = (None, time.monotonic())  # (its heartbeat, when it last moved)
 
     def _figures(self, **fields: Any) -> dict[str, Any]:
         """A snapshot of the shard's figures, taken on the event loop where they change."""
@@ -90,6 +101,25 @@ class Heartbeat:
             self.stop_reason = "given up by the coordinator"
         elif ShardReport.objects.filter(pk=self.pk, stop_requested=True).exists():
             self.stop_reason = "stop requested by the coordinator"
+        else:
+            self.stop_reason = self._run_says()
+
+    def _run_says(self) -> str:
+        """Why the run's own row means this shard must stop, or "" (on the thread)."""
+        row = PerfRun.objects.filter(pk=self.run_id).values_list("heartbeat_at", "stop_requested_by",
+                                                                  "stop_requested_at").first()
+        if row is None:
+            return "its run was deleted"
+        heartbeat, who, asked_at = row
+        if asked_at is not None:
+            return f"stopped from the admin by {who or 'someone'}"
+        seen, since = self._coordinator
+        now = time.monotonic()
+        if heartbeat != seen:
+            self._coordinator = (heartbeat, now)
+        elif now - since > self.coordinator_timeout:
+            return f"its coordinator is gone (no heartbeat for {self.coordinator_timeout:g} s)"
+        return ""
 
     def __call__(self, tick: Tick) -> None:
         self.db.submit(self._beat, self._figures(running_users=tick.users, cpu_percent=tick.cpu_percent),
@@ -98,6 +128,8 @@ class Heartbeat:
     def _heard(self, ok: bool) -> None:
         """On the event loop, as soon as a heartbeat's write has ended."""
         if self.stop_reason:
+            if self.stop_reason.startswith("its "):  # nobody asked: say in the shard's row why it stopped early
+                self.context.note_once(f"a shard stopped early by itself: {self.stop_reason}")
             self.runner.request_stop(self.stop_reason)
 
     def finish(self) -> None:
@@ -112,16 +144,20 @@ class Heartbeat:
 @app.task(name=TASK_NAME, bind=True)
 def run_shard(self: Any, *, run_id: int, index: int, shards: int, host: str, scenarios: list[str], users: int,
               spawn_rate: float, start_at: float, end_at: float, wait: list[float] | None, seed: int | None,
-              stop_timeout: float, config: dict[str, Any] | None, request_log: str | None = None) -> str:
+              stop_timeout: float, config: dict[str, Any] | None, request_log: str | None = None,
+              coordinator_timeout: float | None = None) -> str:
     """Run shard ``index`` of ``shards`` until ``end_at`` (a wall-clock time common to all shards).
 
     Returns "skipped" when the row is no longer pending: a task delivered again (acks_late after a
-    lost worker) or one the coordinator already gave up or stopped must not count twice.
+    lost worker) or one the coordinator already gave up or stopped must not count twice; and when the
+    run itself is no longer running or was asked to stop.
     """
     hostname = self.request.hostname or ""
     now = timezone.now()
+    # A task taken late, once its run is over (lost with its coordinator, stopped from the admin), sends nothing.
     claimed = ShardReport.objects.filter(
-        run_id=run_id, index=index, status=ShardReport.Status.PENDING, stop_requested=False
+        run_id=run_id, index=index, status=ShardReport.Status.PENDING, stop_requested=False,
+        run__status=PerfRun.Status.RUNNING, run__stop_requested_at__isnull=True,
     ).update(status=ShardReport.Status.RUNNING, hostname=hostname, started_at=now, heartbeat_at=now)
     if not claimed:
         connection.close()
@@ -145,7 +181,8 @@ def run_shard(self: Any, *, run_id: int, index: int, shards: int, host: str, sce
 
         runner = ShardRunner([configured[name] for name in scenarios], plan, stats, make_session, context,
                              index=index, shards=shards, start_at=start_at)
-        heartbeat = Heartbeat(pk, runner, stats, context)
+        heartbeat = Heartbeat(pk, runner, stats, context, run_id,
+                              liveness.lost_after() if coordinator_timeout is None else coordinator_timeout)
         runner.on_tick = heartbeat
         runner.run()
         heartbeat.finish()

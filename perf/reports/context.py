@@ -24,7 +24,8 @@ BOTTLENECK_MARK = "[BOTTLENECK]"
 SLOWEST_BY_P95 = 3
 # A running run whose process has not written for this long has probably died.
 STALE_AFTER = 30.0
-STATUS_CLASSES = {"running": "running", "completed": "completed", "aborted": "aborted", "failed": "failed"}
+STATUS_CLASSES = {"running": "running", "completed": "completed", "aborted": "aborted", "failed": "failed",
+                  "lost": "lost"}
 P95_COLUMN = locust_csv.STATS_CSV_HEADER.index("95%")
 P99_COLUMN = locust_csv.STATS_CSV_HEADER.index("99%")
 FIRST_PERCENTILE_COLUMN = locust_csv.STATS_CSV_HEADER.index("50%")
@@ -183,12 +184,19 @@ def _threshold(verdict: dict[str, Any]) -> Check:
     return Check(str(verdict.get("expression", "")), bool(verdict.get("ok")), measured, limit)
 
 
+def stop_note(reason: str) -> str:
+    """How a run that did not simply complete ended, for the console and the page. A dead distributed shard
+    (``perf.distributed``: its reason starts with "shard ") stopped nothing: the other shards ran to the end."""
+    return f"A shard failed: {reason}" if reason.startswith(("shard ", "shards ")) else f"Stopped early: {reason}"
+
+
 def _notes(meta: dict[str, Any], stats: StatsRegistry, running: bool, now: float | None) -> list[str]:
     notes = []
     if meta.get("error"):
-        notes.append(f"Failed: {meta['error']}")
+        # A lost run's error is already its whole story ("lost: its process stopped answering at ...").
+        notes.append(meta["error"] if meta.get("status") == "lost" else f"Failed: {meta['error']}")
     if meta.get("stop_reason"):
-        notes.append(f"Stopped early: {meta['stop_reason']}")
+        notes.append(stop_note(str(meta["stop_reason"])))
     if meta.get("cpu_warning"):
         peak = meta.get("max_cpu_percent")
         at = f" (peak {peak:.0f}%)" if isinstance(peak, int | float) else ""
@@ -201,7 +209,8 @@ def _notes(meta: dict[str, Any], stats: StatsRegistry, running: bool, now: float
     if cut_off:
         notes.append(f"{cut_off:,} request{'s were' if cut_off != 1 else ' was'} still unanswered when the run's end "
                      "grace ran out: counted as failures (CutOff in the failures table).")
-    heartbeat = meta.get("heartbeat_at")
+    # A process that died before its first progress write left only its start.
+    heartbeat = meta.get("heartbeat_at") or meta.get("started_at")
     if running and now is not None and isinstance(heartbeat, int | float) and now - heartbeat > STALE_AFTER:
         notes.append(f"No progress written for {fmt.duration(now - heartbeat)}: the run's process may have died.")
     return notes

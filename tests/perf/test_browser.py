@@ -219,9 +219,43 @@ def test_stale_running_run_says_its_process_may_have_died(
     browser: WebDriver, live_server_process, orm
 ) -> None:
     run, _ = running_run(unique("browser-stale"))
-    PerfRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=5))
+    # Past the page's 30 s warning, short of PERF_LOST_AFTER (60 s), when the run becomes lost.
+    PerfRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=40))
     browser.get(f"{live_server_process.root}/admin/perf/perfrun/{run.pk}/change/")
     assert "may have died" in browser.find_element(By.CSS_SELECTOR, "#summary .perf-notes").text
+
+
+def test_a_dead_run_shows_lost_on_its_live_page_and_on_the_list(
+    browser: WebDriver, live_server_process, orm, tmp_path: Path
+) -> None:
+    run, registry = running_run(unique("browser-lost"))
+    browser.get(f"{live_server_process.root}/admin/perf/perfrun/{run.pk}/change/")
+    browser.execute_script("window.perfNoReload = true")
+    assert browser.find_element(By.CSS_SELECTOR, "#summary .perf-status").text == "running"
+    assert browser.find_element(By.CSS_SELECTOR, "form.perf-mark").is_displayed()  # Mark lost / Mark failed
+
+    # Its process dies: the last progress write stays the last, and the page's next poll finds it silent
+    # for longer than PERF_LOST_AFTER (the session's server keeps the default, 60 s).
+    last = timezone.now() - timedelta(seconds=90)
+    PerfRun.objects.filter(pk=run.pk).update(heartbeat_at=last)
+    live = WebDriverWait(browser, 15, ignored_exceptions=[StaleElementReferenceException])
+    live.until(lambda driver: driver.find_element(By.CSS_SELECTOR, "#summary .perf-status").text == "lost")
+    said = f"lost: its process stopped answering at {last:%H:%M:%S} UTC; figures up to then are kept"
+    assert said in browser.find_element(By.CSS_SELECTOR, "#summary .perf-notes").text
+    assert browser.execute_script("return window.perfNoReload") is True  # the page was not reloaded
+    assert browser.find_element(By.CSS_SELECTOR, "[data-perf-live-url]").get_attribute("data-perf-status") == "lost"
+    assert not browser.find_elements(By.CSS_SELECTOR, "#summary form button.perf-stop-button")
+    assert not browser.find_element(By.CSS_SELECTOR, "form.perf-mark").is_displayed()
+    requests_figure = "//section[@id='figures']//dt[text()='Requests']/following-sibling::dd"
+    assert browser.find_element(By.XPATH, requests_figure).text == f"{registry.total.num_requests:,}"
+    full_page_screenshot(browser, tmp_path / "lost-run-page.png")
+
+    browser.get(f"{live_server_process.root}/admin/perf/perfrun/?status__exact=lost")
+    row = browser.find_element(By.XPATH, f"//tr[.//a[contains(@href, '/perfrun/{run.pk}/change/')]]")
+    badge = row.find_element(By.CSS_SELECTOR, ".perf-status")
+    assert badge.text == "lost" and "perf-status-lost" in badge.get_attribute("class")
+    assert badge.value_of_css_property("background-color") != row.find_element(
+        By.CSS_SELECTOR, "td, th").value_of_css_property("background-color")
 
 
 def test_html_report_at_1400_px_fits_and_shows_whole_names(tmp_path: Path) -> None:

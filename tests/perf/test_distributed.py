@@ -219,6 +219,27 @@ def test_the_shards_requests_reconcile_with_the_servers_access_log(celery_env, w
     assert len({line.split("\t")[0].split("-")[0] for line in requests_log.read_text().splitlines()}) == 2
 
 
+def wait_for_shards(label: str, process: subprocess.Popen, workers: list[Worker]) -> list[ShardReport]:
+    """Both shards of the run, once each is running and has reported requests."""
+    deadline = time.monotonic() + 30
+    while True:
+        shards = list(ShardReport.objects.filter(run__label=label).order_by("index"))
+        if len(shards) == 2 and all(s.status == "running" and s.requests > 0 for s in shards):
+            return shards
+        assert time.monotonic() < deadline and process.poll() is None, worker_logs(workers)
+        time.sleep(0.2)
+
+
+def wait_until_shards_end(label: str, workers: list[Worker], timeout: float) -> list[ShardReport]:
+    deadline = time.monotonic() + timeout
+    while True:
+        shards = list(ShardReport.objects.filter(run__label=label).order_by("index"))
+        if all(s.status not in ("pending", "running") for s in shards):
+            return shards
+        assert time.monotonic() < deadline, f"shards still running after {timeout:g} s\n" + worker_logs(workers)
+        time.sleep(0.2)
+
+
 def test_a_worker_killed_mid_run_is_reported_and_its_last_report_kept(celery_env, workers, live_server_process,
                                                                       orm):
     label = f"celery-kill-{uuid.uuid4().hex[:8]}"
@@ -246,11 +267,72 @@ def test_a_worker_killed_mid_run_is_reported_and_its_last_report_kept(celery_env
     assert run.status == PerfRun.Status.FAILED, stdout[-3000:] + stderr[-3000:]
     assert process.returncode == 1
     assert run.stop_reason.startswith("shard 0 of 2 died (no heartbeat for 4 s)"), run.stop_reason
-    assert f"Stopped early: {run.stop_reason}" in stdout
+    # The other shard ran to its end: nothing stopped early, a shard failed.
+    assert f"A shard failed: {run.stop_reason}" in stdout and "Stopped early" not in stdout
     assert dead.status == "failed" and "no heartbeat" in dead.error and alive.status == "done"
     assert dead.requests > 0 and alive.requests > 0
     assert run.total_requests == dead.requests + alive.requests
     assert ended_after < 14
+
+
+def test_stop_pressed_after_the_coordinator_is_killed_reaches_the_shards(celery_env, workers, live_server_process,
+                                                                      orm):
+    """The coordinator relays nothing once dead: the shards read the run's stop request themselves."""
+    from tests.adminclient import AdminClient
+    from tests.factories import PASSWORD, make_user
+    from tests.perf.test_run_control import wait_until_running
+
+    admin = AdminClient(live_server_process.root).login(make_user(is_staff=True, is_superuser=True).username, PASSWORD)
+    label = f"celery-orphan-stop-{uuid.uuid4().hex[:8]}"
+    process = subprocess.Popen(run_perf_args(celery_env, live_server_process.url, label, "60s"), cwd=ROOT,
+                               env=celery_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_shards(label, process, workers)
+        wait_until_running(label)  # the coordinator has stored merged figures: the lost run keeps them
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+        run = PerfRun.objects.get(label=label)
+        stopped = admin.post(f"/admin/perf/perfrun/{run.pk}/stop/")
+        assert f"Stopping run {run.pk}" in stopped.text
+        pressed = time.monotonic()
+        shards = wait_until_shards_end(label, workers, timeout=15)
+        ended_after = time.monotonic() - pressed
+    finally:
+        if process.poll() is None:
+            process.kill()
+    run.refresh_from_db()
+    assert ended_after < 5, ended_after  # not the planned end, a minute after the start
+    assert [s.status for s in shards] == ["done", "done"] and all(s.requests > 0 for s in shards)
+    assert all((s.finished_at - run.stop_requested_at).total_seconds() < 5 for s in shards)
+    # Nobody stores the run's end: it is marked lost, with the coordinator's last figures.
+    kept = run.total_requests
+    time.sleep(1.2)
+    marked = manage("perf_mark_lost", "--after", "1", env=celery_env)
+    run.refresh_from_db()
+    assert f"Run {run.pk} lost: its process stopped answering at" in marked.stdout
+    assert run.status == PerfRun.Status.LOST and run.total_requests == kept > 0
+
+
+def test_shards_stop_by_themselves_when_their_coordinator_is_gone(celery_env, workers, live_server_process, orm):
+    label = f"celery-orphan-{uuid.uuid4().hex[:8]}"
+    env = {**celery_env, "PERF_LOST_AFTER": "3"}  # the coordinator's setting, sent to its shards; compressed here
+    process = subprocess.Popen(run_perf_args(env, live_server_process.url, label, "60s"), cwd=ROOT,
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_shards(label, process, workers)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+        killed_at = time.monotonic()
+        shards = wait_until_shards_end(label, workers, timeout=20)
+        ended_after = time.monotonic() - killed_at
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert 2 < ended_after < 10, ended_after  # its silence counted from its last heartbeat (every 2 s)
+    assert [s.status for s in shards] == ["done", "done"] and all(s.requests > 0 for s in shards)
+    for shard in shards:
+        assert "a shard stopped early by itself: its coordinator is gone (no heartbeat for 3 s)" in shard.notes
+        assert registry_from_json(shard.stats).total.num_requests == shard.requests
 
 
 def test_an_unreachable_broker_is_a_usage_error_before_any_run_is_stored(seeded, live_server_process, orm):
