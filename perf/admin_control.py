@@ -185,7 +185,7 @@ class RunControlMixin:
                 return HttpResponseRedirect(reverse("admin:perf_perfrun_change", args=[run.pk]))
         context = {**self.admin_site.each_context(request), "is_nav_sidebar_enabled": False,
                    "opts": self.model._meta, "title": "New run",
-                   "form": form, "running": list(launch.running_runs()[:5])}
+                   "form": form, "running": list(liveness.alive_runs()[:5])}
         return TemplateResponse(request, "admin/perf/perfrun/new_run.html", context)
 
     def _start(self, request: HttpRequest, form: NewRunForm) -> PerfRun | None:

@@ -18,9 +18,9 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management import CommandError, load_command_class
 from django.db import transaction
-from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from perf import liveness
 from perf.models import Launch, LaunchGate, PerfRun
 from perf.options import parse_duration
 from perf.request import RunRequest, UsageError, check_request
@@ -28,8 +28,6 @@ from perf.request import RunRequest, UsageError, check_request
 # How long the page waits for the started process to store its run (imports, checks, the first row).
 START_TIMEOUT = 30.0
 LAUNCH_TASK = "perf.tasks.launch_run"
-# A "running" run whose process has written nothing for this long is taken for dead (killed -9, a crash).
-STALE_AFTER = timedelta(seconds=30)
 
 
 class LaunchError(Exception):
@@ -73,13 +71,6 @@ def check_arguments(args: list[str]) -> RunRequest:
     return request
 
 
-def running_runs() -> QuerySet[PerfRun]:
-    """Runs whose process still shows signs of life (a recent start or progress write)."""
-    alive_since = timezone.now() - STALE_AFTER
-    return PerfRun.objects.filter(status=PerfRun.Status.RUNNING).filter(
-        Q(heartbeat_at__gte=alive_since) | Q(heartbeat_at__isnull=True, started_at__gte=alive_since))
-
-
 def reserve(requested_by: str, anyway: bool, limits: WebLimits) -> str:
     """A launch id for a run that may start now, or LaunchError (Busy when only "start anyway" would help).
 
@@ -90,7 +81,7 @@ def reserve(requested_by: str, anyway: bool, limits: WebLimits) -> str:
         if not LaunchGate.objects.filter(pk=1).update(locked_at=now):
             LaunchGate.objects.get_or_create(pk=1)
             LaunchGate.objects.filter(pk=1).update(locked_at=now)
-        running = list(running_runs().values_list("pk", flat=True)[: limits.runs])
+        running = list(liveness.alive_runs().values_list("pk", flat=True)[: limits.runs])
         pending = (Launch.objects.filter(requested_at__gte=now - timedelta(seconds=START_TIMEOUT))
                    .exclude(launch_id__in=PerfRun.objects.exclude(launch_id="").values("launch_id")).count())
         busy = len(running) + pending

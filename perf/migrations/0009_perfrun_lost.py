@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('perf', '0007_shard_facts'),
+        ('perf', '0008_launch_gate_and_permissions'),
     ]
 
     operations = [
