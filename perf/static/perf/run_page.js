@@ -1,14 +1,17 @@
 /*
  * The run page while its run is running: every 2 s, ask the live view (admin:perf_perfrun_live) for
- * the page's sections rendered again and swap each [data-perf-section] in place; stop once the run
- * is no longer running (after one last swap, so the finished figures show). The endpoint chooser
- * switches charts without a reload. Without this script the page is complete as last loaded, and
- * the chooser is a plain GET form.
+ * the page's sections rendered again and swap each [data-perf-section] in place, the run's output
+ * included; stop once the run is no longer running (after one last swap, so the finished figures show),
+ * and replace the messages that were about the running run ("Stopping run 5…") with how it ended.
+ * Until the first figures are written (a run just started) it asks every half second, so they show
+ * as soon as they exist. The endpoint chooser switches charts without a reload. Without this script
+ * the page is complete as last loaded, and the chooser is a plain GET form.
  */
 (function () {
   "use strict";
 
   var INTERVAL_MS = 2000;
+  var FIRST_FIGURES_MS = 500;
   var root = document.querySelector("[data-perf-live-url]");
   if (!root || !window.fetch) {
     return;
@@ -36,18 +39,65 @@
       /^(INPUT|SELECT|TEXTAREA)$/.test(active.tagName);
   }
 
+  // The output reads like a terminal: its end shows, unless the person scrolled up to read.
+  function logAtEnd() {
+    var log = root.querySelector("pre.perf-log");
+    return !log || log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+  }
+
+  function showLogEnd() {
+    var log = root.querySelector("pre.perf-log");
+    if (log) {
+      log.scrollTop = log.scrollHeight;
+    }
+  }
+
+  function ended(message) {
+    var list = document.querySelector("ul.messagelist");
+    if (!message) {
+      return;
+    }
+    if (!list) {
+      list = document.createElement("ul");
+      list.className = "messagelist";
+      var content = document.getElementById("content");
+      content.parentNode.insertBefore(list, content);
+    }
+    var item = document.createElement("li");
+    item.className = "info";
+    item.textContent = message;
+    list.replaceChildren(item);
+  }
+
   function apply(data, force) {
-    Object.keys(data.sections).forEach(function (name) {
+    var wasRunning = running();
+    var follow = logAtEnd();
+    var sections = Object.assign({}, data.sections);
+    if (typeof data.log === "string") {
+      sections.log = data.log;  // the run's output: a section of the admin's page, not of the report
+    }
+    Object.keys(sections).forEach(function (name) {
       var section = root.querySelector('[data-perf-section="' + name + '"]');
       if (!section || (!force && busy(section))) {
         return;
       }
-      var html = data.sections[name];
+      var html = sections[name];
       section.innerHTML = html;
       section.hidden = !html.trim();
     });
     root.setAttribute("data-perf-status", data.status);
+    if (wasRunning && !running()) {
+      ended(data.message);
+    }
+    if (follow) {
+      showLogEnd();
+    }
     hideNoJsButtons();
+  }
+
+  // A run just started has no figures yet: the page says "Starting: …" until it has.
+  function interval() {
+    return root.querySelector(".perf-starting") ? FIRST_FIGURES_MS : INTERVAL_MS;
   }
 
   function load() {
@@ -71,7 +121,7 @@
       // The server may be busy under the very load it measures: keep the page and try again.
     }).then(function () {
       if (running()) {
-        window.setTimeout(poll, INTERVAL_MS);
+        window.setTimeout(poll, interval());
       }
     });
   }
@@ -93,7 +143,8 @@
   });
 
   hideNoJsButtons();
+  showLogEnd();
   if (running()) {
-    window.setTimeout(poll, INTERVAL_MS);
+    window.setTimeout(poll, interval());
   }
 }());
