@@ -1,17 +1,21 @@
 /*
  * The run page while its run is running: every 2 s, ask the live view (admin:perf_perfrun_live) for
  * the page's sections rendered again and swap each [data-perf-section] in place, the run's output
- * included; stop once the run is no longer running (after one last swap, so the finished figures show),
- * and replace the messages that were about the running run ("Stopping run 5…") with how it ended.
- * Until the first figures are written (a run just started) it asks every half second, so they show
- * as soon as they exist. The endpoint chooser switches charts without a reload. Without this script
+ * included; once the run is no longer running, replace the messages that were about the running run
+ * ("Stopping run 5…") with how it ended, and stop after a few more rounds (its process still prints for
+ * a moment: the audit, the files, its last line).
+ * Until the first figures are written (a run just started) it asks at once and then every quarter
+ * of a second, so they show as soon as they exist. The endpoint chooser switches charts without a reload. Without this script
  * the page is complete as last loaded, and the chooser is a plain GET form.
  */
 (function () {
   "use strict";
 
   var INTERVAL_MS = 2000;
-  var FIRST_FIGURES_MS = 500;
+  var FIRST_FIGURES_MS = 250;
+  // After the run has ended its process still prints (the audit, the files, its last line): a few more rounds.
+  var ROUNDS_AFTER_END = 5;
+  var roundsAfterEnd = 0;
   var root = document.querySelector("[data-perf-live-url]");
   if (!root || !window.fetch) {
     return;
@@ -122,6 +126,9 @@
     }).then(function () {
       if (running()) {
         window.setTimeout(poll, interval());
+      } else if (roundsAfterEnd < ROUNDS_AFTER_END) {
+        roundsAfterEnd += 1;
+        window.setTimeout(poll, INTERVAL_MS);
       }
     });
   }
@@ -145,6 +152,7 @@
   hideNoJsButtons();
   showLogEnd();
   if (running()) {
-    window.setTimeout(poll, interval());
+    // A run just started: its first figures are due any moment, so look at once.
+    window.setTimeout(poll, root.querySelector(".perf-starting") ? 0 : INTERVAL_MS);
   }
 }());
