@@ -5,7 +5,7 @@
  * ("Stopping run 5…") with how it ended, and stop after a few more rounds (its process still prints for
  * a moment: the audit, the files, its last line).
  * Until the first figures are written (a run just started) it asks at once and then every quarter
- * of a second, so they show as soon as they exist. The endpoint chooser switches charts without a reload. Without this script
+ * of a second for up to 10 s, so they show as soon as they exist. The endpoint chooser switches charts without a reload. Without this script
  * the page is complete as last loaded, and the chooser is a plain GET form.
  */
 (function () {
@@ -13,6 +13,8 @@
 
   var INTERVAL_MS = 2000;
   var FIRST_FIGURES_MS = 250;
+  // Only for a while: a run whose first answers take longer (a slow server, a dead process) is asked every 2 s.
+  var fastUntil = Date.now() + 10000;
   // After the run has ended its process still prints (the audit, the files, its last line): a few more rounds.
   var ROUNDS_AFTER_END = 5;
   var roundsAfterEnd = 0;
@@ -101,7 +103,7 @@
 
   // A run just started has no figures yet: the page says "Starting: …" until it has.
   function interval() {
-    return root.querySelector(".perf-starting") ? FIRST_FIGURES_MS : INTERVAL_MS;
+    return root.querySelector(".perf-starting") && Date.now() < fastUntil ? FIRST_FIGURES_MS : INTERVAL_MS;
   }
 
   function load() {
