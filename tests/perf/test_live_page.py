@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import Permission
 
+from perf.audit import AuditReport, Check
 from perf.launch import log_path_for
 from perf.load.stats import StatsRegistry
 from perf.models import PerfRun
@@ -24,7 +25,7 @@ from perf.persist import finish_run, save_progress, start_run
 from perf.reports.run_log import TAIL_BYTES
 from tests.adminclient import AdminClient
 from tests.factories import PASSWORD, make_user, unique
-from tests.liveserver import start_run_perf
+from tests.liveserver import manage, start_run_perf
 
 CHANGELIST = "/admin/perf/perfrun/"
 
@@ -216,12 +217,20 @@ def test_the_403_page_has_the_admins_look(live_server_process, orm) -> None:
     assert 'action="/admin/logout/"' in page  # the user can still log out from it
 
 
-def test_a_count_agrees_with_its_noun(admin: AdminClient) -> None:
+def test_a_count_agrees_with_its_noun(admin: AdminClient, live_env: dict[str, str]) -> None:
     one = stored(unique("alone"), users=1)
     header = text(admin.get(f"{CHANGELIST}{one.pk}/live/").json()["sections"]["header"])
     assert "· 1 user ·" in header and "1 users" not in header
     many = stored(unique("crowd"), users=1200)
     assert "· 1,200 users ·" in text(admin.get(f"{CHANGELIST}{many.pk}/live/").json()["sections"]["header"])
+    # The lines the run's output shows on its page, and perf_compare's.
+    assert AuditReport((Check("one RSVP per user", True, ""),)).lines() == ["Integrity audit: PASS (1 check)"]
+    assert AuditReport((Check("one RSVP per user", False, "2 rows"),)).lines()[0] == \
+        "Integrity audit: FAIL (1 of 1 check failed)"
+    finish_run(one, figures(), "completed", duration=4.0)
+    finish_run(many, figures(), "completed", duration=4.0)
+    compared = manage("perf_compare", str(one.pk), str(many.pk), env=live_env, check=False).stdout
+    assert "completed, 1 user, " in compared and "completed, 1,200 users, " in compared
 
 
 def test_the_bottleneck_mark_is_in_the_name_once_and_explained(admin: AdminClient) -> None:
