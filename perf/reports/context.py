@@ -117,7 +117,7 @@ class Report:
     verdicts: Verdicts
     progress: list[Figure]
     progress_done: float | None
-    starting: str  # "3 of 10 users started": what a running run says until its first figures are written
+    starting: str  # "Starting: 3 of 10 users": what a running run says until its first figures are written
     figures: list[Figure]
     timeline: list[SafeString]
     choices: list[Choice]
