@@ -17,6 +17,8 @@ from perf.models import PerfRun
 # What the page shows at most: the last 64 KiB, about 600 progress lines.
 TAIL_BYTES = 64 * 1024
 LAUNCH_ID = re.compile(r"[0-9a-f]{32}")
+# A terminal's control sequences (clear the line, colours): nothing a page can show.
+TERMINAL_CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 @dataclass(frozen=True)
@@ -35,9 +37,9 @@ def read_tail(path: Path, limit: int = TAIL_BYTES) -> tuple[str, bool]:
         start = max(size - limit, 0)
         log.seek(start)
         data = log.read(limit)
-    if start:
-        data = data.partition(b"\n")[2]  # the first line is a part of one
-    text = data.decode("utf-8", errors="replace")
+    if start and b"\n" in data:
+        data = data.partition(b"\n")[2]  # the first line is a part of one (unless it is the only one)
+    text = TERMINAL_CONTROL.sub("", data.decode("utf-8", errors="replace"))
     # A terminal's progress line rewrites itself with a carriage return: keep what it last said.
     lines = [line.rsplit("\r", 1)[-1] for line in text.split("\n")]
     return "\n".join(lines).rstrip("\n"), bool(start)

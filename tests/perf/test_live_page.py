@@ -22,7 +22,7 @@ from perf.launch import log_path_for
 from perf.load.stats import StatsRegistry
 from perf.models import PerfRun
 from perf.persist import finish_run, save_progress, start_run
-from perf.reports.run_log import TAIL_BYTES
+from perf.reports.run_log import TAIL_BYTES, read_tail
 from tests.adminclient import AdminClient
 from tests.factories import PASSWORD, make_user, unique
 from tests.liveserver import manage, start_run_perf
@@ -166,6 +166,16 @@ def test_the_page_shows_the_tail_of_the_runs_own_output_and_the_live_view_sends_
     with path.open("a") as log:
         log.write("Stopped early: stopped from the admin by someone\n")
     assert "Stopped early: stopped from the admin by someone" in admin.get(f"{CHANGELIST}{run.pk}/live/").json()["log"]
+
+
+@pytest.mark.once
+def test_a_tail_without_a_line_end_is_still_shown_and_a_terminal_line_shows_what_it_last_said(tmp_path: Path) -> None:
+    endless = tmp_path / "endless.log"
+    endless.write_bytes(b"x" * (TAIL_BYTES * 2))
+    assert read_tail(endless) == ("x" * TAIL_BYTES, True)
+    rewritten = tmp_path / "tty.log"
+    rewritten.write_bytes(b"Running 1 user\n\r[ 2s/9s] users 1\r\x1b[2K[ 4s/9s] users 1\ndone\n")
+    assert read_tail(rewritten) == ("Running 1 user\n[ 4s/9s] users 1\ndone", False)
 
 
 @pytest.mark.once
