@@ -29,6 +29,7 @@ from django.http import (
     JsonResponse,
 )
 from django.shortcuts import get_object_or_404, redirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.decorators import method_decorator
@@ -40,9 +41,11 @@ from perf.models import PerfRun
 from perf.options import parse_percent
 from perf.reports import downloads, formats, render
 from perf.reports.context import STATUS_CLASSES, Report
+from perf.reports.run_log import run_log
 from perf.reports.stored import stored_inputs, stored_report
 
 EDITABLE = ("label", "notes")
+LOG_TEMPLATE = "admin/perf/perfrun/run_log.html"
 
 
 def _ms(value: float | None) -> str:
@@ -106,6 +109,13 @@ def _run_report_admin(admin_: "PerfRunAdmin", request: HttpRequest, run: PerfRun
 
 def _filename(run: PerfRun, download: downloads.Download) -> str:
     return f"perf-run-{run.pk}.{download.extension}"
+
+
+def ended_message(run: PerfRun) -> str:
+    """What the live page says in place of its messages ("Run 5 started…", "Stopping run 5…") once the run
+    has ended: they were true when the page was loaded, and are not any more."""
+    why = f": {run.stop_reason}" if run.stop_reason else ""
+    return f"Run {run.pk} has ended, {run.status}{why}."
 
 
 @admin.register(PerfRun)
@@ -184,6 +194,10 @@ class PerfRunAdmin(RunControlMixin, admin.ModelAdmin):
                 report_sections=[section for section in placed if section.name != render.LAST],
                 last_section=next(section for section in placed if section.name == render.LAST),
                 title=report.title,
+                # Not the run's str(), whose "(…, running)" would stay in the window's title once the run ended:
+                # the status is the badge in the report's header, which follows the run.
+                subtitle=None,
+                log=run_log(run),
                 # A report wants the page's width: the navigation sidebar stays on the list.
                 is_nav_sidebar_enabled=False,
                 # Saving a label is no reason to start adding runs.
@@ -193,13 +207,18 @@ class PerfRunAdmin(RunControlMixin, admin.ModelAdmin):
 
     @method_decorator(transaction.non_atomic_requests)
     def live_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        """``{"status": ..., "sections": {name: html}}``: the page's sections rendered again, for its script."""
+        """``{"status": ..., "sections": {name: html}, "log": html, "message": ...}``: the report's sections rendered
+        again and the run's output (the admin's own section), for the page's script; ``message`` once the run ended."""
         liveness.mark_lost_on_read()  # a lost run's page stops polling and says why
         run = get_object_or_404(PerfRun, pk=pk)
         if not self.has_view_permission(request, run):
             raise PermissionDenied
         report = self.run_report(request, run)
-        response = JsonResponse({"status": run.status, "sections": render.render_sections(report, request)})
+        payload = {"status": run.status, "sections": render.render_sections(report, request),
+                   "log": render_to_string(LOG_TEMPLATE, {"log": run_log(run)}, request=request)}
+        if run.status != PerfRun.Status.RUNNING:
+            payload["message"] = ended_message(run)
+        response = JsonResponse(payload)
         response["Cache-Control"] = "no-store"
         return response
 
@@ -298,6 +317,8 @@ class PerfRunAdmin(RunControlMixin, admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "title": f"Run {base.pk} → run {new.pk}",
+            # Two runs' figures side by side want the page's width (the navigation sidebar stays on the list).
+            "is_nav_sidebar_enabled": False,
             "base": base,
             "new": new,
             "base_url": reverse("admin:perf_perfrun_change", args=[base.pk]),

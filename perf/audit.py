@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from perf.reports.formats import plural
+
 Facts = Mapping[str, set[str]]
 AuditCheck = Callable[[Facts], "Check | Iterable[Check]"]
 
@@ -51,8 +53,8 @@ class AuditReport:
             return [NO_CHECKS]
         failed = self.failed()
         if not failed:
-            return [f"Integrity audit: PASS ({total} checks)"]
-        lines = [f"Integrity audit: FAIL ({len(failed)} of {total} checks failed)"]
+            return [f"Integrity audit: PASS ({plural(total, 'check')})"]
+        lines = [f"Integrity audit: FAIL ({len(failed)} of {plural(total, 'check')} failed)"]
         lines += [f"  FAIL {check.name}: {check.detail}" for check in failed]
         return lines
 

@@ -19,9 +19,8 @@ from perf.load.stats import AGGREGATED, PERCENTILE_LABELS, Sample, StatsEntry, S
 from perf.reports import charts, locust_csv
 from perf.reports import formats as fmt
 
+# A scenario's own mark in an endpoint's name (docs/scenarios.md): the tables say what it means, once, below them.
 BOTTLENECK_MARK = "[BOTTLENECK]"
-# The slowest endpoints by p95 count as bottlenecks even when the scenario did not name them so.
-SLOWEST_BY_P95 = 3
 # A running run whose process has not written for this long has probably died.
 STALE_AFTER = 30.0
 STATUS_CLASSES = {"running": "running", "completed": "completed", "aborted": "aborted", "failed": "failed",
@@ -79,13 +78,17 @@ class Row:
     name: str
     cells: list[str]
     aggregated: bool = False
-    bottleneck: bool = False
 
 
 @dataclass(frozen=True)
 class Table:
     headers: list[str]
     rows: list[Row]
+
+    @property
+    def marks_bottlenecks(self) -> bool:
+        """Whether a name carries the scenario's ``[BOTTLENECK]`` mark, which the legend then explains."""
+        return any(BOTTLENECK_MARK in row.name for row in self.rows)
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,7 @@ class Report:
     verdicts: Verdicts
     progress: list[Figure]
     progress_done: float | None
+    starting: str  # "Starting: 3 of 10 users": what a running run says until its first figures are written
     figures: list[Figure]
     timeline: list[SafeString]
     choices: list[Choice]
@@ -147,14 +151,6 @@ class Report:
 def endpoint_key(entry: StatsEntry) -> str:
     """How samples name an endpoint: ``"GET /events/"`` (perf.load.stats.StatsRegistry.take_sample)."""
     return f"{entry.method} {entry.name}"
-
-
-def bottlenecks(entries: Sequence[StatsEntry]) -> set[str]:
-    """Endpoints named ``[BOTTLENECK]`` by their scenario, and the ``SLOWEST_BY_P95`` slowest by p95 (ties share)."""
-    p95s = {endpoint_key(entry): entry.percentile(0.95) for entry in entries if entry.num_requests}
-    slowest = {key for key, p95 in p95s.items()
-               if p95 is not None and 1 + sum(other > p95 for other in p95s.values() if other) <= SLOWEST_BY_P95}
-    return slowest | {endpoint_key(entry) for entry in entries if BOTTLENECK_MARK in entry.name}
 
 
 # ---------------------------------------------------------------------------------------------- header
@@ -220,7 +216,7 @@ def _subtitle(stats: StatsRegistry, duration: float, meta: dict[str, Any]) -> li
     parts = [str(meta["host"])] if meta.get("host") else []
     parts.append(f"started {fmt.moment(meta.get('started_at') or stats.start_time)}")
     if meta.get("users") is not None:
-        parts.append(f"{meta['users']:,} users")
+        parts.append(fmt.plural(meta["users"], "user"))
     parts.append(fmt.duration(duration))
     return parts
 
@@ -248,12 +244,34 @@ def _progress(stats: StatsRegistry, duration: float, meta: dict[str, Any]) -> tu
     figures = [Figure("Elapsed", elapsed, f"{done:.0%}" if done is not None else "", wide=True)]
     if sample is not None:
         figures += [
-            Figure("Users", fmt.count(sample.users)),
+            Figure("Users now", fmt.count(sample.users), f"of {fmt.count(meta['users'])} planned"
+                   if isinstance(meta.get("users"), int) else ""),
             Figure("Requests/s", fmt.rate(sample.requests_per_second), "last 2 s"),
             Figure("Failures/s", fmt.rate(sample.failures_per_second), "last 2 s"),
             *(Figure(label, fmt.ms_unit(getattr(sample, label, None)), "last 10 s") for label in ("p50", "p95", "p99")),
         ]
     return figures, done
+
+
+def _starting(stats: StatsRegistry, duration: float, meta: dict[str, Any]) -> str:
+    """Until a running run's first figures are written: how many of its users have started, so the page
+    says what is happening rather than showing zeros. Before the first sample the count is the spawn
+    schedule's (one user at once, then one per 1/spawn rate), which the runner keeps to."""
+    if stats.total.num_requests:
+        return ""
+    planned, rate = meta.get("users"), meta.get("spawn_rate")
+    sample = _latest(stats)
+    if sample is not None:
+        started: int | None = sample.users
+    elif isinstance(planned, int) and isinstance(rate, int | float) and rate > 0:
+        started = min(planned, int(rate * max(duration, 0.0)) + 1)
+    else:
+        started = None
+    if not isinstance(planned, int):
+        return "Starting: no figures yet"
+    if started is None:
+        return f"Starting: {fmt.plural(planned, 'user')} planned, no figures yet"
+    return f"Starting: {started:,} of {fmt.plural(planned, 'user')}"
 
 
 def _figures(stats: StatsRegistry, duration: float, meta: dict[str, Any]) -> list[Figure]:
@@ -262,7 +280,7 @@ def _figures(stats: StatsRegistry, duration: float, meta: dict[str, Any]) -> lis
     error = 100.0 * total.num_failures / total.num_requests if measured else None
     return [
         Figure("Duration", fmt.duration(duration)),
-        Figure("Users", fmt.count(meta.get("users"))),
+        Figure("Users (planned)", fmt.count(meta.get("users"))),
         Figure("Requests", fmt.count(total.num_requests)),
         Figure("Failures", fmt.count(total.num_failures), fmt.percent(error) if measured else ""),
         Figure("Requests/s", fmt.rate(total.rps(duration))),
@@ -319,7 +337,6 @@ def _endpoint_table(stats: StatsRegistry, duration: float, running: bool) -> Tab
                "Max (ms)", "Average size (bytes)", "RPS", "Failures/s"]
     if running:
         headers.append("Current RPS")
-    slow = bottlenecks(stats.sorted_entries())
     latest = _latest(stats)
     current = (getattr(latest, "endpoints", None) or {}) if latest else {}
     rows = []
@@ -333,7 +350,7 @@ def _endpoint_table(stats: StatsRegistry, duration: float, running: bool) -> Tab
         if running:
             now = latest.requests_per_second if aggregated and latest else (current.get(key) or [None])[0]
             cells.append(fmt.rate(now))
-        rows.append(Row(method, name, cells, aggregated, not aggregated and key in slow))
+        rows.append(Row(method, name, cells, aggregated))
     return Table(headers, rows)
 
 
@@ -452,6 +469,7 @@ def build_report(stats: StatsRegistry, duration: float, meta: dict[str, Any], *,
         verdicts=_verdicts(meta),
         progress=progress,
         progress_done=done,
+        starting=_starting(stats, duration, meta) if running else "",
         figures=_figures(stats, duration, meta),
         timeline=_safe(charts.timeline_charts(stats.samples)),
         choices=choices,

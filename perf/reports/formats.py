@@ -69,3 +69,10 @@ def limit(value: float, unit: str) -> str:
     """A threshold's limit with its unit, as ``perf.load.thresholds`` kinds name them."""
     number = f"{value:,.6g}" if abs(value) < 1e6 else f"{value:,.0f}"
     return {"ms": f"{number} ms", "%": f"{number}%", "/s": f"{number}/s"}.get(unit, number)
+
+
+def plural(number: int | float | None, word: str, words: str = "") -> str:
+    """``1 user``, ``8 users``, ``1,200 users``: a count with its noun agreeing (``words`` for an irregular plural)."""
+    if number is None:
+        return f"{MISSING} {words or word + 's'}"
+    return f"{count(number)} {word if round(number) == 1 else words or word + 's'}"

@@ -1,5 +1,6 @@
 """The admin as a person sees it: headless Chromium logs in, opens stored runs, the compare page and the
-``--html`` report, at 1,400 px wide.
+``--html`` report, at 1,400 px wide (the run list also on a 390 px phone), and starts, watches and stops a
+run from the New run page.
 
 Driven by Selenium with Debian's chromium and chromedriver, paths given explicitly so Selenium never
 tries to download a driver. The pages come from the live gunicorn, the page's script included (it
@@ -9,6 +10,7 @@ and in /tmp (``perf-*.png``) for a person to look at.
 
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -272,33 +274,88 @@ def test_html_report_at_1400_px_fits_and_shows_whole_names(tmp_path: Path) -> No
         profile.cleanup()
 
 
-def test_compare_page_shows_the_comparison_table(
+def test_compare_page_fits_at_1400_px_p50_to_p99_in_view(
     browser: WebDriver, live_server_process, runs: tuple[PerfRun, PerfRun], tmp_path: Path
 ) -> None:
     first, second = runs
     browser.get(f"{live_server_process.root}/admin/perf/perfrun/compare/?a={first.pk}&b={second.pk}")
     table = browser.find_element(By.CSS_SELECTOR, "table#compare-table")
-    assert any(name in table.text for name in ENDPOINTS)
-    browser.save_screenshot(str(tmp_path / "compare-page.png"))
+    assert all(name in table.text.replace("\n", " ") for name in ENDPOINTS)
+    viewport = browser.execute_script("return document.documentElement.clientWidth")
+    assert table.location["x"] + table.size["width"] <= viewport, (table.size, viewport)
+    for label in ("p50", "p95", "p99"):
+        header = table.find_element(By.XPATH, f".//thead//th[normalize-space()='{label}']")
+        assert header.location["x"] >= 0 and header.location["x"] + header.size["width"] <= viewport, label
+    assert_nothing_scrolls_sideways(browser)
+    full_page_screenshot(browser, tmp_path / "compare-page.png")
+
+
+PHONE = 390
+
+
+def test_run_list_fits_a_phone(live_server_process, admin_login: str, runs: tuple[PerfRun, PerfRun],
+                               tmp_path: Path) -> None:
+    """At 390 px the key columns (label, status, p95, error %) fit without sideways scrolling."""
+    driver, profile = chromium()
+    try:
+        driver.get(live_server_process.root + "/admin/login/")
+        driver.find_element(By.ID, "id_username").send_keys(admin_login)
+        driver.find_element(By.ID, "id_password").send_keys(PASSWORD)
+        driver.find_element(By.CSS_SELECTOR, "form input[type=submit]").click()
+        WebDriverWait(driver, 15).until(expected_conditions.url_to_be(live_server_process.root + "/admin/"))
+        # A desktop window cannot be that narrow: the phone's viewport, as the browser's device mode sets it.
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                               {"width": PHONE, "height": 844, "deviceScaleFactor": 1, "mobile": True})
+        driver.get(f"{live_server_process.root}/admin/perf/perfrun/")
+        viewport = driver.execute_script("return document.documentElement.clientWidth")
+        assert viewport == PHONE
+        table = driver.find_element(By.ID, "result_list")
+        assert table.location["x"] + table.size["width"] <= viewport, (table.size, viewport)
+        results = driver.find_element(By.CSS_SELECTOR, "#changelist .results")
+        assert driver.execute_script("return arguments[0].scrollWidth <= arguments[0].clientWidth", results)
+        shown = [th.text.lower() for th in table.find_elements(By.CSS_SELECTOR, "thead th") if th.is_displayed()]
+        for key in ("label", "status", "p95 (ms)", "error %"):
+            assert key in shown, shown
+        assert_nothing_scrolls_sideways(driver)
+        driver.save_screenshot(str(tmp_path / "run-list-phone.png"))
+        shutil.copy(tmp_path / "run-list-phone.png", SHOTS / "perf-run-list-phone.png")
+    finally:
+        driver.quit()
+        profile.cleanup()
 
 
 def _request_count(driver: WebDriver) -> int:
-    """The live page's request count (the "Requests" key figure), as a person reads it; -1 when the page's
-    script swapped the section between finding a figure and reading it (the next poll reads the new one)."""
+    """The live page's request count (the "Requests" key figure), as a person reads it; 0 while the page says the
+    run is starting (no figures yet); -1 when the page's script swapped the section between finding a figure and
+    reading it (the next poll reads the new one)."""
     try:
         for tile in driver.find_elements(By.CSS_SELECTOR, "[data-perf-section=figures] dl.perf-figures > div"):
             if tile.find_element(By.TAG_NAME, "dt").text.strip() == "Requests":
                 return int(tile.find_element(By.TAG_NAME, "dd").text.split()[0].replace(",", ""))
+        if driver.find_elements(By.CSS_SELECTOR, "[data-perf-section=figures] .perf-starting"):
+            return 0
     except StaleElementReferenceException:
         return -1
-    raise AssertionError("no Requests figure on the page")
+    raise AssertionError("no Requests figure on the page, and no word that the run is starting")
+
+
+def _log(driver: WebDriver) -> str:
+    """The run's output as its page shows it ("" before it has any)."""
+    try:
+        return "\n".join(pre.text for pre in driver.find_elements(By.CSS_SELECTOR, "#output pre.perf-log"))
+    except StaleElementReferenceException:
+        return ""
+
+
+FIRST_FIGURES_WITHIN = 3.0  # seconds from the click on Start to the first figures on the page, on this machine
 
 
 @pytest.mark.slow
 def test_start_a_run_from_the_new_run_page_watch_it_and_stop_it(
     browser: WebDriver, live_server_process, seeded, orm, tmp_path: Path
 ) -> None:
-    """The whole loop from the browser alone: New run, the live page counting up, Stop, aborted."""
+    """The whole loop from the browser alone: New run, first figures within 3 s, the live page counting up and
+    showing the run's output, Stop, and a page on which nothing says running or stopping any more."""
     label = unique("browser-new-run")
     browser.get(live_server_process.root + "/admin/perf/perfrun/")
     browser.find_element(By.CSS_SELECTOR, ".object-tools a.addlink").click()
@@ -313,19 +370,48 @@ def test_start_a_run_from_the_new_run_page_watch_it_and_stop_it(
     browser.find_element(By.CSS_SELECTOR, "input[value=EventBrowser]").click()
     browser.find_element(By.ID, "id_run_anyway").click()  # other tests' runs may look alive (tested elsewhere)
     full_page_screenshot(browser, tmp_path / "new-run.png")
-    browser.find_element(By.CSS_SELECTOR, "#new-run input[type=submit]").click()
+    start = browser.find_element(By.CSS_SELECTOR, "#new-run input[type=submit]")
+    clicked = time.monotonic()
+    start.click()
 
-    WebDriverWait(browser, 40).until(expected_conditions.url_contains("/change/"))
-    run = PerfRun.objects.get(label=label)
-    assert browser.current_url.endswith(f"/admin/perf/perfrun/{run.pk}/change/")
-    first = WebDriverWait(browser, 20).until(lambda driver: max(_request_count(driver), 0))
-    WebDriverWait(browser, 20).until(lambda driver: _request_count(driver) > first)  # no reload: the script
-    full_page_screenshot(browser, tmp_path / "live-run-page.png")
+    try:
+        first = WebDriverWait(browser, 40, poll_frequency=0.05).until(
+            lambda driver: "/change/" in driver.current_url and max(_request_count(driver), 0))
+        first_figures = time.monotonic() - clicked
+        run = PerfRun.objects.get(label=label)
+        assert browser.current_url.endswith(f"/admin/perf/perfrun/{run.pk}/change/")
+        assert first_figures < FIRST_FIGURES_WITHIN, f"the first figures came {first_figures:.2f} s after Start"
+        browser.execute_script("window.perfNoReload = true")
+        live = WebDriverWait(browser, 20)
+        live.until(lambda driver: _request_count(driver) > first)  # no reload: the script
+        # The run's own output, growing as it goes: its first line, then a progress line.
+        live.until(lambda driver: "Running 3 users (EventBrowser 3)" in _log(driver))
+        live.until(lambda driver: "s/180s] users" in _log(driver))
+        assert browser.execute_script("return window.perfNoReload") is True
+        full_page_screenshot(browser, tmp_path / "live-run-page.png")
 
-    browser.find_element(By.CSS_SELECTOR, "form.perf-stop button").click()
-    WebDriverWait(browser, 30, ignored_exceptions=[StaleElementReferenceException]).until(
-        lambda driver: "aborted" in driver.find_element(By.CSS_SELECTOR, "[data-perf-section=header]").text)
+        browser.find_element(By.CSS_SELECTOR, "form.perf-stop button").click()
+        WebDriverWait(browser, 10).until(
+            lambda driver: "Stopping run" in driver.find_element(By.CSS_SELECTOR, "ul.messagelist").text)
+        browser.execute_script("window.perfNoReload = true")
+        WebDriverWait(browser, 30, ignored_exceptions=[StaleElementReferenceException]).until(
+            lambda driver: "aborted" in driver.find_element(By.CSS_SELECTOR, "[data-perf-section=header]").text)
+    finally:  # however the test went, the run's process stops within 2 s
+        PerfRun.objects.filter(label=label, status=PerfRun.Status.RUNNING, stop_requested_at__isnull=True).update(
+            stop_requested_by="test", stop_requested_at=timezone.now())
     run.refresh_from_db()
     assert run.status == PerfRun.Status.ABORTED and run.total_requests > 0
     assert run.stop_reason.startswith("stopped from the admin by ")
     assert str(run.total_requests) in browser.page_source.replace(",", "")
+    # Nothing on the page says running or stopping any more: the title, the breadcrumb, the messages.
+    assert browser.execute_script("return window.perfNoReload") is True
+    assert browser.find_element(By.CSS_SELECTOR, "ul.messagelist").text == \
+        f"Run {run.pk} has ended, aborted: {run.stop_reason}."
+    crumbs = browser.find_element(By.CSS_SELECTOR, ".breadcrumbs").text
+    assert "running" not in browser.title and "running" not in crumbs
+    header = browser.find_element(By.CSS_SELECTOR, "[data-perf-section=header]").text
+    assert "stopping" not in header.lower() and not browser.find_elements(By.CSS_SELECTOR, "form.perf-stop")
+    # The process prints on after storing the run (the tables, its last line): the page reads its output on.
+    WebDriverWait(browser, 15).until(lambda driver: f"Run {run.pk} aborted: " in _log(driver))
+    assert f"Stopped early: {run.stop_reason}" in _log(browser)
+    full_page_screenshot(browser, tmp_path / "stopped-run-page.png")

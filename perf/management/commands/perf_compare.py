@@ -10,12 +10,13 @@ from perf.compare import compare_runs, resolve_run
 from perf.management.base import PerfCommand
 from perf.models import PerfRun
 from perf.options import parse_percent
+from perf.reports.formats import plural
 
 
 def describe(run: PerfRun) -> str:
     when = run.started_at.strftime("%Y-%m-%d %H:%M") if run.started_at else "?"
     label = f"{run.label}, " if run.label else ""
-    return f"run {run.pk} ({label}{when}, {run.status}, {run.users} users, {run.duration_display})"
+    return f"run {run.pk} ({label}{when}, {run.status}, {plural(run.users, 'user')}, {run.duration_display})"
 
 
 class Command(PerfCommand):

@@ -1,14 +1,23 @@
 /*
  * The run page while its run is running: every 2 s, ask the live view (admin:perf_perfrun_live) for
- * the page's sections rendered again and swap each [data-perf-section] in place; stop once the run
- * is no longer running (after one last swap, so the finished figures show). The endpoint chooser
- * switches charts without a reload. Without this script the page is complete as last loaded, and
- * the chooser is a plain GET form.
+ * the page's sections rendered again and swap each [data-perf-section] in place, the run's output
+ * included; once the run is no longer running, replace the messages that were about the running run
+ * ("Stopping run 5…") with how it ended, and stop after a few more rounds (its process still prints for
+ * a moment: the audit, the files, its last line).
+ * Until the first figures are written (a run just started) it asks at once and then every quarter
+ * of a second for up to 10 s, so they show as soon as they exist. The endpoint chooser switches charts without a reload. Without this script
+ * the page is complete as last loaded, and the chooser is a plain GET form.
  */
 (function () {
   "use strict";
 
   var INTERVAL_MS = 2000;
+  var FIRST_FIGURES_MS = 250;
+  // Only for a while: a run whose first answers take longer (a slow server, a dead process) is asked every 2 s.
+  var fastUntil = Date.now() + 10000;
+  // After the run has ended its process still prints (the audit, the files, its last line): a few more rounds.
+  var ROUNDS_AFTER_END = 5;
+  var roundsAfterEnd = 0;
   var root = document.querySelector("[data-perf-live-url]");
   if (!root || !window.fetch) {
     return;
@@ -36,18 +45,65 @@
       /^(INPUT|SELECT|TEXTAREA)$/.test(active.tagName);
   }
 
+  // The output reads like a terminal: its end shows, unless the person scrolled up to read.
+  function logAtEnd() {
+    var log = root.querySelector("pre.perf-log");
+    return !log || log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+  }
+
+  function showLogEnd() {
+    var log = root.querySelector("pre.perf-log");
+    if (log) {
+      log.scrollTop = log.scrollHeight;
+    }
+  }
+
+  function ended(message) {
+    var list = document.querySelector("ul.messagelist");
+    if (!message) {
+      return;
+    }
+    if (!list) {
+      list = document.createElement("ul");
+      list.className = "messagelist";
+      var content = document.getElementById("content");
+      content.parentNode.insertBefore(list, content);
+    }
+    var item = document.createElement("li");
+    item.className = "info";
+    item.textContent = message;
+    list.replaceChildren(item);
+  }
+
   function apply(data, force) {
-    Object.keys(data.sections).forEach(function (name) {
+    var wasRunning = running();
+    var follow = logAtEnd();
+    var sections = Object.assign({}, data.sections);
+    if (typeof data.log === "string") {
+      sections.log = data.log;  // the run's output: a section of the admin's page, not of the report
+    }
+    Object.keys(sections).forEach(function (name) {
       var section = root.querySelector('[data-perf-section="' + name + '"]');
       if (!section || (!force && busy(section))) {
         return;
       }
-      var html = data.sections[name];
+      var html = sections[name];
       section.innerHTML = html;
       section.hidden = !html.trim();
     });
     root.setAttribute("data-perf-status", data.status);
+    if (wasRunning && !running()) {
+      ended(data.message);
+    }
+    if (follow) {
+      showLogEnd();
+    }
     hideNoJsButtons();
+  }
+
+  // A run just started has no figures yet: the page says "Starting: …" until it has.
+  function interval() {
+    return root.querySelector(".perf-starting") && Date.now() < fastUntil ? FIRST_FIGURES_MS : INTERVAL_MS;
   }
 
   function load() {
@@ -71,6 +127,9 @@
       // The server may be busy under the very load it measures: keep the page and try again.
     }).then(function () {
       if (running()) {
+        window.setTimeout(poll, interval());
+      } else if (roundsAfterEnd < ROUNDS_AFTER_END) {
+        roundsAfterEnd += 1;
         window.setTimeout(poll, INTERVAL_MS);
       }
     });
@@ -93,7 +152,9 @@
   });
 
   hideNoJsButtons();
+  showLogEnd();
   if (running()) {
-    window.setTimeout(poll, INTERVAL_MS);
+    // A run just started: its first figures are due any moment, so look at once.
+    window.setTimeout(poll, root.querySelector(".perf-starting") ? 0 : INTERVAL_MS);
   }
 }());
