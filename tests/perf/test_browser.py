@@ -352,7 +352,7 @@ FIRST_FIGURES_WITHIN = 3.0  # seconds from the click on Start to the first figur
 
 @pytest.mark.slow
 def test_start_a_run_from_the_new_run_page_watch_it_and_stop_it(
-    browser: WebDriver, live_server_process, seeded, orm, tmp_path: Path
+    browser: WebDriver, live_server_process, seeded, quiet, tmp_path: Path
 ) -> None:
     """The whole loop from the browser alone: New run, first figures within 3 s, the live page counting up and
     showing the run's output, Stop, and a page on which nothing says running or stopping any more."""
@@ -368,7 +368,7 @@ def test_start_a_run_from_the_new_run_page_watch_it_and_stop_it(
     host.clear()
     host.send_keys(live_server_process.url)
     browser.find_element(By.CSS_SELECTOR, "input[value=EventBrowser]").click()
-    browser.find_element(By.ID, "id_run_anyway").click()  # other tests' runs may look alive (tested elsewhere)
+    browser.find_element(By.ID, "id_run_anyway").click()  # what the page says of a running run is tested elsewhere
     full_page_screenshot(browser, tmp_path / "new-run.png")
     start = browser.find_element(By.CSS_SELECTOR, "#new-run input[type=submit]")
     clicked = time.monotonic()

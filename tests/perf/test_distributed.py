@@ -362,7 +362,7 @@ def test_stop_from_the_admin_stops_every_shard_within_two_seconds(celery_env, wo
     assert len(shards) == 2 and all(shard.requests > 0 for shard in shards), worker_logs(workers)
 
 
-def test_the_new_run_page_can_start_the_run_through_a_celery_worker(celery_env, workers, live_server_process, orm,
+def test_the_new_run_page_can_start_the_run_through_a_celery_worker(celery_env, workers, live_server_process, quiet,
                                                                     tmp_path: Path):
     """With PERF_LAUNCH_VIA=celery the page sends perf.tasks.launch_run; a worker starts run_perf (its child
     process), and a command that fails at once comes back to the page as its own one line."""

@@ -108,7 +108,7 @@ def _new_run_form(url: str, label: str, **changes: str) -> dict[str, str]:
 
 @pytest.mark.slow
 def test_the_new_run_page_starts_the_run_the_command_would_and_opens_its_live_page(
-    seeded, live_server_process, orm, admin
+    seeded, live_server_process, quiet, admin
 ):
     page = admin.get("/admin/perf/perfrun/add/")
     assert page.status_code == 200 and "EventBrowser (weight 30)" in page.text and "Start the run" in page.text
@@ -124,7 +124,7 @@ def test_the_new_run_page_starts_the_run_the_command_would_and_opens_its_live_pa
     assert not PerfRun.objects.filter(label="injected").exists()
 
     label = f"from-admin-{uuid.uuid4().hex[:8]}"
-    # Other modules' runs may still look alive: this one starts anyway, the next one must be refused.
+    # Started anyway (nothing is running: quiet), so that the next one, without the box ticked, must be refused.
     started = admin.post("/admin/perf/perfrun/add/", _new_run_form(live_server_process.url, label, run_anyway="on"))
     run = PerfRun.objects.get(label=label)
     assert started.url.endswith(f"/admin/perf/perfrun/{run.pk}/change/")

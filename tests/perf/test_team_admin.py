@@ -9,7 +9,6 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -44,15 +43,6 @@ def accounts() -> list[tuple]:
     """Every account's name, password hash and admin flags: equal lists mean no account changed."""
     return list(User.objects.order_by("pk").values_list("username", "password", "is_staff", "is_superuser",
                                                         "is_active"))
-
-
-@pytest.fixture
-def quiet(orm) -> Iterator[None]:
-    """No run looks alive: rows other modules' killed processes left ``running`` are dead, and the page would
-    count them."""
-    PerfRun.objects.filter(status=PerfRun.Status.RUNNING).update(status=PerfRun.Status.ABORTED)
-    Launch.objects.all().delete()
-    yield
 
 
 def test_seed_first_needs_its_own_permission_and_a_starter_changes_no_account(seeded, live_server_process, orm):
