@@ -100,7 +100,9 @@ class NewRunForm(forms.Form):
             self.pack_error = ""
         self.fields["scenarios"].choices = [(name, f"{name} (weight {cls.weight})") for name, cls in configured.items()]
         users = self.fields["users"]
-        users.validators.append(MaxValueValidator(self.limits.users))
+        users.validators.append(MaxValueValidator(self.limits.users, message=(
+            f"Users are at most {self.limits.users:,} from this page (PERF_WEB_MAX_USERS); larger runs start from "
+            "the command line.")))
         users.widget.attrs["max"] = self.limits.users
         users.help_text = f"Peak number of simulated users; at most {self.limits.users:,} from this page."
         self.fields["duration"].help_text += f" At most {format_duration(self.limits.duration)} from this page."
