@@ -1,0 +1,82 @@
+"""What ``run_perf`` writes and reads back when the world is not kind: a file system that fills up,
+arguments that are not UTF-8, and the summary it leaves when the database refuses the run.
+
+Each test runs the real command as a child process against the live server.
+"""
+
+import os
+import resource
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from perf.models import PerfRun
+from tests.liveserver import ROOT
+
+pytestmark = pytest.mark.slow
+
+FILE_SIZE_LIMIT = 4096  # bytes: the CSV files fit, the JSON summary (~12 KB) and the HTML report (~50 KB) do not
+
+
+def _browse(url: str, label: str, duration: str, *extra: str | bytes) -> tuple[str | bytes, ...]:
+    """A read-only load (EventBrowser), short and quick."""
+    return ("--users", "3", "--spawn-rate", "10", "--duration", duration, "--wait", "0.05,0.2",
+            "--scenario", "EventBrowser", "--host", url, "--label", label, "--no-audit", *extra)
+
+
+def _run_perf(env: dict[str, str], *args: str | bytes, preexec_fn=None) -> subprocess.CompletedProcess:
+    """``manage.py run_perf`` to its end; arguments may be bytes, as a shell passes them."""
+    return subprocess.run([sys.executable, str(ROOT / "manage.py"), "run_perf", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120, preexec_fn=preexec_fn)
+
+
+def _lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def _full_disk() -> None:
+    """In the child: writes past FILE_SIZE_LIMIT bytes fail with EFBIG, as on a file system that is full."""
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
+
+
+@pytest.mark.once
+def test_a_file_system_that_fills_up_leaves_the_previous_files_whole(seeded, live_server_process, tmp_path: Path):
+    """The JSON summary and the HTML report cannot be written whole: each is one line, the good files a
+    previous run left at those paths are untouched, and no scratch file is left behind. The CSV files,
+    small enough, are written."""
+    summary, report = tmp_path / "run.json", tmp_path / "run.html"
+    summary.write_text('{"previous": "run"}\n')
+    report.write_text("<!doctype html><title>previous run</title>\n")
+    before = {path.name: path.read_bytes() for path in (summary, report)}
+
+    result = _run_perf(seeded, *_browse(live_server_process.url, "full-disk", "2s", "--no-save", "--json",
+                                        str(summary), "--html", str(report), "--csv", str(tmp_path / "run")),
+                       preexec_fn=_full_disk)
+
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert _lines(result.stderr) == [f"could not write --json {summary}: File too large",
+                                     f"could not write --html {report}: File too large"], result.stderr
+    assert {path.name: path.read_bytes() for path in (summary, report)} == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "run.html", "run.json", "run_exceptions.csv", "run_failures.csv", "run_stats.csv", "run_stats_history.csv"]
+    assert (tmp_path / "run_stats.csv").read_text().count("\n") >= 3  # header, an endpoint, Aggregated
+
+
+@pytest.mark.parametrize("option", ["--label", "--csv", "--json", "--scenario", "--threshold", "--host"])
+def test_arguments_that_are_not_utf8_are_one_line_and_exit_2(seeded, live_server_process, orm, tmp_path, option):
+    """``--label $'bad\\xffutf8'``: one line naming the option and showing the byte, nothing run or stored."""
+    label = f"bytes-{uuid.uuid4().hex[:8]}"
+    runs = PerfRun.objects.count()
+    bad = os.fsencode(str(tmp_path)) + b"/bad\xffutf8"
+    args = _browse(live_server_process.url, label, "2s", option.encode(), bad)  # a later --label wins
+    result = _run_perf(seeded, *args)
+
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    assert _lines(result.stderr) == [f"CommandError: {option} '{tmp_path}/bad\\xffutf8' is not valid UTF-8 text: "
+                                     "give it in UTF-8"]
+    assert result.stdout == ""
+    assert PerfRun.objects.count() == runs
+    assert list(tmp_path.iterdir()) == []
