@@ -266,23 +266,22 @@ class Invocation:
     def _store_final(self, status: str, duration: float, reason: str, meta: dict[str, Any]) -> bool:
         """Store the run as finished; if the database refuses for good, keep the summary in a file instead."""
         assert self.store is not None
+        fields = {"cpu_warning": self.runner.cpu_warned, "max_cpu_percent": self.runner.max_cpu_percent,
+                  "stop_reason": "" if reason == "completed" else reason}
         try:
-            self.store.finish(self.stats, status, duration, cpu_warning=self.runner.cpu_warned,
-                              max_cpu_percent=self.runner.max_cpu_percent,
-                              stop_reason="" if reason == "completed" else reason, thresholds=meta["thresholds"],
-                              open_model=meta["open_model"])
+            self.store.finish(self.stats, status, duration, thresholds=meta["thresholds"],
+                              open_model=meta["open_model"], **fields)
             return True
         except StoreError as exc:
+            # What perf_import needs to finish the same row later, in every file written from here on.
+            meta["unsaved"] = {"run_id": self.store.run.pk if self.store.run is not None else None, "fields": fields}
             self._keep_summary(exc, duration, meta)
             return False
 
     def _keep_summary(self, exc: StoreError, duration: float, meta: dict[str, Any]) -> None:
         """The database refused the final save: the summary goes to the --json file when one was asked for,
         else to a file of its own; ``manage.py perf_import FILE`` stores it once the database answers."""
-        assert self.store is not None
-        pk = self.store.run.pk if self.store.run is not None else None
-        meta = {**meta, "run_id": pk}
-        target = Path(self.request.json) if self.request.json else unsaved_summary_path(pk)
+        target = Path(self.request.json) if self.request.json else unsaved_summary_path(meta["unsaved"]["run_id"])
         try:
             summary_json.write_json(target, summary_json.summary_json(self.stats, duration, meta))
         except OSError as error:

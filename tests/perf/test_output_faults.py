@@ -4,17 +4,21 @@ arguments that are not UTF-8, and the summary it leaves when the database refuse
 Each test runs the real command as a child process against the live server.
 """
 
+import json
 import os
+import re
 import resource
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
 import pytest
 
-from perf.models import PerfRun
-from tests.liveserver import ROOT
+from perf.models import EndpointStats, FailureStats, PerfRun, StatsSample
+from tests.dblock import database_held_locked
+from tests.liveserver import ROOT, manage, start_run_perf
 
 pytestmark = pytest.mark.slow
 
@@ -80,3 +84,66 @@ def test_arguments_that_are_not_utf8_are_one_line_and_exit_2(seeded, live_server
     assert result.stdout == ""
     assert PerfRun.objects.count() == runs
     assert list(tmp_path.iterdir()) == []
+
+
+def _console_requests(stdout: str) -> int:
+    """The request count of the console's first Aggregated row (the endpoint table)."""
+    row = next(line for line in stdout.splitlines() if line.split()[:1] == ["Aggregated"])
+    return int(row.split()[1])
+
+
+def test_the_summary_kept_when_the_database_refused_the_run_imports_back_as_the_console_printed_it(
+    seeded, live_server_process, orm, live_database_url: str
+):
+    """Exit 6 leaves the row with its last progress write and the whole run in a file; ``perf_import``
+    finishes that row with the console's figures: requests, endpoints, failures and every sample."""
+    label = f"import-{uuid.uuid4().hex[:8]}"
+    env = {**seeded, "SQLITE_BUSY_TIMEOUT": "1", "PERF_SAVE_PATIENCE": "2"}
+    process = start_run_perf(env, *_browse(live_server_process.url, label, "5s"))
+    try:
+        deadline = time.monotonic() + 60
+        while not PerfRun.objects.filter(label=label, total_requests__gt=0).exists():
+            assert time.monotonic() < deadline, "no progress stored within 60 s"
+            time.sleep(0.1)
+        with database_held_locked(live_database_url, 12):  # past the 5 s run and its 2 s of patience
+            stdout, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == 6, stdout[-2000:] + stderr[-2000:]
+    saved = Path(re.search(r"the run's summary is in (\S+) ", stderr).group(1))
+    try:
+        run = PerfRun.objects.get(label=label)
+        printed = _console_requests(stdout)
+        assert run.status == PerfRun.Status.RUNNING and run.total_requests < printed  # the last progress write
+
+        imported = manage("perf_import", str(saved), env=seeded, check=False)
+        summary = json.loads(saved.read_text())
+    finally:
+        saved.unlink(missing_ok=True)
+
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.strip() == f"Run {run.pk} completed: {printed} requests stored from {saved}"
+    run.refresh_from_db()
+    assert run.status == PerfRun.Status.COMPLETED and run.total_requests == printed
+    assert run.actual_duration == pytest.approx(summary["duration"])
+    assert run.p95 == summary["entries"][-1]["percentiles"]["95%"]
+    stored = {(row.method, row.name): row.num_requests for row in EndpointStats.objects.filter(run=run)}
+    assert stored == {(e["method"], e["name"]): e["num_requests"] for e in summary["entries"]}
+    assert FailureStats.objects.filter(run=run).count() == len(summary["failures"])
+    assert StatsSample.objects.filter(run=run).count() == len(summary["samples"]) >= 2
+
+
+@pytest.mark.once
+@pytest.mark.parametrize(("content", "message"), [
+    (None, "cannot read"),
+    ('{"meta": {}, "duration": 1.0, "start_time": 0, "entr', "is not JSON"),
+    ('{"meta": {}}', "is not a run summary written by run_perf (no duration, start_time, entries)"),
+])
+def test_perf_import_refuses_what_is_not_a_whole_summary_in_one_line(live_env, tmp_path: Path, content, message):
+    path = tmp_path / "summary.json"
+    if content is not None:
+        path.write_text(content)
+    result = manage("perf_import", str(path), env=live_env, check=False)
+    assert result.returncode == 2 and result.stdout == ""
+    assert len(_lines(result.stderr)) == 1 and message in result.stderr, result.stderr
