@@ -6,6 +6,7 @@ Each test drives ``manage.py run_perf`` as a child process against the live serv
 and real pipes, and reads the stored run from the same database.
 """
 
+import json
 import signal
 import subprocess
 import time
@@ -18,7 +19,8 @@ from django.db import connection
 from perf.audit import Check
 from perf.models import PerfRun, StatsSample
 from tests.dblock import database_held_locked
-from tests.liveserver import ROOT, start_run_perf
+from tests.liveserver import ROOT, is_postgres, start_run_perf
+from tests.slowtarget import slow_target
 
 pytestmark = pytest.mark.slow
 
@@ -180,3 +182,82 @@ def test_a_signal_after_the_load_keeps_the_exit_code_the_run_earned(
     assert run.status == PerfRun.Status.COMPLETED and run.stop_reason == ""
     assert "Traceback" not in stderr
 
+
+
+def test_ctrl_c_while_the_database_is_locked_at_the_start_says_so_and_a_second_exits_130(
+    seeded, orm, live_database_url: str
+):
+    """SQLite is locked before the run's row can be written: the first Ctrl-C says what the process waits
+    for, the second ends it at once with one line and exit 130 (not exit 2: nothing was wrong with the
+    input). The host is a stand-in that only has to answer the health check, which tells when the
+    process has reached its start."""
+    if is_postgres(live_database_url):
+        pytest.skip("SQLite's file lock holds back the row's insert; this PostgreSQL lock holds the samples only")
+    label = _label("lockedstart")
+    env = {**seeded, "SQLITE_BUSY_TIMEOUT": "1"}
+    with slow_target() as target, database_held_locked(live_database_url, 15):
+        process = start_run_perf(env, *_browse(f"{target.url}/api", label, "5s"))
+        try:
+            deadline = time.monotonic() + 60
+            while not target.served:  # run_perf's one request before its start: the health check
+                assert time.monotonic() < deadline and process.poll() is None, "no health check within 60 s"
+                time.sleep(0.05)
+            time.sleep(1)  # now waiting for the lock
+            process.send_signal(signal.SIGINT)
+            assert process.stdout is not None
+            said = process.stdout.readline()
+            process.send_signal(signal.SIGINT)
+            second = time.monotonic()
+            stdout, stderr = process.communicate(timeout=30)
+            ended_after = time.monotonic() - second
+        finally:
+            process.kill()
+            process.wait()
+
+    assert said.startswith("interrupted by SIGINT; waiting for the SQLite database "), said + stdout + stderr
+    assert said.rstrip().endswith("a second signal gives up")
+    assert process.returncode == 130 and ended_after < 5, stdout + stderr
+    database = live_database_url.removeprefix("sqlite:///")
+    assert _lines(stderr) == [f"interrupted by SIGINT: gave up waiting for the SQLite database {database} "
+                              "(database is locked); nothing was run"], stderr
+    assert not PerfRun.objects.filter(label=label).exists()
+    assert [path for path, _ in target.served] == ["/api/healthcheck"]  # no load was sent
+
+
+def test_ctrl_c_while_the_final_save_waits_for_the_database_keeps_the_summary_and_exits_130(
+    seeded, live_server_process, orm, live_database_url: str, tmp_path: Path
+):
+    """The load is over and the database keeps the final save waiting: the first Ctrl-C says so, the
+    second gives up on the database, writes the --json the user asked for (the whole run, as the console
+    printed it) and exits 130."""
+    label = _label("lockedsave")
+    summary = tmp_path / "run.json"
+    env = {**seeded, "SQLITE_BUSY_TIMEOUT": "1"}
+    process = start_run_perf(env, *_browse(live_server_process.url, label, "3s", "--threshold", "rps>0",
+                                           "--json", str(summary)))
+    try:
+        _wait_for_row(label)
+        assert process.stdout is not None
+        with database_held_locked(live_database_url, 10):
+            printed = []
+            for line in process.stdout:
+                printed.append(line)
+                if line.startswith("PASS "):  # the verdicts come after the load, before the final save
+                    break
+            process.send_signal(signal.SIGINT)
+            said = process.stdout.readline()
+            process.send_signal(signal.SIGINT)
+            stdout, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+        process.wait()
+
+    assert said.startswith("interrupted by SIGINT; waiting for the "), said + stdout + stderr
+    assert process.returncode == 130, stdout + stderr
+    lines = _lines(stderr)
+    assert len(lines) == 1 and lines[0].startswith("gave up waiting for the "), stderr
+    assert lines[0].endswith(f"the run's summary is in {summary} (store it later: manage.py perf_import {summary})")
+    kept = json.loads(summary.read_text())
+    aggregated = next(line for line in printed if line.split()[:1] == ["Aggregated"])
+    assert kept["entries"][-1]["num_requests"] == int(aggregated.split()[1]) > 0
+    assert kept["meta"]["unsaved"]["run_id"] == PerfRun.objects.get(label=label).pk
