@@ -13,6 +13,7 @@ import time
 import uuid
 from pathlib import Path
 
+import psycopg
 import pytest
 from django.db import connection
 
@@ -261,3 +262,33 @@ def test_ctrl_c_while_the_final_save_waits_for_the_database_keeps_the_summary_an
     aggregated = next(line for line in printed if line.split()[:1] == ["Aggregated"])
     assert kept["entries"][-1]["num_requests"] == int(aggregated.split()[1]) > 0
     assert kept["meta"]["unsaved"]["run_id"] == PerfRun.objects.get(label=label).pk
+
+
+def test_connections_the_server_ends_mid_run_are_opened_again_for_the_save_and_the_audit(
+    seeded, live_server_process, orm, live_database_url: str
+):
+    """PostgreSQL ends every connection of the run's process (``pg_terminate_backend``, as a restart or an
+    admin does): the figures are stored and the audit runs and is stored too, exit 0, nothing on stderr."""
+    if not is_postgres(live_database_url):
+        pytest.skip("pg_terminate_backend is PostgreSQL's")
+    label = _label("terminated")
+    application = f"perfkit-{label}"  # libpq names the run's connections after PGAPPNAME
+    args = [arg for arg in _browse(live_server_process.url, label, "5s") if arg != "--no-audit"]
+    process = start_run_perf({**seeded, "PGAPPNAME": application}, *args)
+    try:
+        _wait_for_requests(label)
+        with psycopg.connect(live_database_url.replace("postgres://", "postgresql://", 1), autocommit=True) as conn:
+            ended = conn.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                 "WHERE application_name = %s", [application]).fetchone()[0]
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+        process.wait()
+
+    assert ended >= 2  # the command's own connection and its store's, at least
+    assert process.returncode == 0, stdout[-2000:] + stderr[-2000:]
+    assert stderr == ""
+    run = PerfRun.objects.get(label=label)
+    assert run.status == PerfRun.Status.COMPLETED and run.total_requests > 0
+    assert run.audit is not None and run.audit["ok"], run.audit
+    assert "Integrity audit: PASS" in stdout
