@@ -249,7 +249,9 @@ class Invocation:
         regressions: list[str] = []
         run = self.store.run if self.store is not None and stored else None
         if run is not None and self.setup.baseline is not None and not hurry():
-            regressions, meta["comparison"] = self._compare(run)
+            regressions, verdict = self._compare(run)
+            if verdict is not None:
+                meta["comparison"] = verdict
         if not hurry():
             self._write_files(duration, meta)
         if run is not None:
@@ -298,11 +300,16 @@ class Invocation:
             self.err.write(f"integrity audit skipped: the database did not answer ({first_line(exc)})\n")
             return None
 
-    def _compare(self, run: PerfRun) -> tuple[list[str], dict[str, Any]]:
+    def _compare(self, run: PerfRun) -> tuple[list[str], dict[str, Any] | None]:
         """Print the comparison with the baseline; return its regressions and the verdict for the reports."""
         baseline, gate = self.setup.baseline, self.setup.regression_percent
         assert baseline is not None
-        comparison = self.database.call(compare.compare_runs, baseline, run, percent=gate)
+        try:
+            comparison = self.database.call(compare.compare_runs, baseline, run, percent=gate)
+        except (DatabaseError, StoreError) as exc:
+            self.err.write(f"comparison with run {baseline.pk} skipped: the database did not answer "
+                           f"({first_line(exc)})\n")
+            return [], None
         self.out.write(f"\nCompared with run {baseline.pk}:\n")
         regressions = comparison.write(self.out, gate)
         return regressions, comparison.verdict(compare.DEFAULT_PERCENT if gate is None else gate, gate is not None)
