@@ -15,8 +15,9 @@ work over:
   one line that names the database. A connection the server ended (``pg_terminate_backend``, a
   restart) is closed and opened again on the next try, so everything the run reads or writes
   (the figures, the audit, the comparison) goes through here. ``waiting_for`` says what a call
-  waits for; ``give_up`` (an impatient second Ctrl-C) ends a wait for a database that refuses at
-  once with ``StoreError``, and no later call retries; a database that answers still gets every call.
+  waits for; ``give_up`` (an impatient second Ctrl-C) ends a wait for a database that refuses (or
+  that the user was told of) at once with ``StoreError``, and no later call retries; a database that
+  answers still gets every call.
 
 With ``DEBUG`` on, Django keeps every query's SQL on its connection until a request ends, and this
 thread never serves a request: it forgets them after each write, or a long run's memory would grow
@@ -69,6 +70,7 @@ class DatabaseThread:
         self._given_up = Event()  # set on the event loop; the thread reads is_set() between tries
         self._abandoned = False  # a call was left running on the thread (see close)
         self._waiting_since: float | None = None  # monotonic start of the call being waited for
+        self._told = False  # the user was told what that call waits for (waiting_for)
 
     def call(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``work`` on the thread and wait for it cooperatively (the event loop goes on),
@@ -81,34 +83,46 @@ class DatabaseThread:
         return self._call(work, args, {}, cut=True)
 
     def _call(self, work: Callable[..., T], args: tuple, kwargs: dict[str, Any], cut: bool) -> T:
-        self._waiting_since = time.monotonic()
+        self._waiting_since, self._told = time.monotonic(), False
         try:
-            self._settle()  # a progress write under way may be the one the database keeps waiting
+            if self._inflight is not None:  # a progress write under way may be the one the database keeps waiting
+                self._await(self._inflight, cut)
             self.last_error = ""  # what this call meets, not what an earlier write met
             # Errors come back as values: raised in the pool's thread, gevent would print them as well.
             result = self._pool.spawn(self._retrying, work, args, kwargs)
-            gevent.wait([result, self._given_up], count=1)
-            if not result.ready() and (cut or self.last_error):
-                self._abandoned = True
-                reason = f" ({self.last_error})" if self.last_error else ""
-                raise StoreError(f"gave up waiting for the {describe()}{reason}")
-            value, error = result.get()  # a database that answers: the call goes on to its end
+            self._await(result, cut)
+            value, error = result.get()
         finally:
             self._waiting_since = None
         if error is not None:
             raise error
         return value
 
+    def _await(self, result: Any, cut: bool) -> None:
+        """Wait for work on the thread to end, unless ``give_up`` comes first for a call that may be given up."""
+        gevent.wait([result, self._given_up], count=1)
+        if not result.ready() and (cut or self.last_error or self._told):
+            self._abandoned = True
+            reason = f" ({self.last_error})" if self.last_error else ""
+            raise StoreError(f"gave up waiting for the {describe()}{reason}")
+        result.wait()  # a database that answers: the work goes on to its end
+
     def waiting_for(self) -> str:
-        """One line on what a call is waiting for right now (the database and why), or "" when none is."""
+        """One line on what a call is waiting for right now (the database and why), or "" when none is.
+
+        It is said to the user with the promise that a second signal gives up: from then on ``give_up``
+        ends this call even before the database has refused it (a lock PostgreSQL waits out for seconds).
+        """
         if self._waiting_since is None:
             return ""
+        self._told = True
         left = max(0.0, self.patience - (time.monotonic() - self._waiting_since))
         reason = f" ({self.last_error})" if self.last_error else ""
         return f"waiting for the {describe()}{reason}: up to {left:.0f} s more"
 
     def give_up(self) -> None:
-        """End a wait for a database that refuses with StoreError, now and in any later call (no more retries)."""
+        """End a wait for a database that refuses (or that the user was told of) with StoreError, now and in
+        any later call (no more retries)."""
         self._given_up.set()
 
     def submit(self, work: Callable[..., object], *args: Any, done: Callable[[bool], None] | None = None) -> bool:
