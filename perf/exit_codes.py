@@ -2,7 +2,9 @@
 
 When several apply to one run, the first in ``PRECEDENCE`` wins. A run stopped by a signal exits as
 a shell reports a process killed by it (128 + the signal's number), whatever else it found: a CI
-job must never read an interrupted run as a pass.
+job must never read an interrupted run as a pass. A signal that comes after the load has ended
+interrupts nothing, and the run keeps the code it earned, unless a second one cut its ending short
+(``perf.stop_signals``).
 """
 
 OK = 0
