@@ -17,5 +17,5 @@ NOT_STORED = 6  # the database refused the run's final save: its summary went to
 
 
 def for_signal(signum: int) -> int:
-    """128 + N, as shells report a process ended by signal N: 130 for SIGINT, 143 for SIGTERM."""
+    """128 + N, as shells report a process ended by signal N: 129 for SIGHUP, 130 for SIGINT, 143 for SIGTERM."""
     return 128 + signum
