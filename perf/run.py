@@ -252,8 +252,7 @@ class Invocation:
             regressions, verdict = self._compare(run)
             if verdict is not None:
                 meta["comparison"] = verdict
-        if not hurry():
-            self._write_files(duration, meta)
+        self._write_files(duration, meta)
         if run is not None:
             out.write(f"Run {run.pk} {status}: {site_root(self.setup.host)}/admin/perf/perfrun/{run.pk}/change/\n")
         if self.signals.exit_code is not None:
@@ -322,7 +321,8 @@ class Invocation:
             self.err.write(f"could not store the audit: {exc}\n")
 
     def _write_files(self, duration: float, meta: dict[str, Any]) -> None:
-        """Each file on its own: one that cannot be written is one line, and the others are still written."""
+        """Each file on its own: one that cannot be written is one line, and the others are still written;
+        none after a second signal (heard between files too)."""
         stats, request = self.stats, self.request
         writers = (
             # Written as the run went: the history holds every row already, the other three get the final figures.
@@ -334,6 +334,8 @@ class Invocation:
         for option, path, write in writers:
             if not path:
                 continue
+            if self.signals.hurried():  # a second signal while the previous file was written (that blocks the loop)
+                return
             try:
                 write(path)
             except OSError as exc:
