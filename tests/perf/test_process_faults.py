@@ -196,7 +196,7 @@ def test_ctrl_c_while_the_database_is_locked_at_the_start_says_so_and_a_second_e
         pytest.skip("SQLite's file lock holds back the row's insert; this PostgreSQL lock holds the samples only")
     label = _label("lockedstart")
     env = {**seeded, "SQLITE_BUSY_TIMEOUT": "1"}
-    with slow_target() as target, database_held_locked(live_database_url, 15):
+    with slow_target() as target, database_held_locked(live_database_url, 12):
         process = start_run_perf(env, *_browse(f"{target.url}/api", label, "5s"))
         try:
             deadline = time.monotonic() + 60
