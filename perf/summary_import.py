@@ -12,6 +12,8 @@ import os
 from dataclasses import fields
 from typing import Any
 
+from django.db import transaction
+
 from perf import persist
 from perf.load.history import POINT_FIELDS, HistoryPoints
 from perf.load.stats import ExceptionEntry, FailureEntry, Sample, StatsEntry, StatsRegistry
@@ -73,9 +75,14 @@ def store_summary(data: dict[str, Any]) -> PerfRun:
     The row named in ``meta.unsaved.run_id`` is used only while it still looks like the same run (same
     label and host): a database reset since could have given its id to another run.
     """
+    stats = registry_from_summary(data)
+    with transaction.atomic():  # a new row and its figures, or nothing
+        return _store(data, stats)
+
+
+def _store(data: dict[str, Any], stats: StatsRegistry) -> PerfRun:
     meta = data["meta"]
     unsaved = meta.get("unsaved") or {}
-    stats = registry_from_summary(data)
     run = PerfRun.objects.filter(pk=unsaved.get("run_id"), label=meta.get("label") or "",
                                  host=meta.get("host") or "").first() if unsaved.get("run_id") else None
     if run is None:

@@ -148,3 +148,24 @@ def test_perf_import_refuses_what_is_not_a_whole_summary_in_one_line(live_env, t
     result = manage("perf_import", str(path), env=live_env, check=False)
     assert result.returncode == 2 and result.stdout == ""
     assert len(_lines(result.stderr)) == 1 and message in result.stderr, result.stderr
+
+
+def test_perf_import_into_a_database_that_still_refuses_is_one_line_and_exit_6(
+    live_env, orm, live_database_url: str, tmp_path: Path
+):
+    """SQLite stays locked: the import's one transaction fails after the busy timeout, one line, exit 6,
+    and nothing is half stored."""
+    if is_postgres(live_database_url):
+        pytest.skip("PostgreSQL waits for the lock as long as it is held; SQLite gives up after its busy timeout")
+    label = f"refused-import-{uuid.uuid4().hex[:8]}"
+    path = tmp_path / "summary.json"
+    path.write_text(json.dumps({"meta": {"label": label, "host": "http://127.0.0.1:1/api", "status": "completed"},
+                                "duration": 1.0, "start_time": time.time(), "entries": []}))
+    with database_held_locked(live_database_url, 4):
+        result = manage("perf_import", str(path), env={**live_env, "SQLITE_BUSY_TIMEOUT": "1"}, check=False)
+
+    assert result.returncode == 6, result.stdout + result.stderr
+    lines = _lines(result.stderr)
+    assert len(lines) == 1 and lines[0].startswith("CommandError: could not store the run in the SQLite database ")
+    assert lines[0].endswith("database is locked; try again later"), lines
+    assert not PerfRun.objects.filter(label=label).exists()

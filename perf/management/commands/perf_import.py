@@ -1,6 +1,7 @@
 """``manage.py perf_import SUMMARY.json``: store a run's JSON summary, e.g. the one ``run_perf`` kept in a file
 when the database refused its final save (exit 6)."""
 
+import signal
 from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
@@ -32,4 +33,7 @@ class Command(PerfCommand):
         except DatabaseError as exc:
             raise CommandError(f"could not store the run in the {describe()}: {first_line(exc)}; try again later",
                                returncode=exit_codes.NOT_STORED) from None
+        except KeyboardInterrupt:  # Ctrl-C while the database keeps the one transaction waiting: nothing was stored
+            raise CommandError(f"interrupted: nothing was stored; {options['path']} is kept",
+                               returncode=exit_codes.for_signal(signal.SIGINT)) from None
         self.stdout.write(f"Run {run.pk} {run.status}: {run.total_requests} requests stored from {options['path']}")
