@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from perf.files import write_atomic
 from perf.models import EndpointStats, FailureStats, PerfRun, StatsSample
 from tests.dblock import database_held_locked
 from tests.liveserver import ROOT, is_postgres, manage, start_run_perf
@@ -169,3 +170,17 @@ def test_perf_import_into_a_database_that_still_refuses_is_one_line_and_exit_6(
     assert len(lines) == 1 and lines[0].startswith("CommandError: could not store the run in the SQLite database ")
     assert lines[0].endswith("database is locked; try again later"), lines
     assert not PerfRun.objects.filter(label=label).exists()
+
+
+@pytest.mark.once
+def test_write_atomic_keeps_the_old_files_mode_and_leaves_no_scratch_file_when_the_rename_fails(tmp_path: Path):
+    kept = tmp_path / "report.json"
+    kept.write_text("old")
+    kept.chmod(0o640)
+    write_atomic(kept, "new")
+    assert kept.read_text() == "new" and kept.stat().st_mode & 0o777 == 0o640
+
+    (tmp_path / "in-the-way").mkdir()
+    with pytest.raises(IsADirectoryError):
+        write_atomic(tmp_path / "in-the-way", "text")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["in-the-way", "report.json"]
