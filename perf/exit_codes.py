@@ -2,7 +2,9 @@
 
 When several apply to one run, the first in ``PRECEDENCE`` wins. A run stopped by a signal exits as
 a shell reports a process killed by it (128 + the signal's number), whatever else it found: a CI
-job must never read an interrupted run as a pass.
+job must never read an interrupted run as a pass. A signal that comes after the load has ended
+interrupts nothing, and the run keeps the code it earned, unless a second one cut its ending short
+(``perf.stop_signals``).
 """
 
 OK = 0
@@ -15,5 +17,5 @@ NOT_STORED = 6  # the database refused the run's final save: its summary went to
 
 
 def for_signal(signum: int) -> int:
-    """128 + N, as shells report a process ended by signal N: 130 for SIGINT, 143 for SIGTERM."""
+    """128 + N, as shells report a process ended by signal N: 129 for SIGHUP, 130 for SIGINT, 143 for SIGTERM."""
     return 128 + signum

@@ -110,6 +110,7 @@ class RunSetup:
 def check_request(request: RunRequest) -> RunSetup:
     """Check every option before any user starts; raise UsageError naming the fix."""
     try:
+        _check_text(request)
         config = load_config()
         duration = parse_duration(request.duration)
         wait = parse_wait(request.wait) if request.wait else None
@@ -146,6 +147,26 @@ def check_request(request: RunRequest) -> RunSetup:
     return RunSetup(config=replace(config, backend_url=host), host=host, plan=plan, scenarios=scenarios,
                     context=context, thresholds=thresholds, threshold_warmup=warmup,
                     baseline=baseline, regression_percent=regression, processes=processes, seed_hook=seed_hook)
+
+
+def _check_text(request: RunRequest) -> None:
+    """Every text option must be UTF-8. A byte that is not (``--label $'bad\\xff'``) reaches Python as a
+    lone surrogate, which the database, the files and the terminal each refuse in their own way, late
+    and with a traceback (or, for a path, on one database and not the other)."""
+    for item in fields(request):
+        value = getattr(request, item.name)
+        for text in value if isinstance(value, tuple) else (value,):
+            if isinstance(text, str) and not text.isascii():
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:
+                    shown = text.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
+                    dest = item.name[:-1] if item.name in _PLURAL_DESTS else item.name
+                    option = "--" + dest.replace("_", "-")
+                    raise ValueError(f"{option} '{shown}' is not valid UTF-8 text: give it in UTF-8") from None
+
+
+_PLURAL_DESTS = ("scenarios", "thresholds")  # repeatable options gathered under a plural dest
 
 
 def _check_numbers(request: RunRequest) -> None:

@@ -3,13 +3,13 @@
 
 The order of the end of a run is what keeps it safe: the figures are stored as finished first
 (retried while the database is locked, ``perf.store``), then the audit runs, then the output files
-are written, each of which may fail on its own with one line and no harm to the stored run.
-Exit codes are in ``perf.exit_codes``.
+are written, each of which may fail on its own with one line and no harm to the stored run. Every
+database call goes through the store's thread (``perf.store``), so that signals are heard while it
+waits and a connection the server ended is opened again. Exit codes are in ``perf.exit_codes``.
 """
 
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +23,7 @@ from django.db import DatabaseError, connection
 
 from perf import audit, compare, exit_codes, liveness, packs
 from perf.database import first_line
+from perf.files import unsaved_summary_path
 from perf.load.request_log import RequestLog
 from perf.load.runner import LoadRunner, RunContext, Runner, Tick, split_counts
 from perf.load.session import HttpSession
@@ -37,7 +38,7 @@ from perf.reports.formats import plural
 from perf.reports.live_csv import LiveCsv, LiveOutput
 from perf.request import RunRequest, RunSetup, UsageError, check_request
 from perf.stop_signals import StopSignals
-from perf.store import RunStore, StoreError
+from perf.store import DatabaseThread, RunStore, StoreError
 
 # How often the start of a run looks for its first answers, to store them at once (``Invocation._first_figures``).
 FIRST_FIGURES_POLL_S = 0.1
@@ -117,12 +118,27 @@ class Invocation:
         self.runner.on_second = self.live.second  # the CSV files and --print-stats, about once a second
         self.split = split_counts(self.runner.spawn_order)
         self.store = RunStore() if request.save else None
-        self.signals = StopSignals(self.runner.request_stop, self.progress.message, ignore_after=owns_process,
-                                   cut=self.runner.cut_now)
+        # The audit and the comparison read through a thread too: the stored run's, or one of their own.
+        self.database: DatabaseThread = self.store if self.store is not None else DatabaseThread()
+        self.signals = StopSignals(self._on_stop_signal, self._on_hurry_signal, ignore_after=owns_process)
 
     def _make_session(self, registry: StatsRegistry) -> HttpSession:
         return HttpSession(self.setup.host, registry.record, timeout=self.setup.config.request_timeout,
                            request_log=self.request_log)
+
+    def _on_stop_signal(self, reason: str) -> None:
+        """The first signal: stop the users (when they still run), and say what the process still waits for."""
+        self.runner.request_stop(reason)
+        waiting = self.database.waiting_for()
+        if waiting:
+            self.progress.message(f"{reason}; {waiting}; a second signal gives up")
+
+    def _on_hurry_signal(self, name: str) -> None:
+        """The second signal: cut the requests in flight short and stop waiting for the database."""
+        self.runner.cut_now()
+        self.database.give_up()
+        self.progress.message(f"{name} again: stopping as fast as possible, without the audit and output files; "
+                              "what was measured is still stored, or kept in a file if the database does not answer")
 
     def _on_tick(self, tick: Tick) -> None:
         self.progress(tick)
@@ -156,7 +172,9 @@ class Invocation:
         with self.signals:
             try:
                 if self.store is not None:
-                    self._start()
+                    if not self._start():
+                        return RunOutcome(status=PerfRun.Status.ABORTED, exit_code=self.signals.exit_code or 0,
+                                          stats=self.stats, run_id=None)
                     self.runner.attach_store(self.store)
                     self.store.watch_stop(lambda who: self.runner.request_stop(f"stopped from the admin by {who}"))
                 self.out.write(f"Running {plural(plan.users, 'user')} ({_split_text(self.split)}) at "
@@ -168,17 +186,18 @@ class Invocation:
                     with self.runner.second_clock():
                         reason = self.runner.run()
                 except BaseException as exc:
+                    self.signals.load_ended()
                     self.progress.finish()
                     self._save_failed(time.monotonic() - started, exc)
                     raise
                 finally:
                     if first is not None:
                         first.kill()
+                self.signals.load_ended()
                 self.progress.finish()
                 return self._finish(reason, time.monotonic() - started)
             finally:
-                if self.store is not None:
-                    self.store.close()
+                self.database.close()
                 self.out.flush()
                 self.err.flush()
 
@@ -193,7 +212,8 @@ class Invocation:
                 return
             gevent.sleep(FIRST_FIGURES_POLL_S)
 
-    def _start(self) -> None:
+    def _start(self) -> bool:
+        """Write the ``running`` row; False when a signal came while the database kept it waiting."""
         plan, request = self.setup.plan, self.request
         assert self.store is not None
         try:
@@ -204,7 +224,11 @@ class Invocation:
                              git_revision=git_revision(), database_vendor=connection.vendor,
                              launch_id=request.launch_id)
         except StoreError as exc:
+            if self.signals.first is not None:
+                self.err.write(f"interrupted by {self.signals.first.name}: {exc}; nothing was run\n")
+                return False
             raise UsageError(f"{exc}; nothing was run (or pass --no-save)") from None
+        return True
 
     def _save_failed(self, duration: float, exc: BaseException) -> None:
         """The runner itself broke: keep what it measured, as ``failed``, before the error goes up."""
@@ -218,7 +242,7 @@ class Invocation:
 
     def _finish(self, reason: str, duration: float) -> RunOutcome:
         """Print, store, audit, write the files and compare, in the order that never loses the run."""
-        out, runner, stats, hurry = self.out, self.runner, self.stats, lambda: self.signals.hurry
+        out, runner, stats, hurry = self.out, self.runner, self.stats, self.signals.hurried
         status = _status(reason)
         out.write("\n" + console.summary_tables(stats, duration) + "\n")
         for line in runner.summary_lines() + runner.end_lines():
@@ -248,9 +272,10 @@ class Invocation:
         regressions: list[str] = []
         run = self.store.run if self.store is not None and stored else None
         if run is not None and self.setup.baseline is not None and not hurry():
-            regressions, meta["comparison"] = _compare(self.setup, run, out)
-        if not hurry():
-            self._write_files(duration, meta)
+            regressions, verdict = self._compare(run)
+            if verdict is not None:
+                meta["comparison"] = verdict
+        self._write_files(duration, meta)
         if run is not None:
             out.write(f"Run {run.pk} {status}: {site_root(self.setup.host)}/admin/perf/perfrun/{run.pk}/change/\n")
         if self.signals.exit_code is not None:
@@ -265,25 +290,51 @@ class Invocation:
     def _store_final(self, status: str, duration: float, reason: str, meta: dict[str, Any]) -> bool:
         """Store the run as finished; if the database refuses for good, keep the summary in a file instead."""
         assert self.store is not None
+        fields = {"cpu_warning": self.runner.cpu_warned, "max_cpu_percent": self.runner.max_cpu_percent,
+                  "stop_reason": "" if reason == "completed" else reason}
         try:
-            self.store.finish(self.stats, status, duration, cpu_warning=self.runner.cpu_warned,
-                              max_cpu_percent=self.runner.max_cpu_percent,
-                              stop_reason="" if reason == "completed" else reason, thresholds=meta["thresholds"],
-                              open_model=meta["open_model"])
+            self.store.finish(self.stats, status, duration, thresholds=meta["thresholds"],
+                              open_model=meta["open_model"], **fields)
             return True
         except StoreError as exc:
-            pk = self.store.run.pk if self.store.run is not None else "new"
-            fallback = Path(tempfile.gettempdir()) / f"perfkit-run-{pk}-unsaved-{time.strftime('%Y%m%d-%H%M%S')}.json"
-            summary_json.write_json(fallback, summary_json.summary_json(self.stats, duration, meta))
-            self.err.write(f"{exc}; the run's summary is in {fallback}\n")
+            # What perf_import needs to finish the same row later, in every file written from here on.
+            meta["unsaved"] = {"run_id": self.store.run.pk if self.store.run is not None else None, "fields": fields}
+            self._keep_summary(exc, duration, meta)
             return False
+
+    def _keep_summary(self, exc: StoreError, duration: float, meta: dict[str, Any]) -> None:
+        """The database refused the final save: the summary goes to the --json file when one was asked for,
+        else to a file of its own; ``manage.py perf_import FILE`` stores it once the database answers."""
+        target = Path(self.request.json) if self.request.json else unsaved_summary_path(meta["unsaved"]["run_id"])
+        try:
+            summary_json.write_json(target, summary_json.summary_json(self.stats, duration, meta))
+        except OSError as error:
+            self.err.write(f"{exc}; nor could the run's summary be written to {target}: {error.strerror or error}\n")
+            return
+        self.err.write(f"{exc}; the run's summary is in {target} (store it later: manage.py perf_import {target})\n")
 
     def _audit(self) -> audit.AuditReport | None:
         try:
-            return audit.run_checks(packs.audit_checks(), self.context.facts)
-        except DatabaseError as exc:
+            return self.database.call_unless_given_up(audit.run_checks, packs.audit_checks(), self.context.facts)
+        except (DatabaseError, StoreError) as exc:
+            if self.signals.hurry:
+                return None  # skipped, as the second signal's line said
             self.err.write(f"integrity audit skipped: the database did not answer ({first_line(exc)})\n")
             return None
+
+    def _compare(self, run: PerfRun) -> tuple[list[str], dict[str, Any] | None]:
+        """Print the comparison with the baseline; return its regressions and the verdict for the reports."""
+        baseline, gate = self.setup.baseline, self.setup.regression_percent
+        assert baseline is not None
+        try:
+            comparison = self.database.call(compare.compare_runs, baseline, run, percent=gate)
+        except (DatabaseError, StoreError) as exc:
+            self.err.write(f"comparison with run {baseline.pk} skipped: the database did not answer "
+                           f"({first_line(exc)})\n")
+            return [], None
+        self.out.write(f"\nCompared with run {baseline.pk}:\n")
+        regressions = comparison.write(self.out, gate)
+        return regressions, comparison.verdict(compare.DEFAULT_PERCENT if gate is None else gate, gate is not None)
 
     def _store_audit(self, verdict: dict[str, Any]) -> None:
         assert self.store is not None
@@ -293,7 +344,8 @@ class Invocation:
             self.err.write(f"could not store the audit: {exc}\n")
 
     def _write_files(self, duration: float, meta: dict[str, Any]) -> None:
-        """Each file on its own: one that cannot be written is one line, and the others are still written."""
+        """Each file on its own: one that cannot be written is one line, and the others are still written;
+        none after a second signal (heard between files too)."""
         stats, request = self.stats, self.request
         writers = (
             # Written as the run went: the history holds every row already, the other three get the final figures.
@@ -305,6 +357,8 @@ class Invocation:
         for option, path, write in writers:
             if not path:
                 continue
+            if self.signals.hurried():  # a second signal while the previous file was written (that blocks the loop)
+                return
             try:
                 write(path)
             except OSError as exc:
@@ -317,16 +371,6 @@ def _status(reason: str) -> str:
     if reason.startswith("shard "):
         return PerfRun.Status.FAILED  # a distributed shard died: the figures are short, never "completed"
     return PerfRun.Status.ABORTED
-
-
-def _compare(setup: RunSetup, run: PerfRun, out: TextIO) -> tuple[list[str], dict[str, Any]]:
-    """Print the comparison with the baseline; return its regressions and the verdict for the reports."""
-    baseline, gate = setup.baseline, setup.regression_percent
-    assert baseline is not None
-    comparison = compare.compare_runs(baseline, run, percent=gate)
-    out.write(f"\nCompared with run {baseline.pk}:\n")
-    regressions = comparison.write(out, gate)
-    return regressions, comparison.verdict(compare.DEFAULT_PERCENT if gate is None else gate, gate is not None)
 
 
 def build_runner(request: RunRequest, setup: RunSetup, stats: StatsRegistry, make_session: Any,

@@ -12,7 +12,12 @@ work over:
   that fails because the database is locked or gone is left for the next try.
 * ``DatabaseThread.call`` waits cooperatively (the loop keeps serving signals and users),
   retrying a locked or lost database until ``patience`` runs out, and then raises ``StoreError``:
-  one line that names the database.
+  one line that names the database. A connection the server ended (``pg_terminate_backend``, a
+  restart) is closed and opened again on the next try, so everything the run reads or writes
+  (the figures, the audit, the comparison) goes through here. ``waiting_for`` says what a call
+  waits for; ``give_up`` (an impatient second Ctrl-C) ends a wait for a database that refuses (or
+  that the user was told of) at once with ``StoreError``, and no later call retries; a database that
+  answers still gets every call.
 
 With ``DEBUG`` on, Django keeps every query's SQL on its connection until a request ends, and this
 thread never serves a request: it forgets them after each write, or a long run's memory would grow
@@ -29,6 +34,7 @@ from typing import Any, TypeVar
 import gevent
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, reset_queries
+from gevent.event import Event
 from gevent.monkey import get_original
 from gevent.threadpool import ThreadPool
 
@@ -61,16 +67,63 @@ class DatabaseThread:
         self._pool = ThreadPool(1)
         self._inflight: Any = None  # the AsyncResult of the submitted write under way
         self._bounded: object = None  # the raw connection whose lock waits are bounded (PostgreSQL)
+        self._given_up = Event()  # set on the event loop; the thread reads is_set() between tries
+        self._abandoned = False  # a call was left running on the thread (see close)
+        self._waiting_since: float | None = None  # monotonic start of the call being waited for
+        self._told = False  # the user was told what that call waits for (waiting_for)
 
     def call(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``work`` on the thread and wait for it cooperatively (the event loop goes on),
-        retrying a locked or lost database until ``patience`` runs out; then StoreError."""
-        self._settle()
-        # Errors come back as values: raised in the pool's thread, gevent would print them as well.
-        value, error = self._pool.spawn(self._retrying, work, args, kwargs).get()
+        retrying a locked or lost database until ``patience`` runs out, or ``give_up``; then StoreError."""
+        return self._call(work, args, kwargs, cut=False)
+
+    def call_unless_given_up(self, work: Callable[..., T], *args: Any) -> T:
+        """``call`` for work a second signal may skip (the audit): StoreError at ``give_up`` even when the
+        database answers."""
+        return self._call(work, args, {}, cut=True)
+
+    def _call(self, work: Callable[..., T], args: tuple, kwargs: dict[str, Any], cut: bool) -> T:
+        self._waiting_since, self._told = time.monotonic(), False
+        try:
+            if self._inflight is not None:  # a progress write under way may be the one the database keeps waiting
+                self._await(self._inflight, cut)
+            self.last_error = ""  # what this call meets, not what an earlier write met
+            # Errors come back as values: raised in the pool's thread, gevent would print them as well.
+            result = self._pool.spawn(self._retrying, work, args, kwargs)
+            self._await(result, cut)
+            value, error = result.get()
+        finally:
+            self._waiting_since = None
         if error is not None:
             raise error
         return value
+
+    def _await(self, result: Any, cut: bool) -> None:
+        """Wait for work on the thread to end, unless ``give_up`` comes first for a call that may be given up."""
+        gevent.wait([result, self._given_up], count=1)
+        if not result.ready() and (cut or self.last_error or self._told):
+            self._abandoned = True
+            reason = f" ({self.last_error})" if self.last_error else ""
+            raise StoreError(f"gave up waiting for the {describe()}{reason}")
+        result.wait()  # a database that answers: the work goes on to its end
+
+    def waiting_for(self) -> str:
+        """One line on what a call is waiting for right now (the database and why), or "" when none is.
+
+        It is said to the user with the promise that a second signal gives up: from then on ``give_up``
+        ends this call even before the database has refused it (a lock PostgreSQL waits out for seconds).
+        """
+        if self._waiting_since is None:
+            return ""
+        self._told = True
+        left = max(0.0, self.patience - (time.monotonic() - self._waiting_since))
+        reason = f" ({self.last_error})" if self.last_error else ""
+        return f"waiting for the {describe()}{reason}: up to {left:.0f} s more"
+
+    def give_up(self) -> None:
+        """End a wait for a database that refuses (or that the user was told of) with StoreError, now and in
+        any later call (no more retries)."""
+        self._given_up.set()
 
     def submit(self, work: Callable[..., object], *args: Any, done: Callable[[bool], None] | None = None) -> bool:
         """Start ``work`` on the thread unless a write is still under way; never waits.
@@ -109,8 +162,9 @@ class DatabaseThread:
             self._inflight.wait()
 
     def close(self) -> None:
-        self._settle()
-        self._pool.spawn(connections.close_all).get()
+        if not self._abandoned:  # else the thread may still be stuck in the database: leave it there
+            self._settle()
+            self._pool.spawn(connections.close_all).get()
         self._pool.kill()
 
     # --- on the thread -----------------------------------------------------------------------------------------
@@ -132,14 +186,20 @@ class DatabaseThread:
     def _retrying(self, work: Callable[..., T], args: tuple, kwargs: dict[str, Any]) -> tuple[Any, Exception | None]:
         """(the result, None), or (None, the error to raise in the caller)."""
         deadline = time.monotonic() + self.patience
+        self.last_error = ""
         while True:
             try:
                 self._bound_lock_waits()
-                return work(*args, **kwargs), None
+                value = work(*args, **kwargs)
+                self.last_error = ""
+                return value, None
             except Exception as error:
                 if not is_transient(error):
                     return None, error
-                connections.close_all()
+                self.last_error = first_line(error)
+                connections.close_all()  # a connection the server ended is opened again on the next try
+                if self._given_up.is_set():
+                    return None, StoreError(f"gave up waiting for the {describe()} ({self.last_error})")
                 if time.monotonic() >= deadline:
                     return None, StoreError(
                         f"gave up storing the run in the {describe()} after {self.patience:g} s ({first_line(error)})")

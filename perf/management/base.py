@@ -4,8 +4,12 @@ argparse takes any unambiguous prefix of an option by default, so ``--user 5`` w
 ``--users 5`` (and a later option ``--user-agent`` would change what old scripts do). Django's own
 commands keep that default; these three do not. argparse also prints its whole usage text above a
 parse error; here the error is the one line, and ``--help`` is named for the rest.
+
+A long command's output may outlive its reader (``run_perf … | head -1``, a closed terminal, a log
+pipe whose reader died): ``LossyOutput`` drops what cannot be written instead of failing the command.
 """
 
+import os
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -44,3 +48,48 @@ class PerfCommand(BaseCommand):
             check_ready(apps=self.needs_apps)
         except DatabaseUnavailable as exc:
             raise self.usage_error(str(exc)) from None
+
+
+class LossyOutput:
+    """A command's stdout or stderr whose reader may be gone: output that cannot be written is dropped.
+
+    The first failed write or flush (a broken pipe, a terminal that hung up) marks the stream lost;
+    later output is dropped without trying. The stream's file descriptor is pointed at /dev/null,
+    because the interpreter flushes ``sys.stdout`` once more at exit and would print "Exception
+    ignored ... BrokenPipeError" and exit 120 (Python's documented way out, "Note on SIGPIPE").
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.lost = False
+
+    def write(self, text: str) -> None:
+        if not self.lost:
+            self._try(self._stream.write, text)
+
+    def flush(self) -> None:
+        if not self.lost:
+            self._try(self._stream.flush)
+
+    def isatty(self) -> bool:
+        return not self.lost and self._stream.isatty()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    def _try(self, action: Any, *args: Any) -> None:
+        try:
+            action(*args)
+        except (OSError, ValueError):  # ValueError: the file was closed under us
+            self._lose()
+
+    def _lose(self) -> None:
+        self.lost = True
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, self._stream.fileno())
+            finally:
+                os.close(devnull)
+        except (OSError, ValueError, AttributeError):
+            pass  # no descriptor of its own (a StringIO in tests): nothing flushes it at exit

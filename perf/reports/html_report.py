@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from perf.files import write_atomic
 from perf.load.stats import StatsRegistry
 from perf.reports.context import build_report
 from perf.reports.render import render_document
@@ -28,8 +29,5 @@ def render_html(stats: StatsRegistry, duration: float, meta: dict[str, Any]) -> 
 
 
 def write_html(path: str | os.PathLike[str], stats: StatsRegistry, duration: float, meta: dict[str, Any]) -> Path:
-    """Write the report to ``path`` (folders created) and return where it went."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(render_html(stats, duration, meta), encoding="utf-8")
-    return target
+    """Write the report to ``path`` (folders created, all of it or nothing: ``perf.files``); return where it went."""
+    return write_atomic(path, render_html(stats, duration, meta))

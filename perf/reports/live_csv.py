@@ -85,7 +85,7 @@ class LiveCsv:
     def _rewrite(self, duration: float) -> None:
         locust_csv.csv_folder(self.prefix)
         for suffix, (header, rows) in locust_csv.rewritten_csv_files(self.stats, duration).items():
-            locust_csv.replace_csv_file(self._path(suffix), header, rows)
+            locust_csv.write_csv_file(self._path(suffix), header, rows)
 
     def _attempt(self, *writes: Callable[[], None]) -> None:
         """One second's writes, each on its own; a spell of failing seconds is said once, when it begins,

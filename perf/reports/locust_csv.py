@@ -6,6 +6,7 @@ writes the files while a run goes, ``write_csv`` at its end and for a stored run
 """
 
 import csv
+import io
 import os
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ from math import isnan
 from pathlib import Path
 from typing import Any
 
+from perf.files import write_atomic
 from perf.load.history import CurrentWindows, HistoryPoint, entry_percentiles, make_point
 from perf.load.stats import AGGREGATED, PERCENTILES, Sample, StatsEntry, StatsRegistry
 
@@ -173,25 +175,29 @@ def exceptions_csv_rows(stats: StatsRegistry) -> list[CsvRow]:
     return [[e.count, e.message, e.traceback, LOCAL_NODE] for e in stats.exceptions.values()]
 
 
+def csv_text(rows: Iterable[CsvRow]) -> str:
+    """Rows in the default ``csv.writer`` dialect (``\\r\\n`` line ends, minimal quoting), as Locust writes."""
+    buffer = io.StringIO(newline="")
+    csv.writer(buffer).writerows(rows)
+    return buffer.getvalue()
+
+
 def write_csv_file(path: Path, header: Sequence[str], rows: Iterable[CsvRow], mode: str = "w") -> None:
-    """Default ``csv.writer`` dialect (``\\r\\n`` line ends, minimal quoting), as Locust writes.
-    ``mode="a"`` appends rows (``header`` is then not written)."""
-    with path.open(mode, newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        if mode == "w":
-            writer.writerow(header)
-        writer.writerows(rows)
-
-
-def replace_csv_file(path: Path, header: Sequence[str], rows: Iterable[CsvRow]) -> None:
-    """Write beside ``path``, then rename over it: a reader sees the old file or the new one, never half."""
-    scratch = path.with_name(path.name + ".tmp")
-    try:
-        write_csv_file(scratch, header, rows)
-        os.replace(scratch, path)
-    except OSError:
-        scratch.unlink(missing_ok=True)
-        raise
+    """Replace ``path`` whole (``perf.files.write_atomic``: a reader sees the old file or the new one, never
+    half). ``mode="a"`` appends rows instead (``header`` is then not written), all of them or none: a
+    file that cannot grow (a full disk) is cut back to where it was, so ``tail -f`` never sees half a row."""
+    if mode == "w":
+        write_atomic(path, csv_text([header, *rows]), newline="")
+        return
+    text = csv_text(rows).encode("utf-8")
+    with path.open("ab") as handle:
+        size = handle.tell()
+        try:
+            handle.write(text)
+            handle.flush()
+        except OSError:
+            handle.truncate(size)
+            raise
 
 
 # What ``--csv PREFIX`` appends to the prefix, as Locust names its four files.

@@ -8,6 +8,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
+from perf.files import write_atomic
 from perf.load.histogram import RATIO
 from perf.load.history import POINT_FIELDS
 from perf.load.stats import PERCENTILE_LABELS, PERCENTILES, Sample, StatsEntry, StatsRegistry
@@ -67,8 +68,6 @@ def summary_json(stats: StatsRegistry, duration: float, meta: dict[str, Any]) ->
 
 
 def write_json(path: str | os.PathLike[str], data: dict[str, Any]) -> Path:
-    """Write ``data`` as indented JSON, creating folders; values JSON cannot hold (dates in meta) become str."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-    return target
+    """Write ``data`` as indented JSON, creating folders, all of it or nothing (``perf.files``); values JSON
+    cannot hold (dates in meta) become str."""
+    return write_atomic(path, json.dumps(data, indent=2, default=str) + "\n")

@@ -8,7 +8,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import CommandParser
 
 from perf import packs
-from perf.management.base import PerfCommand
+from perf.management.base import LossyOutput, PerfCommand
 from perf.management.gevent_patch import patch_standard_library
 from perf.request import RunRequest, UsageError
 from perf.run import execute
@@ -77,12 +77,15 @@ class Command(PerfCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         request = RunRequest.from_options(options)
+        # A reader that goes away (| head, a closed terminal) must not end the run: its output is dropped.
+        out, err = LossyOutput(self.stdout), LossyOutput(self.stderr)
         try:
-            outcome = execute(request, self.stdout, self.stderr, owns_process=True)
+            outcome = execute(request, out, err, owns_process=True)
         except UsageError as exc:
             raise self.usage_error(str(exc)) from None
+        out.flush()
+        err.flush()
         if outcome.exit_code:
-            self.stdout.flush()
             sys.exit(outcome.exit_code)
 
 

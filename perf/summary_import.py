@@ -1,0 +1,96 @@
+"""A run's JSON summary read back and stored: the way back from ``perf.reports.summary_json``.
+
+When the database refuses a run's final save, ``run_perf`` keeps the whole summary in a file (exit 6)
+and the stored row holds only its last progress write, some seconds short of what the console
+printed. ``manage.py perf_import FILE`` stores that file once the database answers: the same row
+when the file names it (``meta.unsaved``), finished with every figure, failure, exception and sample
+the console saw. Any ``--json`` summary can be imported the same way, as a new run.
+"""
+
+import json
+import os
+from dataclasses import fields
+from typing import Any
+
+from django.db import transaction
+
+from perf import persist
+from perf.load.history import POINT_FIELDS, HistoryPoints
+from perf.load.stats import ExceptionEntry, FailureEntry, Sample, StatsEntry, StatsRegistry
+from perf.models import PerfRun
+
+
+def read_summary(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The summary in ``path``; ValueError (one line) when it cannot be read or is not a run's summary."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path} is not JSON ({exc}); a truncated file cannot be imported") from None
+    missing = [key for key in ("meta", "duration", "start_time", "entries")
+               if not isinstance(data, dict) or key not in data]
+    if missing:
+        raise ValueError(f"{path} is not a run summary written by run_perf (no {', '.join(missing)})")
+    return data
+
+
+def registry_from_summary(data: dict[str, Any]) -> StatsRegistry:
+    """Every entry (Aggregated included), failure, exception and sample of the summary, as the run had them;
+    ValueError when they are not shaped as run_perf writes them."""
+    try:
+        return _registry(data)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"not a run summary written by run_perf ({type(exc).__name__}: {exc})") from None
+
+
+def _registry(data: dict[str, Any]) -> StatsRegistry:
+    registry = StatsRegistry(start_time=data["start_time"])
+    for item in data["entries"]:
+        entry = StatsEntry.from_dict(item)
+        if item.get("aggregated"):
+            registry.total = entry
+        else:
+            registry.entries[(entry.method, entry.name)] = entry
+    for item in data.get("failures", []):
+        failure = FailureEntry(**item)
+        registry.failures[(failure.method, failure.name, failure.error)] = failure
+    for item in data.get("exceptions", []):
+        registry.exceptions[item["message"]] = ExceptionEntry(**item)
+    registry.samples = [_sample(item) for item in data.get("samples", [])]
+    return registry
+
+
+def _sample(data: dict[str, Any]) -> Sample:
+    plain = {f.name: data[f.name] for f in fields(Sample) if f.name not in ("endpoints", "history")}
+    endpoints = {name: tuple(figures) for name, figures in data.get("endpoints", {}).items()}
+    history = HistoryPoints.from_json([[point[name] for name in POINT_FIELDS] for point in data.get("history", [])])
+    return Sample(**plain, endpoints=endpoints, history=history)
+
+
+def store_summary(data: dict[str, Any]) -> PerfRun:
+    """Finish the run the summary names with its figures, or store it as a new run; DatabaseError goes up.
+
+    The row named in ``meta.unsaved.run_id`` is used only while it still looks like the same run (same
+    label and host): a database reset since could have given its id to another run.
+    """
+    stats = registry_from_summary(data)
+    with transaction.atomic():  # a new row and its figures, or nothing
+        return _store(data, stats)
+
+
+def _store(data: dict[str, Any], stats: StatsRegistry) -> PerfRun:
+    meta = data["meta"]
+    unsaved = meta.get("unsaved") or {}
+    run = PerfRun.objects.filter(pk=unsaved.get("run_id"), label=meta.get("label") or "",
+                                 host=meta.get("host") or "").first() if unsaved.get("run_id") else None
+    if run is None:
+        run = persist.start_run(label=meta.get("label") or "", host=meta.get("host") or "",
+                                users=meta.get("users") or 0, scenarios=meta.get("scenarios") or [],
+                                user_split=meta.get("user_split") or {}, seed=meta.get("seed"),
+                                started_at=persist.to_datetime(data["start_time"]))
+    extra = {**unsaved.get("fields", {}), "thresholds": meta.get("thresholds") or [],
+             "open_model": meta.get("open_model"), "audit": meta.get("audit"),
+             "finished_at": persist.to_datetime(data["start_time"] + data["duration"])}
+    return persist.finish_run(run, stats, meta.get("status", ""), data["duration"], **extra)
