@@ -354,8 +354,8 @@ FIRST_FIGURES_WITHIN = 3.0  # seconds from the click on Start to the first figur
 def test_start_a_run_from_the_new_run_page_watch_it_and_stop_it(
     browser: WebDriver, live_server_process, seeded, quiet, tmp_path: Path
 ) -> None:
-    """The whole loop from the browser alone: New run, first figures within 3 s, the live page counting up and
-    showing the run's output, Stop, and a page on which nothing says running or stopping any more."""
+    """The whole loop from the browser alone: New run (its host as offered), first figures within 3 s, the live page
+    counting up and showing the run's output, Stop, and a page on which nothing says running or stopping any more."""
     label = unique("browser-new-run")
     browser.get(live_server_process.root + "/admin/perf/perfrun/")
     browser.find_element(By.CSS_SELECTOR, ".object-tools a.addlink").click()
@@ -364,9 +364,9 @@ def test_start_a_run_from_the_new_run_page_watch_it_and_stop_it(
         element = browser.find_element(By.ID, field)
         element.clear()
         element.send_keys(value)
-    host = browser.find_element(By.ID, "id_host")
-    host.clear()
-    host.send_keys(live_server_process.url)
+    # The host offered, and used as it is: this page's own server (on a port of its own), not PERF_HOST's :8000.
+    assert browser.find_element(By.ID, "id_host").get_attribute("value") == live_server_process.url
+    assert "Offered: this page's own server" in browser.find_element(By.CSS_SELECTOR, ".field-host .help").text
     browser.find_element(By.CSS_SELECTOR, "input[value=EventBrowser]").click()
     browser.find_element(By.ID, "id_run_anyway").click()  # what the page says of a running run is tested elsewhere
     full_page_screenshot(browser, tmp_path / "new-run.png")
