@@ -104,16 +104,20 @@ def chromium(width: int = WIDTH) -> tuple[WebDriver, tempfile.TemporaryDirectory
     return webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER))), profile
 
 
+def log_in(driver: WebDriver, root: str, username: str) -> None:
+    driver.get(root + "/admin/login/")
+    driver.find_element(By.ID, "id_username").send_keys(username)
+    driver.find_element(By.ID, "id_password").send_keys(PASSWORD)
+    driver.find_element(By.CSS_SELECTOR, "form input[type=submit]").click()
+    WebDriverWait(driver, 15).until(expected_conditions.url_to_be(root + "/admin/"))
+
+
 @pytest.fixture(scope="module")
 def browser(live_server_process, admin_login: str) -> Iterator[WebDriver]:
     """One logged-in Chromium for the module: starting a browser costs more than a page."""
     driver, profile = chromium()
     try:
-        driver.get(live_server_process.root + "/admin/login/")
-        driver.find_element(By.ID, "id_username").send_keys(admin_login)
-        driver.find_element(By.ID, "id_password").send_keys(PASSWORD)
-        driver.find_element(By.CSS_SELECTOR, "form input[type=submit]").click()
-        WebDriverWait(driver, 15).until(expected_conditions.url_to_be(live_server_process.root + "/admin/"))
+        log_in(driver, live_server_process.root, admin_login)
         yield driver
     finally:
         driver.quit()
@@ -298,11 +302,7 @@ def test_run_list_fits_a_phone(live_server_process, admin_login: str, runs: tupl
     """At 390 px the key columns (label, status, p95, error %) fit without sideways scrolling."""
     driver, profile = chromium()
     try:
-        driver.get(live_server_process.root + "/admin/login/")
-        driver.find_element(By.ID, "id_username").send_keys(admin_login)
-        driver.find_element(By.ID, "id_password").send_keys(PASSWORD)
-        driver.find_element(By.CSS_SELECTOR, "form input[type=submit]").click()
-        WebDriverWait(driver, 15).until(expected_conditions.url_to_be(live_server_process.root + "/admin/"))
+        log_in(driver, live_server_process.root, admin_login)
         # A desktop window cannot be that narrow: the phone's viewport, as the browser's device mode sets it.
         driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                                {"width": PHONE, "height": 844, "deviceScaleFactor": 1, "mobile": True})

@@ -10,7 +10,6 @@ import json
 import signal
 import subprocess
 import time
-import uuid
 from pathlib import Path
 
 import psycopg
@@ -18,33 +17,13 @@ import pytest
 from django.db import connection
 
 from perf.audit import Check
-from perf.models import PerfRun, StatsSample
+from perf.models import PerfRun
 from tests.dblock import database_held_locked
 from tests.liveserver import ROOT, is_postgres, start_run_perf
+from tests.perf.test_faults import _browse, _label, _wait_for_requests
 from tests.slowtarget import slow_target
 
 pytestmark = pytest.mark.slow
-
-
-def _label(kind: str) -> str:
-    return f"{kind}-{uuid.uuid4().hex[:8]}"
-
-
-def _browse(url: str, label: str, duration: str, *extra: str) -> tuple[str, ...]:
-    """A read-only load (EventBrowser): its requests never wait for the database's write lock."""
-    return ("--users", "5", "--spawn-rate", "10", "--duration", duration, "--wait", "0.05,0.2",
-            "--scenario", "EventBrowser", "--host", url, "--label", label, "--no-audit", *extra)
-
-
-def _wait_for_requests(label: str, timeout: float = 60) -> PerfRun:
-    """The stored run once it has a sample with requests in it."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = PerfRun.objects.filter(label=label).first()
-        if run and StatsSample.objects.filter(run=run, total_requests__gt=0).exists():
-            return run
-        time.sleep(0.2)
-    raise AssertionError(f"run {label} stored no sample with requests within {timeout:g} s")
 
 
 def _wait_for_row(label: str, timeout: float = 60) -> PerfRun:
