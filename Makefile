@@ -1,4 +1,4 @@
-# perfkit: `make demo` (seed, serve, load run), `make test` (the suite on SQLite, then on
+# perfkit: `make demo` (seed, serve, load run), `make test` (the suite on SQLite and, at the same time, on
 # PostgreSQL when one answers on 127.0.0.1:5432). Targets create .venv when missing.
 
 PYTHON ?= python3
@@ -54,7 +54,10 @@ test-postgres: install
 		echo "PostgreSQL not reachable at $(PG_URL): skipping the PostgreSQL run"; \
 	fi
 
-test: lint test-sqlite test-postgres
+# The two passes run at once: the suite mostly waits on servers, timers and child processes, so two passes share
+# two cores well, and each has its own database, server, Celery queues and ports. -O prints each pass whole.
+test: lint
+	@$(MAKE) --no-print-directory -j2 -O test-sqlite test-postgres
 
 # The edit-test loop: ruff, then the suite on SQLite without the load runs marked slow.
 test-fast: lint
