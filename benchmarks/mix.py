@@ -506,6 +506,8 @@ def backend_env(workdir: Path) -> dict[str, str]:
         "SYSTEM_TESTING": "True",  # verification tokens in a response header: no mailbox needed
         "EMAIL_URL": "dummymail://",
         "DEBUG": "True",
+        # The seed's admin login belongs to this throw-away database, not to the developer's .admin_password.
+        "PERF_ADMIN_PASSWORD_FILE": str(workdir / "admin_password"),
     })
     return env
 

@@ -230,6 +230,8 @@ def soak_env(folder: Path) -> dict[str, str]:
         "DATABASE_URL": f"sqlite:///{folder / 'soak.sqlite3'}",
         "EMAIL_URL": f"filemail:///{folder / 'mail'}",  # django-environ drops one slash
         "SYSTEM_TESTING": "True",
+        # The seed's admin login belongs to this throw-away database, not to the developer's .admin_password.
+        "PERF_ADMIN_PASSWORD_FILE": str(folder / "admin_password"),
         # The project's settings with an MD5 password hasher (benchmarks/mix_settings.py): at Django's default
         # cost every login hashes for ~0.3 s of CPU, and 100 users' logins alone saturate both cores, so answers
         # would take seconds whatever the delay asked for. The soak's target answers in 100-400 ms as meant.

@@ -157,6 +157,8 @@ class Stack:
             "DJANGO_SETTINGS_MODULE": "settings_perf",
             "DATABASE_URL": self.pgbouncer.url,
             "DATABASE_POOLING": "transaction",
+            # The seed's admin login belongs to this stack's database, not to the developer's .admin_password.
+            "PERF_ADMIN_PASSWORD_FILE": str(self.workdir / "admin_password"),
             "CONN_MAX_AGE": "60",
             "DEBUG": "False",
             "SYSTEM_TESTING": "False",
