@@ -328,7 +328,9 @@ def test_shards_stop_by_themselves_when_their_coordinator_is_gone(celery_env, wo
     finally:
         if process.poll() is None:
             process.kill()
-    assert 2 < ended_after < 10, ended_after  # its silence counted from its last heartbeat (every 2 s)
+    # Silence counted from the last heartbeat the shard saw (one every 2 s, so up to 2 s before the kill) for 3 s:
+    # the shards end about 1 to 5 s after the kill, never at once and never at the planned end (60 s).
+    assert 0.5 < ended_after < 10, ended_after
     assert [s.status for s in shards] == ["done", "done"] and all(s.requests > 0 for s in shards)
     for shard in shards:
         assert "a shard stopped early by itself: its coordinator is gone (no heartbeat for 3 s)" in shard.notes
