@@ -24,7 +24,7 @@ import gevent
 from django.conf import settings
 from django.utils import timezone
 
-from perf import liveness
+from perf import liveness, persist
 from perf.config import PerfConfig
 from perf.load.runner import RunContext, Runner, RunPlan, Tick
 from perf.load.stats import AGGREGATED, ExceptionEntry, FailureEntry, StatsEntry, StatsRegistry
@@ -164,6 +164,12 @@ class CeleryRunner(Runner):
                 gevent.sleep(pause)
             else:
                 self._stop.wait(timeout=pause)
+        if not self._stop.is_set():
+            # Shards read Stop from the run's row themselves, and may all end before this process's own watcher
+            # has read it: the run was still stopped from the admin, not completed.
+            who = self._db(persist.stop_requested_by, self.run_pk)
+            if who:
+                self.request_stop(persist.admin_stop_reason(who))
         final_rows = self._tick(started_at, final=True)
         return self._outcome(final_rows)
 

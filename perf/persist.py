@@ -222,10 +222,16 @@ def save_progress(run: PerfRun, stats: StatsRegistry, duration: float) -> None:
         locked.save()
 
 
-def stop_requested_by(run: PerfRun) -> str:
+def stop_requested_by(run: PerfRun | int) -> str:
     """Who pressed Stop in the admin for this run, or "" (a cheap read, polled by ``perf.store``)."""
-    row = PerfRun.objects.filter(pk=run.pk, stop_requested_at__isnull=False).values_list("stop_requested_by").first()
+    pk = run if isinstance(run, int) else run.pk
+    row = PerfRun.objects.filter(pk=pk, stop_requested_at__isnull=False).values_list("stop_requested_by").first()
     return "" if row is None else (row[0] or "someone")
+
+
+def admin_stop_reason(who: str) -> str:
+    """The stop reason of a run stopped from the admin: the same words whichever process heard it first."""
+    return f"stopped from the admin by {who or 'someone'}"
 
 
 def finish_run(run: PerfRun, stats: StatsRegistry, status: str, duration: float, **extra: Any) -> PerfRun:

@@ -21,7 +21,7 @@ import requests
 from django.conf import settings
 from django.db import DatabaseError, connection
 
-from perf import audit, compare, exit_codes, liveness, packs
+from perf import audit, compare, exit_codes, liveness, packs, persist
 from perf.database import first_line
 from perf.files import unsaved_summary_path
 from perf.load.request_log import RequestLog
@@ -176,7 +176,7 @@ class Invocation:
                         return RunOutcome(status=PerfRun.Status.ABORTED, exit_code=self.signals.exit_code or 0,
                                           stats=self.stats, run_id=None)
                     self.runner.attach_store(self.store)
-                    self.store.watch_stop(lambda who: self.runner.request_stop(f"stopped from the admin by {who}"))
+                    self.store.watch_stop(lambda who: self.runner.request_stop(persist.admin_stop_reason(who)))
                 self.out.write(f"Running {plural(plan.users, 'user')} ({_split_text(self.split)}) at "
                                f"{plan.spawn_rate:g}/s for {plan.duration:g}s against {self.setup.host}\n")
                 self.live.begin(self.store.run.started_at.timestamp() if self.store and self.store.run else None)

@@ -15,7 +15,7 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
-from perf import launch, liveness, packs
+from perf import launch, liveness, packs, persist
 from perf.celery import app
 from perf.config import PerfConfig, load_config
 from perf.distributed import HEARTBEAT_INTERVAL, TASK_NAME, registry_to_json, shard_order
@@ -112,7 +112,7 @@ class Heartbeat:
             return "its run was deleted"
         heartbeat, who, asked_at = row
         if asked_at is not None:
-            return f"stopped from the admin by {who or 'someone'}"
+            return persist.admin_stop_reason(who)
         seen, since = self._coordinator
         now = time.monotonic()
         if heartbeat != seen:
