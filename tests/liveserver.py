@@ -144,6 +144,8 @@ def server_env(database_url: str, mail_dir: Path, **extra: str) -> dict[str, str
             "SYSTEM_TESTING": "True",
             "DEBUG": "True",
             "PYTHONUNBUFFERED": "1",
+            # A child that dies of a fatal signal (SIGSEGV) prints every thread's stack: the test's output says where.
+            "PYTHONFAULTHANDLER": "1",
             # Never the repository's own file: the demo admin login a test seed makes is the test's.
             "PERF_ADMIN_PASSWORD_FILE": str(mail_dir.with_name(f"{mail_dir.name}-admin-password")),
         }
