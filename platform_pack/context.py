@@ -5,7 +5,7 @@ lookups, audit facts, the account counter) plus the pack's configuration and Mai
 
 from dataclasses import dataclass, field
 
-from perf.load.context import SharedContext
+from perf import SharedContext
 from platform_pack.clients.mailpit import MailpitClient
 from platform_pack.config import PlatformConfig, load_platform_config
 from platform_pack.seeded import perf_user_email

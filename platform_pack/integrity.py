@@ -16,7 +16,8 @@ from typing import Any
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 
 from backend.models import Event, EventRSVP, Ticket, TicketTier, User
-from perf.audit import AuditReport, Check, Facts
+from perf import Check
+from perf.audit import AuditReport, Facts
 from platform_pack.context import VERIFIED_EMAILS
 from platform_pack.seeded import ORG_SLUG
 

@@ -53,3 +53,18 @@ def test_the_engine_imports_nothing_of_output_or_django_models():
             ):
                 offenders.setdefault(path.name, []).append(node.module)
     assert offenders == {}
+
+
+def test_the_scenarios_and_the_docs_use_the_public_api_only():
+    """Scenario writers import from ``perf`` (``from perf import User, task``), never the engine's modules, which
+    may move: the platform pack and every code example in the docs show the way."""
+    engine = ("perf.load.user", "perf.load.context")
+    offenders = []
+    for path in sorted((ROOT / "platform_pack").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module in engine:
+                offenders.append(f"{path.relative_to(ROOT)}: from {node.module}")
+    for path in sorted((ROOT / "docs").glob("*.md")):
+        offenders += [f"{path.name}: {line.strip()}" for line in path.read_text().splitlines()
+                      if line.lstrip().startswith(("from perf.load.user", "from perf.load.context", "from perf.audit"))]
+    assert offenders == []

@@ -3,7 +3,7 @@ names this module, and perf.packs reads ``SCENARIOS``, each class name to its cl
 on the classes.
 """
 
-from perf.load.user import User
+from perf import User
 from platform_pack.scenarios.auth import ExistingUserLogin, NewUserRegistration
 from platform_pack.scenarios.dashboard import DashboardUser
 from platform_pack.scenarios.discovery import EventBrowser

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from perf.load.user import StopUser, User
+from perf import StopUser, User
 from platform_pack.clients.api import ApiClient
 from platform_pack.context import PlatformContext
 from platform_pack.seeded import ORG_SLUG

@@ -1,6 +1,6 @@
 """A logged-in user looking at their dashboard lists."""
 
-from perf.load.user import task
+from perf import task
 from platform_pack.scenarios.base import LoggedInUser
 
 

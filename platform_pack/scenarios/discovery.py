@@ -1,6 +1,6 @@
 """Anonymous browsing: the event list, event pages and their ticket tiers."""
 
-from perf.load.user import task
+from perf import task
 from platform_pack.scenarios.base import PlatformUser
 
 

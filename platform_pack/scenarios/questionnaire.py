@@ -14,7 +14,7 @@ silent skip.
 
 from typing import Any
 
-from perf.load.user import StopUser, task
+from perf import StopUser, task
 from platform_pack.clients.api import LOOKUP_METHOD, QUESTIONNAIRE_LOOKUP, ApiClient
 from platform_pack.scenarios.base import LoggedInUser
 from platform_pack.seeded import QUESTIONNAIRE_EVENT_SLUG, QUESTIONNAIRE_SCOUT_EMAIL

@@ -1,6 +1,6 @@
 """A logged-in user answering an RSVP event: status checks and answers cycling no→yes→maybe→yes."""
 
-from perf.load.user import task
+from perf import task
 from platform_pack.scenarios.base import LoggedInUser
 from platform_pack.seeded import RSVP_EVENT_SLUG
 

@@ -2,7 +2,7 @@
 
 from decimal import ROUND_DOWN, Decimal
 
-from perf.load.user import StopUser, task
+from perf import StopUser, task
 from platform_pack.scenarios.base import LoggedInUser
 from platform_pack.seeded import TICKET_FREE_EVENT_SLUG, TICKET_PWYC_EVENT_SLUG
 
