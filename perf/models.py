@@ -130,18 +130,6 @@ class PerfRun(models.Model):
         return format_duration(self.duration)
 
 
-class EndpointStatsQuerySet(models.QuerySet):
-    def with_p95_rank(self) -> "EndpointStatsQuerySet":
-        """Annotate ``p95_rank``: 1 for the slowest endpoint of its run (the Aggregated row ranks apart)."""
-        return self.annotate(
-            p95_rank=models.Window(
-                models.functions.Rank(),
-                partition_by=[models.F("run_id"), models.F("is_aggregated")],
-                order_by=models.F("p95").desc(nulls_last=True),
-            )
-        )
-
-
 class EndpointStats(models.Model):
     """One row of the final table: an endpoint (method + name template), or the Aggregated row."""
 
@@ -194,7 +182,6 @@ class EndpointStats(models.Model):
         default=0, help_text="Of those, how many replaced a kept-alive connection the server had closed while idle."
     )
 
-    objects = EndpointStatsQuerySet.as_manager()
 
     class Meta:
         verbose_name_plural = "endpoint stats"

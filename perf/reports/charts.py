@@ -403,8 +403,3 @@ def distribution_chart(name: str, histogram: Mapping[str | int, int]) -> str:
 def _bin_label(index: int, count: int, total: int) -> str:
     low, high = 10 ** (index / BINS_PER_DECADE), 10 ** ((index + 1) / BINS_PER_DECADE)
     return f"{format_ms(low)}–{format_ms(high)}: {count:,} ({count / total:.1%})"
-
-
-def distribution_charts(endpoints: Iterable[tuple[str, Mapping[str | int, int]]]) -> list[str]:
-    """One distribution chart per (label, histogram) pair, in the order given."""
-    return [distribution_chart(label, histogram) for label, histogram in endpoints]
