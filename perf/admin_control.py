@@ -24,8 +24,9 @@ from django.utils.decorators import method_decorator
 
 from perf import launch, liveness, packs
 from perf.config import load_config
-from perf.models import PerfRun, format_duration
+from perf.models import PerfRun
 from perf.options import check_rate, is_loopback_host, parse_duration, parse_wait
+from perf.reports import formats
 
 # The command's words for the form's, so that an error from run_perf's own checks speaks the page's language.
 _FORM_WORDS = {
@@ -105,7 +106,7 @@ class NewRunForm(forms.Form):
             "the command line.")))
         users.widget.attrs["max"] = self.limits.users
         users.help_text = f"Peak number of simulated users; at most {self.limits.users:,} from this page."
-        self.fields["duration"].help_text += f" At most {format_duration(self.limits.duration)} from this page."
+        self.fields["duration"].help_text += f" At most {formats.duration(self.limits.duration)} from this page."
         if not has_seed_hook:
             del self.fields["bootstrap"]
         for name, permission in self.GUARDED.items():
@@ -125,7 +126,7 @@ class NewRunForm(forms.Form):
         except ValueError:
             raise forms.ValidationError("Duration must be a positive time like 90, 90s, 5m or 1h30m.") from None
         if seconds > self.limits.duration:
-            raise forms.ValidationError(f"Duration is at most {format_duration(self.limits.duration)} from this page "
+            raise forms.ValidationError(f"Duration is at most {formats.duration(self.limits.duration)} from this page "
                                         "(PERF_WEB_MAX_DURATION); longer runs start from the command line.")
         return text
 

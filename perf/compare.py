@@ -23,13 +23,14 @@ from typing import Any, TextIO
 
 from tabulate import SEPARATING_LINE, tabulate
 
-from perf.models import EndpointStats, PerfRun, format_duration
+from perf.models import EndpointStats, PerfRun
 from perf.options import parse_wait
+from perf.reports import formats
 
 DEFAULT_PERCENT = 10.0
 MIN_REQUESTS = 20
 MIN_LATENCY_RISE_MS = 1.0
-MISSING = "-"
+MISSING = formats.MISSING  # one dash for a missing figure, whatever prints it
 REGRESSION_MARK = "!"
 RATES_DIFFER = "rates are not like-for-like"
 
@@ -335,7 +336,7 @@ def wait_text(run: PerfRun) -> str:
 
 def duration_text(value: float | None) -> str:
     """A planned duration as the admin prints durations; runs without one are open-ended."""
-    return "open-ended" if value is None else format_duration(value)
+    return "open-ended" if value is None else formats.duration(value)
 
 
 def split_text(run: PerfRun) -> str:

@@ -9,23 +9,12 @@ from django.db import models
 from django.utils import timezone
 
 from perf.load.stats import percentile_label
+from perf.reports import formats
 
 
 def percentile_field(fraction: float) -> str:
     """The column holding a percentile: 0.5 → ``p50``, 0.999 → ``p999``, 1.0 → ``p100``."""
     return "p" + percentile_label(fraction).rstrip("%").replace(".", "")
-
-
-def format_duration(seconds: float | None) -> str:
-    """``45.2s``, ``2m 05s``, ``1h 02m 03s``: short enough for a list column."""
-    if seconds is None:
-        return "—"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    whole = round(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
 
 
 class PerfRun(models.Model):
@@ -127,7 +116,7 @@ class PerfRun(models.Model):
 
     @property
     def duration_display(self) -> str:
-        return format_duration(self.duration)
+        return formats.duration(self.duration)
 
 
 class EndpointStats(models.Model):

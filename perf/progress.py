@@ -3,10 +3,7 @@
 from typing import TextIO
 
 from perf.load.runner import Tick
-
-
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.0f} ms"
+from perf.reports import formats
 
 
 class ProgressPrinter:
@@ -24,7 +21,7 @@ class ProgressPrinter:
             f"[{tick.elapsed:5.0f}s/{self.duration:.0f}s] users {tick.users:>4} | "
             f"{sample.requests_per_second:7.1f} req/s | requests {total} | "
             f"failures {sample.total_failures} ({percent:.2f}%) | "
-            f"p50 {_ms(sample.p50)} | p95 {_ms(sample.p95)}"
+            f"p50 {formats.ms_unit(sample.p50)} | p95 {formats.ms_unit(sample.p95)}"
         )
 
     def __call__(self, tick: Tick) -> None:

@@ -110,7 +110,7 @@ def test_endpoints_in_one_run_only_are_noted_and_not_compared(pair) -> None:
     comparison = compare_runs(base, new)
     assert f"only in run {base.pk}, not compared: GET /gone" in comparison.notes
     assert f"only in run {new.pk}, not compared: GET /health" in comparison.notes
-    assert "- → 5.0" in line_of(comparison.table(), "/health")
+    assert "— → 5.0" in line_of(comparison.table(), "/health")
     assert not any("/health" in line or "/gone" in line for line in comparison.regressions(0))
 
 
@@ -173,7 +173,7 @@ def test_queries_per_request_are_compared_when_the_backend_reported_them(pair) -
     EndpointStats.objects.filter(run=new, name=EVENTS).update(avg_queries=5.0)
     table = compare_runs(base, new).table()
     assert line_of(table, EVENTS).rstrip().endswith("3.0 → 5.0 (+66.7%)")
-    assert line_of(table, RSVP).rstrip().endswith("- → -")
+    assert line_of(table, RSVP).rstrip().endswith("— → —")
 
 
 def test_rows_for_the_admin_hold_the_table_figures(pair) -> None:
