@@ -15,8 +15,9 @@ from typing import Any
 from django.db import transaction
 
 from perf import persist
+from perf.distributed import registry_from_json
 from perf.load.history import POINT_FIELDS, HistoryPoints
-from perf.load.stats import ExceptionEntry, FailureEntry, Sample, StatsEntry, StatsRegistry
+from perf.load.stats import Sample, StatsRegistry
 from perf.models import PerfRun
 
 
@@ -46,18 +47,16 @@ def registry_from_summary(data: dict[str, Any]) -> StatsRegistry:
 
 
 def _registry(data: dict[str, Any]) -> StatsRegistry:
-    registry = StatsRegistry(start_time=data["start_time"])
-    for item in data["entries"]:
-        entry = StatsEntry.from_dict(item)
-        if item.get("aggregated"):
-            registry.total = entry
-        else:
-            registry.entries[(entry.method, entry.name)] = entry
-    for item in data.get("failures", []):
-        failure = FailureEntry(**item)
-        registry.failures[(failure.method, failure.name, failure.error)] = failure
-    for item in data.get("exceptions", []):
-        registry.exceptions[item["message"]] = ExceptionEntry(**item)
+    """The tables through the registry's own JSON reader (the summary lists Aggregated among the entries,
+    flagged), then the start and the time series, which that form leaves out."""
+    entries = data["entries"]
+    registry = registry_from_json({
+        "entries": [item for item in entries if not item.get("aggregated")],
+        "total": next((item for item in entries if item.get("aggregated")), None),
+        "failures": data.get("failures", []),
+        "exceptions": data.get("exceptions", []),
+    })
+    registry.start_time = data["start_time"]
     registry.samples = [_sample(item) for item in data.get("samples", [])]
     return registry
 
