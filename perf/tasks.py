@@ -85,6 +85,7 @@ class Heartbeat:
         self.coordinator_timeout = coordinator_timeout
         self.db = DatabaseThread()
         self.stop_reason = ""  # set by the thread from what the row says; read on the event loop
+        self.on_its_own = False  # nobody asked for that stop: the shard decided it (its run or coordinator gone)
         self._coordinator: tuple[object, float] = (None, time.monotonic())  # (its heartbeat, when it last moved)
 
     def _figures(self, **fields: Any) -> dict[str, Any]:
@@ -102,24 +103,25 @@ class Heartbeat:
         elif ShardReport.objects.filter(pk=self.pk, stop_requested=True).exists():
             self.stop_reason = "stop requested by the coordinator"
         else:
-            self.stop_reason = self._run_says()
+            self.stop_reason, self.on_its_own = self._run_says()
 
-    def _run_says(self) -> str:
-        """Why the run's own row means this shard must stop, or "" (on the thread)."""
+    def _run_says(self) -> tuple[str, bool]:
+        """Why the run's own row means this shard must stop ("" if it need not), and whether the shard decides
+        that on its own rather than because somebody asked (on the thread)."""
         row = PerfRun.objects.filter(pk=self.run_id).values_list("heartbeat_at", "stop_requested_by",
                                                                   "stop_requested_at").first()
         if row is None:
-            return "its run was deleted"
+            return "its run was deleted", True
         heartbeat, who, asked_at = row
         if asked_at is not None:
-            return persist.admin_stop_reason(who)
+            return persist.admin_stop_reason(who), False
         seen, since = self._coordinator
         now = time.monotonic()
         if heartbeat != seen:
             self._coordinator = (heartbeat, now)
         elif now - since > self.coordinator_timeout:
-            return f"its coordinator is gone (no heartbeat for {self.coordinator_timeout:g} s)"
-        return ""
+            return f"its coordinator is gone (no heartbeat for {self.coordinator_timeout:g} s)", True
+        return "", False
 
     def __call__(self, tick: Tick) -> None:
         self.db.submit(self._beat, self._figures(running_users=tick.users, cpu_percent=tick.cpu_percent),
@@ -128,7 +130,7 @@ class Heartbeat:
     def _heard(self, ok: bool) -> None:
         """On the event loop, as soon as a heartbeat's write has ended."""
         if self.stop_reason:
-            if self.stop_reason.startswith("its "):  # nobody asked: say in the shard's row why it stopped early
+            if self.on_its_own:  # nobody asked: say in the shard's row why it stopped early
                 self.context.note_once(f"a shard stopped early by itself: {self.stop_reason}")
             self.runner.request_stop(self.stop_reason)
 
