@@ -45,9 +45,10 @@ def ensure_admin_login() -> str:
 
 
 def _write_private(path: Path, password: str) -> None:
-    """The password in a new file created 0600 (never world-readable, not even for a moment)."""
+    """The password in a file readable by its owner only (0600), never world-readable, not even for a moment."""
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # O_CREAT's mode does not apply to a file that was already there: made private before a byte is written.
+    os.fchmod(descriptor, 0o600)
     with os.fdopen(descriptor, "w") as file:
         file.write(password + "\n")
-    os.chmod(path, 0o600)  # O_CREAT's mode does not apply to a file that was already there
