@@ -279,10 +279,9 @@ def test_stop_pressed_after_the_coordinator_is_killed_reaches_the_shards(celery_
                                                                       orm):
     """The coordinator relays nothing once dead: the shards read the run's stop request themselves."""
     from tests.adminclient import AdminClient
-    from tests.factories import PASSWORD, make_user
-    from tests.perf.test_run_control import wait_until_running
+    from tests.perf.test_run_control import superuser, wait_until_running
 
-    admin = AdminClient(live_server_process.root).login(make_user(is_staff=True, is_superuser=True).username, PASSWORD)
+    admin = AdminClient(live_server_process.root).login(*superuser())
     label = f"celery-orphan-stop-{uuid.uuid4().hex[:8]}"
     process = subprocess.Popen(run_perf_args(celery_env, live_server_process.url, label, "60s"), cwd=ROOT,
                                env=celery_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
