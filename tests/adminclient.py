@@ -26,3 +26,15 @@ class AdminClient:
         token = self.session.cookies.get("csrftoken", "")
         return self.session.post(f"{self.root}{path}", data={"csrfmiddlewaretoken": token, **(data or {})},
                                  headers={"Referer": f"{self.root}{path}"}, timeout=30, **kwargs)
+
+
+def staff_client(root: str, *codenames: str) -> AdminClient:
+    """A staff user of its own, logged in, holding only the ``perf`` permissions ``codenames``."""
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import PASSWORD, make_user
+
+    user = make_user(is_staff=True)
+    for codename in codenames:
+        user.user_permissions.add(Permission.objects.get(codename=codename, content_type__app_label="perf"))
+    return AdminClient(root).login(user.username, PASSWORD)

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import Permission
 
 from perf.audit import AuditReport, Check
 from perf.launch import log_path_for
@@ -23,7 +22,7 @@ from perf.load.stats import StatsRegistry
 from perf.models import PerfRun
 from perf.persist import finish_run, save_progress, start_run
 from perf.reports.run_log import TAIL_BYTES, read_tail
-from tests.adminclient import AdminClient
+from tests.adminclient import AdminClient, staff_client
 from tests.factories import PASSWORD, make_user, unique
 from tests.liveserver import manage, start_run_perf
 
@@ -56,10 +55,7 @@ def admin(orm, live_server_process) -> AdminClient:
 
 
 def staff(live_server_process, *codenames: str) -> AdminClient:
-    user = make_user(is_staff=True)
-    for codename in codenames:
-        user.user_permissions.add(Permission.objects.get(codename=codename, content_type__app_label="perf"))
-    return AdminClient(live_server_process.root).login(user.email, PASSWORD)
+    return staff_client(live_server_process.root, *codenames)
 
 
 @pytest.fixture

@@ -12,24 +12,19 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from backend.models import User
 from perf import launch
 from perf.models import Launch, PerfRun
 from perf.request import RunRequest, UsageError, check_request
-from tests.adminclient import AdminClient
-from tests.factories import PASSWORD, make_user
+from tests.adminclient import AdminClient, staff_client
 from tests.perf.test_run_control import superuser, wait_until_running
 
 
 def starter(live_server_process, *codenames: str) -> AdminClient:
     """A staff user who may view and start runs, and do what ``codenames`` allow besides."""
-    user = make_user(is_staff=True)
-    for codename in ("view_perfrun", "add_perfrun", *codenames):
-        user.user_permissions.add(Permission.objects.get(codename=codename, content_type__app_label="perf"))
-    return AdminClient(live_server_process.root).login(user.username, PASSWORD)
+    return staff_client(live_server_process.root, "view_perfrun", "add_perfrun", *codenames)
 
 
 def form(host: str, label: str, **changes: str) -> dict[str, str]:
