@@ -49,6 +49,8 @@ RETRY_PAUSE = 0.5
 STOP_POLL_INTERVAL = 0.5
 # On PostgreSQL: how long one write waits for a lock before it counts as a failed try.
 LOCK_TIMEOUT = 5.0
+# ... and the least it waits, for a try made at the very end of a call's patience.
+MIN_LOCK_WAIT_MS = 100
 # The store's thread is a real one: it sleeps for real, not through a (patched) gevent sleep.
 _thread_sleep = get_original("time", "sleep")
 
@@ -66,7 +68,7 @@ class DatabaseThread:
         self.last_error = ""
         self._pool = ThreadPool(1)
         self._inflight: Any = None  # the AsyncResult of the submitted write under way
-        self._bounded: object = None  # the raw connection whose lock waits are bounded (PostgreSQL)
+        self._bounded: tuple[object, int] | None = None  # (raw connection, its lock_timeout in ms) on PostgreSQL
         self._given_up = Event()  # set on the event loop; the thread reads is_set() between tries
         self._abandoned = False  # a call was left running on the thread (see close)
         self._waiting_since: float | None = None  # monotonic start of the call being waited for
@@ -83,13 +85,16 @@ class DatabaseThread:
         return self._call(work, args, {}, cut=True)
 
     def _call(self, work: Callable[..., T], args: tuple, kwargs: dict[str, Any], cut: bool) -> T:
-        self._waiting_since, self._told = time.monotonic(), False
+        # The patience counts from the call: the wait for a write under way is part of it.
+        self._waiting_since = time.monotonic()
+        deadline = self._waiting_since + self.patience
+        self._told = False
         try:
             if self._inflight is not None:  # a progress write under way may be the one the database keeps waiting
-                self._await(self._inflight, cut)
+                self._await(self._inflight, cut, deadline)
             self.last_error = ""  # what this call meets, not what an earlier write met
             # Errors come back as values: raised in the pool's thread, gevent would print them as well.
-            result = self._pool.spawn(self._retrying, work, args, kwargs)
+            result = self._pool.spawn(self._retrying, work, args, kwargs, deadline)
             self._await(result, cut)
             value, error = result.get()
         finally:
@@ -98,14 +103,23 @@ class DatabaseThread:
             raise error
         return value
 
-    def _await(self, result: Any, cut: bool) -> None:
-        """Wait for work on the thread to end, unless ``give_up`` comes first for a call that may be given up."""
-        gevent.wait([result, self._given_up], count=1)
-        if not result.ready() and (cut or self.last_error or self._told):
+    def _await(self, result: Any, cut: bool, deadline: float | None = None) -> None:
+        """Wait for work on the thread to end, unless ``give_up`` comes first for a call that may be given up,
+        or the ``deadline`` (for a write under way, which has no patience of its own) passes."""
+
+        def left() -> float | None:
+            return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+        gevent.wait([result, self._given_up], count=1, timeout=left())
+        if not result.ready() and self._given_up.is_set() and (cut or self.last_error or self._told):
             self._abandoned = True
             reason = f" ({self.last_error})" if self.last_error else ""
             raise StoreError(f"gave up waiting for the {describe()}{reason}")
-        result.wait()  # a database that answers: the work goes on to its end
+        result.wait(timeout=left())  # a database that answers: the work goes on to its end (or the deadline)
+        if not result.ready():
+            self._abandoned = True
+            raise StoreError(f"gave up storing the run in the {describe()} after {self.patience:g} s "
+                             f"(an earlier write still waits for it)")
 
     def waiting_for(self) -> str:
         """One line on what a call is waiting for right now (the database and why), or "" when none is.
@@ -139,18 +153,20 @@ class DatabaseThread:
             self._inflight.rawlink(lambda result: done(bool(result.successful() and result.value)))
         return True
 
-    def _bound_lock_waits(self) -> None:
-        """PostgreSQL waits for a lock forever by default; give up after a while, as SQLite's busy timeout
-        does, so that a held lock becomes a retry (and, at the very end, a clear error) instead of a hang.
-        Set once per connection (a session setting), on the thread's own connection only."""
+    def _bound_lock_waits(self, seconds: float = LOCK_TIMEOUT) -> None:
+        """PostgreSQL waits for a lock forever by default; give up after ``seconds`` (at most LOCK_TIMEOUT),
+        as SQLite's busy timeout does, so that a held lock becomes a retry (and, at the very end, a clear
+        error) instead of a hang. A session setting on the thread's own connection, set again only when
+        the connection or the bound changes (a call near the end of its patience waits only for what is left)."""
         connection = connections[DEFAULT_DB_ALIAS]
         if connection.vendor != "postgresql":
             return
         connection.ensure_connection()
-        if connection.connection is not self._bounded:
+        bound = (connection.connection, max(MIN_LOCK_WAIT_MS, int(min(seconds, LOCK_TIMEOUT) * 1000)))
+        if bound != self._bounded:
             with connection.cursor() as cursor:
-                cursor.execute("SET lock_timeout = %s", [f"{int(LOCK_TIMEOUT * 1000)}ms"])
-            self._bounded = connection.connection
+                cursor.execute("SET lock_timeout = %s", [f"{bound[1]}ms"])
+            self._bounded = bound
 
     @property
     def idle(self) -> bool:
@@ -183,13 +199,14 @@ class DatabaseThread:
         self.last_error = ""
         return True
 
-    def _retrying(self, work: Callable[..., T], args: tuple, kwargs: dict[str, Any]) -> tuple[Any, Exception | None]:
-        """(the result, None), or (None, the error to raise in the caller)."""
-        deadline = time.monotonic() + self.patience
+    def _retrying(self, work: Callable[..., T], args: tuple, kwargs: dict[str, Any],
+                  deadline: float) -> tuple[Any, Exception | None]:
+        """(the result, None), or (None, the error to raise in the caller). At least one try, even past
+        ``deadline``; no try waits for a lock beyond it."""
         self.last_error = ""
         while True:
             try:
-                self._bound_lock_waits()
+                self._bound_lock_waits(deadline - time.monotonic())
                 value = work(*args, **kwargs)
                 self.last_error = ""
                 return value, None

@@ -93,6 +93,28 @@ def test_the_final_save_gives_up_with_one_line_naming_the_database(live_database
     assert PerfRun.objects.get(pk=store.run.pk).status == PerfRun.Status.RUNNING  # nothing half-written
 
 
+def test_the_patience_counts_from_the_call_a_write_under_way_and_every_lock_wait_included(
+    live_database_url: str, short_busy_timeout
+):
+    """PERF_SAVE_PATIENCE=2 gives up after 2 s, not after a progress write's lock wait plus a full try's
+    (on PostgreSQL each may wait LOCK_TIMEOUT, 5 s: the final save of a run once took 10 s here)."""
+    store, stats = _started_store(patience=2)
+    try:
+        with database_held_locked(live_database_url, 12):
+            stats.take_sample(users=1)
+            store.save_progress(stats, 5.0)  # under way, held by the lock
+            assert not store.idle
+            started = time.monotonic()
+            with pytest.raises(StoreError) as caught:
+                store.finish(stats, PerfRun.Status.COMPLETED, 5.0)
+            waited = time.monotonic() - started
+    finally:
+        store.close()
+    assert 1.9 <= waited < 2.6, waited
+    assert str(caught.value).startswith(f"gave up storing the run in the {describe()} after 2 s (")
+    assert PerfRun.objects.get(pk=store.run.pk).status == PerfRun.Status.RUNNING
+
+
 def test_a_stop_asked_for_in_the_database_is_heard_within_two_seconds(orm):
     store, _ = _started_store(patience=30)
     heard: list[tuple[str, float]] = []
