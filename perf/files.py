@@ -61,6 +61,10 @@ def _mode_for(target: Path) -> int:
 
 
 def unsaved_summary_path(run_id: int | None) -> Path:
-    """Where the summary of a run the database refused goes when no ``--json`` path was given."""
-    name = f"perfkit-run-{run_id if run_id is not None else 'new'}-unsaved-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    return Path(tempfile.gettempdir()) / name
+    """A new file of its own for the summary of a run the database refused, when no ``--json`` path was
+    given: made here (empty, 0600) so that two runs refused in the same second never share one, even runs
+    against two databases whose run ids agree."""
+    prefix = f"perfkit-run-{run_id if run_id is not None else 'new'}-unsaved-{time.strftime('%Y%m%d-%H%M%S')}-"
+    handle, name = tempfile.mkstemp(prefix=prefix, suffix=".json")
+    os.close(handle)
+    return Path(name)

@@ -10,6 +10,7 @@ waits and a connection the server ended is opened again. Exit codes are in ``per
 
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -305,8 +306,10 @@ class Invocation:
     def _keep_summary(self, exc: StoreError, duration: float, meta: dict[str, Any]) -> None:
         """The database refused the final save: the summary goes to the --json file when one was asked for,
         else to a file of its own; ``manage.py perf_import FILE`` stores it once the database answers."""
-        target = Path(self.request.json) if self.request.json else unsaved_summary_path(meta["unsaved"]["run_id"])
+        target = Path(self.request.json) if self.request.json else Path(tempfile.gettempdir())
         try:
+            if not self.request.json:
+                target = unsaved_summary_path(meta["unsaved"]["run_id"])
             summary_json.write_json(target, summary_json.summary_json(self.stats, duration, meta))
         except OSError as error:
             self.err.write(f"{exc}; nor could the run's summary be written to {target}: {error.strerror or error}\n")
