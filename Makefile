@@ -11,7 +11,7 @@ WORKERS ?= 4
 THREADS ?= 2
 PG_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
-.PHONY: install migrate seed serve demo test test-fast test-sqlite test-postgres lint clean bench-venv bench soak stack-demo
+.PHONY: install migrate seed serve demo test test-fast test-sqlite test-postgres lint typecheck clean bench-venv bench soak stack-demo
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ stack-demo: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+
+# mypy as configured in pyproject.toml: the default level over perf/, strict over the engine (perf/load).
+typecheck: install
+	$(VENV)/bin/mypy
 
 test-sqlite: install
 	env -u DATABASE_URL $(PY) -m pytest
