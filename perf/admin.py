@@ -48,14 +48,6 @@ EDITABLE = ("label", "notes")
 LOG_TEMPLATE = "admin/perf/perfrun/run_log.html"
 
 
-def _ms(value: float | None) -> str:
-    return "—" if value is None else f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
-
-
-def _percent(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f}%"
-
-
 def side_by_side(base: PerfRun, new: PerfRun) -> list[dict[str, Any]]:
     """Headline figures and load configuration of two runs, row by row; ``differs`` flags load options that differ
     (they are why a comparison may not be like-for-like)."""
@@ -79,13 +71,13 @@ def side_by_side(base: PerfRun, new: PerfRun) -> list[dict[str, Any]]:
         row("seed", lambda run: "none" if run.seed is None else run.seed, config=True),
         row("measured duration", lambda run: run.duration_display),
         row("requests", lambda run: f"{run.total_requests:,}"),
-        row("failures", lambda run: f"{run.total_failures:,} ({_percent(run.error_percent)})"),
+        row("failures", lambda run: f"{run.total_failures:,} ({formats.percent(run.error_percent)})"),
         row("req/s", lambda run: "—" if run.requests_per_second is None else f"{run.requests_per_second:,.2f}"),
-        row("avg (ms)", lambda run: _ms(run.avg_response_time)),
-        row("p50 (ms)", lambda run: _ms(run.p50)),
-        row("p95 (ms)", lambda run: _ms(run.p95)),
-        row("p99 (ms)", lambda run: _ms(run.p99)),
-        row("max (ms)", lambda run: _ms(run.max_response_time)),
+        row("avg (ms)", lambda run: formats.ms(run.avg_response_time)),
+        row("p50 (ms)", lambda run: formats.ms(run.p50)),
+        row("p95 (ms)", lambda run: formats.ms(run.p95)),
+        row("p99 (ms)", lambda run: formats.ms(run.p99)),
+        row("max (ms)", lambda run: formats.ms(run.max_response_time)),
         row("generator CPU warning", lambda run: "yes" if run.cpu_warning else "no"),
     ]
 

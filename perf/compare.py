@@ -58,14 +58,6 @@ def resolve_run(ref: str) -> PerfRun:
     return run
 
 
-def _ms(value: float | None) -> str:
-    return MISSING if value is None else f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
-
-
-def _fixed(digits: int, suffix: str = "") -> Callable[[float | None], str]:
-    return lambda value: MISSING if value is None else f"{value:,.{digits}f}{suffix}"
-
-
 @dataclass(frozen=True)
 class Metric:
     """One compared figure: how to print it and which way is worse."""
@@ -79,14 +71,14 @@ class Metric:
 
 
 METRICS = (
-    Metric("rps", "req/s", "req/s", _fixed(2), rise_is_worse=False, judged=True),
-    Metric("p50", "p50", "ms", _ms),
-    Metric("p95", "p95", "ms", _ms, judged=True),
-    Metric("p99", "p99", "ms", _ms, judged=True),
-    Metric("error_percent", "error %", "", _fixed(2, "%"), judged=True),
-    Metric("queries", "queries/req", "", _fixed(1)),
+    Metric("rps", "req/s", "req/s", formats.rate, rise_is_worse=False, judged=True),
+    Metric("p50", "p50", "ms", formats.ms),
+    Metric("p95", "p95", "ms", formats.ms, judged=True),
+    Metric("p99", "p99", "ms", formats.ms, judged=True),
+    Metric("error_percent", "error %", "", formats.percent, judged=True),
+    Metric("queries", "queries/req", "", formats.tenths),
 )
-REQUESTS = Metric("requests", "# reqs", "", lambda value: MISSING if value is None else f"{value:,.0f}")
+REQUESTS = Metric("requests", "# reqs", "", formats.count)
 
 
 @dataclass(frozen=True)
