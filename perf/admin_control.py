@@ -7,11 +7,11 @@ would type (``perf.launch``) and opens the new run's live page.
 
 import os
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from django import forms
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.core.validators import MaxValueValidator
 from django.db import transaction
@@ -99,7 +99,9 @@ class NewRunForm(forms.Form):
             self.pack_error = str(exc)
         else:
             self.pack_error = ""
-        self.fields["scenarios"].choices = [(name, f"{name} (weight {cls.weight})") for name, cls in configured.items()]
+        scenarios = self.fields["scenarios"]
+        assert isinstance(scenarios, forms.MultipleChoiceField)
+        scenarios.choices = [(name, f"{name} (weight {cls.weight})") for name, cls in configured.items()]
         users = self.fields["users"]
         users.validators.append(MaxValueValidator(self.limits.users, message=(
             f"Users are at most {self.limits.users:,} from this page (PERF_WEB_MAX_USERS); larger runs start from "
@@ -143,7 +145,7 @@ class NewRunForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         if self.pack_error:
             raise forms.ValidationError(self.pack_error)
-        return super().clean()
+        return super().clean() or {}
 
     def arguments(self) -> list[str]:
         """The ``run_perf`` command line these answers make. Values go as ``--option=value``, so that one starting
@@ -163,7 +165,13 @@ class NewRunForm(forms.Form):
         return args
 
 
-class RunControlMixin:
+if TYPE_CHECKING:  # what the mixin is mixed into: the type checker sees ModelAdmin's methods
+    _AdminBase = admin.ModelAdmin[PerfRun]
+else:
+    _AdminBase = object
+
+
+class RunControlMixin(_AdminBase):
     """Stop (change permission) and New run (add permission) for ``PerfRunAdmin``."""
 
     # Outside the request's transaction: the page waits for the row another process writes, which a

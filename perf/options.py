@@ -86,7 +86,7 @@ def is_loopback_host(url: str) -> bool:
         infos = socket.getaddrinfo(host, None)
     except socket.gaierror:
         return False
-    addresses = {info[4][0].split("%")[0] for info in infos}
+    addresses = {str(info[4][0]).split("%")[0] for info in infos}
     return bool(addresses) and all(ipaddress.ip_address(address).is_loopback for address in addresses)
 
 
@@ -94,7 +94,7 @@ def allowed_remote_host(url: str, allowed: list[str]) -> bool:
     """True when the URL's host name matches one of ``allowed`` (``PERF_ALLOWED_HOSTS``), with Django's own
     rules for ALLOWED_HOSTS: an exact name, or ``.example.com`` for it and its subdomains."""
     host = urlsplit(url).hostname
-    return bool(host) and validate_host(host, allowed)
+    return host is not None and validate_host(host, allowed)
 
 
 def check_base_url(url: str) -> str:

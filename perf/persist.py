@@ -9,7 +9,7 @@ again: it replaces what it wrote). ``perf.store`` makes these calls from a threa
 import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
@@ -45,6 +45,10 @@ def jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, cls=_LenientEncoder))
 
 
+@overload
+def to_datetime(timestamp: float) -> datetime: ...
+@overload
+def to_datetime(timestamp: None) -> None: ...
 def to_datetime(timestamp: float | None) -> datetime | None:
     return None if timestamp is None else datetime.fromtimestamp(timestamp, tz=UTC)
 
@@ -53,7 +57,7 @@ def to_timestamp(moment: datetime | None) -> float | None:
     return None if moment is None else moment.timestamp()
 
 
-def _model_fields(model: type) -> set[str]:
+def _model_fields(model: type[models.Model]) -> set[str]:
     return {f.name for f in model._meta.concrete_fields if not f.primary_key}
 
 

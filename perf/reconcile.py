@@ -456,10 +456,10 @@ def _check_summary(records: list[ClientRecord], summary: dict) -> Check:
         if (requests, failures) != (logged[key], failed[key]):
             differences.append(f"{key[0]} {key[1]}: summary {requests:,} requests, {failures:,} failed; "
                                f"request log {logged[key]:,}, {failed[key]:,}")
-    for key in sorted(set(reported_kinds) | set(kinds)):
-        if reported_kinds[key] != kinds[key]:
-            differences.append(f"{key[0]} {key[1]} {key[2][:80]!r}: summary {reported_kinds[key]:,}, "
-                               f"request log {kinds[key]:,}")
+    for kind in sorted(set(reported_kinds) | set(kinds)):
+        if reported_kinds[kind] != kinds[kind]:
+            differences.append(f"{kind[0]} {kind[1]} {kind[2][:80]!r}: summary {reported_kinds[kind]:,}, "
+                               f"request log {kinds[kind]:,}")
     total = sum(requests for requests, _ in reported.values())
     detail = (f"{total:,} requests and {sum(kinds.values()):,} failures in {_plural(len(reported), 'endpoint')}, "
               "the same per endpoint and per failure kind")
