@@ -19,7 +19,7 @@ from perf import launch
 from perf.models import Launch, PerfRun
 from perf.request import RunRequest, UsageError, check_request
 from tests.adminclient import AdminClient, staff_client
-from tests.perf.test_run_control import superuser, wait_until_running
+from tests.perf.builders import superuser, wait_until_running
 
 
 def starter(live_server_process, *codenames: str) -> AdminClient:
