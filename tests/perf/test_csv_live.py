@@ -360,7 +360,7 @@ def test_run_perf_writes_the_csv_files_every_second_and_stores_the_same_history(
 
 
 @pytest.mark.slow
-@pytest.mark.once
+@pytest.mark.once  # by hand: reaches the database only through the live server; what it tests cannot differ by it
 def test_open_model_with_full_history_and_print_stats(seeded, live_server_process, tmp_path: Path) -> None:
     prefix = tmp_path / "run"
     process = start_run_perf(seeded, "--rate", "30", "--users", "6", "--spawn-rate", "20", "--duration", "4s",
@@ -428,7 +428,7 @@ def start_with_raiser(env: dict[str, str], tmp_path: Path, *args: str):
 
 
 @pytest.mark.slow
-@pytest.mark.once
+@pytest.mark.once  # by hand: reaches the database only through the live server; what it tests cannot differ by it
 def test_exceptions_file_has_a_row_with_count_and_traceback_while_the_run_goes(
     live_env, live_server_process, tmp_path: Path
 ) -> None:
@@ -454,7 +454,7 @@ def test_exceptions_file_has_a_row_with_count_and_traceback_while_the_run_goes(
 
 
 @pytest.mark.slow
-@pytest.mark.once
+@pytest.mark.once  # by hand: reaches the database only through the live server; what it tests cannot differ by it
 def test_two_processes_write_the_files_live_from_the_parent(seeded, live_server_process, tmp_path: Path) -> None:
     prefix = tmp_path / "run"
     process = start_run_perf(seeded, *_browse(live_server_process.url, "--processes", "2", "--duration", "5s",

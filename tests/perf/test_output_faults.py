@@ -43,7 +43,7 @@ def _full_disk() -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
 
 
-@pytest.mark.once
+@pytest.mark.once  # by hand: reaches the database only through the live server; what it tests cannot differ by it
 def test_a_file_system_that_fills_up_leaves_the_previous_files_whole(seeded, live_server_process, tmp_path: Path):
     """The JSON summary and the HTML report cannot be written whole: each is one line, the good files a
     previous run left at those paths are untouched, and no scratch file is left behind. The CSV files,
@@ -132,7 +132,7 @@ def test_the_summary_kept_when_the_database_refused_the_run_imports_back_as_the_
     assert StatsSample.objects.filter(run=run).count() == len(summary["samples"]) >= 2
 
 
-@pytest.mark.once
+@pytest.mark.once  # by hand: reaches the database only through the live server; what it tests cannot differ by it
 @pytest.mark.parametrize(("content", "message"), [
     (None, "cannot read"),
     ('{"meta": {}, "duration": 1.0, "start_time": 0, "entr', "is not JSON"),
@@ -168,7 +168,6 @@ def test_perf_import_into_a_database_that_still_refuses_is_one_line_and_exit_6(
     assert not PerfRun.objects.filter(label=label).exists()
 
 
-@pytest.mark.once
 def test_write_atomic_keeps_the_old_files_mode_and_leaves_no_scratch_file_when_the_rename_fails(tmp_path: Path):
     kept = tmp_path / "report.json"
     kept.write_text("old")

@@ -18,7 +18,8 @@ from perf.load.user import User, constant, task
 from platform_pack.scenarios import SCENARIOS
 from tests.perf.builders import Quitter
 
-pytestmark = pytest.mark.once  # the engine alone: nothing here touches a database
+# By hand: the engine, against the live server as a mere HTTP target; its database is incidental.
+pytestmark = pytest.mark.once
 
 WEIGHTS = {name: cls.weight for name, cls in SCENARIOS.items()}
 
