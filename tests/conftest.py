@@ -25,16 +25,35 @@ from tests.liveserver import (
     server_env,
 )
 
+# The fixture every database-backed fixture leads to (orm, django_db_setup, live_env, live_server_process, api,
+# seeded, pytest-django's db …): it makes the pass's scratch database. A test whose fixtures never reach it
+# cannot see which database the pass runs on.
+DATABASE_FIXTURE = "live_database_url"
+
+
+def once_reason(item: pytest.Item) -> str | None:
+    """Why the PostgreSQL pass skips ``item``, or None when it runs there.
+
+    Derived from the fixtures: a test that reaches no database-backed fixture tests nothing that differs between
+    the two passes. A hand-written ``once`` mark is left only on tests that reach the database through the live
+    server but test something the database cannot change (sockets, files, the browser, mail); each says why.
+    """
+    if DATABASE_FIXTURE not in item.fixturenames:
+        return f"once (derived): no fixture of it reaches {DATABASE_FIXTURE}, so no database; run in the SQLite pass"
+    if item.get_closest_marker("once"):
+        return "once (marked by hand): its database is only the live server's, incidental; run in the SQLite pass"
+    return None
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """``make test`` runs the suite twice, on SQLite and on PostgreSQL; tests marked ``once`` (sockets, files,
-    the browser, mail) test nothing that differs between the two, so the PostgreSQL pass skips them."""
+    """``make test`` runs the suite twice, on SQLite and on PostgreSQL; the PostgreSQL pass skips the tests that
+    would test nothing new there (:func:`once_reason`)."""
     if not is_postgres(os.environ.get("DATABASE_URL", "")):
         return
-    skip = pytest.mark.skip(reason="marked once: nothing in it depends on the database; run in the SQLite pass")
     for item in items:
-        if item.get_closest_marker("once"):
-            item.add_marker(skip)
+        reason = once_reason(item)
+        if reason:
+            item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture(scope="session")

@@ -73,3 +73,21 @@ def test_the_scenarios_and_the_docs_use_the_public_api_only():
         offenders += [f"{path.name}: {line.strip()}" for line in path.read_text().splitlines()
                       if line.lstrip().startswith(("from perf.load.user", "from perf.load.context", "from perf.audit"))]
     assert offenders == []
+
+
+def test_the_backend_services_never_import_the_api_layer():
+    """backend/services holds the events platform's rules; backend/api speaks HTTP about them. Services raise
+    :class:`backend.services.errors.ServiceError` and return domain objects, and the API layer turns both into
+    the contract's JSON, so the rules never know a status body or a serializer (docs/architecture.md)."""
+    offenders = []
+    for path in sorted((ROOT / "backend" / "services").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [node.module]
+            elif isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            else:
+                continue
+            offenders += [f"{path.name}: {module}" for module in modules
+                          if module == "backend.api" or module.startswith("backend.api.")]
+    assert offenders == []

@@ -7,11 +7,7 @@ Issue 18: SQLite made ``perf.sqlite3`` world-readable (0644). ``settings_perf`` 
 import stat
 from pathlib import Path
 
-import pytest
-
 from tests.liveserver import manage, server_env
-
-pytestmark = pytest.mark.once
 
 
 def test_a_new_sqlite_database_and_its_journal_are_readable_by_their_owner_only(tmp_path: Path):

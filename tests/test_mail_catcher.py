@@ -24,8 +24,6 @@ from platform_pack.clients.mailpit import MailpitClient
 from scripts.mail_catcher import MailCatcher
 from tests.liveserver import ROOT, free_port
 
-pytestmark = pytest.mark.once
-
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJ0eXBlIjoiZW1haWxfdmVyaWZpY2F0aW9uIn0.c2lnbmF0dXJl"
 
 

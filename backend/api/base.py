@@ -1,8 +1,9 @@
 """The small framework every API view uses: JSON in and out, Bearer auth, contract errors.
 
 Views are plain functions decorated with :func:`api_view`. They return a dict, a list,
-or an :class:`~django.http.HttpResponse`, and raise :class:`ApiError` for business errors;
-the decorator turns those into the bodies the contract lists (docs/api.md, "Errors").
+or an :class:`~django.http.HttpResponse`, and raise :class:`ApiError` for errors of the request itself
+(its shape, its token). The services below raise :class:`~backend.services.errors.ServiceError` for a
+business refusal; the decorator turns both into the bodies the contract lists (docs/api.md, "Errors").
 """
 
 import functools
@@ -15,7 +16,10 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from backend.api.serializers import eligibility_data
 from backend.models import User
+from backend.services.eligibility import NotEligible
+from backend.services.errors import ServiceError
 from backend.tokens import TokenError, decode
 
 
@@ -36,6 +40,14 @@ def validation_error(loc: list[str | int], msg: str, type_: str = "value_error")
 
 def json_response(data: Any, status: int = 200) -> JsonResponse:
     return JsonResponse(data, status=status, safe=False, encoder=DjangoJSONEncoder)
+
+
+def service_error_body(err: ServiceError) -> Any:
+    """A business refusal as the contract writes it: the eligibility object itself for an eligibility
+    refusal, ``{"detail": ...}`` for any other."""
+    if isinstance(err, NotEligible):
+        return eligibility_data(err.eligibility)
+    return {"detail": err.detail}
 
 
 def json_body(request: HttpRequest) -> dict[str, Any]:
@@ -111,6 +123,8 @@ def api_view(methods: list[str], auth: str = "none") -> Callable:
                 for name, value in err.headers.items():
                     response[name] = value
                 return response
+            except ServiceError as err:
+                return json_response(service_error_body(err), status=err.status)
             except (Http404, ObjectDoesNotExist):
                 return json_response({"detail": "Not found."}, status=404)
             if isinstance(result, HttpResponse):

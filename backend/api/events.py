@@ -16,9 +16,9 @@ from django.urls import path
 
 from backend.api.base import api_view, json_body, validation_error
 from backend.api.pagination import paginate
-from backend.api.serializers import event_detail, event_in_list
+from backend.api.serializers import event_detail, event_in_list, my_status_data, rsvp_status_data
 from backend.models import Event, EventRSVP, Ticket
-from backend.services.my_status import my_status, rsvp_data
+from backend.services.my_status import my_status
 from backend.services.rsvp import ANSWERS, MAX_NOTE_LENGTH, rsvp
 from backend.services.visibility import get_visible_event, visible_events
 
@@ -103,7 +103,7 @@ def event_by_slug(request: HttpRequest, org_slug: str, event_slug: str) -> dict[
 @api_view(["GET"], auth="required")
 def event_my_status(request: HttpRequest, event_id: UUID) -> dict[str, Any]:
     event = get_visible_event(request.api_user, event_id)
-    return my_status(request.api_user, event)
+    return my_status_data(my_status(request.api_user, event))
 
 
 def _note(request: HttpRequest) -> str:
@@ -126,7 +126,7 @@ def event_rsvp(request: HttpRequest, event_id: UUID, answer: str) -> dict[str, A
         raise validation_error(["path", "answer"], "Input should be 'yes', 'no' or 'maybe'", "enum")
     note = _note(request)
     event = get_visible_event(request.api_user, event_id)
-    return rsvp_data(rsvp(request.api_user, event, answer, note))
+    return rsvp_status_data(rsvp(request.api_user, event, answer, note))
 
 
 urlpatterns = [

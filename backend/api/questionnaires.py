@@ -147,10 +147,7 @@ def submit_questionnaire(request: HttpRequest, event_id: uuid.UUID, questionnair
     user = request.api_user
     event = get_visible_event(user, event_id)
     link = service.linked_questionnaire(event, questionnaire_id)
-    try:
-        submission = service.submit(user, event, link, status, answers, others)
-    except service.SubmissionRefused as refusal:
-        raise ApiError(refusal.status, refusal.detail) from refusal
+    submission = service.submit(user, event, link, status, answers, others)
     return {
         "questionnaire_id": str(questionnaire_id),
         "status": submission.status,

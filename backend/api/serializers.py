@@ -5,14 +5,12 @@ Functions take objects whose relations the caller has already loaded with
 endpoint costs the same number of queries at any size.
 """
 
-from decimal import Decimal
 from typing import Any
 
-from backend.models import City, Event, Organization, Ticket, TicketTier, User
-
-
-def money(value: Decimal | None) -> str | None:
-    return None if value is None else f"{value:.2f}"
+from backend.models import City, Event, EventRSVP, Organization, Ticket, TicketTier, User
+from backend.money import money
+from backend.services.eligibility import Eligibility
+from backend.services.my_status import Holdings, TierRemaining
 
 
 def user_data(user: User) -> dict[str, Any]:
@@ -227,35 +225,51 @@ def ticket_data(ticket: Ticket, tier_can_purchase: bool = True) -> dict[str, Any
     }
 
 
-def eligibility_data(
-    event_id: Any,
-    allowed: bool,
-    reason: str | None = None,
-    reason_code: str | None = None,
-    next_step: str | None = None,
-    **extra: Any,
-) -> dict[str, Any]:
-    """The eligibility object (docs/api.md, "Eligibility"): every key always present."""
-    data = {
-        "allowed": allowed,
-        "event_id": str(event_id),
-        "reason": reason,
-        "reason_code": reason_code,
-        "next_step": next_step,
-        "questionnaires_missing": None,
-        "questionnaires_pending_review": None,
-        "questionnaires_failed": None,
-        "retry_on": None,
-        "missing_profile_fields": None,
+def eligibility_data(eligibility: Eligibility) -> dict[str, Any]:
+    """The eligibility object (docs/api.md, "Eligibility"): every key always present, in the contract's order."""
+    return {
+        "allowed": eligibility.allowed,
+        "event_id": str(eligibility.event_id),
+        "reason": eligibility.reason,
+        "reason_code": eligibility.reason_code,
+        "next_step": eligibility.next_step,
+        "questionnaires_missing": eligibility.questionnaires_missing,
+        "questionnaires_pending_review": eligibility.questionnaires_pending_review,
+        "questionnaires_failed": eligibility.questionnaires_failed,
+        "retry_on": eligibility.retry_on,
+        "missing_profile_fields": eligibility.missing_profile_fields,
         "pending_offers_count": None,
         "next_batch_at": None,
         "waitlist_position": None,
         "active_offer_expires_at": None,
-        "event_remaining": None,
+        "event_remaining": eligibility.event_remaining,
     }
-    unknown = set(extra) - set(data)
-    if unknown:
-        raise TypeError(f"not eligibility fields: {sorted(unknown)}")
-    data.update(extra)
-    return data
 
+
+def rsvp_status_data(rsvp: EventRSVP) -> dict[str, Any]:
+    """The RSVP as my-status and the RSVP endpoint show it (no id, as on the platform)."""
+    return {"event_id": str(rsvp.event_id), "status": rsvp.status, "note": rsvp.note}
+
+
+def tier_remaining_data(row: TierRemaining) -> dict[str, Any]:
+    """One row of my-status's ``remaining_tickets``."""
+    return {
+        "tier_id": str(row.tier_id),
+        "remaining": row.remaining,
+        "sold_out": row.sold_out,
+        "can_purchase": row.can_purchase,
+    }
+
+
+def my_status_data(status: Holdings | Eligibility) -> dict[str, Any]:
+    """``GET /events/{id}/my-status``: the status shape for a user who has acted, else the eligibility object."""
+    if isinstance(status, Eligibility):
+        return eligibility_data(status)
+    return {
+        "tickets": [ticket_data(ticket, tier_can_purchase) for ticket, tier_can_purchase in status.tickets],
+        "rsvp": rsvp_status_data(status.rsvp) if status.rsvp is not None else None,
+        "can_purchase_more": status.can_purchase_more,
+        "remaining_tickets": [tier_remaining_data(row) for row in status.remaining],
+        "event_remaining": status.event_remaining,
+        "feedback_questionnaires": [],
+    }

@@ -16,10 +16,10 @@ from decimal import Decimal
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
-from backend.api.base import ApiError
-from backend.api.serializers import money
 from backend.models import Event, Ticket, TicketTier, User
-from backend.services.eligibility import check_eligibility, is_active_member, is_privileged
+from backend.money import money
+from backend.services.eligibility import NotEligible, check_eligibility, is_active_member, is_privileged
+from backend.services.errors import ServiceError
 
 HOLDING_STATUSES = (Ticket.Status.PENDING, Ticket.Status.ACTIVE)
 MEMBER_TIERS = (TicketTier.PurchasableBy.MEMBERS, TicketTier.PurchasableBy.INVITED_AND_MEMBERS)
@@ -94,20 +94,20 @@ def check_price_routing(tier: TicketTier, pwyc_amount: Decimal | None) -> None:
     is_pwyc = tier.price_type == TicketTier.PriceType.PWYC
     if pwyc_amount is None:
         if is_pwyc:
-            raise ApiError(400, "Use /checkout/pwyc endpoint for pay-what-you-can tickets")
+            raise ServiceError(400, "Use /checkout/pwyc endpoint for pay-what-you-can tickets")
         return
     if not is_pwyc:
-        raise ApiError(400, "This endpoint is only for pay-what-you-can tickets")
+        raise ServiceError(400, "This endpoint is only for pay-what-you-can tickets")
     if pwyc_amount < tier.pwyc_min:
-        raise ApiError(400, f"PWYC amount must be at least {money(tier.pwyc_min)}")
+        raise ServiceError(400, f"PWYC amount must be at least {money(tier.pwyc_min)}")
     if tier.pwyc_max is not None and pwyc_amount > tier.pwyc_max:
-        raise ApiError(400, f"PWYC amount must be at most {money(tier.pwyc_max)}")
+        raise ServiceError(400, f"PWYC amount must be at most {money(tier.pwyc_max)}")
 
 
 def check_no_seat_twice(requests: list[TicketRequest]) -> None:
     seats = [ticket.seat_id for ticket in requests if ticket.seat_id is not None]
     if len(seats) != len(set(seats)):
-        raise ApiError(400, "The same seat cannot be booked twice.")
+        raise ServiceError(400, "The same seat cannot be booked twice.")
 
 
 def check_user_caps(user: User, event: Event, tier: TicketTier, wanted: int) -> None:
@@ -124,13 +124,13 @@ def check_user_caps(user: User, event: Event, tier: TicketTier, wanted: int) -> 
         if cap is None or count + wanted <= cap:
             continue
         if count >= cap:
-            raise ApiError(400, f"You have reached the maximum number of tickets for this {scope}.")
-        raise ApiError(400, f"You can only purchase {cap - count} more ticket(s) for this {scope}.")
+            raise ServiceError(400, f"You have reached the maximum number of tickets for this {scope}.")
+        raise ServiceError(400, f"You can only purchase {cap - count} more ticket(s) for this {scope}.")
 
 
 def check_names(event: Event, requests: list[TicketRequest]) -> None:
     if event.require_ticket_names and any(not ticket.guest_name for ticket in requests):
-        raise ApiError(400, "This event requires a name on every ticket.")
+        raise ServiceError(400, "This event requires a name on every ticket.")
 
 
 def lock_tier_capacity(tier: TicketTier, wanted: int) -> TicketTier:
@@ -140,9 +140,9 @@ def lock_tier_capacity(tier: TicketTier, wanted: int) -> TicketTier:
         return locked
     available = locked.total_quantity - locked.quantity_sold
     if available <= 0:
-        raise ApiError(429, "This ticket tier is sold out.")
+        raise ServiceError(429, "This ticket tier is sold out.")
     if wanted > available:
-        raise ApiError(400, f"Only {available} ticket(s) remaining for this tier.")
+        raise ServiceError(400, f"Only {available} ticket(s) remaining for this tier.")
     return locked
 
 
@@ -160,9 +160,9 @@ def lock_event_capacity(event: Event, wanted: int) -> None:
     taken = Ticket.objects.filter(event=event).exclude(status=Ticket.Status.CANCELLED).count()
     available = capacity - taken
     if available <= 0:
-        raise ApiError(429, "This event is sold out.")
+        raise ServiceError(429, "This event is sold out.")
     if wanted > available:
-        raise ApiError(400, f"Only {available} spot(s) remaining for this event.")
+        raise ServiceError(400, f"Only {available} spot(s) remaining for this event.")
 
 
 def write_tickets(
@@ -211,17 +211,17 @@ def checkout(
 
     ``event`` must be visible to the user and ``tier`` one of its tiers (the caller's 404s).
     ``pwyc_amount`` is None on the fixed-price endpoint. Must run inside a transaction, which
-    holds the row locks until it commits. Raises :class:`ApiError` with the contract's status.
+    holds the row locks until it commits. Raises :class:`ServiceError` with the contract's status.
     """
     check_price_routing(tier, pwyc_amount)
     eligibility = check_eligibility(user, event)
-    if not eligibility["allowed"]:
-        raise ApiError(400, body=eligibility)
+    if not eligibility.allowed:
+        raise NotEligible(eligibility)
     check_no_seat_twice(requests)
     if not may_buy(tier, Buyer(user, event)):
-        raise ApiError(403, "You are not allowed to purchase this ticket tier.")
+        raise ServiceError(403, "You are not allowed to purchase this ticket tier.")
     if not in_sales_window(tier, timezone.now()):
-        raise ApiError(403, "You're outside of the sale window.")
+        raise ServiceError(403, "You're outside of the sale window.")
     wanted = len(requests)
     check_user_caps(user, event, tier, wanted)
     check_names(event, requests)

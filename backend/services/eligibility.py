@@ -3,16 +3,17 @@ RSVP and checkout.
 
 Unlike the platform, which loads every ticket and RSVP row of the event per call, each gate
 here is one small query (an EXISTS or a COUNT), so the cost does not grow with event size.
-The result is the eligibility object (docs/api.md, "Eligibility") as a dict, ready to be a response body.
+The result is an :class:`Eligibility`; the API layer writes it as the eligibility object (docs/api.md,
+"Eligibility"), and a refusal that ends a request is raised as :class:`NotEligible`.
 """
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.db.models import Q
 from django.utils import timezone
 
-from backend.api.serializers import eligibility_data
 from backend.models import (
     Event,
     EventRSVP,
@@ -26,6 +27,35 @@ from backend.models import (
     TicketTier,
     User,
 )
+from backend.services.errors import ServiceError
+
+
+@dataclass(frozen=True)
+class Eligibility:
+    """Whether a user may attend an event and, when not, the first gate that objected and what to do next.
+
+    A value, not a response body: ``backend.api.serializers.eligibility_data`` writes it in the contract's shape.
+    """
+
+    event_id: Any
+    allowed: bool
+    reason: str | None = None
+    reason_code: str | None = None
+    next_step: str | None = None
+    questionnaires_missing: list[str] | None = None
+    questionnaires_pending_review: list[str] | None = None
+    questionnaires_failed: list[str] | None = None
+    retry_on: datetime | None = None
+    missing_profile_fields: list[str] | None = None
+    event_remaining: int | None = None
+
+
+class NotEligible(ServiceError):
+    """A request refused by an eligibility gate: answered 400 with the whole eligibility object as its body."""
+
+    def __init__(self, eligibility: Eligibility) -> None:
+        super().__init__(400, eligibility.reason or "")
+        self.eligibility = eligibility
 
 
 def is_privileged(user: User, event: Event) -> bool:
@@ -122,37 +152,37 @@ def questionnaire_state(user: User, event: Event, links: list[OrganizationQuesti
     return state
 
 
-def _refusal(event: Event, reason: str, reason_code: str, next_step: str | None = None, **extra: Any) -> dict:
-    return eligibility_data(event.id, False, reason, reason_code, next_step, **extra)
+def refusal(event: Event, reason: str, reason_code: str, next_step: str | None = None, **extra: Any) -> Eligibility:
+    return Eligibility(event.id, False, reason, reason_code, next_step, **extra)
 
 
-def check_eligibility(user: User, event: Event, *, claims_seat: bool = True) -> dict[str, Any]:
+def check_eligibility(user: User, event: Event, *, claims_seat: bool = True) -> Eligibility:
     """Run the gates in order; the first objection decides. ``claims_seat`` is False for
     RSVP no/maybe, which never take a seat and so skip the availability gate."""
     if is_privileged(user, event):
-        return eligibility_data(event.id, True)
+        return Eligibility(event.id, True)
     now = timezone.now()
     if event.end < now:
-        return _refusal(event, "This event has finished.", "event_has_finished")
+        return refusal(event, "This event has finished.", "event_has_finished")
     if event.status != Event.Status.OPEN:
-        return _refusal(event, "This event is not open.", "event_is_not_open", "wait_for_event_to_open")
+        return refusal(event, "This event is not open.", "event_is_not_open", "wait_for_event_to_open")
     if not event.requires_ticket and event.rsvp_before and now > event.rsvp_before:
-        return _refusal(event, "The RSVP deadline has passed.", "rsvp_deadline_passed")
+        return refusal(event, "The RSVP deadline has passed.", "rsvp_deadline_passed")
     links = admission_links(event)
     state = questionnaire_state(user, event, links)
     if (state.missing or state.failed) and now > (event.apply_before or event.start):
-        return _refusal(event, "The application deadline has passed.", "application_deadline_passed")
+        return refusal(event, "The application deadline has passed.", "application_deadline_passed")
     if event.event_type == Event.EventType.PRIVATE:
-        return _refusal(event, "You need an invitation to this event.", "requires_invitation", "request_invitation")
+        return refusal(event, "You need an invitation to this event.", "requires_invitation", "request_invitation")
     if event.event_type == Event.EventType.MEMBERS_ONLY and not is_active_member(user, event):
-        return _refusal(event, "Only members can attend this event.", "members_only", "become_member")
+        return refusal(event, "Only members can attend this event.", "members_only", "become_member")
     if event.requires_full_profile:
         missing = ["profile_picture"]
         if not user.pronouns:
             missing.append("pronouns")
         if not (user.first_name or user.preferred_name):
             missing.append("name")
-        return _refusal(
+        return refusal(
             event, "Please complete your profile.", "requires_full_profile", "complete_profile",
             missing_profile_fields=missing,
         )
@@ -163,21 +193,21 @@ def check_eligibility(user: User, event: Event, *, claims_seat: bool = True) -> 
     }
     if state.failed:
         next_step = "wait_to_retake_questionnaire" if state.retry_on else None
-        return _refusal(
+        return refusal(
             event, "You did not pass the questionnaire.", "questionnaire_failed", next_step,
             retry_on=state.retry_on, **lists,
         )
     if state.missing:
-        return _refusal(
+        return refusal(
             event, "You need to complete the questionnaire.", "questionnaire_missing", "complete_questionnaire", **lists
         )
     if state.pending_review:
-        return _refusal(
+        return refusal(
             event, "Your questionnaire is waiting for evaluation.", "questionnaire_pending_review",
             "wait_for_questionnaire_evaluation", **lists,
         )
     if claims_seat and event.max_attendees and attendee_count(event) >= event.max_attendees:
-        return _refusal(event, "This event is full.", "event_is_full", "join_waitlist" if event.waitlist_open else None)
+        return refusal(event, "This event is full.", "event_is_full", "join_waitlist" if event.waitlist_open else None)
     if event.requires_ticket and not tiers_on_sale(event):
-        return _refusal(event, "No tickets are on sale for this event.", "no_tickets_on_sale")
-    return eligibility_data(event.id, True)
+        return refusal(event, "No tickets are on sale for this event.", "no_tickets_on_sale")
+    return Eligibility(event.id, True)

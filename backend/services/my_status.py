@@ -1,8 +1,9 @@
 """What one user holds for one event and what they can do next: my-status (docs/api.md, "Events and RSVP").
 
 The answer has two shapes. A user who has already acted (an RSVP, or live tickets on a ticket
-event) gets the *status* shape: tickets, RSVP and how many more tickets each tier allows. Anyone
-else gets the *eligibility* object, which says what stands between them and attending.
+event) gets the *status* shape: tickets, RSVP and how many more tickets each tier allows (a
+:class:`Holdings`). Anyone else gets the *eligibility* object, which says what stands between them
+and attending (an :class:`~backend.services.eligibility.Eligibility`). The API layer writes either.
 
 Every step is a fixed number of queries: the caller's tickets come in one list query (tiers
 joined), per-tier holdings are counted in Python from that list, and the tier list, the
@@ -12,15 +13,14 @@ grows with every checkout.
 """
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.utils import timezone
 
-from backend.api.serializers import ticket_data
 from backend.models import Event, EventRSVP, Ticket, TicketTier, User
 from backend.services.checkout import Buyer, can_purchase
-from backend.services.eligibility import check_eligibility
+from backend.services.eligibility import Eligibility, check_eligibility
 
 HOLDING = (Ticket.Status.PENDING, Ticket.Status.ACTIVE)
 
@@ -34,18 +34,20 @@ class TierRemaining:
     sold_out: bool
     can_purchase: bool
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "tier_id": str(self.tier_id),
-            "remaining": self.remaining,
-            "sold_out": self.sold_out,
-            "can_purchase": self.can_purchase,
-        }
 
+@dataclass(frozen=True)
+class Holdings:
+    """The status shape: what a user who has acted holds for an event and what more they may buy.
 
-def rsvp_data(rsvp: EventRSVP) -> dict[str, Any]:
-    """The RSVP as my-status and the RSVP endpoint show it (no id, as on the platform)."""
-    return {"event_id": str(rsvp.event_id), "status": rsvp.status, "note": rsvp.note}
+    ``tickets`` come newest first, each with whether its tier is purchasable for the user now; their
+    ``event`` and ``user`` are set, so writing them out queries nothing more.
+    """
+
+    tickets: list[tuple[Ticket, bool]]
+    rsvp: EventRSVP | None
+    can_purchase_more: bool
+    remaining: list[TierRemaining]
+    event_remaining: int | None
 
 
 def event_remaining(event: Event, held: int) -> int | None:
@@ -81,21 +83,8 @@ def remaining_tickets(
     return rows
 
 
-def status_shape(
-    tickets: list[dict], rsvp: dict | None, can_purchase_more: bool, remaining: list[dict], left: int | None
-) -> dict[str, Any]:
-    return {
-        "tickets": tickets,
-        "rsvp": rsvp,
-        "can_purchase_more": can_purchase_more,
-        "remaining_tickets": remaining,
-        "event_remaining": left,
-        "feedback_questionnaires": [],
-    }
-
-
-def my_status(user: User, event: Event) -> dict[str, Any]:
-    """The body of ``GET /events/{id}/my-status`` for ``user`` on a visible ``event`` (docs/api.md)."""
+def my_status(user: User, event: Event) -> Holdings | Eligibility:
+    """What ``GET /events/{id}/my-status`` answers for ``user`` on a visible ``event`` (docs/api.md)."""
     tickets = list(
         Ticket.objects.filter(event=event, user=user).select_related("tier").order_by("-created_at", "-id")
     )
@@ -107,11 +96,10 @@ def my_status(user: User, event: Event) -> dict[str, Any]:
     if not has_live_ticket or not event.requires_ticket:
         rsvp = EventRSVP.objects.filter(event=event, user=user).first()
         if rsvp is not None:
-            return status_shape([], rsvp_data(rsvp), True, [], left)
+            return Holdings([], rsvp, True, [], left)
         eligibility = check_eligibility(user, event)
-        if not eligibility["allowed"] or not tickets:
-            eligibility["event_remaining"] = left
-            return eligibility
+        if not eligibility.allowed or not tickets:
+            return replace(eligibility, event_remaining=left)
         # Only cancelled tickets, and eligible: show what they may buy again.
 
     buyer = Buyer(user, event)
@@ -121,10 +109,9 @@ def my_status(user: User, event: Event) -> dict[str, Any]:
     can_purchase_more = any(
         row.can_purchase and not row.sold_out and (row.remaining is None or row.remaining > 0) for row in rows
     )
-    serialized = []
     for ticket in tickets:
         # Every ticket shares the event and the buyer already in hand: set them, don't join them.
         ticket.event = event
         ticket.user = user
-        serialized.append(ticket_data(ticket, purchasable.get(ticket.tier_id, False)))
-    return status_shape(serialized, None, can_purchase_more, [row.as_dict() for row in rows], left)
+    held_tickets = [(ticket, purchasable.get(ticket.tier_id, False)) for ticket in tickets]
+    return Holdings(held_tickets, None, can_purchase_more, rows, left)

@@ -30,6 +30,7 @@ from backend.models import (
     QuestionnaireSubmission,
     User,
 )
+from backend.services.errors import ServiceError
 
 logger = logging.getLogger(__name__)
 
@@ -40,13 +41,8 @@ MISSING_MANDATORY = "You are missing mandatory answers."
 PENDING_EVALUATION = "You have a submission pending evaluation."
 
 
-class SubmissionRefused(Exception):
+class SubmissionRefused(ServiceError):
     """A business refusal of a submission; ``status`` is the HTTP status the contract gives it."""
-
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
 
 
 @dataclass(frozen=True)

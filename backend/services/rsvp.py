@@ -6,39 +6,35 @@ the seats the previous ones took. The lock lives until the request's transaction
 (ATOMIC_REQUESTS). No/maybe never claim a seat and uncapped events take no lock at all, so the
 hot, uncapped path stays lock-free.
 
-Runs inside the request's transaction; refusals raise :class:`ApiError` before anything is written.
+Runs inside the request's transaction; refusals raise :class:`ServiceError` before anything is written.
 """
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from backend.api.base import ApiError
-from backend.api.serializers import eligibility_data
 from backend.models import Event, EventRSVP, User
-from backend.services.eligibility import check_eligibility
+from backend.services.eligibility import NotEligible, check_eligibility, refusal
+from backend.services.errors import ServiceError
 
 ANSWERS = tuple(EventRSVP.Status.values)
 MAX_NOTE_LENGTH = 500
 
 
 def rsvp(user: User, event: Event, answer: str, note: str = "") -> EventRSVP:
-    """Record ``answer`` (yes/no/maybe) for ``user``; raise ApiError(400) when refused."""
+    """Record ``answer`` (yes/no/maybe) for ``user``; raise ServiceError (400) when refused."""
     if event.requires_ticket:
-        raise ApiError(
-            400,
-            body=eligibility_data(
-                event.id, False, "You must get a ticket for this event.", "requires_ticket", "purchase_ticket"
-            ),
+        raise NotEligible(
+            refusal(event, "You must get a ticket for this event.", "requires_ticket", "purchase_ticket")
         )
     existing = EventRSVP.objects.filter(event=event, user=user).first()
     if note and not event.accept_rsvp_notes and note != (existing.note if existing else ""):
-        raise ApiError(400, "This event does not accept RSVP notes.")
+        raise ServiceError(400, "This event does not accept RSVP notes.")
     # A YES holder may always change their mind (or repeat themselves), whatever the gates say now.
     if existing is None or existing.status != EventRSVP.Status.YES:
         claims_seat = answer == EventRSVP.Status.YES
         eligibility = check_eligibility(user, event, claims_seat=claims_seat)
-        if not eligibility["allowed"]:
-            raise ApiError(400, body=eligibility)
+        if not eligibility.allowed:
+            raise NotEligible(eligibility)
         if claims_seat and event.max_attendees > 0:
             claim_seat(user, event)
     return upsert(user, event, answer, note)
@@ -50,7 +46,7 @@ def claim_seat(user: User, event: Event) -> None:
     taken = EventRSVP.objects.filter(event_id=event.pk, status=EventRSVP.Status.YES).exclude(user=user).count()
     if locked.max_attendees and taken >= locked.max_attendees:
         next_step = "join_waitlist" if locked.waitlist_open else None
-        raise ApiError(400, body=eligibility_data(event.id, False, "This event is full.", "event_is_full", next_step))
+        raise NotEligible(refusal(event, "This event is full.", "event_is_full", next_step))
 
 
 def upsert(user: User, event: Event, answer: str, note: str) -> EventRSVP:

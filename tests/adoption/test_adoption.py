@@ -32,7 +32,7 @@ from tests.liveserver import ROOT, free_port
 DOC = ROOT / "docs" / "adopting.md"
 INSTALL_TIMEOUT = 600
 
-pytestmark = [pytest.mark.slow, pytest.mark.once]  # the adopting project keeps its own SQLite file
+pytestmark = pytest.mark.slow  # the adopting project keeps its own SQLite file: no pass's database
 
 HELLO_VIEW = '''
 from django.http import JsonResponse

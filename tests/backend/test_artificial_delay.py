@@ -16,7 +16,6 @@ from backend.artificial_delay import ArtificialDelayMiddleware, parse_delay_ms
 
 ROOT = Path(__file__).resolve().parents[2]
 # Nothing here touches a database: the PostgreSQL pass of `make test` skips it.
-pytestmark = pytest.mark.once
 
 
 @pytest.mark.parametrize(("text", "expected"), [

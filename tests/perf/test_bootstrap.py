@@ -472,7 +472,6 @@ def test_reset_keeps_rows_that_are_not_perf_data(seed_run, live_env, orm):
 # The demo's admin login ------------------------------------------------------------------------------
 
 
-@pytest.mark.once
 def test_the_first_seed_makes_an_admin_login_with_a_private_password_and_never_resets_it(tmp_path):
     """On a database without a superuser, the first seed makes ``perfkit-admin`` with a random password: printed
     once, kept in a 0600 file, never reset by a later seed or ``--reset``. A database of its own: the shared one

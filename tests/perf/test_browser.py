@@ -41,7 +41,7 @@ WIDTH = 1400
 SHOTS = Path(tempfile.gettempdir())
 
 pytestmark = [
-    pytest.mark.once,
+    pytest.mark.once,  # by hand: the browser on the live server; its database is incidental
     pytest.mark.skipif(
         not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
         reason=f"needs Debian's chromium and chromium-driver ({CHROMIUM}, {CHROMEDRIVER}): apt-get install chromium "

@@ -5,7 +5,6 @@ Runs are stored the way run_perf stores them (perf.persist) under unique labels 
 database; each test builds its own pair and looks only at those.
 """
 
-import uuid
 from typing import Any
 
 import pytest
@@ -318,7 +317,7 @@ def test_run_perf_compares_with_a_stored_run_and_passes_a_loose_gate(seeded, liv
             registry.record("GET", name, 2_000.0, 1_000)
     base = store(registry, duration=3.0, users=2, spawn_rate=2.0, planned_duration=3.0, scenarios=["EventBrowser"],
                  user_split={"EventBrowser": 2})
-    label = f"cmp-e2e-{uuid.uuid4().hex[:8]}"
+    label = unique("cmp-e2e")
     result = run_perf(seeded, "--scenario", "EventBrowser", "--users", "2", "--spawn-rate", "2", "--duration", "3s",
                       "--wait", "0.1,0.2", "--host", live_server_process.url, "--label", label, "--no-audit",
                       "--compare-to", str(base.pk), "--fail-on-regression", "1000%")

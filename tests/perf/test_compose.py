@@ -21,8 +21,6 @@ import pytest
 from settings_perf import database_from_url
 from tests.liveserver import LiveServer
 
-pytestmark = pytest.mark.once
-
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose-test.yaml"
 DOCKER_COMPOSE = shutil.which("docker-compose")
@@ -97,6 +95,7 @@ def test_web_healthcheck_probes_api_healthcheck_every_30s(resolved):
     assert (check["interval"], check["timeout"], check["retries"], check["start_period"]) == ("30s", "10s", 3, "40s")
 
 
+@pytest.mark.once  # the live server is only the healthcheck's target: its database is incidental
 def test_web_healthcheck_command_passes_on_a_live_server_and_fails_on_an_error(
     resolved, live_server_process: LiveServer
 ):

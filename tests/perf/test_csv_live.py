@@ -25,7 +25,7 @@ from perf.load.history import HistoryPoint, HistoryPoints
 from perf.load.runner import LoadRunner, RunPlan
 from perf.load.session import HttpSession
 from perf.load.stats import PERCENTILE_LABELS, StatsRegistry
-from perf.load.user import User, constant, task
+from perf.load.user import constant
 from perf.models import PerfRun, StatsSample
 from perf.persist import HISTORY_KEY, finish_run, load_registry, start_run
 from perf.reports import locust_csv
@@ -33,6 +33,7 @@ from perf.reports.live_csv import LiveCsv, LiveOutput
 from perf.request import RunRequest, UsageError, check_request
 from tests.factories import make_user, unique
 from tests.liveserver import ROOT, start_run_perf
+from tests.perf.builders import HealthChecker, browse_args, finish
 from tests.perf.conftest import FakeClock
 
 START = 1_700_000_000.0
@@ -259,12 +260,8 @@ def test_a_run_stored_before_history_points_still_downloads_with_na(orm, clock: 
 # ---------------------------------------------------------------------------------------------- the runner's clock
 
 
-class Watcher(User):
+class Watcher(HealthChecker):
     wait_time = constant(0.02)
-
-    @task
-    def healthcheck(self) -> None:
-        self.client.get("/healthcheck")
 
 
 @pytest.mark.slow
@@ -304,11 +301,7 @@ def _watch_history(process, history: Path, timeout: float = 60) -> list[tuple[fl
 
 
 def _finish(process, timeout: float = 60) -> tuple[str, str]:
-    try:
-        out, err = process.communicate(timeout=timeout)
-    except Exception:
-        process.kill()
-        raise
+    out, err = finish(process, timeout)
     assert process.returncode == 0, out[-3000:] + err[-3000:]
     return out, err
 
@@ -334,9 +327,8 @@ def _assert_last_row_is_the_final_figures(prefix: Path) -> list[dict[str, str]]:
     return history
 
 
-def _browse(url: str, *extra: str) -> tuple[str, ...]:
-    return ("--users", "6", "--spawn-rate", "20", "--wait", "0.02,0.05", "--scenario", "EventBrowser",
-            "--host", url, "--no-audit", *extra)
+def _browse(url: str, *extra: str) -> tuple[str | bytes, ...]:
+    return browse_args(url, None, None, *extra, users=6, spawn_rate=20, wait="0.02,0.05")
 
 
 @pytest.mark.slow
@@ -368,7 +360,7 @@ def test_run_perf_writes_the_csv_files_every_second_and_stores_the_same_history(
 
 
 @pytest.mark.slow
-@pytest.mark.once
+@pytest.mark.once  # by hand: reaches the database only through the live server; what it tests cannot differ by it
 def test_open_model_with_full_history_and_print_stats(seeded, live_server_process, tmp_path: Path) -> None:
     prefix = tmp_path / "run"
     process = start_run_perf(seeded, "--rate", "30", "--users", "6", "--spawn-rate", "20", "--duration", "4s",
@@ -436,7 +428,7 @@ def start_with_raiser(env: dict[str, str], tmp_path: Path, *args: str):
 
 
 @pytest.mark.slow
-@pytest.mark.once
+@pytest.mark.once  # by hand: reaches the database only through the live server; what it tests cannot differ by it
 def test_exceptions_file_has_a_row_with_count_and_traceback_while_the_run_goes(
     live_env, live_server_process, tmp_path: Path
 ) -> None:
@@ -462,7 +454,7 @@ def test_exceptions_file_has_a_row_with_count_and_traceback_while_the_run_goes(
 
 
 @pytest.mark.slow
-@pytest.mark.once
+@pytest.mark.once  # by hand: reaches the database only through the live server; what it tests cannot differ by it
 def test_two_processes_write_the_files_live_from_the_parent(seeded, live_server_process, tmp_path: Path) -> None:
     prefix = tmp_path / "run"
     process = start_run_perf(seeded, *_browse(live_server_process.url, "--processes", "2", "--duration", "5s",

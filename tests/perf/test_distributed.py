@@ -24,6 +24,7 @@ from perf.distributed import registry_from_json
 from perf.models import PerfRun, ShardReport, StatsSample
 from perf.reconcile import reconcile
 from scripts.stack_services import die_with_parent
+from tests.factories import unique
 from tests.liveserver import ROOT, LiveServer, free_port, manage
 
 REDIS_DB = 9
@@ -168,7 +169,7 @@ def worker_logs(workers: list[Worker]) -> str:
 
 
 def test_two_shards_on_two_workers_merge_into_one_completed_run(celery_env, workers, live_server_process, orm):
-    label = f"celery-{uuid.uuid4().hex[:8]}"
+    label = unique("celery")
     result = subprocess.run(run_perf_args(celery_env, live_server_process.url, label, "6s"), cwd=ROOT,
                             env=celery_env, capture_output=True, text=True, timeout=90)
 
@@ -199,7 +200,7 @@ def logged_server(seeded: dict[str, str], tmp_path_factory: pytest.TempPathFacto
 def test_the_shards_requests_reconcile_with_the_servers_access_log(celery_env, workers, logged_server, orm,
                                                                     tmp_path: Path):
     """Both shards append to the run's request log (on one machine here); every line pairs with the server's."""
-    label = f"celery-reconcile-{uuid.uuid4().hex[:8]}"
+    label = unique("celery-reconcile")
     requests_log, summary = tmp_path / "requests.log", tmp_path / "run.json"
     result = subprocess.run([*run_perf_args(celery_env, logged_server.url, label, "5s"), "--request-log",
                              str(requests_log), "--json", str(summary)],
@@ -242,7 +243,7 @@ def wait_until_shards_end(label: str, workers: list[Worker], timeout: float) -> 
 
 def test_a_worker_killed_mid_run_is_reported_and_its_last_report_kept(celery_env, workers, live_server_process,
                                                                       orm):
-    label = f"celery-kill-{uuid.uuid4().hex[:8]}"
+    label = unique("celery-kill")
     env = {**celery_env, "PERF_SHARD_TIMEOUT": "4"}  # the setting a user would shorten, to keep the test short
     process = subprocess.Popen(run_perf_args(env, live_server_process.url, label, "8s"), cwd=ROOT,
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -279,10 +280,10 @@ def test_stop_pressed_after_the_coordinator_is_killed_reaches_the_shards(celery_
                                                                       orm):
     """The coordinator relays nothing once dead: the shards read the run's stop request themselves."""
     from tests.adminclient import AdminClient
-    from tests.perf.test_run_control import superuser, wait_until_running
+    from tests.perf.builders import superuser, wait_until_running
 
     admin = AdminClient(live_server_process.root).login(*superuser())
-    label = f"celery-orphan-stop-{uuid.uuid4().hex[:8]}"
+    label = unique("celery-orphan-stop")
     process = subprocess.Popen(run_perf_args(celery_env, live_server_process.url, label, "60s"), cwd=ROOT,
                                env=celery_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -313,7 +314,7 @@ def test_stop_pressed_after_the_coordinator_is_killed_reaches_the_shards(celery_
 
 
 def test_shards_stop_by_themselves_when_their_coordinator_is_gone(celery_env, workers, live_server_process, orm):
-    label = f"celery-orphan-{uuid.uuid4().hex[:8]}"
+    label = unique("celery-orphan")
     env = {**celery_env, "PERF_LOST_AFTER": "3"}  # the coordinator's setting, sent to its shards; compressed here
     process = subprocess.Popen(run_perf_args(env, live_server_process.url, label, "60s"), cwd=ROOT,
                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -337,7 +338,7 @@ def test_shards_stop_by_themselves_when_their_coordinator_is_gone(celery_env, wo
 
 
 def test_an_unreachable_broker_is_a_usage_error_before_any_run_is_stored(seeded, live_server_process, orm):
-    label = f"celery-nobroker-{uuid.uuid4().hex[:8]}"
+    label = unique("celery-nobroker")
     env = {**seeded, "CELERY_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0"}
     result = subprocess.run(run_perf_args(env, live_server_process.url, label, "6s"), cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=60)
@@ -349,9 +350,10 @@ def test_an_unreachable_broker_is_a_usage_error_before_any_run_is_stored(seeded,
 
 def test_stop_from_the_admin_stops_every_shard_within_two_seconds(celery_env, workers, live_server_process, orm):
     from tests.adminclient import AdminClient
-    from tests.perf.test_run_control import stop_and_check, superuser
+    from tests.perf.builders import superuser
+    from tests.perf.test_run_control import stop_and_check
 
-    label = f"celery-stop-{uuid.uuid4().hex[:8]}"
+    label = unique("celery-stop")
     process = subprocess.Popen(run_perf_args(celery_env, live_server_process.url, label, "3m"), cwd=ROOT,
                                env=celery_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -369,7 +371,7 @@ def test_the_new_run_page_can_start_the_run_through_a_celery_worker(celery_env, 
     process), and a command that fails at once comes back to the page as its own one line."""
     from tests.adminclient import AdminClient
     from tests.liveserver import LiveServer
-    from tests.perf.test_run_control import superuser
+    from tests.perf.builders import superuser
 
     server = LiveServer(env={**celery_env, "PERF_LAUNCH_VIA": "celery"}, port=free_port(),
                         log_path=tmp_path / "server.log")
@@ -382,7 +384,7 @@ def test_the_new_run_page_can_start_the_run_through_a_celery_worker(celery_env, 
         refused = admin.post("/admin/perf/perfrun/add/", {**form, "label": "never", "host": dead_host})
         assert f"cannot reach {dead_host}/healthcheck" in refused.text, refused.text[-3000:] + worker_logs(workers)
 
-        label = f"celery-launch-{uuid.uuid4().hex[:8]}"
+        label = unique("celery-launch")
         started = admin.post("/admin/perf/perfrun/add/", {**form, "label": label})
         run = PerfRun.objects.get(label=label)
         assert started.url.endswith(f"/admin/perf/perfrun/{run.pk}/change/")

@@ -11,7 +11,6 @@ import re
 import signal
 import sqlite3
 import time
-import uuid
 from pathlib import Path
 
 import psycopg
@@ -20,40 +19,21 @@ import pytest
 from perf.models import EndpointStats, PerfRun, StatsSample
 from platform_pack.clients import api as names
 from tests.dblock import database_held_locked
+from tests.factories import unique
 from tests.liveserver import is_postgres, run_perf, start_run_perf
+from tests.perf.builders import browse_args, wait_for_requests
 
 pytestmark = pytest.mark.slow
-
-
-def _label(kind: str) -> str:
-    return f"{kind}-{uuid.uuid4().hex[:8]}"
-
-
-def _browse(url: str, label: str, duration: str, *extra: str) -> tuple[str, ...]:
-    """A read-only load (EventBrowser): its requests never wait for the database's write lock."""
-    return ("--users", "5", "--spawn-rate", "10", "--duration", duration, "--wait", "0.05,0.2",
-            "--scenario", "EventBrowser", "--host", url, "--label", label, "--no-audit", *extra)
-
-
-def _wait_for_requests(label: str, timeout: float = 60) -> PerfRun:
-    """The stored run once it has a sample with requests in it."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = PerfRun.objects.filter(label=label).first()
-        if run and StatsSample.objects.filter(run=run, total_requests__gt=0).exists():
-            return run
-        time.sleep(0.2)
-    raise AssertionError(f"run {label} stored no sample with requests within {timeout:g} s")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_signals_while_stopping_never_lose_the_run(seeded, live_server_process, orm, sig):
     """A signal, then more of them every 20 ms until the process exits (``timeout`` signals the whole
     process group; an impatient Ctrl-C): what was measured is stored as aborted, exit 128 + N."""
-    label = _label("signals")
-    process = start_run_perf(seeded, *_browse(live_server_process.url, label, "30s"))
+    label = unique("signals")
+    process = start_run_perf(seeded, *browse_args(live_server_process.url, label, "30s"))
     try:
-        _wait_for_requests(label)
+        wait_for_requests(label)
         process.send_signal(sig)
         deadline = time.monotonic() + 30
         while process.poll() is None and time.monotonic() < deadline:
@@ -90,9 +70,9 @@ def test_an_output_path_that_cannot_be_written_is_refused_before_any_load(
 ):
     (tmp_path / "a-file").write_text("in the way")
     (tmp_path / "results" / "run_stats_history.csv").mkdir(parents=True)
-    label = _label("badpath")
+    label = unique("badpath")
     started = time.monotonic()
-    result = run_perf(seeded, *_browse(live_server_process.url, label, "30s", option, path.format(tmp=tmp_path)))
+    result = run_perf(seeded, *browse_args(live_server_process.url, label, "30s", option, path.format(tmp=tmp_path)))
 
     assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
     lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -106,12 +86,12 @@ def test_an_output_file_that_fails_at_the_end_is_one_line_and_the_run_is_stored(
     seeded, live_server_process, orm, tmp_path: Path
 ):
     """The folder could be made at the start; by the end a file stands in its way."""
-    label = _label("lostpath")
-    process = start_run_perf(seeded, *_browse(
+    label = unique("lostpath")
+    process = start_run_perf(seeded, *browse_args(
         live_server_process.url, label, "4s", "--json", str(tmp_path / "out" / "run.json"),
         "--csv", str(tmp_path / "csv" / "run")))
     try:
-        _wait_for_requests(label)
+        wait_for_requests(label)
         (tmp_path / "out").write_text("a file where the folder should be")
         stdout, stderr = process.communicate(timeout=60)
     finally:
@@ -133,11 +113,11 @@ def test_a_database_locked_for_six_seconds_does_not_stall_the_users(
     and every sample is stored in the end with no gap longer than two tick intervals. The run's
     process waits at most 2 s for SQLite's lock (the server's 30 s busy timeout stays), so a write
     that fails because the database is locked must be retried, never fatal."""
-    label = _label("locked")
+    label = unique("locked")
     env = {**seeded, "SQLITE_BUSY_TIMEOUT": "2"}
-    process = start_run_perf(env, *_browse(live_server_process.url, label, "14s"))
+    process = start_run_perf(env, *browse_args(live_server_process.url, label, "14s"))
     try:
-        _wait_for_requests(label)
+        wait_for_requests(label)
         lock_from = time.time()
         # Three times the run's own wait for the lock: a stalled event loop would leave a 6 s gap.
         with database_held_locked(live_database_url, 6):
@@ -186,11 +166,11 @@ def test_a_final_save_the_database_refuses_for_good_keeps_the_summary_in_a_file(
 ):
     """Locked past the end of the run and past PERF_SAVE_PATIENCE: one line naming the database and
     the file that holds the run's summary instead, exit 6, never a traceback."""
-    label = _label("unsaved")
+    label = unique("unsaved")
     env = {**seeded, "SQLITE_BUSY_TIMEOUT": "1", "PERF_SAVE_PATIENCE": "2"}
-    process = start_run_perf(env, *_browse(live_server_process.url, label, "5s"))
+    process = start_run_perf(env, *browse_args(live_server_process.url, label, "5s"))
     try:
-        _wait_for_requests(label)
+        wait_for_requests(label)
         # Past the run's end (5 s) and its 2 s of patience, with room for a slow start.
         with database_held_locked(live_database_url, 12):
             stdout, stderr = process.communicate(timeout=60)

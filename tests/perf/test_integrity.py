@@ -7,7 +7,6 @@ teardown, or they would fail the audit of every later ``run_perf`` in the sessio
 """
 
 import json
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -21,6 +20,7 @@ from platform_pack import integrity
 from platform_pack.seeded import ORG_SLUG
 from tests import factories
 from tests.liveserver import run_perf
+from tests.perf.builders import browse_args
 
 CHECKS = {"tier_sales", "rsvp_capacity", "duplicate_rsvps", "ticket_tiers", "verified_emails"}
 
@@ -191,14 +191,13 @@ def broken_tier(events: list[Event]) -> TicketTier:
 
 def _browse(host: str, label: str, *extra: str) -> tuple[str, ...]:
     """A short read-only load (EventBrowser): enough for a run to finish and audit."""
-    return ("--users", "2", "--spawn-rate", "2", "--duration", "3s", "--wait", "0.1,0.2", "--scenario", "EventBrowser",
-            "--host", host, "--label", label, *extra)
+    return browse_args(host, label, "3s", *extra, users=2, spawn_rate=2, wait="0.1,0.2", audit=True)
 
 
 @pytest.mark.slow
 def test_run_after_a_broken_invariant_exits_5_and_stores_the_failed_audit(seeded, live_server_process,
                                                                           broken_tier):
-    label = f"audit-{uuid.uuid4().hex[:8]}"
+    label = factories.unique("audit")
 
     result = run_perf(seeded, *_browse(live_server_process.url, label))
 
@@ -213,7 +212,7 @@ def test_run_after_a_broken_invariant_exits_5_and_stores_the_failed_audit(seeded
 
 @pytest.mark.slow
 def test_no_audit_skips_the_audit_and_stores_none(seeded, live_server_process, broken_tier):
-    label = f"no-audit-{uuid.uuid4().hex[:8]}"
+    label = factories.unique("no-audit")
 
     result = run_perf(seeded, *_browse(live_server_process.url, label, "--no-audit"))
 

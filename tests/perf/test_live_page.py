@@ -143,7 +143,7 @@ def test_title_and_breadcrumb_carry_no_status_and_the_live_view_says_how_the_run
 # ---------------------------------------------------------------------------------------------- the output
 
 
-@pytest.mark.once
+@pytest.mark.once  # by hand: reaches the database only through the live server; what it tests cannot differ by it
 def test_the_page_shows_the_tail_of_the_runs_own_output_and_the_live_view_sends_it_again(
     admin: AdminClient, launched: tuple[str, Path]
 ) -> None:
@@ -164,7 +164,6 @@ def test_the_page_shows_the_tail_of_the_runs_own_output_and_the_live_view_sends_
     assert "Stopped early: stopped from the admin by someone" in admin.get(f"{CHANGELIST}{run.pk}/live/").json()["log"]
 
 
-@pytest.mark.once
 def test_a_tail_without_a_line_end_is_still_shown_and_a_terminal_line_shows_what_it_last_said(tmp_path: Path) -> None:
     endless = tmp_path / "endless.log"
     endless.write_bytes(b"x" * (TAIL_BYTES * 2))
@@ -174,7 +173,7 @@ def test_a_tail_without_a_line_end_is_still_shown_and_a_terminal_line_shows_what
     assert read_tail(rewritten) == ("Running 1 user\n[ 4s/9s] users 1\ndone", False)
 
 
-@pytest.mark.once
+@pytest.mark.once  # by hand: reaches the database only through the live server; what it tests cannot differ by it
 def test_output_is_escaped_and_a_run_from_a_terminal_says_where_its_output_went(
     admin: AdminClient, launched: tuple[str, Path]
 ) -> None:
@@ -189,7 +188,7 @@ def test_output_is_escaped_and_a_run_from_a_terminal_says_where_its_output_went(
         admin.get(f"{CHANGELIST}{from_terminal.pk}/live/").json()["log"]
 
 
-@pytest.mark.once
+@pytest.mark.once  # by hand: reaches the database only through the live server; what it tests cannot differ by it
 def test_a_launch_id_that_is_not_one_is_never_used_as_a_path(admin: AdminClient, launched: tuple[str, Path]) -> None:
     _, path = launched
     path.write_text("a secret\n")
@@ -216,7 +215,7 @@ def test_only_users_who_may_view_the_run_see_its_output(
 # ---------------------------------------------------------------------------------------------- words
 
 
-@pytest.mark.once
+@pytest.mark.once  # by hand: reaches the database only through the live server; what it tests cannot differ by it
 def test_the_403_page_has_the_admins_look(live_server_process, orm) -> None:
     viewer = staff(live_server_process, "view_perfrun")
     refused = viewer.get(f"{CHANGELIST}add/")
@@ -227,7 +226,7 @@ def test_the_403_page_has_the_admins_look(live_server_process, orm) -> None:
     assert 'action="/admin/logout/"' in page  # the user can still log out from it
 
 
-@pytest.mark.once
+@pytest.mark.once  # by hand: reaches the database only through the live server; what it tests cannot differ by it
 def test_a_count_agrees_with_its_noun(admin: AdminClient, live_env: dict[str, str]) -> None:
     one = stored(unique("alone"), users=1)
     header = text(admin.get(f"{CHANGELIST}{one.pk}/live/").json()["sections"]["header"])
@@ -244,7 +243,7 @@ def test_a_count_agrees_with_its_noun(admin: AdminClient, live_env: dict[str, st
     assert "completed, 1 user, " in compared and "completed, 1,200 users, " in compared
 
 
-@pytest.mark.once
+@pytest.mark.once  # by hand: reaches the database only through the live server; what it tests cannot differ by it
 def test_the_bottleneck_mark_is_in_the_name_once_and_explained(admin: AdminClient) -> None:
     run = stored(unique("bottleneck"))
     finish_run(run, figures(), "completed", duration=4.0)

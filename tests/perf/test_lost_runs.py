@@ -23,7 +23,7 @@ from perf.persist import save_progress, start_run
 from tests.adminclient import AdminClient
 from tests.factories import PASSWORD, make_user, unique
 from tests.liveserver import LiveServer, free_port, manage, start_run_perf
-from tests.perf.test_run_control import _args, wait_until_running
+from tests.perf.builders import stoppable_args, wait_until_running
 
 LOST_AFTER = 2.0
 # A superuser made for this module (no seeded account is relied on to open the admin).
@@ -75,7 +75,7 @@ def test_a_run_killed_mid_run_becomes_lost_on_read_with_its_figures_and_stop_say
     seeded, live_server_process, lost_server, orm, admin
 ):
     label = unique("killed")
-    process = start_run_perf(seeded, *_args(live_server_process.url, label))
+    process = start_run_perf(seeded, *stoppable_args(live_server_process.url, label))
     try:
         wait_until_running(label)
     finally:
@@ -108,7 +108,7 @@ def test_a_run_killed_before_its_first_progress_write_is_marked_lost_by_the_comm
     seeded, live_server_process, orm
 ):
     label = unique("killed-early")
-    process = start_run_perf(seeded, *_args(live_server_process.url, label))
+    process = start_run_perf(seeded, *stoppable_args(live_server_process.url, label))
     try:
         deadline = time.monotonic() + 60
         while not PerfRun.objects.filter(label=label).exists():
@@ -154,7 +154,7 @@ def test_run_perf_marks_dead_runs_lost_as_it_starts_and_a_lost_run_that_writes_a
     dead = start_run(label=unique("dead-before"), host=live_server_process.url,
                      started_at=timezone.now() - timedelta(minutes=2))
     label = unique("paused")
-    process = start_run_perf(seeded, *_args(live_server_process.url, label))
+    process = start_run_perf(seeded, *stoppable_args(live_server_process.url, label))
     try:
         run = wait_until_running(label)
         dead.refresh_from_db()

@@ -22,7 +22,7 @@ from platform_pack.clients.mailpit import MailpitClient
 from scripts.stack_services import Broker, Child, MailCatcherService, StackError, celery_worker, wait_celery_ready
 from tests.liveserver import LiveServer, free_port, run_perf
 
-pytestmark = [pytest.mark.slow, pytest.mark.once]
+pytestmark = [pytest.mark.slow, pytest.mark.once]  # by hand: the mail path; the live server's database is incidental
 PASSWORD = "Quiet-Lantern-47!"
 
 

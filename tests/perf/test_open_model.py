@@ -19,10 +19,11 @@ from perf.load.open_model import ArrivalMix, OpenModelRunner
 from perf.load.runner import RunPlan, Tick
 from perf.load.session import HttpSession
 from perf.load.stats import StatsRegistry
-from perf.load.user import StopUser, User, task
+from perf.load.user import User, task
 from perf.models import PerfRun, StatsSample
 from platform_pack.clients import api as names
 from tests.liveserver import run_perf
+from tests.perf.builders import HealthChecker, Quitter
 
 
 class Recorder:
@@ -65,12 +66,6 @@ def requests_named(finished: Finished, name: str) -> int:
     return entry.num_requests if entry else 0
 
 
-class Checker(User):
-    @task
-    def healthcheck(self):
-        self.client.get("/healthcheck")
-
-
 class Sleeper(User):
     """Busy 0.1 s per iteration: one user serves at most ten iterations a second."""
 
@@ -87,7 +82,7 @@ class Sleeper(User):
 def steady(live_server_process) -> Finished:
     """50 iterations/s for 2 s over a pool of 5 users: far more users than needed."""
     plan = RunPlan(users=5, spawn_rate=100, duration=2.0, tick_interval=0.5, seed=1)
-    return run_open(live_server_process.url, [Checker], plan, rate=50)
+    return run_open(live_server_process.url, [HealthChecker], plan, rate=50)
 
 
 def test_iterations_arrive_at_the_rate_for_the_duration(steady):
@@ -114,7 +109,7 @@ def test_the_pool_caps_concurrency_and_the_summary_says_so(steady):
     assert runner.outcome() == {
         "rate": 50, "pool_users": 5, "schedule_seconds": pytest.approx(2.0, abs=0.05),
         "scheduled_iterations": 100, "started_iterations": 100 - dropped, "dropped_iterations": dropped,
-        "dropped_percent": float(dropped), "dropped_by_scenario": {"Checker": dropped} if dropped else {},
+        "dropped_percent": float(dropped), "dropped_by_scenario": {"HealthChecker": dropped} if dropped else {},
         "max_busy_users": runner.max_busy_users,
     }
     assert runner.summary_lines()[0].startswith(f"Open model: 50 iterations/s for 2.0s: 100 scheduled, "
@@ -244,8 +239,8 @@ def test_a_stop_request_while_the_pool_starts_ends_the_run_before_any_arrival(li
 
 
 def test_a_stop_request_ends_the_schedule_early_as_aborted(live_server_process):
-    finished = run_open(live_server_process.url, [Checker], RunPlan(users=2, spawn_rate=100, duration=30), rate=20,
-                        stop_after=0.5)
+    finished = run_open(live_server_process.url, [HealthChecker], RunPlan(users=2, spawn_rate=100, duration=30),
+                        rate=20, stop_after=0.5)
 
     runner = finished.runner
     assert finished.result == "aborted"
@@ -272,15 +267,6 @@ def test_the_stop_timeout_lets_a_busy_user_finish_its_iteration(live_server_proc
     assert requests_named(finished, "late answer") == answers
 
 
-class Quitter(User):
-    def on_start(self):
-        raise StopUser
-
-    @task
-    def check(self):
-        self.client.get("/healthcheck")
-
-
 def test_users_that_quit_at_start_leave_their_arrivals_dropped(live_server_process):
     finished = run_open(live_server_process.url, [Quitter], RunPlan(users=2, spawn_rate=100, duration=0.5), rate=10)
 
@@ -290,7 +276,7 @@ def test_users_that_quit_at_start_leave_their_arrivals_dropped(live_server_proce
 
 def test_the_rate_must_be_positive():
     with pytest.raises(ValueError, match="greater than 0"):
-        OpenModelRunner([Checker], RunPlan(users=1, spawn_rate=100, duration=1), StatsRegistry(),
+        OpenModelRunner([HealthChecker], RunPlan(users=1, spawn_rate=100, duration=1), StatsRegistry(),
                         lambda registry: HttpSession("http://127.0.0.1:1", registry.record), rate=0)
 
 

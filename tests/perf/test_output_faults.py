@@ -20,6 +20,7 @@ from perf.files import write_atomic
 from perf.models import EndpointStats, FailureStats, PerfRun, StatsSample
 from tests.dblock import database_held_locked
 from tests.liveserver import ROOT, is_postgres, manage, start_run_perf
+from tests.perf.builders import browse_args, lines_of
 
 pytestmark = pytest.mark.slow
 
@@ -27,9 +28,8 @@ FILE_SIZE_LIMIT = 4096  # bytes: the CSV files fit, the JSON summary (~12 KB) an
 
 
 def _browse(url: str, label: str, duration: str, *extra: str | bytes) -> tuple[str | bytes, ...]:
-    """A read-only load (EventBrowser), short and quick."""
-    return ("--users", "3", "--spawn-rate", "10", "--duration", duration, "--wait", "0.05,0.2",
-            "--scenario", "EventBrowser", "--host", url, "--label", label, "--no-audit", *extra)
+    """A read-only load, short and quick: three users."""
+    return browse_args(url, label, duration, *extra, users=3)
 
 
 def _run_perf(env: dict[str, str], *args: str | bytes, preexec_fn=None) -> subprocess.CompletedProcess:
@@ -38,16 +38,12 @@ def _run_perf(env: dict[str, str], *args: str | bytes, preexec_fn=None) -> subpr
                           capture_output=True, text=True, timeout=120, preexec_fn=preexec_fn)
 
 
-def _lines(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line.strip()]
-
-
 def _full_disk() -> None:
     """In the child: writes past FILE_SIZE_LIMIT bytes fail with EFBIG, as on a file system that is full."""
     resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
 
 
-@pytest.mark.once
+@pytest.mark.once  # by hand: reaches the database only through the live server; what it tests cannot differ by it
 def test_a_file_system_that_fills_up_leaves_the_previous_files_whole(seeded, live_server_process, tmp_path: Path):
     """The JSON summary and the HTML report cannot be written whole: each is one line, the good files a
     previous run left at those paths are untouched, and no scratch file is left behind. The CSV files,
@@ -62,7 +58,7 @@ def test_a_file_system_that_fills_up_leaves_the_previous_files_whole(seeded, liv
                        preexec_fn=_full_disk)
 
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    assert _lines(result.stderr) == [f"could not write --json {summary}: File too large",
+    assert lines_of(result.stderr) == [f"could not write --json {summary}: File too large",
                                      f"could not write --html {report}: File too large"], result.stderr
     assert {path.name: path.read_bytes() for path in (summary, report)} == before
     assert sorted(path.name for path in tmp_path.iterdir()) == [
@@ -80,8 +76,8 @@ def test_arguments_that_are_not_utf8_are_one_line_and_exit_2(seeded, live_server
     result = _run_perf(seeded, *args)
 
     assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
-    assert _lines(result.stderr) == [f"CommandError: {option} '{tmp_path}/bad\\xffutf8' is not valid UTF-8 text: "
-                                     "give it in UTF-8"]
+    assert lines_of(result.stderr) == [f"CommandError: {option} '{tmp_path}/bad\\xffutf8' is not valid UTF-8 text: "
+                                       "give it in UTF-8"]
     assert result.stdout == ""
     assert PerfRun.objects.count() == runs
     assert list(tmp_path.iterdir()) == []
@@ -136,7 +132,7 @@ def test_the_summary_kept_when_the_database_refused_the_run_imports_back_as_the_
     assert StatsSample.objects.filter(run=run).count() == len(summary["samples"]) >= 2
 
 
-@pytest.mark.once
+@pytest.mark.once  # by hand: reaches the database only through the live server; what it tests cannot differ by it
 @pytest.mark.parametrize(("content", "message"), [
     (None, "cannot read"),
     ('{"meta": {}, "duration": 1.0, "start_time": 0, "entr', "is not JSON"),
@@ -148,7 +144,7 @@ def test_perf_import_refuses_what_is_not_a_whole_summary_in_one_line(live_env, t
         path.write_text(content)
     result = manage("perf_import", str(path), env=live_env, check=False)
     assert result.returncode == 2 and result.stdout == ""
-    assert len(_lines(result.stderr)) == 1 and message in result.stderr, result.stderr
+    assert len(lines_of(result.stderr)) == 1 and message in result.stderr, result.stderr
 
 
 def test_perf_import_into_a_database_that_still_refuses_is_one_line_and_exit_6(
@@ -166,13 +162,12 @@ def test_perf_import_into_a_database_that_still_refuses_is_one_line_and_exit_6(
         result = manage("perf_import", str(path), env={**live_env, "SQLITE_BUSY_TIMEOUT": "1"}, check=False)
 
     assert result.returncode == 6, result.stdout + result.stderr
-    lines = _lines(result.stderr)
+    lines = lines_of(result.stderr)
     assert len(lines) == 1 and lines[0].startswith("CommandError: could not store the run in the SQLite database ")
     assert lines[0].endswith("database is locked; try again later"), lines
     assert not PerfRun.objects.filter(label=label).exists()
 
 
-@pytest.mark.once
 def test_write_atomic_keeps_the_old_files_mode_and_leaves_no_scratch_file_when_the_rename_fails(tmp_path: Path):
     kept = tmp_path / "report.json"
     kept.write_text("old")

@@ -5,7 +5,6 @@ The commands run as child processes with a settings module of the test's own, wh
 repository's settings and changes only the PERF_* names.
 """
 
-from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -14,15 +13,14 @@ from gevent import monkey
 
 from perf import audit, packs
 from perf.load.context import SharedContext
-from perf.load.user import User, task
+from perf.load.user import User
 from platform_pack.context import PlatformContext
-from tests.liveserver import ROOT, manage, run_perf
+from tests.liveserver import manage, run_perf
+from tests.perf.builders import HealthChecker, settings_module
 
 
-class Reader(User):
-    @task
-    def read(self) -> None:
-        self.client.get("/healthcheck")
+class Reader(HealthChecker):
+    """The scenario of a pack made for the test."""
 
 
 class Idle(User):
@@ -90,14 +88,6 @@ def test_loading_the_command_does_not_patch_the_standard_library():
     assert not monkey.is_module_patched("socket")
 
 
-def _settings_module(tmp_path: Path, **names: object) -> dict[str, str]:
-    """A settings module that is the repository's with some PERF_* names changed; its environment."""
-    lines = ["from settings_perf import *  # noqa: F403"]
-    lines += [f"{name} = {value!r}" for name, value in names.items()]
-    (tmp_path / "pack_settings.py").write_text("\n".join(lines) + "\n")
-    return {"PYTHONPATH": f"{tmp_path}:{ROOT}", "DJANGO_SETTINGS_MODULE": "pack_settings"}
-
-
 @pytest.mark.parametrize(("names", "message"), [
     ({"PERF_SCENARIOS": None}, "no scenarios configured: set PERF_SCENARIOS"),
     ({"PERF_SCENARIOS": "tests.perf.test_packs.NO_TASKS"}, "scenario Idle has no @task methods"),
@@ -105,7 +95,7 @@ def _settings_module(tmp_path: Path, **names: object) -> dict[str, str]:
     ({"PERF_SEED_HOOK": None}, "--bootstrap needs a seed hook: set PERF_SEED_HOOK"),
 ])
 def test_run_perf_refuses_a_wrong_pack_in_one_line_before_any_load(live_env, tmp_path, names, message):
-    env = {**live_env, **_settings_module(tmp_path, **names)}
+    env = {**live_env, **settings_module(tmp_path, **names)}
     result = run_perf(env, "--users", "1", "--duration", "1s", "--host", "http://127.0.0.1:9/api", "--no-save",
                       "--bootstrap")
     assert result.returncode == 2, result.stdout + result.stderr

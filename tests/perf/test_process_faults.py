@@ -8,7 +8,6 @@ and real pipes, and reads the stored run from the same database.
 
 import json
 import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -19,45 +18,23 @@ from django.db import connection
 from perf.audit import Check
 from perf.models import PerfRun
 from tests.dblock import database_held_locked
-from tests.liveserver import ROOT, is_postgres, start_run_perf
-from tests.perf.test_faults import _browse, _label, _wait_for_requests
+from tests.factories import unique
+from tests.liveserver import is_postgres, start_run_perf
+from tests.perf.builders import browse_args, finish, lines_of, settings_module, wait_for_requests, wait_for_row
 from tests.slowtarget import slow_target
 
 pytestmark = pytest.mark.slow
 
 
-def _wait_for_row(label: str, timeout: float = 60) -> PerfRun:
-    """The run's ``running`` row, written before its first request."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = PerfRun.objects.filter(label=label).first()
-        if run is not None:
-            return run
-        time.sleep(0.05)
-    raise AssertionError(f"run {label} wrote no row within {timeout:g} s")
-
-
-def _finish(process: subprocess.Popen, timeout: float = 60) -> tuple[str, str]:
-    try:
-        return process.communicate(timeout=timeout)
-    finally:
-        process.kill()
-        process.wait()
-
-
-def _lines(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line.strip()]
-
-
 def test_sighup_is_a_stop_like_sigterm(seeded, live_server_process, orm):
     """A closed terminal or SSH session sends SIGHUP: the run is stored aborted with its data, exit 129."""
-    label = _label("hangup")
-    process = start_run_perf(seeded, *_browse(live_server_process.url, label, "30s"))
+    label = unique("hangup")
+    process = start_run_perf(seeded, *browse_args(live_server_process.url, label, "30s"))
     try:
-        _wait_for_requests(label)
+        wait_for_requests(label)
         process.send_signal(signal.SIGHUP)
     finally:
-        stdout, stderr = _finish(process)
+        stdout, stderr = finish(process)
 
     assert process.returncode == 128 + signal.SIGHUP, stdout[-2000:] + stderr[-2000:]
     run = PerfRun.objects.get(label=label)
@@ -79,29 +56,21 @@ def slow_audit_check(facts: object) -> Check:
     return Check("slow", True, "")
 
 
-def _settings_module(tmp_path: Path, **names: object) -> dict[str, str]:
-    """A settings module that is the repository's with some PERF_* names changed; its environment."""
-    lines = ["from settings_perf import *  # noqa: F403"]
-    lines += [f"{name} = {value!r}" for name, value in names.items()]
-    (tmp_path / "fault_settings.py").write_text("\n".join(lines) + "\n")
-    return {"PYTHONPATH": f"{tmp_path}:{ROOT}", "DJANGO_SETTINGS_MODULE": "fault_settings"}
-
-
 def test_a_second_sigterm_50_ms_after_the_first_cuts_the_ending_short(seeded, live_server_process, orm, tmp_path):
     """The second signal is heard however soon it follows the first, even while the audit's query runs:
     the audit is given up, no --json is written, the run is still stored, exit 143."""
-    label = _label("twice")
+    label = unique("twice")
     target = tmp_path / "run.json"
-    env = {**seeded, **_settings_module(tmp_path, PERF_AUDIT_CHECKS=[f"{__name__}.slow_audit_check"])}
-    args = [arg for arg in _browse(live_server_process.url, label, "30s", "--json", str(target)) if arg != "--no-audit"]
+    env = {**seeded, **settings_module(tmp_path, PERF_AUDIT_CHECKS=[f"{__name__}.slow_audit_check"])}
+    args = browse_args(live_server_process.url, label, "30s", "--json", str(target), audit=True)
     process = start_run_perf(env, *args)
     try:
-        _wait_for_requests(label)
+        wait_for_requests(label)
         process.send_signal(signal.SIGTERM)
         time.sleep(0.05)
         process.send_signal(signal.SIGTERM)
     finally:
-        stdout, stderr = _finish(process)
+        stdout, stderr = finish(process)
 
     assert process.returncode == 128 + signal.SIGTERM, stdout[-2000:] + stderr[-2000:]
     assert "SIGTERM again: stopping as fast as possible" in stdout
@@ -115,8 +84,8 @@ def test_a_second_sigterm_50_ms_after_the_first_cuts_the_ending_short(seeded, li
 def test_a_closed_stdout_drops_the_output_and_the_run_goes_on_to_its_end(seeded, live_server_process, orm):
     """``run_perf … | head -1``: the reader is gone after one line; the run still runs its 4 s, is
     stored completed with all its data, and exits 0 without a traceback."""
-    label = _label("pipe")
-    process = start_run_perf(seeded, *_browse(live_server_process.url, label, "4s"))
+    label = unique("pipe")
+    process = start_run_perf(seeded, *browse_args(live_server_process.url, label, "4s"))
     try:
         assert process.stdout is not None
         process.stdout.readline()
@@ -140,11 +109,11 @@ def test_a_signal_after_the_load_keeps_the_exit_code_the_run_earned(
 ):
     """The load ran to its end and breached a threshold (exit 3); a SIGTERM while the final save waits
     for a locked database says what it waits for, and changes neither the status nor the exit code."""
-    label = _label("late")
+    label = unique("late")
     env = {**seeded, "SQLITE_BUSY_TIMEOUT": "1"}
-    process = start_run_perf(env, *_browse(live_server_process.url, label, "3s", "--threshold", "rps>100000"))
+    process = start_run_perf(env, *browse_args(live_server_process.url, label, "3s", "--threshold", "rps>100000"))
     try:
-        _wait_for_row(label)
+        wait_for_row(label)
         assert process.stdout is not None
         with database_held_locked(live_database_url, 8):  # from the start of the 3 s run to past its end
             for line in process.stdout:
@@ -173,10 +142,10 @@ def test_ctrl_c_while_the_database_is_locked_at_the_start_says_so_and_a_second_e
     process has reached its start."""
     if is_postgres(live_database_url):
         pytest.skip("SQLite's file lock holds back the row's insert; this PostgreSQL lock holds the samples only")
-    label = _label("lockedstart")
+    label = unique("lockedstart")
     env = {**seeded, "SQLITE_BUSY_TIMEOUT": "1"}
     with slow_target() as target, database_held_locked(live_database_url, 12):
-        process = start_run_perf(env, *_browse(f"{target.url}/api", label, "5s"))
+        process = start_run_perf(env, *browse_args(f"{target.url}/api", label, "5s"))
         try:
             deadline = time.monotonic() + 60
             while not target.served:  # run_perf's one request before its start: the health check
@@ -198,7 +167,8 @@ def test_ctrl_c_while_the_database_is_locked_at_the_start_says_so_and_a_second_e
     assert said.rstrip().endswith("a second signal gives up")
     assert process.returncode == 130 and ended_after < 5, stdout + stderr
     database = live_database_url.removeprefix("sqlite:///")
-    lines = _lines(stderr)  # the lock's error is named once a try has met it (each waits 1 s, SQLITE_BUSY_TIMEOUT)
+    # the lock's error is named once a try has met it (each waits 1 s, SQLITE_BUSY_TIMEOUT)
+    lines = lines_of(stderr)
     assert len(lines) == 1 and lines[0] in (
         f"interrupted by SIGINT: gave up waiting for the SQLite database {database}{reason}; nothing was run"
         for reason in ("", " (database is locked)")), stderr
@@ -212,13 +182,13 @@ def test_ctrl_c_while_the_final_save_waits_for_the_database_keeps_the_summary_an
     """The load is over and the database keeps the final save waiting: the first Ctrl-C says so, the
     second gives up on the database, writes the --json the user asked for (the whole run, as the console
     printed it) and exits 130."""
-    label = _label("lockedsave")
+    label = unique("lockedsave")
     summary = tmp_path / "run.json"
     env = {**seeded, "SQLITE_BUSY_TIMEOUT": "1"}
-    process = start_run_perf(env, *_browse(live_server_process.url, label, "3s", "--threshold", "rps>0",
+    process = start_run_perf(env, *browse_args(live_server_process.url, label, "3s", "--threshold", "rps>0",
                                            "--json", str(summary)))
     try:
-        _wait_for_row(label)
+        wait_for_row(label)
         assert process.stdout is not None
         with database_held_locked(live_database_url, 10):
             printed = []
@@ -236,7 +206,7 @@ def test_ctrl_c_while_the_final_save_waits_for_the_database_keeps_the_summary_an
 
     assert said.startswith("interrupted by SIGINT; waiting for the "), said + stdout + stderr
     assert process.returncode == 130, stdout + stderr
-    lines = _lines(stderr)
+    lines = lines_of(stderr)
     assert len(lines) == 1 and lines[0].startswith("gave up waiting for the "), stderr
     assert lines[0].endswith(f"the run's summary is in {summary} (store it later: manage.py perf_import {summary})")
     kept = json.loads(summary.read_text())
@@ -252,12 +222,12 @@ def test_connections_the_server_ends_mid_run_are_opened_again_for_the_save_and_t
     admin does): the figures are stored and the audit runs and is stored too, exit 0, nothing on stderr."""
     if not is_postgres(live_database_url):
         pytest.skip("pg_terminate_backend is PostgreSQL's")
-    label = _label("terminated")
+    label = unique("terminated")
     application = f"perfkit-{label}"  # libpq names the run's connections after PGAPPNAME
-    args = [arg for arg in _browse(live_server_process.url, label, "5s") if arg != "--no-audit"]
+    args = browse_args(live_server_process.url, label, "5s", audit=True)
     process = start_run_perf({**seeded, "PGAPPNAME": application}, *args)
     try:
-        _wait_for_requests(label)
+        wait_for_requests(label)
         with psycopg.connect(live_database_url.replace("postgres://", "postgresql://", 1), autocommit=True) as conn:
             ended = conn.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                                  "WHERE application_name = %s", [application]).fetchone()[0]

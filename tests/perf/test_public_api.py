@@ -27,7 +27,6 @@ def test_a_name_that_is_not_public_is_an_attribute_error_naming_it():
         exec("from perf import HttpUser", {})
 
 
-@pytest.mark.once
 def test_importing_the_app_loads_no_engine_until_a_name_is_asked_for():
     """Django imports ``perf`` while the settings load, before run_perf patches the standard library with gevent:
     that import must not pull in gevent or the engine. Asking for a name does."""

@@ -127,7 +127,6 @@ AGREEING_SERVER = [
 ]
 
 
-@pytest.mark.once
 def test_two_logs_that_agree_pass_every_check_and_add_up(tmp_path):
     result = run_check(tmp_path, AGREEING_CLIENT, AGREEING_SERVER)
 
@@ -145,7 +144,6 @@ def test_two_logs_that_agree_pass_every_check_and_add_up(tmp_path):
     assert "1 of them logged twice by the server as retries" in result.checks[-1].detail
 
 
-@pytest.mark.once
 def test_the_report_has_a_line_per_check_then_the_endpoint_table(tmp_path):
     result = run_check(tmp_path, AGREEING_CLIENT, AGREEING_SERVER)
 
@@ -159,7 +157,6 @@ def test_the_report_has_a_line_per_check_then_the_endpoint_table(tmp_path):
     assert result.to_dict()["clock_slack_ms"] == CLOCK_SLACK_MS
 
 
-@pytest.mark.once
 def test_a_request_the_client_answered_but_the_server_never_logged_fails_the_counts(tmp_path):
     result = run_check(tmp_path, AGREEING_CLIENT, [line for line in AGREEING_SERVER if " a-8" not in line])
 
@@ -169,7 +166,6 @@ def test_a_request_the_client_answered_but_the_server_never_logged_fails_the_cou
     assert any(example.startswith("a-8 GET /fast") for example in counts.examples)
 
 
-@pytest.mark.once
 def test_a_request_the_server_answered_but_the_client_never_recorded_fails_the_counts(tmp_path):
     """The false pass of issue 17: requests in flight at the end dropped without a word."""
     dropped = server("a-9", 5.0, took_ms=4000.0)
@@ -183,7 +179,6 @@ def test_a_request_the_server_answered_but_the_client_never_recorded_fails_the_c
     assert example.endswith("; the client never recorded it")
 
 
-@pytest.mark.once
 def test_an_id_counted_twice_by_the_client_fails(tmp_path):
     result = run_check(tmp_path, [*AGREEING_CLIENT, client("a-1", 0.01, elapsed=4.2)], AGREEING_SERVER)
 
@@ -191,7 +186,6 @@ def test_an_id_counted_twice_by_the_client_fails(tmp_path):
     assert result.checks[-1].examples == ["a-1: 2 lines in the request log (GET /fast)"]
 
 
-@pytest.mark.once
 def test_an_id_the_server_logged_twice_without_a_resend_fails(tmp_path):
     result = run_check(tmp_path, AGREEING_CLIENT, [*AGREEING_SERVER, server("a-8", 0.9, took_ms=2.0)])
 
@@ -200,7 +194,6 @@ def test_an_id_the_server_logged_twice_without_a_resend_fails(tmp_path):
         "a-8 GET /api/fast: logged 2 times (answered, answered); the client sent it once"]
 
 
-@pytest.mark.once
 def test_a_resend_whose_first_attempt_the_server_answered_is_a_double_count(tmp_path):
     answered_twice = [line for line in AGREEING_SERVER if "closed" not in line] + [server("a-6", 0.5, took_ms=2.0)]
 
@@ -210,7 +203,6 @@ def test_a_resend_whose_first_attempt_the_server_answered_is_a_double_count(tmp_
     assert "the first attempt was answered too" in result.checks[-1].examples[0]
 
 
-@pytest.mark.once
 def test_a_5xx_the_client_called_a_success_fails_the_causes(tmp_path):
     lines = swap(AGREEING_SERVER, "a-1", server("a-1", 0.0, status=503, took_ms=4.0))
 
@@ -223,7 +215,6 @@ def test_a_5xx_the_client_called_a_success_fails_the_causes(tmp_path):
                                          "answered 503 in 4.0 ms")
 
 
-@pytest.mark.once
 def test_a_5xx_the_server_answered_200_fails_the_causes(tmp_path):
     lines = swap(AGREEING_SERVER, "a-2", server("a-2", 0.1, path="/api/burst", took_ms=0.5))
 
@@ -233,7 +224,6 @@ def test_a_5xx_the_server_answered_200_fails_the_causes(tmp_path):
     assert "1 disagreement (1 HTTPError, another status)" in result.checks[1].detail
 
 
-@pytest.mark.once
 def test_a_time_out_the_server_answered_well_within_fails(tmp_path):
     """Issue 17's invented failures: a request "timed out" while the server answered it in 8 ms."""
     lines = [*AGREEING_SERVER, server("a-4", 0.3, path="/api/random", took_ms=8.0)]
@@ -244,7 +234,6 @@ def test_a_time_out_the_server_answered_well_within_fails(tmp_path):
     assert "at least 50 ms before the client's deadline" in result.checks[1].examples[0]
 
 
-@pytest.mark.once
 def test_a_time_out_the_server_answered_late_agrees_even_when_its_own_time_was_short(tmp_path):
     """A paused server reads a request late: short D, but logged after the client's deadline."""
     lines = [*AGREEING_SERVER, server("a-4", 2.4, path="/api/random", took_ms=8.0)]
@@ -252,7 +241,6 @@ def test_a_time_out_the_server_answered_late_agrees_even_when_its_own_time_was_s
     assert run_check(tmp_path, AGREEING_CLIENT, lines, timeout=1.0).ok
 
 
-@pytest.mark.once
 @pytest.mark.parametrize(("sent_at", "agrees"), [(0.02, True), (0.07, False)])
 def test_a_time_out_the_server_answered_just_before_the_deadline_agrees_within_the_generators_lag(
         tmp_path, sent_at, agrees):
@@ -266,7 +254,6 @@ def test_a_time_out_the_server_answered_just_before_the_deadline_agrees_within_t
     assert result.ok is agrees, report(result)
 
 
-@pytest.mark.once
 def test_a_time_out_recorded_before_the_time_out_was_up_fails_whatever_the_server_says(tmp_path):
     early = [client("b-1", 0.0, name="/random", status=0, elapsed=1.2, error="TimeoutError: timed out")]
 
@@ -276,7 +263,6 @@ def test_a_time_out_recorded_before_the_time_out_was_up_fails_whatever_the_serve
     assert "timed out before its 1 s time-out" in result.checks[1].examples[0]
 
 
-@pytest.mark.once
 def test_a_cut_off_the_server_had_answered_before_the_client_gave_up_fails(tmp_path):
     waited = [client("a-7", 0.6, name="/random", status=0, elapsed=1500.0,
                      error="CutOff: cut off at the end, waiting 1.5 s") if line.startswith("a-7\t") else line
@@ -290,7 +276,6 @@ def test_a_cut_off_the_server_had_answered_before_the_client_gave_up_fails(tmp_p
     assert "1 disagreement (1 CutOff, answered in time)" in result.checks[1].detail
 
 
-@pytest.mark.once
 def test_a_resent_request_is_judged_by_its_resend_not_by_the_attempt_the_server_closed(tmp_path):
     """The first attempt met a kept-alive connection the server closed (logged "closed"); the resend was never
     answered or logged (the server stopped first): a time-out agrees, a success does not."""
@@ -305,7 +290,6 @@ def test_a_resent_request_is_judged_by_its_resend_not_by_the_attempt_the_server_
     assert "answered, but the server never logged it" in result.checks[1].examples[0]
 
 
-@pytest.mark.once
 def test_a_reset_the_server_says_it_answered_fails(tmp_path):
     lines = swap(AGREEING_SERVER, "a-5", server("a-5", 0.4, path="/api/reset", took_ms=21.0))
 
@@ -315,7 +299,6 @@ def test_a_reset_the_server_says_it_answered_fails(tmp_path):
     assert "lost the connection, but the server answered 200" in result.checks[1].examples[0]
 
 
-@pytest.mark.once
 def test_client_latency_below_the_server_time_fails(tmp_path):
     """Over 200 answers the client's p99 (2 ms) is far below the server's (40 ms): the client's clock started
     late or stopped early."""
@@ -332,7 +315,6 @@ def test_client_latency_below_the_server_time_fails(tmp_path):
     assert result.checks[2].examples == ["GET /fast: client p99 2.0 ms < server p99 40.0 ms over 200 requests"]
 
 
-@pytest.mark.once
 def test_a_few_answers_the_server_logged_late_do_not_fail_the_p99(tmp_path):
     """Over 10 answers the p99 is the slowest: one line gunicorn logged late (its time includes its work after
     the last byte) would decide it, so p99s are compared from P99_MIN_ANSWERS up; the p50 still is."""
@@ -344,7 +326,6 @@ def test_a_few_answers_the_server_logged_late_do_not_fail_the_p99(tmp_path):
     assert failed(run_check(tmp_path, records, slow_server)) == {"client latency ≥ server time"}
 
 
-@pytest.mark.once
 def test_the_summary_must_count_what_the_request_log_holds(tmp_path):
     def entry(method: str, name: str, requests: int, failures: int) -> dict:
         return {"method": method, "name": name, "num_requests": requests, "num_failures": failures,
@@ -374,7 +355,6 @@ def test_the_summary_must_count_what_the_request_log_holds(tmp_path):
     assert result.checks[1].examples == ["GET /fast: summary 2 requests, 0 failed; request log 3, 0"]
 
 
-@pytest.mark.once
 def test_the_request_log_parser_reads_each_field_and_names_a_bad_line(tmp_path):
     path = tmp_path / "requests.log"
     path.write_text(AGREEING_CLIENT[2] + AGREEING_CLIENT[7] + "a-9\tnot-a-time\tGET\t/x\t/x\t200\t1\t0\t\n")
@@ -395,7 +375,6 @@ def test_the_request_log_parser_reads_each_field_and_names_a_bad_line(tmp_path):
         parse_request_log(path)
 
 
-@pytest.mark.once
 def test_the_request_log_parser_reads_what_the_engines_request_log_writes(tmp_path):
     path = tmp_path / "requests.log"
     log = RequestLog(str(path))
@@ -414,7 +393,6 @@ def test_the_request_log_parser_reads_what_the_engines_request_log_writes(tmp_pa
     assert (email.id, email.error, email.cause) == ("-", "", "")
 
 
-@pytest.mark.once
 def test_the_access_log_parser_reads_gunicorns_lines_and_the_targets_outcome(tmp_path):
     path = tmp_path / "access.log"
     path.write_text(server("a-1", 0.4, path="/api/events/?page=2", took_ms=12.345) + server("-", 1.0) +
@@ -428,7 +406,6 @@ def test_the_access_log_parser_reads_gunicorns_lines_and_the_targets_outcome(tmp
     assert (anonymous.id, closed.status, closed.outcome, closed.line) == ("-", 0, "closed", 3)
 
 
-@pytest.mark.once
 @pytest.mark.parametrize(("text", "message"), [
     ('127.0.0.1 - - [15/Jan/2027:08:00:00 +0000] "GET / HTTP/1.1" 200 2 "-" "x"\n', r":2: not an access log line"),
     ('127.0.0.1 - - [15/Foo/2027:08:00:00 +0000] "GET / HTTP/1.1" 200 2 "-" "x" 12 a-1\n', r":2: the time \["),
@@ -441,14 +418,12 @@ def test_the_access_log_parser_names_the_file_and_line_it_cannot_read(tmp_path, 
         parse_access_log(path)
 
 
-@pytest.mark.once
 def test_the_fault_target_writes_the_outcome_words_the_reconciliation_reads():
     assert (fault_target_module.ANSWERED, fault_target_module.RESET, fault_target_module.CLOSED,
             fault_target_module.GONE) == (reconcile_module.ANSWERED, reconcile_module.RESET, reconcile_module.CLOSED,
                                           reconcile_module.GONE)
 
 
-@pytest.mark.once
 def test_the_command_exits_0_when_every_check_holds_and_1_when_one_fails(tmp_path, capsys):
     requests, access = tmp_path / "requests.log", tmp_path / "access.log"
     requests.write_text("".join(AGREEING_CLIENT))
@@ -465,7 +440,6 @@ def test_the_command_exits_0_when_every_check_holds_and_1_when_one_fails(tmp_pat
     assert "FAIL  requests per endpoint" in out and "a-8 GET /fast" in out
 
 
-@pytest.mark.once
 @pytest.mark.parametrize(("kind", "message"), [
     ("missing", "requests.log: no such file"),
     ("bad line", "access.log:2: not an access log line"),
@@ -586,7 +560,6 @@ def figures_line(summary: dict, records: list) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.once
 def test_answers_from_zero_to_twice_the_timeout_on_connections_closed_at_random(tmp_path):
     result, summary, records = run_against_target(
         tmp_path, Delays, 5.0, "--close-rate", "0.1", "--drop-rate", "0.1", "--vanish-rate", "0.05")
@@ -602,7 +575,6 @@ def test_answers_from_zero_to_twice_the_timeout_on_connections_closed_at_random(
 
 
 @pytest.mark.slow
-@pytest.mark.once
 def test_resets_and_closes_mid_body_chunked_and_trickled_bodies(tmp_path):
     result, summary, records = run_against_target(tmp_path, Bodies, 4.0, users=8)
     print(figures_line(summary, records))
@@ -617,7 +589,6 @@ def test_resets_and_closes_mid_body_chunked_and_trickled_bodies(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.once
 def test_a_503_burst(tmp_path):
     result, summary, records = run_against_target(tmp_path, Bursts, 4.0, "--burst-every", "2", "--burst-length",
                                                   "1", users=6)
@@ -629,7 +600,6 @@ def test_a_503_burst(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.once
 def test_the_target_paused_mid_run_and_resumed(tmp_path):
     """Issue 17's probe: a server stopped for 2.5 s. Requests then time out at the time-out, and once it
     resumes every request succeeds again: no time-out in 1 ms, no failure the server does not confirm."""
@@ -645,7 +615,6 @@ def test_the_target_paused_mid_run_and_resumed(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.once
 def test_the_target_paused_at_the_end_leaves_requests_cut_off_not_dropped(tmp_path):
     """Issue 17's false pass: the server stops 2.5 s before the run ends, and the requests in flight, whose
     3 s time-out is not up yet, wait out the 0.3 s grace (--stop-timeout) and are recorded as cut off. The
@@ -675,7 +644,6 @@ class LastMinute(User):
 
 
 @pytest.mark.slow
-@pytest.mark.once
 def test_a_request_due_as_the_end_grace_runs_out_is_counted_once(tmp_path):
     """The event loop held up from before the requests' own time-outs to past the end of the grace: when it
     runs again, the time-outs are due and so is the runner's look at the grace. Each request must end once,
@@ -701,7 +669,6 @@ class Resent(User):
 
 
 @pytest.mark.slow
-@pytest.mark.once
 def test_a_resent_request_cut_off_at_the_end_keeps_its_resend(tmp_path):
     result, summary, records = run_against_target(tmp_path, Resent, 1.0, users=3, timeout=5.0, stop_timeout=0.3,
                                                   linger=2.5)
@@ -774,7 +741,6 @@ def perf_reconcile(env: dict[str, str], requests: Path, access_log: Path, summar
 
 
 @pytest.mark.slow
-@pytest.mark.once
 def test_run_perf_with_a_request_log_then_perf_reconcile(tmp_path):
     env = command_env(tmp_path, f"{__name__}.COMMAND_PACK", dict(os.environ), TIMEOUT)
     env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'unused.sqlite3'}"  # --no-save --no-audit: never opened

@@ -18,8 +18,6 @@ from perf.load.stats import PERCENTILES, Sample, StatsEntry, StatsRegistry
 from perf.reports import console, locust_csv, summary_json
 from tests.perf.conftest import FakeClock
 
-pytestmark = pytest.mark.once  # the engine and its text: nothing here touches a database
-
 # Locust's header rows as the project documents them (copied from Locust 2.x's CSV writer's output).
 FORMATS_DOC = Path(__file__).resolve().parents[2] / "docs" / "design.md"
 START = datetime(2026, 11, 24, 17, 20, 0, tzinfo=UTC).timestamp()

@@ -55,7 +55,6 @@ def _target(scheme: str, certificate: tuple[Path, Path]) -> tuple[Any, dict[str,
 
 
 @pytest.mark.slow
-@pytest.mark.once
 @pytest.mark.parametrize("scheme", ["http", "https"])
 @pytest.mark.parametrize("model", sorted(MODELS))
 def test_twenty_users_of_0_3_s_requests_with_a_2_s_time_out_never_time_out_in_12_s(certificate, scheme, model):
@@ -69,7 +68,6 @@ def test_twenty_users_of_0_3_s_requests_with_a_2_s_time_out_never_time_out_in_12
     assert min(per_user) >= 15, per_user  # every user's waits added up to well over the time-out
 
 
-@pytest.mark.once
 @pytest.mark.parametrize("scheme", ["http", "https"])
 @pytest.mark.parametrize("model", sorted(MODELS))
 def test_a_request_over_its_time_out_is_one_time_out_at_the_time_out_and_the_next_one_succeeds(
@@ -92,7 +90,6 @@ def test_a_request_over_its_time_out_is_one_time_out_at_the_time_out_and_the_nex
         assert records[2][5] == 1  # NEW: the timed-out connection was closed, a new one carries the next request
 
 
-@pytest.mark.once
 def test_a_request_still_unanswered_when_the_grace_runs_out_is_cut_off_and_counted():
     """A stalled server at the end: each user's request in flight is recorded as a CutOff failure, timed to
     the end of the grace (--stop-timeout 1), and none is dropped."""
@@ -107,7 +104,6 @@ def test_a_request_still_unanswered_when_the_grace_runs_out_is_cut_off_and_count
     assert 3 <= result["wall"] < 6
 
 
-@pytest.mark.once
 def test_requests_in_flight_at_the_end_are_answered_within_the_grace_and_recorded():
     """Without --stop-timeout the grace is the request time-out: the answers that come in it are recorded."""
     with slow_target() as served:

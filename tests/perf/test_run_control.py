@@ -12,22 +12,7 @@ from perf.models import EndpointStats, PerfRun
 from tests.adminclient import AdminClient
 from tests.factories import PASSWORD, make_user
 from tests.liveserver import start_run_perf
-
-
-def superuser() -> tuple[str, str]:
-    """A superuser's login, made for the test: no seeded account may open the admin (their password is public)."""
-    return make_user(is_staff=True, is_superuser=True).username, PASSWORD
-
-
-def wait_until_running(label: str, timeout: float = 60) -> PerfRun:
-    """The run once its process has written progress with requests in it."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = PerfRun.objects.filter(label=label, total_requests__gt=0, heartbeat_at__isnull=False).first()
-        if run is not None:
-            return run
-        time.sleep(0.2)
-    raise AssertionError(f"run {label} wrote no progress with requests within {timeout:g} s")
+from tests.perf.builders import stoppable_args, superuser, wait_until_running
 
 
 def stop_and_check(admin: AdminClient, process, label: str) -> PerfRun:
@@ -51,19 +36,13 @@ def admin(seeded, live_server_process) -> AdminClient:
     return AdminClient(live_server_process.root).login(*superuser())
 
 
-def _args(url: str, label: str, *extra: str) -> tuple[str, ...]:
-    # Long enough to be running when Stop is pressed on a busy machine; it never runs that long.
-    return ("--users", "4", "--spawn-rate", "10", "--duration", "3m", "--wait", "0.05,0.2",
-            "--scenario", "EventBrowser", "--host", url, "--label", label, "--no-audit", *extra)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("extra", [(), ("--processes", "2")], ids=["local", "processes"])
 def test_stop_from_the_admin_ends_the_run_within_two_seconds_and_keeps_its_data(
     seeded, live_server_process, orm, admin, extra
 ):
     label = f"stop-{uuid.uuid4().hex[:8]}"
-    process = start_run_perf(seeded, *_args(live_server_process.url, label, *extra))
+    process = start_run_perf(seeded, *stoppable_args(live_server_process.url, label, *extra))
     try:
         run = stop_and_check(admin, process, label)
     finally:

@@ -14,10 +14,12 @@ import pytest
 from perf.load.runner import LoadRunner, RunPlan, Tick, allocate_users, split_counts
 from perf.load.session import HttpSession
 from perf.load.stats import StatsRegistry
-from perf.load.user import StopUser, User, constant, task
+from perf.load.user import User, constant, task
 from platform_pack.scenarios import SCENARIOS
+from tests.perf.builders import Quitter
 
-pytestmark = pytest.mark.once  # the engine alone: nothing here touches a database
+# By hand: the engine, against the live server as a mere HTTP target; its database is incidental.
+pytestmark = pytest.mark.once
 
 WEIGHTS = {name: cls.weight for name, cls in SCENARIOS.items()}
 
@@ -222,17 +224,6 @@ def test_an_exception_in_a_task_is_counted_and_the_user_goes_on(live_server_proc
     assert "stumble_then_walk" in exception.traceback
     assert finished.stats.entries[("GET", "/healthcheck")].num_requests > 2
     assert finished.stats.total.num_failures == 0
-
-
-class Quitter(User):
-    wait_time = constant(0.01)
-
-    def on_start(self):
-        raise StopUser
-
-    @task
-    def healthcheck(self):
-        self.client.get("/healthcheck")
 
 
 def test_stop_user_in_on_start_ends_that_user_quietly(live_server_process):

@@ -10,7 +10,7 @@ from perf.load.session import HttpSession
 from tests import factories
 from tests.liveserver import free_port
 
-pytestmark = pytest.mark.once
+pytestmark = pytest.mark.once  # by hand: the HTTP session against the live server; its database is incidental
 
 
 class Hook:

@@ -24,7 +24,7 @@ import redis
 from scripts.stack_services import Missing, ScratchDatabase, find_pgbouncer
 from tests.liveserver import ROOT
 
-pytestmark = [pytest.mark.slow, pytest.mark.once]  # the stack brings its own PostgreSQL behind PgBouncer
+pytestmark = pytest.mark.slow  # the stack brings its own PostgreSQL behind PgBouncer: no pass's database
 POSTGRES_URL = os.environ.get("STACK_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 SCRIPT = ROOT / "scripts" / "stack_demo.py"
 

@@ -19,7 +19,7 @@ from perf import launch
 from perf.models import Launch, PerfRun
 from perf.request import RunRequest, UsageError, check_request
 from tests.adminclient import AdminClient, staff_client
-from tests.perf.test_run_control import superuser, wait_until_running
+from tests.perf.builders import superuser, wait_until_running
 
 
 def starter(live_server_process, *codenames: str) -> AdminClient:
@@ -58,7 +58,7 @@ def test_seed_first_needs_its_own_permission_and_a_starter_changes_no_account(se
         "/admin/perf/perfrun/add/").text
 
 
-@pytest.mark.once
+@pytest.mark.once  # by hand: reaches the database only through the live server; what it tests cannot differ by it
 def test_a_remote_host_needs_its_own_permission_and_the_allow_list_and_nothing_reaches_it(seeded,
                                                                                         live_server_process, orm):
     """The attack: "Allow a remote host" ticked to send a run (and its health check) to another machine. Here the

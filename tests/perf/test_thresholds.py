@@ -13,6 +13,7 @@ from perf.load.stats import StatsRegistry
 from perf.load.thresholds import Verdict, evaluate, parse_threshold
 from perf.models import PerfRun
 from tests.liveserver import run_perf
+from tests.perf.builders import browse_args
 
 MY_STATUS = "/events/{id}/my-status [BOTTLENECK]"
 
@@ -229,8 +230,7 @@ def test_the_same_rule_written_differently_parses_to_the_same_threshold_but_keep
 
 def _browse(host: str, *extra: str) -> tuple[str, ...]:
     """A short EventBrowser run; the audit is skipped so another test's broken invariant cannot mask exit 3."""
-    return ("--host", host, "--scenario", "EventBrowser", "--users", "2", "--spawn-rate", "2", "--wait", "0.1,0.2",
-            "--no-audit", *extra)
+    return browse_args(host, None, None, *extra, users=2, spawn_rate=2, wait="0.1,0.2")
 
 
 @pytest.mark.slow

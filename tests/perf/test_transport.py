@@ -19,7 +19,7 @@ import pytest
 from perf.load.transport import NEW, REOPENED, REUSED, Connection, StaleConnection
 from tests.liveserver import ROOT, LiveServer, free_port
 
-pytestmark = pytest.mark.once
+pytestmark = pytest.mark.once  # by hand: the transport against the live server; its database is incidental
 
 
 class Framings(BaseHTTPRequestHandler):

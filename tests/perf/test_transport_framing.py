@@ -17,8 +17,6 @@ from perf.load import transport
 from perf.load.transport import Connection, _plain_head, _Response
 from tests.slowtarget import slow_target
 
-pytestmark = pytest.mark.once
-
 HEAD = (b"HTTP/1.1 200 OK\r\nServer: gunicorn\r\nConnection: keep-alive\r\nContent-Type: application/json\r\n"
         b"Content-Length: 11\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n"
         b'Server-Timing: app;dur=1.5, db;dur=0.2;desc="2 queries"\r\n\r\n')

@@ -1,0 +1,133 @@
+"""What the perf tests build over and over: ``run_perf`` arguments, settings modules, small scenarios, and the
+waits for a run that another process stores.
+
+Each of these was once copied from test file to test file, and the copies had begun to drift (one wait polled
+every 0.05 s, its copy every 0.2 s, a third checked another column). One copy each, here, so that a fix reaches
+every test. Figures a single test asserts on (its registries, its stored runs) stay in that test.
+"""
+
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from perf.load.user import StopUser, User, constant, task
+from perf.models import PerfRun, StatsSample
+from tests.factories import PASSWORD, make_user
+from tests.liveserver import ROOT
+
+T = TypeVar("T")
+
+
+# ------------------------------------------------------------------------------------------ run_perf arguments
+
+
+def browse_args(url: str, label: str | None, duration: str | None, *extra: str | bytes, users: int = 5,
+                spawn_rate: float = 10, wait: str = "0.05,0.2", audit: bool = False) -> tuple[str | bytes, ...]:
+    """A read-only load (EventBrowser) on ``url``: its requests never wait for the database's write lock, so a
+    test can hold that lock, signal the process or stop the run without the load itself being what fails.
+    ``label`` and ``duration`` None leave the option out. Without ``audit`` the integrity audit is skipped, so
+    another test's broken invariant cannot change the exit code. ``extra`` may be bytes, as a shell passes
+    arguments that are not UTF-8."""
+    args: list[str | bytes] = ["--users", str(users), "--spawn-rate", f"{spawn_rate:g}"]
+    if duration is not None:
+        args += ["--duration", duration]
+    args += ["--wait", wait, "--scenario", "EventBrowser", "--host", url]
+    if label is not None:
+        args += ["--label", label]
+    if not audit:
+        args.append("--no-audit")
+    return (*args, *extra)
+
+
+def stoppable_args(url: str, label: str, *extra: str) -> tuple[str | bytes, ...]:
+    """A run long enough to be running when Stop is pressed (or its process killed) on a busy machine; it never
+    runs that long."""
+    return browse_args(url, label, "3m", *extra, users=4)
+
+
+def settings_module(folder: Path, **names: object) -> dict[str, str]:
+    """A settings module that is the repository's with some PERF_* names changed; the environment that selects
+    it (merge it over the test's own)."""
+    lines = ["from settings_perf import *  # noqa: F403"]
+    lines += [f"{name} = {value!r}" for name, value in names.items()]
+    (folder / "changed_settings.py").write_text("\n".join(lines) + "\n")
+    return {"PYTHONPATH": f"{folder}:{ROOT}", "DJANGO_SETTINGS_MODULE": "changed_settings"}
+
+
+def superuser() -> tuple[str, str]:
+    """A superuser's login, made for the test: no seeded account may open the admin (their password is public)."""
+    return make_user(is_staff=True, is_superuser=True).username, PASSWORD
+
+
+# ------------------------------------------------------------------------------------------ a run_perf process
+
+
+def finish(process: subprocess.Popen, timeout: float = 60) -> tuple[str, str]:
+    """The process's output once it has exited; killed if it outlives ``timeout`` (which then raises)."""
+    try:
+        return process.communicate(timeout=timeout)
+    finally:
+        process.kill()
+        process.wait()
+
+
+def lines_of(text: str) -> list[str]:
+    """The lines of ``text`` that say something: what "one clear line" is counted on."""
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def poll(find: Callable[[], T | None], what: str, timeout: float = 60, every: float = 0.2) -> T:
+    """``find()`` once it gives something, asked every ``every`` s; an AssertionError saying ``what`` was not
+    seen within ``timeout`` s otherwise."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = find()
+        if found is not None:
+            return found
+        time.sleep(every)
+    raise AssertionError(f"{what} within {timeout:g} s")
+
+
+def wait_for_row(label: str, timeout: float = 60) -> PerfRun:
+    """The run's ``running`` row, written before its first request."""
+    return poll(lambda: PerfRun.objects.filter(label=label).first(), f"run {label} wrote no row", timeout, 0.05)
+
+
+def wait_for_requests(label: str, timeout: float = 60) -> PerfRun:
+    """The stored run once it has a sample with requests in it."""
+    def sampled() -> PerfRun | None:
+        run = PerfRun.objects.filter(label=label).first()
+        return run if run and StatsSample.objects.filter(run=run, total_requests__gt=0).exists() else None
+    return poll(sampled, f"run {label} stored no sample with requests", timeout)
+
+
+def wait_until_running(label: str, timeout: float = 60) -> PerfRun:
+    """The run once its process has written progress with requests in it (its heartbeat included)."""
+    return poll(lambda: PerfRun.objects.filter(label=label, total_requests__gt=0, heartbeat_at__isnull=False).first(),
+                f"run {label} wrote no progress with requests", timeout)
+
+
+# ------------------------------------------------------------------------------------------ scenarios
+
+
+class HealthChecker(User):
+    """The cheapest request there is, again and again: load that measures the engine, not the backend."""
+
+    @task
+    def healthcheck(self) -> None:
+        self.client.get("/healthcheck")
+
+
+class Quitter(User):
+    """Gives up in ``on_start``: a user that never runs a task, nor sends a request."""
+
+    wait_time = constant(0.01)
+
+    def on_start(self) -> None:
+        raise StopUser
+
+    @task
+    def healthcheck(self) -> None:
+        self.client.get("/healthcheck")
