@@ -16,6 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, load_command_class
 from django.db import transaction
 from django.utils import timezone
@@ -108,7 +109,10 @@ def start(args: list[str], launch_id: str | None = None) -> PerfRun:
 
 
 def _start(args: list[str], launch_id: str) -> PerfRun:
-    via = perf_settings.PERF_LAUNCH_VIA  # "process" or "celery", checked where it is read
+    try:
+        via = perf_settings.PERF_LAUNCH_VIA  # "process" or "celery"; manage.py check names any other value
+    except ImproperlyConfigured as exc:  # the page shows it as it shows a run that could not start
+        raise LaunchError(str(exc)) from None
     if via == "celery":
         from perf.celery import app
 

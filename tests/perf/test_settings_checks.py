@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+from perf import launch
 from perf.checks import PACK_LOADERS, check_settings
 from perf.conf import SETTINGS, perf_settings
 from tests.liveserver import ROOT, manage, run_perf
@@ -172,3 +173,9 @@ def test_perf_celery_names_no_settings_module_of_its_own(live_env):
     assert "settings_perf" not in (ROOT / "perf" / "celery.py").read_text()
     # This repository's compose stack names its settings for every service, the Celery worker's included.
     assert "DJANGO_SETTINGS_MODULE=settings_perf" in (ROOT / ".env.test").read_text().splitlines()
+
+
+def test_the_new_run_page_tells_a_wrong_launch_via_as_a_run_that_could_not_start(settings):
+    settings.PERF_LAUNCH_VIA = "thread"
+    with pytest.raises(launch.LaunchError, match=r"^PERF_LAUNCH_VIA must be 'process' or 'celery', got 'thread'$"):
+        launch._start(["--users", "1"], "settings-check")
