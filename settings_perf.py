@@ -190,27 +190,18 @@ PERF_SEED_HOOK = "platform_pack.seed.seed_for_run"
 PERF_HOST = "http://localhost:8000/api"
 PERF_HEALTHCHECK_PATH = "/healthcheck"
 
-# How long run_perf keeps retrying its final save while the database is locked or down, in seconds; then it
-# writes the run's summary to a file and exits 6 (perf/store.py).
-PERF_SAVE_PATIENCE = env.float("PERF_SAVE_PATIENCE", default=120.0)
-# run_perf --distributed: a shard whose heartbeat (every second) stands still this many seconds is given up.
-PERF_SHARD_TIMEOUT = env.float("PERF_SHARD_TIMEOUT", default=10.0)
-# A running run whose process has written no progress for this many seconds is taken for lost (perf/liveness.py).
-PERF_LOST_AFTER = env.float("PERF_LOST_AFTER", default=60.0)
-
+# perfkit's settings the environment may set, passed on as written: their defaults, what each takes and who reads it
+# are in perf/conf.py, one table (docs/adopting.md, "Settings"), which parses them, so a wrong value is a one-line
+# error of `manage.py check` and of every perf command, naming the setting (perf/checks.py).
+# Save patience, shard time-out, lost-after, the New run page's limits, the admin password file, where runs start:
+for _name in ("PERF_SAVE_PATIENCE", "PERF_SHARD_TIMEOUT", "PERF_LOST_AFTER", "PERF_WEB_MAX_USERS",
+              "PERF_WEB_MAX_DURATION", "PERF_WEB_MAX_RUNS", "PERF_ADMIN_PASSWORD_FILE", "PERF_LAUNCH_VIA"):
+    if _name in os.environ:
+        vars()[_name] = os.environ[_name]
 # Remote targets (not a loopback address): run_perf sends load to one only with --allow-remote AND when its host name
-# matches this list (Django's ALLOWED_HOSTS patterns: "staging.example.com", ".example.com"). Empty: loopback only.
-PERF_ALLOWED_HOSTS = env.list("PERF_ALLOWED_HOSTS", default=[])
-# The most a run started from the admin's New run page may ask for (the command line is not bound by these).
-PERF_WEB_MAX_USERS = env.int("PERF_WEB_MAX_USERS", default=1000)
-PERF_WEB_MAX_DURATION = env.str("PERF_WEB_MAX_DURATION", default="1h")
-PERF_WEB_MAX_RUNS = env.int("PERF_WEB_MAX_RUNS", default=2)  # running at once, "Start anyway" included
-# The demo's admin login (perf/admin_login.py): its password, made at the first seed, is kept here (git-ignored).
-PERF_ADMIN_PASSWORD_FILE = Path(env.str("PERF_ADMIN_PASSWORD_FILE", default=str(BASE_DIR / ".admin_password")))
-
-# Where the admin's "New run" page starts run_perf: "process" (a detached process beside the web server) or
-# "celery" (a perf.tasks.launch_run task starts it on a worker's machine).
-PERF_LAUNCH_VIA = env("PERF_LAUNCH_VIA", default="process")
+# matches this list, comma-separated (Django's ALLOWED_HOSTS patterns: "staging.example.com", ".example.com").
+if "PERF_ALLOWED_HOSTS" in os.environ:
+    PERF_ALLOWED_HOSTS = env.list("PERF_ALLOWED_HOSTS")
 
 # run_perf --distributed celery: shard tasks go through this broker (Redis) to `celery -A perf.celery worker -P gevent`
 # workers; their figures come back through the database, so no result backend is configured.

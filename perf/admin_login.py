@@ -12,9 +12,10 @@ import os
 import secrets
 from pathlib import Path
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
+
+from perf.conf import perf_settings
 
 USERNAME = "perfkit-admin"
 EMAIL = "perfkit-admin@localhost"
@@ -24,7 +25,7 @@ PASSWORD_BYTES = 12
 
 def password_file() -> Path:
     """Where the demo login's password is kept (``PERF_ADMIN_PASSWORD_FILE``, else ``.admin_password``)."""
-    return Path(getattr(settings, "PERF_ADMIN_PASSWORD_FILE", Path(settings.BASE_DIR) / ".admin_password"))
+    return perf_settings.PERF_ADMIN_PASSWORD_FILE
 
 
 def ensure_admin_login() -> str:

@@ -7,3 +7,7 @@ class PerfConfig(AppConfig):
     name = "perf"
     verbose_name = "Performance runs"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Registers the checks of the PERF_* settings (perf/checks.py) with Django's system checks framework.
+        from perf import checks  # noqa: F401

@@ -12,8 +12,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
-
 # Where run_perf sends load without --host or LOCUST_BACKEND_URL: the project's PERF_HOST, else this.
 DEFAULT_HOST = "http://localhost:8000"
 
@@ -81,5 +79,8 @@ _VARIABLES: Variables = {
 def load_config(environ: Mapping[str, str] = os.environ) -> PerfConfig:
     """Read the ``LOCUST_*`` variables present in ``environ``; unset ones keep their defaults."""
     values = read_environment(_VARIABLES, environ)
-    values.setdefault("backend_url", parse_url("PERF_HOST", getattr(settings, "PERF_HOST", DEFAULT_HOST)))
+    # Imported here: perf.conf parses its settings with this module's parsers.
+    from perf.conf import perf_settings
+
+    values.setdefault("backend_url", perf_settings.PERF_HOST)
     return PerfConfig(**values)

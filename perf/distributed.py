@@ -21,10 +21,10 @@ from datetime import datetime
 from typing import Any
 
 import gevent
-from django.conf import settings
 from django.utils import timezone
 
 from perf import liveness, persist
+from perf.conf import perf_settings
 from perf.config import PerfConfig
 from perf.load.runner import RunContext, Runner, RunPlan, Tick
 from perf.load.stats import AGGREGATED, ExceptionEntry, FailureEntry, StatsEntry, StatsRegistry
@@ -32,7 +32,6 @@ from perf.load.user import User
 from perf.models import ShardReport
 
 HEARTBEAT_INTERVAL = 1.0
-HEARTBEAT_TIMEOUT = 10.0
 START_TIMEOUT = 30.0
 # After the planned end: time for shards to stop their users and write their last report.
 END_GRACE = 20.0
@@ -106,7 +105,7 @@ class CeleryRunner(Runner):
         self.request_timeout = request_timeout
         self.request_log = request_log  # run_perf --request-log: shards on this machine append to the same file
         # A shard whose heartbeat stands still this long is given up (PERF_SHARD_TIMEOUT, default 10 s).
-        self.heartbeat_timeout = float(getattr(settings, "PERF_SHARD_TIMEOUT", HEARTBEAT_TIMEOUT))
+        self.heartbeat_timeout = perf_settings.PERF_SHARD_TIMEOUT
         # A shard without users would only report zeros: never more shards than users.
         self.shards = max(1, min(shards, plan.users))
         self.failed_shards: list[int] = []

@@ -16,13 +16,14 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, load_command_class
 from django.db import transaction
 from django.utils import timezone
 
 from perf import liveness
+from perf.conf import perf_settings
 from perf.models import Launch, LaunchGate, PerfRun
-from perf.options import parse_duration
 from perf.request import RunRequest, UsageError, check_request
 
 # How long the page waits for the started process to store its run (imports, checks, the first row).
@@ -49,10 +50,8 @@ class WebLimits:
 
     @classmethod
     def from_settings(cls) -> "WebLimits":
-        duration = getattr(settings, "PERF_WEB_MAX_DURATION", "1h")
-        return cls(users=int(getattr(settings, "PERF_WEB_MAX_USERS", cls.users)),
-                   duration=parse_duration(str(duration)),
-                   runs=int(getattr(settings, "PERF_WEB_MAX_RUNS", cls.runs)))
+        return cls(users=perf_settings.PERF_WEB_MAX_USERS, duration=perf_settings.PERF_WEB_MAX_DURATION,
+                   runs=perf_settings.PERF_WEB_MAX_RUNS)
 
 
 def check_arguments(args: list[str]) -> RunRequest:
@@ -110,14 +109,15 @@ def start(args: list[str], launch_id: str | None = None) -> PerfRun:
 
 
 def _start(args: list[str], launch_id: str) -> PerfRun:
-    via = getattr(settings, "PERF_LAUNCH_VIA", "process")
+    try:
+        via = perf_settings.PERF_LAUNCH_VIA  # "process" or "celery"; manage.py check names any other value
+    except ImproperlyConfigured as exc:  # the page shows it as it shows a run that could not start
+        raise LaunchError(str(exc)) from None
     if via == "celery":
         from perf.celery import app
 
         app.send_task(LAUNCH_TASK, kwargs={"args": args, "launch_id": launch_id})
         return wait_for_run(launch_id)
-    if via != "process":
-        raise LaunchError(f"PERF_LAUNCH_VIA must be 'process' or 'celery', got {via!r}")
     process, log_path = spawn(args, launch_id)
     return wait_for_run(launch_id, process, log_path)
 
@@ -125,8 +125,7 @@ def _start(args: list[str], launch_id: str) -> PerfRun:
 def log_path_for(launch_id: str) -> Path:
     """Where a run started from the admin writes its output (``PERF_LAUNCH_LOG_DIR``, else ``var/runs``): found
     again from the run's ``launch_id`` alone, so its page can show it."""
-    log_dir = Path(getattr(settings, "PERF_LAUNCH_LOG_DIR", Path(settings.BASE_DIR) / "var" / "runs"))
-    return log_dir / f"run-{launch_id}.log"
+    return perf_settings.PERF_LAUNCH_LOG_DIR / f"run-{launch_id}.log"
 
 
 def spawn(args: list[str], launch_id: str) -> tuple[subprocess.Popen, Path]:

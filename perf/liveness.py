@@ -15,26 +15,20 @@ writes win: its next progress write makes the run ``running`` again (``revive``,
 
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import OperationalError, transaction
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from perf.conf import perf_settings
 from perf.models import PerfRun
 
-# Runs write progress every 2 s (a shard coordinator too). Why a full minute, then: on SQLite a write that
-# meets the lock waits up to SQLITE_BUSY_TIMEOUT (30 s) before it fails, and the process simply tries again
-# on its next tick, so a live run behind a long lock (a seed, a migration, the backend under heavy load) can
-# be silent for 30 s and more. 60 s is two such waits: a dead run is named within a minute, and a live one
-# is almost never mistaken for dead (and if it is, its next write brings it back).
-DEFAULT_LOST_AFTER = 60.0
 MARKABLE = (PerfRun.Status.LOST, PerfRun.Status.FAILED)
 
 
 def lost_after() -> float:
     """Seconds without progress after which a running run is lost (the PERF_LOST_AFTER setting)."""
-    return float(getattr(settings, "PERF_LOST_AFTER", DEFAULT_LOST_AFTER))
+    return perf_settings.PERF_LOST_AFTER
 
 
 def last_sign_of_life(run: PerfRun) -> datetime:

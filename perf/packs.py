@@ -17,11 +17,11 @@ import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from perf.audit import AuditCheck
+from perf.conf import perf_settings
 from perf.load.context import SharedContext
 from perf.load.user import User
 
@@ -39,9 +39,17 @@ def _load(setting: str, path: str) -> Any:
         raise ImproperlyConfigured(f"{setting} = {path!r} cannot be imported: {exc}") from None
 
 
+def _load_callable(setting: str, path: str) -> Callable[..., Any]:
+    found = _load(setting, path)
+    if not callable(found):
+        raise ImproperlyConfigured(f"{setting} = {path!r} names {type(found).__name__} {found!r}, not a class or "
+                                   "function")
+    return found
+
+
 def scenarios() -> dict[str, type[User]]:
     """The configured scenarios by class name, in the order the pack lists them."""
-    path = getattr(settings, "PERF_SCENARIOS", None)
+    path = perf_settings.PERF_SCENARIOS
     if not path:
         raise ImproperlyConfigured("no scenarios configured: set PERF_SCENARIOS to your scenarios module "
                                    "(docs/adopting.md)")
@@ -70,20 +78,21 @@ def find_scenario(name: str, among: dict[str, type[User]] | None = None) -> type
     return next((cls for key, cls in (among or scenarios()).items() if key.lower() == lowered), None)
 
 
+def context_factory() -> Callable[[], SharedContext]:
+    """What makes a run's shared context (``PERF_CONTEXT``, else ``SharedContext``), imported but not called."""
+    path = perf_settings.PERF_CONTEXT
+    return _load_callable("PERF_CONTEXT", path) if path else SharedContext
+
+
 def make_context() -> SharedContext:
     """A fresh shared context for one process of a run."""
-    path = getattr(settings, "PERF_CONTEXT", None)
-    factory: Callable[[], SharedContext] = _load("PERF_CONTEXT", path) if path else SharedContext
-    return factory()
+    return context_factory()()
 
 
 def audit_checks() -> list[AuditCheck]:
-    paths: Sequence[str] = getattr(settings, "PERF_AUDIT_CHECKS", ()) or ()
-    if isinstance(paths, str):
-        raise ImproperlyConfigured("PERF_AUDIT_CHECKS must be a list of dotted paths, not one string")
-    return [_load("PERF_AUDIT_CHECKS", path) for path in paths]
+    return [_load_callable("PERF_AUDIT_CHECKS", path) for path in perf_settings.PERF_AUDIT_CHECKS]
 
 
 def seed_hook() -> Callable[[], Sequence[str]] | None:
-    path = getattr(settings, "PERF_SEED_HOOK", None)
-    return _load("PERF_SEED_HOOK", path) if path else None
+    path = perf_settings.PERF_SEED_HOOK
+    return _load_callable("PERF_SEED_HOOK", path) if path else None

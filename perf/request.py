@@ -11,10 +11,10 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from perf import compare, packs
+from perf.conf import perf_settings
 from perf.config import PerfConfig, load_config
 from perf.database import DatabaseUnavailable, check_ready
 from perf.exit_codes import FAILURES
@@ -197,7 +197,7 @@ def _check_target(host: str, allow_remote: bool) -> None:
         return
     if not allow_remote:
         raise UsageError(f"{host} is not a loopback address; load goes to this machine only unless --allow-remote")
-    allowed = list(getattr(settings, "PERF_ALLOWED_HOSTS", []))
+    allowed = perf_settings.PERF_ALLOWED_HOSTS
     if not allowed_remote_host(host, allowed):
         raise UsageError(f"{host} is not in PERF_ALLOWED_HOSTS ({', '.join(allowed) or 'empty'}); "
                          "add its host name there to send load to it")

@@ -19,10 +19,10 @@ from typing import Any, TextIO
 
 import gevent
 import requests
-from django.conf import settings
 from django.db import DatabaseError, connection
 
 from perf import audit, compare, exit_codes, liveness, packs, persist
+from perf.conf import perf_settings
 from perf.database import first_line
 from perf.files import unsaved_summary_path
 from perf.load.request_log import RequestLog
@@ -57,7 +57,7 @@ class RunOutcome:
 def check_reachable(host: str) -> None:
     """One request before the run: ``PERF_HEALTHCHECK_PATH`` must answer 200 when the project names one
     (the platform's ``/healthcheck``); otherwise any HTTP answer from the host shows a server is there."""
-    path = getattr(settings, "PERF_HEALTHCHECK_PATH", "")
+    path = perf_settings.PERF_HEALTHCHECK_PATH
     url = f"{host}{path or '/'}"
     try:
         # Not followed: a redirect could take the check to a host the run is not allowed to reach.

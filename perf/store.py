@@ -32,13 +32,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import gevent
-from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, reset_queries
 from gevent.event import Event
 from gevent.monkey import get_original
 from gevent.threadpool import ThreadPool
 
 from perf import persist
+from perf.conf import perf_settings
 from perf.database import describe, first_line, is_transient
 from perf.load.stats import StatsRegistry
 from perf.models import PerfRun
@@ -64,7 +64,7 @@ class DatabaseThread:
 
     def __init__(self, patience: float | None = None) -> None:
         """``patience``: seconds a waited-for write keeps retrying (default: the PERF_SAVE_PATIENCE setting)."""
-        self.patience = patience if patience is not None else float(getattr(settings, "PERF_SAVE_PATIENCE", 120.0))
+        self.patience = patience if patience is not None else perf_settings.PERF_SAVE_PATIENCE
         self.last_error = ""
         self._pool = ThreadPool(1)
         self._inflight: Any = None  # the AsyncResult of the submitted write under way

@@ -12,7 +12,8 @@ pipe whose reader died): ``LossyOutput`` drops what cannot be written instead of
 import os
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core import checks
+from django.core.management.base import BaseCommand, CommandError, CommandParser, SystemCheckError
 
 from perf import exit_codes
 from perf.database import DatabaseUnavailable, check_ready
@@ -39,6 +40,15 @@ class PerfCommand(BaseCommand):
         parser.allow_abbrev = False
         return parser
 
+    def check(self, *args: Any, **kwargs: Any) -> None:
+        """Django's system checks (run before every command), with a failure as one line and exit 2: the first
+        error's message and id (``PERF_LOST_AFTER must be … (perf.E009)``); ``manage.py check`` lists them all
+        with their hints. Warnings are printed as Django prints them."""
+        try:
+            super().check(*args, **kwargs)
+        except SystemCheckError:
+            raise self.usage_error(_first_error(*args, **kwargs)) from None
+
     def usage_error(self, message: str) -> CommandError:
         return CommandError(message, returncode=exit_codes.USAGE)
 
@@ -48,6 +58,21 @@ class PerfCommand(BaseCommand):
             check_ready(apps=self.needs_apps)
         except DatabaseUnavailable as exc:
             raise self.usage_error(str(exc)) from None
+
+
+def _first_error(app_configs: Any = None, tags: Any = None, display_num_errors: bool = False,
+                 include_deployment_checks: bool = False, fail_level: int = checks.ERROR, databases: Any = None) -> str:
+    """One line for the serious issues of a failed check run (BaseCommand.check's arguments): they are asked
+    again, because Django's SystemCheckError holds only its many-line report."""
+    issues = checks.run_checks(app_configs=app_configs, tags=tags, include_deployment_checks=include_deployment_checks,
+                               databases=databases)
+    serious = [issue for issue in issues if issue.is_serious(fail_level) and not issue.is_silenced()]
+    if not serious:  # not expected: the same checks failed a moment ago
+        return "the system checks failed: run manage.py check to see why"
+    first = serious[0]
+    lines = str(first.msg).strip().splitlines() or [""]
+    more = f"; {len(serious) - 1} more: manage.py check lists them" if len(serious) > 1 else ""
+    return f"{lines[0]} ({first.id}){more}"
 
 
 class LossyOutput:

@@ -24,7 +24,8 @@ class Command(PerfCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--after", type=float, metavar="SECONDS",
-                            help=f"silence that makes a run lost (default PERF_LOST_AFTER: {liveness.lost_after():g})")
+                            # Not the setting's value: read here, a wrong one would fail before the checks name it.
+                            help="silence that makes a run lost (default: the PERF_LOST_AFTER setting)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         after = options["after"]
