@@ -38,7 +38,7 @@ from perf.reports.locust_csv import CSV_SUFFIXES
 MAX_USERS = 100_000
 MAX_PROCESSES_PER_CORE = 4
 SEED_RANGE = (-(2**63), 2**63 - 1)  # what the run's seed column holds
-LABEL_LENGTH = PerfRun._meta.get_field("label").max_length
+LABEL_LENGTH: int = PerfRun._meta.get_field("label").max_length or 0
 
 
 class UsageError(Exception):
