@@ -10,7 +10,7 @@ import time
 from array import array
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from math import isnan, nan
 from typing import Any
 
@@ -444,6 +444,39 @@ class StatsRegistry:
         if value is None or low is None:
             return value
         return min(max(value, low), entry.max_response_time)
+
+    def reset_tables(self) -> None:
+        """Empty the request tables (entries, Aggregated, failures, exceptions), keeping the time series and
+        its windows: a forked worker's registry after each report, a coordinator's before it merges its
+        shards' latest figures again. New containers, not cleared ones: a registry handed over
+        (``processes.WorkerStats.drain``) keeps the old ones."""
+        self.entries, self.total, self.failures, self.exceptions = {}, StatsEntry("", AGGREGATED), {}, {}
+
+    def to_json(self) -> dict[str, Any]:
+        """The request tables as JSON (what a Celery shard reports, what a summary file holds): everything
+        ``merge`` folds, not the time series."""
+        return {
+            "entries": [entry.to_dict() for entry in self.entries.values()],
+            "total": self.total.to_dict(),
+            "failures": [asdict(failure) for failure in self.failures.values()],
+            "exceptions": [asdict(exception) for exception in self.exceptions.values()],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "StatsRegistry":
+        """A registry with the tables of ``to_json``'s form; an absent part is empty."""
+        stats = cls()
+        for item in data.get("entries", []):
+            entry = StatsEntry.from_dict(item)
+            stats.entries[(entry.method, entry.name)] = entry
+        if data.get("total"):
+            stats.total = StatsEntry.from_dict(data["total"])
+        for item in data.get("failures", []):
+            failure = FailureEntry(**item)
+            stats.failures[(failure.method, failure.name, failure.error)] = failure
+        for item in data.get("exceptions", []):
+            stats.exceptions[item["message"]] = ExceptionEntry(**item)
+        return stats
 
     def merge(self, other: "StatsRegistry") -> None:
         """Fold another registry (another process or shard) into this one, exactly."""
