@@ -103,7 +103,7 @@ class CeleryRunner(Runner):
         started_at = time.time()
         started = time.monotonic()
         self.stats.start_time = started_at
-        self._db(self._create_rows)
+        self._db(self._create_rows, self.run_pk)
         self._send(started_at, started_at + self.plan.duration)
         give_up_at = started + self.plan.duration + self.plan.end_grace + END_GRACE
         next_tick = started + self.plan.tick_interval
@@ -145,9 +145,9 @@ class CeleryRunner(Runner):
         final_rows = self._tick(started_at)
         return self._outcome(final_rows)
 
-    def _create_rows(self) -> None:
+    def _create_rows(self, run_pk: int) -> None:
         ShardReport.objects.bulk_create([
-            ShardReport(run_id=self.run_pk, index=share.index, users=len(share))
+            ShardReport(run_id=run_pk, index=share.index, users=len(share))
             for share in Share.split(self.spawn_order, self.shards)
         ])
 
@@ -216,7 +216,7 @@ class CeleryRunner(Runner):
 
         A shard's facts are in its row from its last report on; merging the same notes and facts again at
         every tick changes nothing."""
-        rows = self._db(self._rows)
+        rows: list[ShardReport] = self._db(self._rows)
         stats = self.stats
         stats.reset_tables()
         for row in rows:
