@@ -12,6 +12,7 @@ from typing import Any
 
 import gevent
 
+from perf.load.context import RunContext
 from perf.load.session import HttpSession
 
 TaskFunc = Callable[["User"], Any]
@@ -84,13 +85,15 @@ class User:
         self,
         client: HttpSession,
         rng: random.Random,
-        context: Any = None,
+        context: RunContext | None = None,
         wait_time: WaitTime | None = None,
         on_exception: Callable[[BaseException], None] | None = None,
     ) -> None:
         self.client = client
         self.rng = rng
-        self.context = context
+        # Any, not RunContext: a pack's scenarios read their own context's additions through it (its API client,
+        # its configuration), which no engine type can name; what the engine passes is a RunContext.
+        self.context: Any = context
         self._wait_time = wait_time or type(self).wait_time
         self._on_exception = on_exception
         self.stopping = False
