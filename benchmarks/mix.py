@@ -173,6 +173,7 @@ def load_pack() -> tuple[list[type], Callable[[], Any]]:
 def _runner(url: str, users: int, duration: float, kind: str, record: Callable | None = None,
             think: bool = False) -> tuple[Any, Any]:
     """A LoadRunner as run_perf builds one (2 s ticks, a progress line, the history clock)."""
+    from perf.load.hooks import RunHooks
     from perf.load.runner import LoadRunner, RunPlan
     from perf.load.session import HttpSession
     from perf.load.stats import StatsRegistry
@@ -202,8 +203,8 @@ def _runner(url: str, users: int, duration: float, kind: str, record: Callable |
     def make_session(registry: Any) -> HttpSession:
         return HttpSession(base, hook(registry), timeout=30.0)
 
-    runner = LoadRunner(scenarios, plan, stats, make_session, context=context)
-    runner.on_tick = ProgressPrinter(open(os.devnull, "w"), duration, is_tty=False)  # noqa: SIM115
+    progress = ProgressPrinter(open(os.devnull, "w"), duration, is_tty=False)  # noqa: SIM115
+    runner = LoadRunner(scenarios, plan, stats, make_session, context=context, hooks=RunHooks(on_tick=progress))
     return runner, stats
 
 

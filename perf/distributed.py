@@ -26,8 +26,11 @@ from django.utils import timezone
 from perf import liveness, persist
 from perf.conf import perf_settings
 from perf.config import PerfConfig
-from perf.load.runner import RunContext, Runner, RunPlan, Tick
-from perf.load.stats import AGGREGATED, ExceptionEntry, FailureEntry, StatsEntry, StatsRegistry
+from perf.load.context import RunContext
+from perf.load.hooks import RunHooks
+from perf.load.runner import Runner, RunPlan
+from perf.load.shares import Share, merge_findings, share_count
+from perf.load.stats import StatsRegistry
 from perf.load.user import User
 from perf.models import ShardReport
 
@@ -37,38 +40,8 @@ START_TIMEOUT = 30.0
 END_GRACE = 20.0
 POLL_INTERVAL = 0.5
 TASK_NAME = "perf.tasks.run_shard"
-_OPEN = (ShardReport.Status.PENDING, ShardReport.Status.RUNNING)
-
-
-def registry_to_json(stats: StatsRegistry) -> dict[str, Any]:
-    """What a shard reports: everything ``StatsRegistry.merge`` folds (not the time series)."""
-    return {
-        "entries": [entry.to_dict() for entry in stats.entries.values()],
-        "total": stats.total.to_dict(),
-        "failures": [asdict(failure) for failure in stats.failures.values()],
-        "exceptions": [asdict(exception) for exception in stats.exceptions.values()],
-    }
-
-
-def registry_from_json(data: dict[str, Any]) -> StatsRegistry:
-    stats = StatsRegistry()
-    for item in data.get("entries", []):
-        entry = StatsEntry.from_dict(item)
-        stats.entries[(entry.method, entry.name)] = entry
-    if data.get("total"):
-        stats.total = StatsEntry.from_dict(data["total"])
-    for item in data.get("failures", []):
-        failure = FailureEntry(**item)
-        stats.failures[(failure.method, failure.name, failure.error)] = failure
-    for item in data.get("exceptions", []):
-        stats.exceptions[item["message"]] = ExceptionEntry(**item)
-    return stats
-
-
-def shard_order(order: Sequence[str], index: int, shards: int) -> list[str]:
-    """Shard ``index``'s users: spawn positions index, index + shards, … of the whole run's order,
-    so every shard gets a fair mix and together they spawn exactly the one-process order."""
-    return list(order[index::shards])
+# A shard not ended yet: waiting for a worker, or running (the coordinator's and the tasks' one test of it).
+OPEN_STATUSES = (ShardReport.Status.PENDING, ShardReport.Status.RUNNING)
 
 
 def check_broker(timeout: float = 3.0) -> None:
@@ -95,19 +68,18 @@ class CeleryRunner(Runner):
         host: str,
         shards: int,
         context: RunContext | None = None,
-        on_tick: Callable[[Tick], None] | None = None,
-        on_cpu_warning: Callable[[float], None] | None = None,
+        hooks: RunHooks | None = None,
         request_timeout: float = PerfConfig.request_timeout,
         request_log: str | None = None,
     ) -> None:
-        super().__init__(scenarios, plan, stats, context, on_tick, on_cpu_warning)
+        super().__init__(scenarios, plan, stats, context, hooks)
         self.host = host
         self.request_timeout = request_timeout
         self.request_log = request_log  # run_perf --request-log: shards on this machine append to the same file
         # A shard whose heartbeat stands still this long is given up (PERF_SHARD_TIMEOUT, default 10 s).
         self.heartbeat_timeout = perf_settings.PERF_SHARD_TIMEOUT
-        # A shard without users would only report zeros: never more shards than users.
-        self.shards = max(1, min(shards, plan.users))
+        # Shard i of N runs perf.load.shares.Share.of(spawn order, i, N) (perf.tasks); never more shards than users.
+        self.shards = share_count(plan.users, shards)
         self.failed_shards: list[int] = []
         self.run_pk: int | None = None
         # Every query goes through the run's store thread once attached (perf.store): never on the event loop.
@@ -130,7 +102,7 @@ class CeleryRunner(Runner):
         started_at = time.time()
         started = time.monotonic()
         self.stats.start_time = started_at
-        self._db(self._create_rows)
+        self._db(self._create_rows, self.run_pk)
         self._send(started_at, started_at + self.plan.duration)
         give_up_at = started + self.plan.duration + self.plan.end_grace + END_GRACE
         next_tick = started + self.plan.tick_interval
@@ -139,13 +111,13 @@ class CeleryRunner(Runner):
             rows = self._db(self._rows, "stats", "notes", "facts")
             now = time.monotonic()
             for row in rows:
-                if row.status in _OPEN:
+                if row.status in OPEN_STATUSES:
                     self._check_alive(row, now, started)
             if self._stop.is_set() and not stopping:
                 stopping = True
                 give_up_at = min(give_up_at, now + self.plan.end_grace + END_GRACE)
                 self._db(self._ask_shards_to_stop)
-            open_rows = [row for row in rows if row.status in _OPEN]
+            open_rows = [row for row in rows if row.status in OPEN_STATUSES]
             if not open_rows:
                 break
             if now >= give_up_at:
@@ -169,13 +141,13 @@ class CeleryRunner(Runner):
             who = self._db(persist.stop_requested_by, self.run_pk)
             if who:
                 self.request_stop(persist.admin_stop_reason(who))
-        final_rows = self._tick(started_at, final=True)
+        final_rows = self._tick(started_at)
         return self._outcome(final_rows)
 
-    def _create_rows(self) -> None:
+    def _create_rows(self, run_pk: int) -> None:
         ShardReport.objects.bulk_create([
-            ShardReport(run_id=self.run_pk, index=index, users=len(shard_order(self.spawn_order, index, self.shards)))
-            for index in range(self.shards)
+            ShardReport(run_id=run_pk, index=share.index, users=len(share))
+            for share in Share.split(self.spawn_order, self.shards)
         ])
 
     def _send(self, start_at: float, end_at: float) -> None:
@@ -202,7 +174,7 @@ class CeleryRunner(Runner):
         except Exception as exc:
             # The broker answered check_broker() moments ago: this is rare, and the run is stored as failed.
             error = f"not sent: {exc}"
-            self._db(lambda: ShardReport.objects.filter(run_id=self.run_pk, status__in=_OPEN).update(
+            self._db(lambda: ShardReport.objects.filter(run_id=self.run_pk, status__in=OPEN_STATUSES).update(
                 status=ShardReport.Status.FAILED, error=error, finished_at=timezone.now()))
             raise RuntimeError(f"cannot send shard tasks to the Celery broker ({exc})") from exc
         self._seen = {index: (None, sent) for index in range(self.shards)}
@@ -221,14 +193,13 @@ class CeleryRunner(Runner):
     def _give_up(self, row: ShardReport, why: str) -> None:
         """Mark a shard failed, unless it finished meanwhile; its last report stays counted."""
         where = f" on {row.hostname}" if row.hostname else ""
-        marked = self._db(lambda: ShardReport.objects.filter(pk=row.pk, status__in=_OPEN).update(
+        marked = self._db(lambda: ShardReport.objects.filter(pk=row.pk, status__in=OPEN_STATUSES).update(
             status=ShardReport.Status.FAILED, error=f"{why}{where}", finished_at=timezone.now()))
         if marked:
             row.status = ShardReport.Status.FAILED
             message = f"shard {row.index} of {self.shards}{where} {why}; its figures up to its last report are kept"
             self._note(message)
-            if self.on_message:
-                self.on_message(message)
+            self.hooks.on_message(message)
 
     def _rows(self, *deferred: str) -> list[ShardReport]:
         return list(ShardReport.objects.filter(run_id=self.run_pk).defer(*deferred))
@@ -239,21 +210,18 @@ class CeleryRunner(Runner):
         ShardReport.objects.filter(run_id=self.run_pk, status=ShardReport.Status.PENDING).update(
             status=ShardReport.Status.FAILED, error="stopped before it started", finished_at=timezone.now())
 
-    def _tick(self, started_at: float, final: bool = False) -> list[ShardReport]:
-        """Rebuild ``stats`` from the shards' latest cumulative reports, take a sample, tell run.py."""
-        rows = self._db(self._rows)
+    def _tick(self, started_at: float) -> list[ShardReport]:
+        """Rebuild ``stats`` from the shards' latest cumulative reports, take a sample, tell run.py.
+
+        A shard's facts are in its row from its last report on; merging the same notes and facts again at
+        every tick changes nothing."""
+        rows: list[ShardReport] = self._db(self._rows)
         stats = self.stats
-        stats.entries.clear()
-        stats.total = StatsEntry("", AGGREGATED)
-        stats.failures.clear()
-        stats.exceptions.clear()
+        stats.reset_tables()
         for row in rows:
             if row.stats:
-                stats.merge(registry_from_json(row.stats))
-            for note in row.notes or []:
-                self._note(note)
-            if final and self.context is not None:
-                self.context.merge_facts(row.facts or {})
+                stats.merge(StatsRegistry.from_json(row.stats))
+            merge_findings(self.context, row.notes or [], row.facts or {})
         cpu_now = max((row.cpu_percent or 0.0 for row in rows), default=0.0)
         peak = max((row.max_cpu_percent or 0.0 for row in rows), default=0.0)
         users = sum(row.running_users for row in rows if row.status != ShardReport.Status.FAILED)

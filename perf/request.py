@@ -18,7 +18,8 @@ from perf.conf import perf_settings
 from perf.config import PerfConfig, load_config
 from perf.database import DatabaseUnavailable, check_ready
 from perf.exit_codes import FAILURES
-from perf.load.runner import RunContext, RunPlan
+from perf.load.context import RunContext
+from perf.load.runner import RunPlan
 from perf.load.thresholds import Threshold, parse_threshold
 from perf.load.user import User
 from perf.models import PerfRun

@@ -25,8 +25,10 @@ from perf import audit, compare, exit_codes, liveness, packs, persist
 from perf.conf import perf_settings
 from perf.database import first_line
 from perf.files import unsaved_summary_path
+from perf.load.context import RunContext
+from perf.load.hooks import RunHooks, Tick
 from perf.load.request_log import RequestLog
-from perf.load.runner import LoadRunner, RunContext, Runner, Tick, split_counts
+from perf.load.runner import LoadRunner, Runner, split_counts
 from perf.load.session import HttpSession
 from perf.load.stats import StatsRegistry
 from perf.load.thresholds import Verdict, evaluate
@@ -111,12 +113,14 @@ class Invocation:
         # run_perf --request-log: opened before the runner forks any worker, which inherit it.
         self.request_log = RequestLog(request.request_log) if request.request_log else None
         self.progress = ProgressPrinter(out, setup.plan.duration)
-        self.runner = build_runner(request, setup, self.stats, self._make_session, self.context)
-        self.runner.on_tick = self._on_tick
-        self.runner.on_cpu_warning = self._on_cpu_warning
-        self.runner.on_message = self.progress.message  # e.g. a distributed shard that died, said when it happens
         self.live = self._live_output()
-        self.runner.on_second = self.live.second  # the CSV files and --print-stats, about once a second
+        hooks = RunHooks(
+            on_tick=self._on_tick,
+            on_cpu_warning=self._on_cpu_warning,
+            on_message=self.progress.message,  # e.g. a distributed shard that died, said when it happens
+            on_second=self.live.second,  # the CSV files and --print-stats, about once a second
+        )
+        self.runner = build_runner(request, setup, self.stats, self._make_session, self.context, hooks)
         self.split = split_counts(self.runner.spawn_order)
         self.store = RunStore() if request.save else None
         # The audit and the comparison read through a thread too: the stored run's, or one of their own.
@@ -376,26 +380,27 @@ def _status(reason: str) -> str:
     return PerfRun.Status.ABORTED
 
 
-def build_runner(request: RunRequest, setup: RunSetup, stats: StatsRegistry, make_session: Any,
-                 context: RunContext) -> Runner:
+def build_runner(request: RunRequest, setup: RunSetup, stats: StatsRegistry,
+                 make_session: Callable[[StatsRegistry], HttpSession], context: RunContext, hooks: RunHooks) -> Runner:
     """The closed model in one process (default), in several forked processes, on Celery shards,
     or the open model (--rate): all four keep the contract of ``perf.load.runner.Runner``."""
     if setup.processes > 1:
         from perf.load.processes import ProcessRunner
 
         return ProcessRunner(setup.scenarios, setup.plan, stats, make_session, context=context,
-                             processes=setup.processes)
+                             processes=setup.processes, hooks=hooks)
     if request.distributed == "celery":
         from perf.distributed import CeleryRunner
 
         return CeleryRunner(setup.scenarios, setup.plan, stats, host=setup.host, shards=request.shards,
-                            context=context, request_timeout=setup.config.request_timeout,
+                            context=context, hooks=hooks, request_timeout=setup.config.request_timeout,
                             request_log=request.request_log)
     if request.rate is not None:
         from perf.load.open_model import OpenModelRunner
 
-        return OpenModelRunner(setup.scenarios, setup.plan, stats, make_session, context=context, rate=request.rate)
-    return LoadRunner(setup.scenarios, setup.plan, stats, make_session, context=context)
+        return OpenModelRunner(setup.scenarios, setup.plan, stats, make_session, context=context, hooks=hooks,
+                               rate=request.rate)
+    return LoadRunner(setup.scenarios, setup.plan, stats, make_session, context=context, hooks=hooks)
 
 
 def _exit_code(request: RunRequest, stats: StatsRegistry, verdicts: list[Verdict],

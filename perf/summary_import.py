@@ -15,7 +15,6 @@ from typing import Any
 from django.db import transaction
 
 from perf import persist
-from perf.distributed import registry_from_json
 from perf.load.history import POINT_FIELDS, HistoryPoints
 from perf.load.stats import Sample, StatsRegistry
 from perf.models import PerfRun
@@ -50,7 +49,7 @@ def _registry(data: dict[str, Any]) -> StatsRegistry:
     """The tables through the registry's own JSON reader (the summary lists Aggregated among the entries,
     flagged), then the start and the time series, which that form leaves out."""
     entries = data["entries"]
-    registry = registry_from_json({
+    registry = StatsRegistry.from_json({
         "entries": [item for item in entries if not item.get("aggregated")],
         "total": next((item for item in entries if item.get("aggregated")), None),
         "failures": data.get("failures", []),

@@ -3,12 +3,14 @@
 The worker must run the gevent pool (``celery -A perf.celery worker -P gevent``): Celery monkey-patches
 the standard library at start for that pool, which the engine's sockets and greenlets need, and each
 shard then runs as one greenlet of the worker, its users as greenlets beside it. The shard is a plain
-LoadRunner over its slice of the users (``ShardRunner``); its tick (every second here) is the heartbeat
-that writes its cumulative figures to its ``ShardReport`` row, and reads the coordinator's stop flag.
+LoadRunner over its share of the users (``perf.load.shares.Share``, as a forked worker's is); its tick
+(every second here) is the heartbeat that writes its cumulative figures to its ``ShardReport`` row, and
+reads the coordinator's stop flag.
 """
 
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -18,45 +20,34 @@ from django.utils import timezone
 from perf import launch, liveness, packs, persist
 from perf.celery import app
 from perf.config import PerfConfig, load_config
-from perf.distributed import HEARTBEAT_INTERVAL, TASK_NAME, registry_to_json, shard_order
+from perf.distributed import HEARTBEAT_INTERVAL, OPEN_STATUSES, TASK_NAME
 from perf.launch import LAUNCH_TASK
+from perf.load.context import RunContext
+from perf.load.hooks import RunHooks, Tick
 from perf.load.request_log import RequestLog
-from perf.load.runner import LoadRunner, RunContext, RunPlan, Tick, scenario_spawn_order
+from perf.load.runner import LoadRunner, RunPlan, scenario_spawn_order
 from perf.load.session import HttpSession
+from perf.load.shares import Share
 from perf.load.stats import StatsRegistry
 from perf.load.user import User
 from perf.models import PerfRun, ShardReport
 from perf.store import DatabaseThread
 
-_OPEN = (ShardReport.Status.PENDING, ShardReport.Status.RUNNING)
 
+def shard_runner(scenarios: list[type[User]], plan: RunPlan, stats: StatsRegistry,
+                 make_session: Callable[[StatsRegistry], HttpSession], context: RunContext, index: int, shards: int,
+                 start_at: float) -> LoadRunner:
+    """A LoadRunner over share ``index`` of ``shards`` of the run that ``plan`` describes whole.
 
-class ShardRunner(LoadRunner):
-    """A LoadRunner over spawn positions ``index``, ``index + shards``, … of the whole run.
-
-    Each user keeps its position in the whole run, so together the shards spawn the users at the
-    moments one process would (position / spawn rate after the common start) and, in a seeded run,
-    give each user the random stream it would have had in one process.
+    Each user keeps its position in the whole run, so together the shards spawn the users at the moments
+    one process would (position / spawn rate after the common ``start_at``) and, in a seeded run, give
+    each user the random stream it would have had in one process. The pack's context deals its pre-seeded
+    accounts by the same stride: shard i takes i, i + N, … (one process takes 0, 1, 2, …).
     """
-
-    def __init__(self, scenarios: list[type[User]], plan: RunPlan, stats: StatsRegistry, make_session: Any,
-                 context: Any, index: int, shards: int, start_at: float) -> None:
-        order = shard_order(scenario_spawn_order(scenarios, plan.users), index, shards)
-        shard_plan = replace(plan, users=len(order), spawn_rate=plan.spawn_rate / shards,
-                             tick_interval=HEARTBEAT_INTERVAL)
-        super().__init__(scenarios, shard_plan, stats, make_session, context=context, spawn_order=order)
-        self.index = index
-        self.shards = shards
-        self.first_spawn_at = start_at + index / plan.spawn_rate
-
-    def _spawn_user(self, index: int, name: str) -> None:
-        super()._spawn_user(self.index + index * self.shards, name)
-
-    def _spawner(self) -> None:
-        delay = self.first_spawn_at - time.time()
-        if delay > 0 and self._stop.wait(timeout=delay):
-            return
-        super()._spawner()
+    share = Share.of(scenario_spawn_order(scenarios, plan.users), index, shards)
+    share.deal_accounts(context)
+    return LoadRunner(scenarios, share.scaled(plan, HEARTBEAT_INTERVAL), stats, make_session, context=context,
+                      share=share, first_spawn_at=start_at + share.first_spawn_delay(plan.spawn_rate))
 
 
 class Heartbeat:
@@ -90,7 +81,7 @@ class Heartbeat:
 
     def _figures(self, **fields: Any) -> dict[str, Any]:
         """A snapshot of the shard's figures, taken on the event loop where they change."""
-        return {"stats": registry_to_json(self.stats), "requests": self.stats.total.num_requests,
+        return {"stats": self.stats.to_json(), "requests": self.stats.total.num_requests,
                 "heartbeat_at": timezone.now(), "max_cpu_percent": self.runner.max_cpu_percent,
                 "notes": list(self.context.notes), **fields}
 
@@ -168,10 +159,7 @@ def run_shard(self: Any, *, run_id: int, index: int, shards: int, host: str, sce
     stats = StatsRegistry()
     try:
         perf_config = PerfConfig(**config) if config else replace(load_config(), backend_url=host)
-        # The scenario pack's context, from this worker's settings and environment; pre-seeded accounts
-        # dealt out disjointly: shard i takes i, i + N, … (one process takes 0, 1, 2, …).
-        context = packs.make_context()
-        context.stride(index, shards)
+        context = packs.make_context()  # the scenario pack's, from this worker's settings and environment
         configured = packs.scenarios()
         plan = RunPlan(users=users, spawn_rate=spawn_rate, duration=max(0.0, end_at - time.time()),
                        stop_timeout=stop_timeout, wait=(wait[0], wait[1]) if wait else None, seed=seed,
@@ -181,17 +169,17 @@ def run_shard(self: Any, *, run_id: int, index: int, shards: int, host: str, sce
         def make_session(registry: StatsRegistry) -> HttpSession:
             return HttpSession(host, registry.record, timeout=perf_config.request_timeout, request_log=log)
 
-        runner = ShardRunner([configured[name] for name in scenarios], plan, stats, make_session, context,
-                             index=index, shards=shards, start_at=start_at)
+        runner = shard_runner([configured[name] for name in scenarios], plan, stats, make_session, context,
+                              index=index, shards=shards, start_at=start_at)
         heartbeat = Heartbeat(pk, runner, stats, context, run_id,
                               liveness.lost_after() if coordinator_timeout is None else coordinator_timeout)
-        runner.on_tick = heartbeat
+        runner.hooks = RunHooks(on_tick=heartbeat)
         runner.run()
         heartbeat.finish()
         return "done"
     except Exception as exc:
-        ShardReport.objects.filter(pk=pk, status__in=_OPEN).update(
-            status=ShardReport.Status.FAILED, finished_at=timezone.now(), stats=registry_to_json(stats),
+        ShardReport.objects.filter(pk=pk, status__in=OPEN_STATUSES).update(
+            status=ShardReport.Status.FAILED, finished_at=timezone.now(), stats=stats.to_json(),
             requests=stats.total.num_requests,
             error=f"failed ({type(exc).__name__}: {exc})\n\n{traceback.format_exc()}")
         raise

@@ -1,16 +1,44 @@
 """What the simulated users of one run share: the generic half of a scenario pack's context.
 
-One context per process (each forked worker and each Celery shard has its own); the runners
-bring the parts that must reach the end of the run (``notes``, ``facts``) back to the process that
-stores it. A pack subclasses it to add what its scenarios need (clients, configuration) and names
-the subclass in ``PERF_CONTEXT`` (``perf.packs``).
+``RunContext`` is the one type of it that runners, shares and users take; ``SharedContext`` is the
+implementation every pack's context subclasses. One context per process (each forked worker and each
+Celery shard has its own); the runners bring the parts that must reach the end of the run (``notes``,
+``facts``) back to the process that stores it (``perf.load.shares.merge_findings``). A pack subclasses
+it to add what its scenarios need (clients, configuration) and names the subclass in ``PERF_CONTEXT``
+(``perf.packs``).
 """
 
 import itertools
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+
+class RunContext(Protocol):
+    """The shared context as the engine sees it, whatever the pack's subclass adds: the end-of-run notes,
+    the facts the audit checks, the values users find for all, and a counter dealt out disjointly.
+
+    A protocol rather than the class so that the engine names what it relies on, and a pack may bring
+    any context that offers it (``PERF_CONTEXT``)."""
+
+    notes: list[str]
+    facts: dict[str, set[str]]
+    shared: dict[str, Any]
+
+    def note_once(self, message: str) -> None: ...
+
+    def remember(self, kind: str, value: str) -> None: ...
+
+    def merge_facts(self, facts: Mapping[str, Iterable[str]]) -> None: ...
+
+    def facts_as_lists(self) -> dict[str, list[str]]: ...
+
+    def stride(self, start: int, step: int) -> None: ...
+
+    def next_number(self) -> int: ...
+
+    def find_once(self, key: str, find: Callable[[], Any]) -> Any: ...
 
 
 @dataclass

@@ -12,7 +12,7 @@ from math import ceil, floor, log
 
 RATIO = 1.02
 _INV_LOG_RATIO = 1.0 / log(RATIO)
-_SQRT_RATIO = RATIO**0.5
+_SQRT_RATIO: float = RATIO**0.5  # float ** float is typed Any (a negative base would give a complex)
 # Values below 1 µs (or zero) share one bucket: no real request is that fast.
 _FLOOR_MS = 0.001
 _FLOOR_KEY = floor(log(_FLOOR_MS) * _INV_LOG_RATIO)

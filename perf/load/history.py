@@ -157,14 +157,14 @@ def make_point(entry: "StatsEntry", now: float, users: int, rates: tuple[float, 
     percentiles = entry_percentiles(entry, fractions)
     median = percentiles[fractions.index(0.5)] if 0.5 in fractions else entry.median_response_time
     measured = entry.num_requests > 0
-    return HistoryPoint(
+    return HistoryPoint._make((  # _make: a type checker cannot count the unpacked percentiles
         now, users, *rates, *(_or_nan(value) for value in percentiles),
         entry.num_requests, entry.num_failures, _or_nan(median),
         entry.avg_response_time if measured else nan,
         _or_nan(entry.min_response_time),
         entry.max_response_time if measured else nan,
         entry.avg_content_length if measured else nan,
-    )
+    ))
 
 
 class RateWindow:

@@ -15,8 +15,6 @@ own users: a slow scenario cannot hand its arrivals to a fast one's idle users, 
 the mix away from the slow endpoints just when they slow down (an omission of its own).
 """
 
-import gc
-import random
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -25,7 +23,9 @@ from typing import Any
 import gevent
 from gevent.event import Event
 
-from perf.load.runner import LoadRunner, RunPlan, Tick, split_counts
+from perf.load.context import RunContext
+from perf.load.hooks import RunHooks
+from perf.load.runner import LoadRunner, RunPlan, split_counts
 from perf.load.session import HttpSession
 from perf.load.stats import StatsRegistry
 from perf.load.user import StopUser, User
@@ -71,7 +71,7 @@ class PoolUser:
 
 
 class OpenModelRunner(LoadRunner):
-    """LoadRunner's face (ticks, CPU watch, stop, stop timeout) over an arrival-rate schedule.
+    """LoadRunner's loop (ticks, CPU watch, stop, stop timeout) over an arrival-rate schedule.
 
     The pool starts first, at ``plan.spawn_rate`` users per second as LoadRunner ramps up (a
     stampede of logins would measure the stampede); its ``on_start`` requests are recorded like
@@ -86,15 +86,14 @@ class OpenModelRunner(LoadRunner):
         plan: RunPlan,
         stats: StatsRegistry,
         make_session: Callable[[StatsRegistry], HttpSession],
-        context: Any = None,
-        on_tick: Callable[[Tick], None] | None = None,
-        on_cpu_warning: Callable[[float], None] | None = None,
+        context: RunContext | None = None,
+        hooks: RunHooks | None = None,
         *,
         rate: float,
     ) -> None:
         if not rate > 0:
             raise ValueError(f"the arrival rate must be greater than 0, got {rate:g}")
-        super().__init__(scenarios, plan, stats, make_session, context, on_tick, on_cpu_warning)
+        super().__init__(scenarios, plan, stats, make_session, context, hooks)
         for name in set(self.spawn_order):
             if not self.scenarios[name].tasks:
                 raise TypeError(f"{name} has no @task methods")
@@ -115,11 +114,10 @@ class OpenModelRunner(LoadRunner):
 
     # --- the pool -----------------------------------------------------------------------------------------------
 
-    def _spawn_user(self, index: int, name: str) -> None:
-        """A pool user, where LoadRunner's spawner would start a looping one (same RNG rules)."""
-        seed = self.plan.seed
-        rng = random.Random(f"{seed}:{index}") if seed is not None else self._shared_rng
-        user = self.scenarios[name](self.make_session(self.stats), rng, self.context, None, self._record_exception)
+    def _spawn_user(self, run_index: int, name: str) -> None:
+        """A pool user, where LoadRunner's spawner would start a looping one (no think time: an iteration is
+        one task)."""
+        user = self._new_user(run_index, name, None)
         self.users.append((user, gevent.spawn(self._serve, PoolUser(user, name))))
 
     def _settle(self) -> None:
@@ -214,40 +212,30 @@ class OpenModelRunner(LoadRunner):
         gevent.sleep(max(0.0, end - time.perf_counter()))
         self.request_stop("completed")
 
-    # --- the run ------------------------------------------------------------------------------------------------
+    # --- what the open model brings to LoadRunner's loop --------------------------------------------------------
 
-    def run(self) -> str:
-        """Run until the schedule is over or a stop is requested; returns ``"completed"`` or the stop reason."""
-        self.stats.start_time = time.time()
-        started = time.monotonic()
-        ramp = len(self.spawn_order) / self.plan.spawn_rate
-        give_up = started + ramp + POOL_READY_TIMEOUT + self.plan.duration + 10.0  # only if the scheduler hangs
-        cpu_mark = (started, time.process_time())
+    def _start_driver(self) -> gevent.Greenlet:
+        """The schedule (which starts the pool first); a scheduler that fails stops the run, naming why."""
         scheduler = gevent.spawn(self._schedule)
         scheduler.link_exception(lambda dead: self.request_stop(f"scheduler failed: {dead.exception!r}"[:200]))
-        try:
-            while not self._stop.wait(timeout=max(0.0, min(self.plan.tick_interval, give_up - time.monotonic()))):
-                if time.monotonic() >= give_up:
-                    self.request_stop("the schedule overran its time")
-                    break
-                if self._schedule_over():
-                    continue  # the scheduler ends the run in a moment; the final tick follows below
-                cpu_mark = self._tick(started, cpu_mark)
-        finally:
-            scheduler.kill()
-            if self._schedule_start is not None:
-                now = time.perf_counter()
-                self.schedule_seconds = min(now - self._schedule_start, self.plan.duration)
-            users_at_end = self.user_count
-            self._stop_users()
-            gc.unfreeze()
-        # The final sample also holds the iterations finished during --stop-timeout.
-        self._tick(started, cpu_mark, users_at_end)
-        return self._stop_reason
+        return scheduler
 
-    def _schedule_over(self) -> bool:
+    def _time_bound(self) -> float:
+        """The pool's ramp, its wait to be ready, the schedule and 10 s: reached only if the scheduler hangs
+        (it ends the run itself when the schedule is over)."""
+        return len(self.spawn_order) / self.plan.spawn_rate + POOL_READY_TIMEOUT + self.plan.duration + 10.0
+
+    def _out_of_time(self) -> None:
+        self.request_stop("the schedule overran its time")
+
+    def _ticks_over(self) -> bool:
+        """Once the schedule is over the scheduler ends the run in a moment; the final tick follows."""
         start = self._schedule_start
         return start is not None and time.perf_counter() >= start + self.plan.duration
+
+    def _driver_ended(self) -> None:
+        if self._schedule_start is not None:
+            self.schedule_seconds = min(time.perf_counter() - self._schedule_start, self.plan.duration)
 
     # --- what to report -----------------------------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """The closed model over several forked processes, for when one core is not enough to drive the load.
 
 One gevent process tops out at one core (docs/design.md, "HTTP transport"); ``--processes N`` forks N
-workers, each a :class:`~perf.load.runner.LoadRunner` over its share of the users. Every second a
+workers, each a :class:`~perf.load.runner.LoadRunner` over its share of the users
+(:class:`~perf.load.shares.Share`, as a Celery shard is). Every second a
 worker sends what it recorded since its last report (a drained :class:`StatsRegistry`), its live
 user count and its CPU %, over a pipe; the parent merges each delta into the run's registry, which
 is exact (histograms add key-wise), takes the samples on its own ticks and is the only process that
@@ -17,7 +18,7 @@ import struct
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 import gevent
@@ -25,9 +26,12 @@ import gevent.os
 from gevent import monkey
 from gevent.event import Event
 
-from perf.load.runner import LoadRunner, RunContext, Runner, RunPlan, Tick
+from perf.load.context import RunContext
+from perf.load.hooks import RunHooks, Tick
+from perf.load.runner import LoadRunner, Runner, RunPlan
 from perf.load.session import HttpSession
-from perf.load.stats import AGGREGATED, Sample, StatsEntry, StatsRegistry
+from perf.load.shares import Share, findings, merge_findings
+from perf.load.stats import Sample, StatsRegistry
 from perf.load.user import User
 
 REPORT_INTERVAL = 1.0
@@ -35,17 +39,6 @@ REPORT_INTERVAL = 1.0
 HANG_GRACE = 10.0
 REAP_TIMEOUT = 5.0
 _HEADER = struct.Struct(">I")
-
-
-def split_users(order: Sequence[str], processes: int) -> list[list[tuple[int, str]]]:
-    """Each worker's users as (run-wide spawn index, scenario): worker i takes positions i, i+N, i+2N…
-
-    Striding keeps every worker's mix close to the weights (the spawn order interleaves the
-    classes) and its users spread over the ramp. Never more workers than users.
-    """
-    workers = max(1, min(processes, len(order)))
-    indexed = list(enumerate(order))
-    return [indexed[i::workers] for i in range(workers)]
 
 
 class WorkerStats(StatsRegistry):
@@ -59,7 +52,7 @@ class WorkerStats(StatsRegistry):
         """
         delta = StatsRegistry(entries=self.entries, total=self.total, failures=self.failures,
                               exceptions=self.exceptions, start_time=self.start_time)
-        self.entries, self.total, self.failures, self.exceptions = {}, StatsEntry("", AGGREGATED), {}, {}
+        self.reset_tables()
         return delta
 
     def take_sample(self, users: int, now: float | None = None) -> Sample:
@@ -68,18 +61,6 @@ class WorkerStats(StatsRegistry):
         return Sample(timestamp=now, elapsed=now - self.start_time, users=users, requests_per_second=0.0,
                       failures_per_second=0.0, p50=None, p95=None, avg_response_time=None,
                       total_requests=0, total_failures=0)
-
-
-class WorkerRunner(LoadRunner):
-    """One worker's LoadRunner: its share of the spawn order, each user seeded by its run-wide index,
-    so a seeded run gives every user the same random stream whatever the number of processes."""
-
-    def __init__(self, share: Sequence[tuple[int, str]], *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, spawn_order=[name for _, name in share], **kwargs)
-        self._run_indices = [index for index, _ in share]
-
-    def _spawn_user(self, index: int, name: str) -> None:
-        super()._spawn_user(self._run_indices[index], name)
 
 
 @dataclass
@@ -111,18 +92,17 @@ class ProcessRunner(Runner):
         make_session: Callable[[StatsRegistry], HttpSession],
         context: RunContext | None = None,
         processes: int = 2,
-        on_tick: Callable[[Tick], None] | None = None,
-        on_cpu_warning: Callable[[float], None] | None = None,
+        hooks: RunHooks | None = None,
     ) -> None:
-        super().__init__(scenarios, plan, stats, context, on_tick, on_cpu_warning)
+        super().__init__(scenarios, plan, stats, context, hooks)
         self.make_session = make_session
-        self.shares = split_users(self.spawn_order, processes)
+        self.shares = Share.split(self.spawn_order, processes)
         self.workers: list[_Worker] = []
         self._kill_at = float("inf")
         self._all_done = Event()
         self._open_pipes = 0
         self._cpu_peak = 0.0
-        self._worker: WorkerRunner | None = None  # set in a worker process only
+        self._worker: LoadRunner | None = None  # set in a worker process only
 
     @property
     def child_requests(self) -> dict[int, int]:
@@ -184,17 +164,17 @@ class ProcessRunner(Runner):
     def _fork_workers(self) -> None:
         _close_database_connections()
         fork = gevent.os.fork_and_watch if monkey.is_module_patched("os") else gevent.os.fork_gevent
-        for index, share in enumerate(self.shares):
+        for share in self.shares:
             if self.stopping:
                 return
             read_fd, write_fd = os.pipe()
             pid = fork()
             if pid == 0:
                 os.close(read_fd)
-                self._worker_main(index, share, write_fd)
+                self._worker_main(share, write_fd)
             os.close(write_fd)
             gevent.os.make_nonblocking(read_fd)
-            self.workers.append(_Worker(index=index, pid=pid, fd=read_fd))
+            self.workers.append(_Worker(index=share.index, pid=pid, fd=read_fd))
 
     def _supervise(self, started: float) -> None:
         """Tick on the parent's own clock until every worker has hung up (or is killed for hanging).
@@ -239,7 +219,9 @@ class ProcessRunner(Runner):
             if not self._open_pipes:
                 self._all_done.set()
 
-    def _handle(self, worker: _Worker, message: tuple) -> None:
+    def _handle(self, worker: _Worker, message: tuple[Any, ...]) -> None:
+        """One unpickled message of a worker: ("report", delta, users, cpu %), ("done", notes, facts) or
+        ("error", traceback)."""
         kind = message[0]
         if kind == "report":
             _, delta, users, cpu_percent = message
@@ -251,11 +233,7 @@ class ProcessRunner(Runner):
         elif kind == "done":
             _, notes, facts = message
             worker.done = True
-            # What the users learned for the end of the run (notes, the facts the audit checks).
-            for note in notes:
-                self._note(note)
-            if self.context is not None:
-                self.context.merge_facts(facts)
+            merge_findings(self.context, notes, facts)  # what the users learned for the end of the run
         elif kind == "error":
             worker.error = message[1]
             self.stats.record_exception(f"worker {worker.index} failed: {_last_line(message[1])}", message[1])
@@ -303,19 +281,20 @@ class ProcessRunner(Runner):
 
     # --- a worker -----------------------------------------------------------------------------------------------
 
-    def _worker_main(self, index: int, share: Sequence[tuple[int, str]], fd: int) -> NoReturn:
+    def _worker_main(self, share: Share, fd: int) -> NoReturn:
         """The whole life of a worker process; it never returns into the parent's code."""
         code = 0
         try:
             stats = WorkerStats()
-            worker = self._become_worker(index, share, stats)
+
+            def report(tick: Tick) -> None:
+                _send(fd, ("report", stats.drain(), tick.users, tick.cpu_percent))
+
+            worker = self._become_worker(share, stats, RunHooks(on_tick=report))
             gevent.os.make_nonblocking(fd)
-            worker.on_tick = lambda tick: _send(fd, ("report", stats.drain(), tick.users, tick.cpu_percent))
             gevent.signal_handler(signal.SIGTERM, worker.request_stop, "stopped by the parent process")
             worker.run()
-            context = self.context
-            notes, facts = (list(context.notes), context.facts_as_lists()) if context is not None else ([], {})
-            _send(fd, ("done", notes, facts))
+            _send(fd, ("done", *findings(self.context)))
         except BaseException:
             code = 1
             with contextlib.suppress(BaseException):
@@ -323,7 +302,7 @@ class ProcessRunner(Runner):
         finally:
             os._exit(code)
 
-    def _become_worker(self, index: int, share: Sequence[tuple[int, str]], stats: WorkerStats) -> WorkerRunner:
+    def _become_worker(self, share: Share, stats: WorkerStats, hooks: RunHooks) -> LoadRunner:
         # The terminal sends Ctrl-C to the whole process group: the parent alone decides.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         _die_with_parent()
@@ -334,17 +313,13 @@ class ProcessRunner(Runner):
         for target in (0, 1, 2):
             os.dup2(devnull, target)  # workers print nothing: the parent owns the terminal
         os.close(devnull)
-        context = self.context
-        if context is not None:
-            context.stride(index, len(self.shares))  # workers never share a pre-seeded account
-        plan = replace(self.plan, users=len(share), spawn_rate=self.plan.spawn_rate / len(self.shares),
-                       tick_interval=REPORT_INTERVAL)
-        self._worker = WorkerRunner(share, list(self.scenarios.values()), plan, stats, self.make_session,
-                                    context=context)
+        share.deal_accounts(self.context)  # workers never share a pre-seeded account
+        self._worker = LoadRunner(list(self.scenarios.values()), share.scaled(self.plan, REPORT_INTERVAL), stats,
+                                  self.make_session, context=self.context, hooks=hooks, share=share)
         return self._worker
 
 
-def _send(fd: int, message: tuple) -> None:
+def _send(fd: int, message: tuple[object, ...]) -> None:
     """One length-prefixed pickle, written cooperatively (a full pipe blocks this greenlet only)."""
     data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
     view = memoryview(_HEADER.pack(len(data)) + data)

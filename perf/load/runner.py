@@ -10,18 +10,20 @@ import os
 import random
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from math import log
-from typing import Any, Protocol
+from typing import Any
 
 import gevent
 from gevent.event import Event
 
-from perf.load.history import HistoryPoint
+from perf.load.context import RunContext
+from perf.load.hooks import RunHooks, Tick
 from perf.load.session import CUT_OFF, HttpSession
-from perf.load.stats import Sample, StatsRegistry
+from perf.load.shares import Share
+from perf.load.stats import StatsRegistry
 from perf.load.user import User, WaitTime, between
 
 CPU_WARNING_PERCENT = 90.0
@@ -83,7 +85,7 @@ def scenario_spawn_order(scenarios: Sequence[type[User]], users: int) -> list[st
     return allocate_users({cls.__name__: cls.weight for cls in scenarios}, users)
 
 
-def split_counts(order: Sequence[str]) -> dict[str, int]:
+def split_counts(order: Iterable[str]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for name in order:
         counts[name] = counts.get(name, 0) + 1
@@ -110,39 +112,21 @@ class RunPlan:
         return self.stop_timeout or self.request_timeout
 
 
-@dataclass
-class Tick:
-    """What the caller hears every tick (and once at the end)."""
-
-    sample: Sample
-    elapsed: float
-    users: int
-    cpu_percent: float
-
-
-class RunContext(Protocol):
-    """What runners need of the scenarios' shared context (``perf.load.context.SharedContext`` or a pack's
-    subclass): the end-of-run notes, the facts the audit checks, and a counter dealt out disjointly."""
-
-    notes: list[str]
-    facts: dict[str, set[str]]
-
-    def note_once(self, message: str) -> None: ...
-
-    def merge_facts(self, facts: Mapping[str, Iterable[str]]) -> None: ...
-
-    def facts_as_lists(self) -> dict[str, list[str]]: ...
-
-    def stride(self, start: int, step: int) -> None: ...
+def user_rng(seed: int | None, run_index: int, shared: random.Random) -> random.Random:
+    """The random generator of the user at run-wide spawn position ``run_index``, the one rule for every
+    runner: a seeded run needs a stream per user to be reproducible (seeded by the position, so the same
+    whatever the run is split into); an unseeded one shares one generator, which saves ~2.9 KB per user
+    (a Mersenne Twister state is 2.5 KB)."""
+    return random.Random(f"{seed}:{run_index}") if seed is not None else shared
 
 
 class Runner:
     """The one contract of every runner (one process, forked workers, Celery shards, open model).
 
-    ``perf.run`` builds a runner, sets ``on_tick``/``on_cpu_warning``/``on_message``, calls
-    ``attach_store`` when the run is stored, then ``run()``, which blocks until the run ends and
-    returns ``"completed"`` or the reason it stopped early. ``request_stop`` may be called at any
-    time, from a signal handler too, and takes effect at the runner's next tick or sooner.
+    ``perf.run`` builds a runner with its ``RunHooks``, calls ``attach_store`` when the run is stored,
+    then ``run()``, which blocks until the run ends and returns ``"completed"`` or the reason it stopped
+    early. ``request_stop`` may be called at any time, from a signal handler too, and takes effect at the
+    runner's next tick or sooner.
     """
 
     def __init__(
@@ -151,25 +135,20 @@ class Runner:
         plan: RunPlan,
         stats: StatsRegistry,
         context: RunContext | None = None,
-        on_tick: Callable[[Tick], None] | None = None,
-        on_cpu_warning: Callable[[float], None] | None = None,
-        spawn_order: Sequence[str] | None = None,
+        hooks: RunHooks | None = None,
+        share: Share | None = None,
     ) -> None:
-        """``spawn_order`` is given by runners that run a share of a larger run (a worker, a shard)."""
+        """``share`` is given by runners that run a part of a larger run (a worker, a shard); ``plan`` is
+        then already that share's (``Share.scaled``). By default the runner runs the whole run."""
         self.scenarios = {cls.__name__: cls for cls in scenarios}
         self.plan = plan
         self.stats = stats
         self.context = context
-        self.on_tick = on_tick
-        self.on_cpu_warning = on_cpu_warning
-        self.on_message: Callable[[str], None] | None = None  # something to say at once (a shard died)
-        # Each point of the stats history, about once a second (second_clock) and at every tick.
-        self.on_second: Callable[[HistoryPoint], None] | None = None
+        self.hooks = hooks or RunHooks()
         self._reported_users = 0
         self._last_tick_at: float | None = None  # time.time() of the latest tick, for the second clock
-        self.spawn_order = (
-            list(spawn_order) if spawn_order is not None else scenario_spawn_order(scenarios, plan.users)
-        )
+        self.share = share if share is not None else Share.whole(scenario_spawn_order(scenarios, plan.users))
+        self.spawn_order = list(self.share.scenarios)
         self.cpu_warned = False
         self.max_cpu_percent = 0.0
         self._stop = Event()
@@ -191,7 +170,7 @@ class Runner:
 
     @property
     def stopping(self) -> bool:
-        return self._stop.is_set()
+        return bool(self._stop.is_set())
 
     @property
     def user_count(self) -> int:
@@ -226,13 +205,11 @@ class Runner:
         self.max_cpu_percent = max(self.max_cpu_percent, peak)
         if peak > CPU_WARNING_PERCENT and not self.cpu_warned:
             self.cpu_warned = True
-            if self.on_cpu_warning:
-                self.on_cpu_warning(peak)
+            self.hooks.on_cpu_warning(peak)
         self._reported_users, self._last_tick_at = users, time.time()
         sample = self.stats.take_sample(users)  # with a history point as of now
         self._tell_second()
-        if self.on_tick:
-            self.on_tick(Tick(sample=sample, elapsed=elapsed, users=users, cpu_percent=cpu_percent))
+        self.hooks.on_tick(Tick(sample=sample, elapsed=elapsed, users=users, cpu_percent=cpu_percent))
 
     def report_second(self) -> None:
         """A point of the stats history between ticks (Locust writes its history every second)."""
@@ -241,8 +218,8 @@ class Runner:
 
     def _tell_second(self) -> None:
         point = self.stats.last_point
-        if self.on_second is not None and point is not None:
-            self.on_second(point)
+        if point is not None:
+            self.hooks.on_second(point)
 
     @contextmanager
     def second_clock(self) -> Iterator[None]:
@@ -282,7 +259,14 @@ class Runner:
 
 
 class LoadRunner(Runner):
-    """Drives the users of one run in this process; ``run()`` blocks until the run ends and says how."""
+    """Drives the users of one run (or of one share of it) in this process; ``run()`` blocks until the
+    run ends and says how.
+
+    ``run()`` is the one loop of both models: it starts the model's driver (here the spawner, in the open
+    model the arrival schedule), ticks every ``tick_interval`` until the run's time bound or a stop, then
+    stops the users and takes the final tick. A model supplies only what differs: its driver, its time
+    bound and what happens when it is reached, and when periodic ticks are over.
+    """
 
     def __init__(
         self,
@@ -291,12 +275,15 @@ class LoadRunner(Runner):
         stats: StatsRegistry,
         make_session: Callable[[StatsRegistry], HttpSession],
         context: RunContext | None = None,
-        on_tick: Callable[[Tick], None] | None = None,
-        on_cpu_warning: Callable[[float], None] | None = None,
-        spawn_order: Sequence[str] | None = None,
+        hooks: RunHooks | None = None,
+        share: Share | None = None,
+        first_spawn_at: float | None = None,
     ) -> None:
-        super().__init__(scenarios, plan, stats, context, on_tick, on_cpu_warning, spawn_order)
+        """``first_spawn_at``: the wall-clock time of the first spawn (a Celery shard starts where one process
+        would have started its first user); by default at once."""
+        super().__init__(scenarios, plan, stats, context, hooks, share)
         self.make_session = make_session
+        self.first_spawn_at = first_spawn_at
         self.users: list[tuple[User, gevent.Greenlet]] = []
         # Requests in flight when the run ended, and how many of them the end grace cut off.
         self.in_flight_at_end = 0
@@ -308,14 +295,14 @@ class LoadRunner(Runner):
     def user_count(self) -> int:
         return sum(1 for _, greenlet in self.users if not greenlet.dead)
 
-    def _spawn_user(self, index: int, name: str) -> None:
-        seed = self.plan.seed
-        # A seeded run needs a stream per user to be reproducible; an unseeded one shares one
-        # generator, which saves ~2.9 KB per user (a Mersenne Twister state is 2.5 KB).
-        rng = random.Random(f"{seed}:{index}") if seed is not None else self._shared_rng
-        user = self.scenarios[name](
-            self.make_session(self.stats), rng, self.context, self._wait_override, self._record_exception
-        )
+    def _new_user(self, run_index: int, name: str, wait_time: WaitTime | None) -> User:
+        """The user at run-wide spawn position ``run_index``: its session, its random stream, the context."""
+        rng = user_rng(self.plan.seed, run_index, self._shared_rng)
+        return self.scenarios[name](self.make_session(self.stats), rng, self.context, wait_time,
+                                    self._record_exception)
+
+    def _spawn_user(self, run_index: int, name: str) -> None:
+        user = self._new_user(run_index, name, self._wait_override)
         self.users.append((user, gevent.spawn(user.run)))
 
     def _record_exception(self, exc: BaseException) -> None:
@@ -323,37 +310,68 @@ class LoadRunner(Runner):
         self.stats.record_exception(message, "".join(traceback.format_exception(exc)))
 
     def _spawner(self) -> None:
+        """The share's users, one every 1/spawn rate, each with its run-wide position."""
+        if self.first_spawn_at is not None:
+            delay = self.first_spawn_at - time.time()
+            if delay > 0 and self._stop.wait(timeout=delay):
+                return
+        users = self.share.users
         interval = 1.0 / self.plan.spawn_rate
         started = time.monotonic()
-        for index, name in enumerate(self.spawn_order):
+        for position, (run_index, name) in enumerate(users):
             if self._stop.is_set():
                 return
-            self._spawn_user(index, name)
-            delay = started + (index + 1) * interval - time.monotonic()
-            if delay > 0 and index + 1 < len(self.spawn_order):
+            self._spawn_user(run_index, name)
+            delay = started + (position + 1) * interval - time.monotonic()
+            if delay > 0 and position + 1 < len(users):
                 gevent.sleep(delay)
         # Everything built so far lives for the whole run: keep it out of the collector's full
         # passes, whose pauses would otherwise show up as generator latency in the tail.
         gc.freeze()
 
+    # --- what a model supplies to the loop ----------------------------------------------------------------------
+
+    def _start_driver(self) -> gevent.Greenlet:
+        """The greenlet that brings the load: here the spawner; the users then loop on their own."""
+        return gevent.spawn(self._spawner)
+
+    def _time_bound(self) -> float:
+        """Seconds after the start at which the loop ends whatever happens: the planned duration."""
+        return self.plan.duration
+
+    def _out_of_time(self) -> None:
+        """The time bound is reached: here the run's planned end, so it completed."""
+
+    def _ticks_over(self) -> bool:
+        """Whether periodic ticks are over; the final tick comes after the users have stopped."""
+        return False
+
+    def _driver_ended(self) -> None:
+        """After the driver is killed, before the users are stopped: what the model wants to note."""
+
+    # --- the loop -----------------------------------------------------------------------------------------------
+
     def run(self) -> str:
-        """Run until the duration is over or a stop is requested; returns
-        ``"completed"`` or the stop reason."""
+        """Run until the time bound or a stop request; returns ``"completed"`` or the stop reason."""
         self.stats.start_time = time.time()
         started = time.monotonic()
-        deadline = started + self.plan.duration
-        spawner = gevent.spawn(self._spawner)
-        cpu_mark = (time.monotonic(), time.process_time())
+        bound = started + self._time_bound()
+        cpu_mark = (started, time.process_time())
+        driver = self._start_driver()
         try:
             while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or self._stop.wait(timeout=min(self.plan.tick_interval, remaining)):
+                remaining = bound - time.monotonic()
+                if remaining <= 0:
+                    self._out_of_time()
                     break
-                if time.monotonic() >= deadline:
-                    break  # the last tick is the final one below, after the users stop
+                if self._stop.wait(timeout=min(self.plan.tick_interval, remaining)):
+                    break
+                if time.monotonic() >= bound or self._ticks_over():
+                    continue  # the bound ends the loop at the next turn; the last tick is the final one below
                 cpu_mark = self._tick(started, cpu_mark)
         finally:
-            spawner.kill()
+            driver.kill()
+            self._driver_ended()
             users_at_end = self.user_count
             self._stop_users()
             gc.unfreeze()

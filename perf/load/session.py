@@ -27,7 +27,7 @@ import json as jsonlib
 import re
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlencode, urlsplit
 
 from gevent import GreenletExit
@@ -53,7 +53,7 @@ _OBJECT_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 CUT_OFF = "CutOff"
 
 
-class SessionSealed(GreenletExit):
+class SessionSealed(GreenletExit):  # type: ignore[misc]  # gevent publishes no types: its GreenletExit is Any
     """The run has ended: a sealed session sends nothing more, and the user that tried to ends quietly."""
 
 
@@ -165,7 +165,7 @@ class ResponseContext:
     def __enter__(self) -> "ResponseContext":
         return self
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
         if isinstance(exc, SessionSealed):
             pass  # this block's request was answered; a later one in it was not sent as the run ended
         elif exc is not None and not isinstance(exc, Exception):
@@ -222,11 +222,13 @@ class HttpSession:
                                    network_timeout=self._timeout)
 
     def _send_https(self, method: str, uri: str, body: bytes, headers: dict[str, str]) -> tuple[int, Headers, bytes]:
-        deadline = self._https_deadline
+        deadline, client = self._https_deadline, self._client
+        if client is None:
+            raise RuntimeError("a plain http session has no https client")
         if deadline is not None:
             deadline.arm()
         try:
-            raw = self._client.request(method, uri, body=body, headers=headers)
+            raw = client.request(method, uri, body=body, headers=headers)
             try:
                 content = raw.read()
                 return raw.status_code, Headers((key.lower(), value) for key, value in raw.items()), content
@@ -234,7 +236,7 @@ class HttpSession:
                 raw.release()
         except RequestTimedOut:
             # Its connection is left mid-answer: a new client (and connection) for the next request.
-            self._client.close()
+            client.close()
             self._client = self._https_client()
             raise TimeoutError("timed out") from None
         finally:

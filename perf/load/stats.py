@@ -10,7 +10,7 @@ import time
 from array import array
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from math import isnan, nan
 from typing import Any
 
@@ -333,15 +333,15 @@ class StatsRegistry:
         key = bucket_key(response_time)
         entry.log(response_time, content_length, failed, now, key)
         self.total.log(response_time, content_length, failed, now, key)
-        if server is not None and server[0] is not None:
-            app, db, queries = server
+        if server is not None and (app := server[0]) is not None:
+            _, db, queries = server
             app_key = bucket_key(app)
             entry.log_server(response_time, app, db, queries, app_key)
             self.total.log_server(response_time, app, db, queries, app_key)
         if opened:
             entry.log_connection(opened)
             self.total.log_connection(opened)
-        if failed:
+        if error is not None:
             self.record_failure(method, name, error, now)
 
     def record_failure(self, method: str, name: str, error: str, now: float | None = None) -> None:
@@ -392,7 +392,7 @@ class StatsRegistry:
         names = tuple(f"{entry.method} {entry.name}" for entry in entries)
         if names != self._endpoint_names:  # a new endpoint: a new shared tuple, else the previous one is kept
             self._endpoint_names, self._endpoint_index = names, {name: i for i, name in enumerate(names)}
-        values = []
+        values: list[float] = []
         for name, entry in zip(self._endpoint_names, entries, strict=True):
             entry_rps, _, _, entry_window = self._windows(name, entry, now)
             values += (entry_rps, _nan_for_none(self._clamped(entry_window.percentile(0.95), entry)))
@@ -445,6 +445,39 @@ class StatsRegistry:
             return value
         return min(max(value, low), entry.max_response_time)
 
+    def reset_tables(self) -> None:
+        """Empty the request tables (entries, Aggregated, failures, exceptions), keeping the time series and
+        its windows: a forked worker's registry after each report, a coordinator's before it merges its
+        shards' latest figures again. New containers, not cleared ones: a registry handed over
+        (``processes.WorkerStats.drain``) keeps the old ones."""
+        self.entries, self.total, self.failures, self.exceptions = {}, StatsEntry("", AGGREGATED), {}, {}
+
+    def to_json(self) -> dict[str, Any]:
+        """The request tables as JSON (what a Celery shard reports, what a summary file holds): everything
+        ``merge`` folds, not the time series."""
+        return {
+            "entries": [entry.to_dict() for entry in self.entries.values()],
+            "total": self.total.to_dict(),
+            "failures": [asdict(failure) for failure in self.failures.values()],
+            "exceptions": [asdict(exception) for exception in self.exceptions.values()],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "StatsRegistry":
+        """A registry with the tables of ``to_json``'s form; an absent part is empty."""
+        stats = cls()
+        for item in data.get("entries", []):
+            entry = StatsEntry.from_dict(item)
+            stats.entries[(entry.method, entry.name)] = entry
+        if data.get("total"):
+            stats.total = StatsEntry.from_dict(data["total"])
+        for item in data.get("failures", []):
+            failure = FailureEntry(**item)
+            stats.failures[(failure.method, failure.name, failure.error)] = failure
+        for item in data.get("exceptions", []):
+            stats.exceptions[item["message"]] = ExceptionEntry(**item)
+        return stats
+
     def merge(self, other: "StatsRegistry") -> None:
         """Fold another registry (another process or shard) into this one, exactly."""
         for key, entry in other.entries.items():
@@ -453,10 +486,10 @@ class StatsRegistry:
                 mine = self.entries[key] = StatsEntry(entry.method, entry.name)
             mine.merge(entry)
         self.total.merge(other.total)
-        for key, failure in other.failures.items():
-            mine_failure = self.failures.get(key)
+        for failure_key, failure in other.failures.items():
+            mine_failure = self.failures.get(failure_key)
             if mine_failure is None:
-                self.failures[key] = FailureEntry(**vars(failure))
+                self.failures[failure_key] = FailureEntry(**vars(failure))
             else:
                 mine_failure.occurrences += failure.occurrences
                 mine_failure.first_seen = min(mine_failure.first_seen, failure.first_seen)

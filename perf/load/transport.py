@@ -27,21 +27,32 @@ request, and a socket time-out (a timer and an exception for every wait) about 2
 
 import socket
 import time
+from typing import TypeVar, overload
 
 from gevent import get_hub, getcurrent
 from gevent.socket import socket as CooperativeSocket
 from geventhttpclient._parser import HTTPResponseParser
 
 RECV_SIZE = 65536
+_T = TypeVar("_T")
 
 
-class Headers(dict):
+class Headers(dict[str, str]):
     """Response headers with lower-cased keys, looked up in any case, as requests allows."""
 
     def __getitem__(self, key: str) -> str:
         return super().__getitem__(key.lower())
 
-    def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
+    @overload
+    def get(self, key: str, default: None = None, /) -> str | None: ...
+
+    @overload
+    def get(self, key: str, default: str, /) -> str: ...
+
+    @overload
+    def get(self, key: str, default: _T, /) -> str | _T: ...
+
+    def get(self, key: str, default: object = None, /) -> object:
         return super().get(key.lower(), default)
 
     def __contains__(self, key: object) -> bool:

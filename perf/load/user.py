@@ -12,21 +12,23 @@ from typing import Any
 
 import gevent
 
+from perf.load.context import RunContext
 from perf.load.session import HttpSession
 
 TaskFunc = Callable[["User"], Any]
 
 
-def task(weight: int | Callable = 1) -> Any:
+def task(weight: int | TaskFunc = 1) -> Any:
     """Mark a method as a task; ``@task`` alone means weight 1, ``@task(3)`` weight 3."""
+    # The weight rides on the function as an attribute (setattr: a function type declares none).
     if callable(weight):
-        weight.task_weight = 1  # type: ignore[attr-defined]
+        setattr(weight, "task_weight", 1)  # noqa: B010
         return weight
 
     def mark(func: TaskFunc) -> TaskFunc:
         if weight < 1:
             raise ValueError(f"task weight must be ≥ 1, got {weight}")
-        func.task_weight = weight  # type: ignore[attr-defined]
+        setattr(func, "task_weight", weight)  # noqa: B010
         return func
 
     return mark
@@ -41,7 +43,7 @@ def between(low: float, high: float) -> WaitTime:
     def wait(user: "User") -> float:
         return low + user.rng.random() * (high - low)
 
-    wait.bounds = (low, high)  # type: ignore[attr-defined]
+    setattr(wait, "bounds", (low, high))  # noqa: B010  # read by tests and reports, declared by no function type
     return wait
 
 
@@ -49,7 +51,7 @@ def constant(seconds: float) -> WaitTime:
     def wait(user: "User") -> float:
         return seconds
 
-    wait.bounds = (seconds, seconds)  # type: ignore[attr-defined]
+    setattr(wait, "bounds", (seconds, seconds))  # noqa: B010
     return wait
 
 
@@ -61,8 +63,9 @@ class User:
     """Base class of every scenario; ``weight`` sets its share of the simulated users."""
 
     weight: int = 1
-    wait_time: WaitTime = staticmethod(between(1, 3))  # type: ignore[assignment]
+    wait_time: WaitTime = staticmethod(between(1, 3))
     tasks: list[tuple[TaskFunc, int]] = []
+    _task_cum_weights: list[int] = []  # each class's own, made by __init_subclass__ (pick_task bisects it)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -82,13 +85,15 @@ class User:
         self,
         client: HttpSession,
         rng: random.Random,
-        context: Any = None,
+        context: RunContext | None = None,
         wait_time: WaitTime | None = None,
         on_exception: Callable[[BaseException], None] | None = None,
     ) -> None:
         self.client = client
         self.rng = rng
-        self.context = context
+        # Any, not RunContext: a pack's scenarios read their own context's additions through it (its API client,
+        # its configuration), which no engine type can name; what the engine passes is a RunContext.
+        self.context: Any = context
         self._wait_time = wait_time or type(self).wait_time
         self._on_exception = on_exception
         self.stopping = False

@@ -22,6 +22,7 @@ import pytest
 from django.test import Client
 
 from perf.load.history import HistoryPoint, HistoryPoints
+from perf.load.hooks import RunHooks
 from perf.load.runner import LoadRunner, RunPlan
 from perf.load.session import HttpSession
 from perf.load.stats import PERCENTILE_LABELS, StatsRegistry
@@ -267,10 +268,10 @@ class Watcher(HealthChecker):
 @pytest.mark.slow
 def test_the_runner_makes_a_point_a_second_and_the_last_is_the_final_figures(live_server_process) -> None:
     stats = StatsRegistry()
-    runner = LoadRunner([Watcher], RunPlan(users=3, spawn_rate=100, duration=3.5), stats,
-                        lambda registry: HttpSession(live_server_process.url, registry.record))
     points: list[HistoryPoint] = []
-    runner.on_second = points.append
+    runner = LoadRunner([Watcher], RunPlan(users=3, spawn_rate=100, duration=3.5), stats,
+                        lambda registry: HttpSession(live_server_process.url, registry.record),
+                        hooks=RunHooks(on_second=points.append))
     with runner.second_clock():
         runner.run()
     gevent.sleep(1.2)  # the clock is gone with the block: nothing comes after the run

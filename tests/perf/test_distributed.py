@@ -20,7 +20,7 @@ import pytest
 import redis
 from celery import Celery
 
-from perf.distributed import registry_from_json
+from perf.load.stats import StatsRegistry
 from perf.models import PerfRun, ShardReport, StatsSample
 from perf.reconcile import reconcile
 from scripts.stack_services import die_with_parent
@@ -179,7 +179,7 @@ def test_two_shards_on_two_workers_merge_into_one_completed_run(celery_env, work
     shards = list(ShardReport.objects.filter(run=run).order_by("index"))
     assert [(s.index, s.status, s.users) for s in shards] == [(0, "done", 2), (1, "done", 2)]
     assert {s.hostname for s in shards} == {w.name for w in workers}
-    totals = [registry_from_json(s.stats).total.num_requests for s in shards]
+    totals = [StatsRegistry.from_json(s.stats).total.num_requests for s in shards]
     assert all(total > 0 for total in totals) and totals == [s.requests for s in shards]
     assert run.total_requests == sum(totals)
     assert StatsSample.objects.filter(run=run).count() >= 2
@@ -334,7 +334,7 @@ def test_shards_stop_by_themselves_when_their_coordinator_is_gone(celery_env, wo
     assert [s.status for s in shards] == ["done", "done"] and all(s.requests > 0 for s in shards)
     for shard in shards:
         assert "a shard stopped early by itself: its coordinator is gone (no heartbeat for 3 s)" in shard.notes
-        assert registry_from_json(shard.stats).total.num_requests == shard.requests
+        assert StatsRegistry.from_json(shard.stats).total.num_requests == shard.requests
 
 
 def test_an_unreachable_broker_is_a_usage_error_before_any_run_is_stored(seeded, live_server_process, orm):

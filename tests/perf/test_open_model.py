@@ -15,8 +15,9 @@ from typing import Any, ClassVar
 import gevent
 import pytest
 
+from perf.load.hooks import RunHooks, Tick
 from perf.load.open_model import ArrivalMix, OpenModelRunner
-from perf.load.runner import RunPlan, Tick
+from perf.load.runner import RunPlan
 from perf.load.session import HttpSession
 from perf.load.stats import StatsRegistry
 from perf.load.user import User, task
@@ -53,7 +54,7 @@ def run_open(url: str, users: list[type[User]], plan: RunPlan, rate: float, stop
     stats = StatsRegistry()
     ticks: list[Tick] = []
     runner = OpenModelRunner(users, plan, stats, lambda registry: HttpSession(url, Recorder(registry)),
-                             on_tick=ticks.append, rate=rate)
+                             hooks=RunHooks(on_tick=ticks.append), rate=rate)
     if stop_after is not None:
         gevent.spawn_later(stop_after, runner.request_stop)
     started = time.monotonic()

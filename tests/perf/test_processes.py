@@ -18,9 +18,11 @@ import gevent
 import pytest
 
 from perf.load import processes
-from perf.load.processes import ProcessRunner, WorkerRunner, WorkerStats, split_users
-from perf.load.runner import RunPlan, Tick, allocate_users, split_counts
+from perf.load.hooks import RunHooks, Tick
+from perf.load.processes import ProcessRunner, WorkerStats
+from perf.load.runner import LoadRunner, RunPlan, allocate_users, split_counts
 from perf.load.session import HttpSession
+from perf.load.shares import Share
 from perf.load.stats import StatsRegistry
 from perf.load.user import StopUser, User, constant, task
 from perf.models import PerfRun, StatsSample
@@ -37,23 +39,34 @@ WEIGHTS = {name: cls.weight for name, cls in SCENARIOS.items()}
 def test_worker_i_takes_every_nth_user_of_the_spawn_order_from_position_i():
     order = allocate_users(WEIGHTS, 7)
 
-    shares = split_users(order, 3)
+    shares = Share.split(order, 3)
 
-    assert [[index for index, _ in share] for share in shares] == [[0, 3, 6], [1, 4], [2, 5]]
-    assert all(name == order[index] for share in shares for index, name in share)
+    assert [[index for index, _ in share.users] for share in shares] == [[0, 3, 6], [1, 4], [2, 5]]
+    assert all(name == order[index] for share in shares for index, name in share.users)
+    assert shares[1] == Share.of(order, 1, 3)
 
 
 def test_each_worker_mix_follows_the_weights():
-    shares = split_users(allocate_users(WEIGHTS, 210), 2)
+    shares = Share.split(allocate_users(WEIGHTS, 210), 2)
 
     for share in shares:
-        counts = split_counts(name for _, name in share)
+        counts = split_counts(share.scenarios)
         assert sum(counts.values()) == 105
         assert all(abs(counts[name] - weight) <= 1 for name, weight in WEIGHTS.items()), counts
 
 
 def test_there_are_never_more_workers_than_users():
-    assert [len(share) for share in split_users(["A", "B"], 4)] == [1, 1]
+    assert [len(share) for share in Share.split(["A", "B"], 4)] == [1, 1]
+
+
+def test_a_share_runs_its_part_of_the_rate_and_starts_where_one_process_would():
+    """Two shares at 5 users/s each spawn 2.5 a second; share 1's first user is the run's second, due 0.2 s in."""
+    share = Share.of(["A"] * 5, 1, 2)
+    plan = share.scaled(RunPlan(users=5, spawn_rate=5, duration=10, seed=3), tick_interval=1.0)
+
+    assert (plan.users, plan.spawn_rate, plan.tick_interval, plan.duration, plan.seed) == (2, 2.5, 1.0, 10, 3)
+    assert share.first_spawn_delay(5) == 0.2
+    assert share.users == [(1, "A"), (3, "A")]
 
 
 def test_a_worker_seeds_each_user_by_its_run_wide_position():
@@ -70,8 +83,9 @@ def test_a_worker_seeds_each_user_by_its_run_wide_position():
             pass
 
     plan = RunPlan(users=2, spawn_rate=1000, duration=0.1, seed=7)
-    runner = WorkerRunner([(3, "Dice"), (5, "Dice")], [Dice], plan, StatsRegistry(),
-                          lambda registry: HttpSession("http://127.0.0.1:9", registry.record))
+    runner = LoadRunner([Dice], plan, StatsRegistry(),
+                        lambda registry: HttpSession("http://127.0.0.1:9", registry.record),
+                        share=Share(index=3, count=2, scenarios=("Dice", "Dice")))
 
     runner.run()
 
@@ -120,7 +134,7 @@ def test_a_hanging_worker_is_killed_after_its_grace_and_the_run_still_ends(monke
     plan = RunPlan(users=2, spawn_rate=1000, duration=0.5, request_timeout=1.0)  # the end grace: 1 s
     runner = ProcessRunner([Sleeper, Idler], plan, StatsRegistry(),
                            lambda registry: HttpSession("http://127.0.0.1:9", registry.record), processes=2)
-    assert [[name for _, name in share] for share in runner.shares] == [["Idler"], ["Sleeper"]]
+    assert [share.scenarios for share in runner.shares] == [("Idler",), ("Sleeper",)]
     started = time.monotonic()
 
     result = runner.run()
@@ -188,7 +202,7 @@ def test_two_workers_merge_into_what_the_server_served(logged_server, orm):
     plan = RunPlan(users=4, spawn_rate=100, duration=2.5, stop_timeout=3, tick_interval=1.0)
     runner = ProcessRunner([ListerAndProber], plan, stats,
                            lambda registry: HttpSession(logged_server.url, registry.record),
-                           processes=2, on_tick=ticks.append)
+                           processes=2, hooks=RunHooks(on_tick=ticks.append))
     before = served(logged_server)
 
     result = runner.run()

@@ -11,7 +11,8 @@ from typing import ClassVar
 import gevent
 import pytest
 
-from perf.load.runner import LoadRunner, RunPlan, Tick, allocate_users, split_counts
+from perf.load.hooks import RunHooks, Tick
+from perf.load.runner import LoadRunner, RunPlan, allocate_users, split_counts
 from perf.load.session import HttpSession
 from perf.load.stats import StatsRegistry
 from perf.load.user import User, constant, task
@@ -121,7 +122,7 @@ def run_load(url: str, users: list[type[User]], plan: RunPlan, stop_after: float
     stats = StatsRegistry()
     ticks: list[Tick] = []
     runner = LoadRunner(users, plan, stats, make_session=lambda registry: HttpSession(url, registry.record),
-                        on_tick=ticks.append)
+                        hooks=RunHooks(on_tick=ticks.append))
     if stop_after is not None:
         gevent.spawn_later(stop_after, runner.request_stop)
     for at, seen in (observe or {}).items():
