@@ -280,9 +280,9 @@ class Invocation:
         regressions: list[str] = []
         run = self.store.run if self.store is not None and stored else None
         if run is not None and self.setup.baseline is not None and not hurry():
-            regressions, verdict = self._compare(run)
-            if verdict is not None:
-                description = description.with_comparison(verdict)
+            regressions, compared = self._compare(run)
+            if compared is not None:
+                description = description.with_comparison(compared)
         self._write_files(duration, description)
         if run is not None:
             out.write(f"Run {run.pk} {status}: {site_root(self.setup.host)}/admin/perf/perfrun/{run.pk}/change/\n")
@@ -314,7 +314,8 @@ class Invocation:
         the database recorded; an unsaved run keeps the id ``perf_import`` finishes later."""
         request, plan, runner = self.request, self.setup.plan, self.runner
         row = self.store.run if self.store is not None else None
-        shards = self._shards(row) if row is not None and request.distributed and not unsaved else ()
+        wanted = row is not None and request.distributed and not unsaved and not self.signals.hurried()
+        shards = self._shards(row) if row is not None and wanted else ()
         return RunDescription.live(
             row=row, status=status, reason=reason, label=request.label, host=self.setup.host, users=plan.users,
             spawn_rate=plan.spawn_rate, planned_duration=plan.duration, scenarios=tuple(runner.scenarios),
