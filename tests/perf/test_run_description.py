@@ -177,7 +177,6 @@ def test_a_meta_of_the_wrong_shape_is_one_line_naming_the_key(meta: Any, message
 
 
 @pytest.mark.slow
-@pytest.mark.once
 def test_perf_import_finishes_the_row_an_old_layout_summary_names(live_env, orm, tmp_path: Path) -> None:
     label = f"old-layout-{uuid.uuid4().hex[:8]}"
     run = start_run(label=label, host="http://127.0.0.1:1/api", users=2)
