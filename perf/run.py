@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -37,8 +38,10 @@ from perf.options import site_root
 from perf.progress import ProgressPrinter
 from perf.reports import console, html_report, summary_json
 from perf.reports.context import stop_note
+from perf.reports.description import RunDescription, ShardResult
 from perf.reports.formats import plural
 from perf.reports.live_csv import LiveCsv, LiveOutput
+from perf.reports.stored import shards_of
 from perf.request import RunRequest, RunSetup, UsageError, check_request
 from perf.stop_signals import StopSignals
 from perf.store import DatabaseThread, RunStore, StoreError
@@ -126,6 +129,11 @@ class Invocation:
         # The audit and the comparison read through a thread too: the stored run's, or one of their own.
         self.database: DatabaseThread = self.store if self.store is not None else DatabaseThread()
         self.signals = StopSignals(self._on_stop_signal, self._on_hurry_signal, ignore_after=owns_process)
+
+    @cached_property
+    def git_revision(self) -> str:
+        """Asked once: the run's row at the start and its files at the end name the same revision."""
+        return git_revision()
 
     def _make_session(self, registry: StatsRegistry) -> HttpSession:
         return HttpSession(self.setup.host, registry.record, timeout=self.setup.config.request_timeout,
@@ -226,7 +234,7 @@ class Invocation:
             self.store.start(label=request.label, host=self.setup.host, options=dict(vars(request)),
                              users=plan.users, spawn_rate=plan.spawn_rate, planned_duration=plan.duration,
                              scenarios=list(self.runner.scenarios), user_split=self.split, seed=plan.seed,
-                             git_revision=git_revision(), database_vendor=connection.vendor,
+                             git_revision=self.git_revision, database_vendor=connection.vendor,
                              launch_id=request.launch_id)
         except StoreError as exc:
             if self.signals.first is not None:
@@ -253,23 +261,22 @@ class Invocation:
         for line in runner.summary_lines() + runner.end_lines():
             out.write(line + "\n")
         if reason != "completed":
-            out.write(stop_note(reason) + "\n")
+            out.write(stop_note(reason, status) + "\n")
         verdicts = evaluate(self.setup.thresholds, stats, duration)
         for verdict in verdicts:
             out.write(("PASS " if verdict.ok else "FAIL ") + verdict.line() + "\n")
-        plan = self.setup.plan
-        meta: dict[str, Any] = {
-            "label": self.request.label, "host": self.setup.host, "users": plan.users, "status": status,
-            "scenarios": list(runner.scenarios), "user_split": self.split, "seed": plan.seed,
-            "thresholds": [v.as_dict() for v in verdicts], "audit": None, "open_model": runner.outcome(),
-        }
-        stored = self._store_final(status, duration, reason, meta) if self.store is not None else False
+        thresholds = [v.as_dict() for v in verdicts]
+        refused = self._store_final(status, duration, reason, thresholds) if self.store is not None else None
+        stored = self.store is not None and refused is None
+        description = self._describe(status, reason, duration, thresholds, unsaved=refused is not None)
+        if refused is not None:
+            self._keep_summary(refused, duration, description)
         audit_report = self._audit() if self.request.audit and not hurry() else None
         if audit_report is not None:
             out.write("\n".join(audit_report.lines()) + "\n")
-            meta["audit"] = audit_report.as_dict()
+            description = description.with_audit(audit_report.as_dict())
             if stored:
-                self._store_audit(meta["audit"])
+                self._store_audit(audit_report.as_dict())
         for note in self.context.notes:
             out.write(f"Note: {note}\n")
         if runner.cpu_warned:
@@ -277,10 +284,10 @@ class Invocation:
         regressions: list[str] = []
         run = self.store.run if self.store is not None and stored else None
         if run is not None and self.setup.baseline is not None and not hurry():
-            regressions, verdict = self._compare(run)
-            if verdict is not None:
-                meta["comparison"] = verdict
-        self._write_files(duration, meta)
+            regressions, compared = self._compare(run)
+            if compared is not None:
+                description = description.with_comparison(compared)
+        self._write_files(duration, description)
         if run is not None:
             out.write(f"Run {run.pk} {status}: {site_root(self.setup.host)}/admin/perf/perfrun/{run.pk}/change/\n")
         if self.signals.exit_code is not None:
@@ -292,29 +299,52 @@ class Invocation:
         return RunOutcome(status=status, exit_code=exit_code, stats=stats, run_id=run.pk if run else None,
                           verdicts=verdicts)
 
-    def _store_final(self, status: str, duration: float, reason: str, meta: dict[str, Any]) -> bool:
-        """Store the run as finished; if the database refuses for good, keep the summary in a file instead."""
+    def _store_final(self, status: str, duration: float, reason: str,
+                     thresholds: list[dict[str, Any]]) -> StoreError | None:
+        """Store the run as finished; the error when the database refuses for good (``_keep_summary`` follows)."""
         assert self.store is not None
-        fields = {"cpu_warning": self.runner.cpu_warned, "max_cpu_percent": self.runner.max_cpu_percent,
-                  "stop_reason": "" if reason == "completed" else reason}
         try:
-            self.store.finish(self.stats, status, duration, thresholds=meta["thresholds"],
-                              open_model=meta["open_model"], **fields)
-            return True
+            self.store.finish(self.stats, status, duration, thresholds=thresholds, open_model=self.runner.outcome(),
+                              cpu_warning=self.runner.cpu_warned, max_cpu_percent=self.runner.max_cpu_percent,
+                              stop_reason="" if reason == "completed" else reason)
+            return None
         except StoreError as exc:
-            # What perf_import needs to finish the same row later, in every file written from here on.
-            meta["unsaved"] = {"run_id": self.store.run.pk if self.store.run is not None else None, "fields": fields}
-            self._keep_summary(exc, duration, meta)
-            return False
+            return exc
 
-    def _keep_summary(self, exc: StoreError, duration: float, meta: dict[str, Any]) -> None:
+    def _describe(self, status: str, reason: str, duration: float, thresholds: list[dict[str, Any]],
+                  unsaved: bool) -> RunDescription:
+        """The run as its files describe it, after the final save: what the admin's downloads of the stored run
+        say too (``RunDescription.from_run``). The stored row, when there is one, gives its id and the moments
+        the database recorded; an unsaved run keeps the id ``perf_import`` finishes later."""
+        request, plan, runner = self.request, self.setup.plan, self.runner
+        row = self.store.run if self.store is not None else None
+        wanted = row is not None and request.distributed and not unsaved and not self.signals.hurried()
+        shards = self._shards(row) if row is not None and wanted else ()
+        return RunDescription.live(
+            row=row, status=status, reason=reason, label=request.label, host=self.setup.host, users=plan.users,
+            spawn_rate=plan.spawn_rate, planned_duration=plan.duration, scenarios=tuple(runner.scenarios),
+            user_split=self.split, seed=plan.seed, wait=request.wait, options=persist.jsonable(vars(request)),
+            started_at=self.stats.start_time, finished_at=self.stats.start_time + duration,
+            git_revision=self.git_revision, database_vendor=connection.vendor, cpu_warning=runner.cpu_warned,
+            max_cpu_percent=runner.max_cpu_percent, thresholds=thresholds, open_model=runner.outcome(),
+            unsaved=unsaved, shards=shards)
+
+    def _shards(self, run: PerfRun) -> tuple[ShardResult, ...]:
+        """A distributed run's shards as their rows last said; none when the database does not answer."""
+        try:
+            return self.database.call(shards_of, run)
+        except (DatabaseError, StoreError) as exc:
+            self.err.write(f"the shards' rows could not be read for the reports: {first_line(exc)}\n")
+            return ()
+
+    def _keep_summary(self, exc: StoreError, duration: float, description: RunDescription) -> None:
         """The database refused the final save: the summary goes to the --json file when one was asked for,
         else to a file of its own; ``manage.py perf_import FILE`` stores it once the database answers."""
         target = Path(self.request.json) if self.request.json else Path(tempfile.gettempdir())
         try:
             if not self.request.json:
-                target = unsaved_summary_path(meta["unsaved"]["run_id"])
-            summary_json.write_json(target, summary_json.summary_json(self.stats, duration, meta))
+                target = unsaved_summary_path(description.run_id)
+            summary_json.write_json(target, summary_json.summary_json(self.stats, duration, description))
         except OSError as error:
             self.err.write(f"{exc}; nor could the run's summary be written to {target}: {error.strerror or error}\n")
             return
@@ -350,7 +380,7 @@ class Invocation:
         except StoreError as exc:
             self.err.write(f"could not store the audit: {exc}\n")
 
-    def _write_files(self, duration: float, meta: dict[str, Any]) -> None:
+    def _write_files(self, duration: float, description: RunDescription) -> None:
         """Each file on its own: one that cannot be written is one line, and the others are still written;
         none after a second signal (heard between files too)."""
         stats, request = self.stats, self.request
@@ -358,8 +388,8 @@ class Invocation:
             # Written as the run went: the history holds every row already, the other three get the final figures.
             ("--csv", request.csv, lambda path: self.live.finish_csv(duration)),
             ("--json", request.json,
-             lambda path: summary_json.write_json(path, summary_json.summary_json(stats, duration, meta))),
-            ("--html", request.html, lambda path: html_report.write_html(path, stats, duration, meta)),
+             lambda path: summary_json.write_json(path, summary_json.summary_json(stats, duration, description))),
+            ("--html", request.html, lambda path: html_report.write_html(path, stats, duration, description)),
         )
         for option, path, write in writers:
             if not path:

@@ -3,8 +3,9 @@
 When the database refuses a run's final save, ``run_perf`` keeps the whole summary in a file (exit 6)
 and the stored row holds only its last progress write, some seconds short of what the console
 printed. ``manage.py perf_import FILE`` stores that file once the database answers: the same row
-when the file names it (``meta.unsaved``), finished with every figure, failure, exception and sample
-the console saw. Any ``--json`` summary can be imported the same way, as a new run.
+when the file names it (``meta.unsaved`` with ``meta.run_id``), finished with every figure, failure,
+exception and sample the console saw. Any ``--json`` summary can be imported the same way, as a new run.
+The ``meta`` is read by ``RunDescription.from_json``, which also reads summaries written before it existed.
 """
 
 import json
@@ -12,12 +13,13 @@ import os
 from dataclasses import fields
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from perf import persist
 from perf.load.history import POINT_FIELDS, HistoryPoints
 from perf.load.stats import Sample, StatsRegistry
 from perf.models import PerfRun
+from perf.reports.description import RunDescription
 
 
 def read_summary(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -68,27 +70,30 @@ def _sample(data: dict[str, Any]) -> Sample:
 
 
 def store_summary(data: dict[str, Any]) -> PerfRun:
-    """Finish the run the summary names with its figures, or store it as a new run; DatabaseError goes up.
+    """Finish the run the summary names with its figures, or store it as a new run; ValueError for a summary
+    not shaped as run_perf writes it, DatabaseError goes up.
 
-    The row named in ``meta.unsaved.run_id`` is used only while it still looks like the same run (same
-    label and host): a database reset since could have given its id to another run.
+    The row named by an unsaved summary's ``meta.run_id`` is used only while it still looks like the same
+    run (same label and host): a database reset since could have given its id to another run.
     """
+    description = RunDescription.from_json(data["meta"])
     stats = registry_from_summary(data)
     with transaction.atomic():  # a new row and its figures, or nothing
-        return _store(data, stats)
+        return _store(description, data, stats)
 
 
-def _store(data: dict[str, Any], stats: StatsRegistry) -> PerfRun:
-    meta = data["meta"]
-    unsaved = meta.get("unsaved") or {}
-    run = PerfRun.objects.filter(pk=unsaved.get("run_id"), label=meta.get("label") or "",
-                                 host=meta.get("host") or "").first() if unsaved.get("run_id") else None
-    if run is None:
-        run = persist.start_run(label=meta.get("label") or "", host=meta.get("host") or "",
-                                users=meta.get("users") or 0, scenarios=meta.get("scenarios") or [],
-                                user_split=meta.get("user_split") or {}, seed=meta.get("seed"),
+def _store(run: RunDescription, data: dict[str, Any], stats: StatsRegistry) -> PerfRun:
+    row = PerfRun.objects.filter(pk=run.run_id, label=run.label, host=run.host).first() \
+        if run.unsaved and run.run_id is not None else None
+    if row is None:
+        row = persist.start_run(label=run.label, host=run.host, users=run.users or 0, spawn_rate=run.spawn_rate or 0.0,
+                                planned_duration=run.planned_duration, scenarios=list(run.scenarios),
+                                user_split=run.user_split, seed=run.seed, options=run.options,
+                                git_revision=run.git_revision, database_vendor=run.database_vendor or connection.vendor,
                                 started_at=persist.to_datetime(data["start_time"]))
-    extra = {**unsaved.get("fields", {}), "thresholds": meta.get("thresholds") or [],
-             "open_model": meta.get("open_model"), "audit": meta.get("audit"),
-             "finished_at": persist.to_datetime(data["start_time"] + data["duration"])}
-    return persist.finish_run(run, stats, meta.get("status", ""), data["duration"], **extra)
+    return persist.finish_run(
+        row, stats, run.status, data["duration"], cpu_warning=run.cpu_warning, max_cpu_percent=run.max_cpu_percent,
+        stop_reason=run.stop_reason, error=run.error, thresholds=[item.as_json() for item in run.thresholds],
+        open_model=None if run.open_model is None else run.open_model.as_json(),
+        audit=None if run.audit is None else run.audit.as_json(),
+        finished_at=persist.to_datetime(data["start_time"] + data["duration"]))

@@ -134,6 +134,7 @@ def drive_main(argv: list[str]) -> int:
     from perf.load.runner import LoadRunner, RunPlan
     from perf.load.session import HttpSession
     from perf.load.stats import StatsRegistry
+    from perf.reports.description import RunDescription
     from perf.reports.summary_json import summary_json, write_json
 
     parser = argparse.ArgumentParser()
@@ -165,9 +166,11 @@ def drive_main(argv: list[str]) -> int:
     result = runner.run()
     wall = time.monotonic() - started
     request_log.close()
-    meta = {"result": result, "wall": wall, "in_flight_at_end": runner.in_flight_at_end,
-            "cut_off_at_end": runner.cut_off_at_end}
-    write_json(args.summary, summary_json(stats, wall, meta))
+    summary = summary_json(stats, wall, RunDescription(users=args.users, seed=args.seed))
+    # What only this harness knows, beside the description run_perf writes: the tests read it from the same file.
+    summary["meta"].update(result=result, wall=wall, in_flight_at_end=runner.in_flight_at_end,
+                           cut_off_at_end=runner.cut_off_at_end)
+    write_json(args.summary, summary)
     return 0
 
 

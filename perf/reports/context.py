@@ -1,8 +1,9 @@
-"""Everything the run page and the ``--html`` report show, built once from (registry, duration, meta).
+"""Everything the run page and the ``--html`` report show, built once from (registry, duration, description).
 
 The admin page of a stored run, its live updates, its downloads and ``run_perf --html`` all go
-through ``build_report``: a stored run is first turned back into a registry and a meta dict
-(perf.reports.stored), so there is one code path for running, finished and never-stored runs.
+through ``build_report``: a stored run is first turned back into a registry and a ``RunDescription``
+(perf.reports.stored, perf.reports.description), the very type ``run_perf`` describes its run with at
+the end, so there is one code path for running, finished and never-stored runs.
 The figures come from perf.reports's CSV row builders, as the console and the CSV files do,
 and are formatted here (perf.reports.formats), so templates only lay them out.
 """
@@ -18,6 +19,7 @@ from perf.load.runner import cut_off_count
 from perf.load.stats import AGGREGATED, PERCENTILE_LABELS, Sample, StatsEntry, StatsRegistry
 from perf.reports import charts, locust_csv
 from perf.reports import formats as fmt
+from perf.reports.description import ComparisonResult, RunDescription, ShardResult, ThresholdResult
 
 # A scenario's own mark in an endpoint's name (docs/scenarios.md): the tables say what it means, once, below them.
 BOTTLENECK_MARK = "[BOTTLENECK]"
@@ -28,11 +30,6 @@ STATUS_CLASSES = {"running": "running", "completed": "completed", "aborted": "ab
 P95_COLUMN = locust_csv.STATS_CSV_HEADER.index("95%")
 P99_COLUMN = locust_csv.STATS_CSV_HEADER.index("99%")
 FIRST_PERCENTILE_COLUMN = locust_csv.STATS_CSV_HEADER.index("50%")
-# Meta keys shown elsewhere than in the options list.
-SHOWN_ELSEWHERE = {
-    "label", "status", "thresholds", "audit", "comparison", "shards", "options", "stop_requested_by", "error",
-    "stop_reason", "cpu_warning", "heartbeat_at", "run_id", "started_at", "finished_at",
-}
 
 
 @dataclass(frozen=True)
@@ -59,7 +56,7 @@ class Verdicts:
     audit: bool | None = None  # None: no audit ran
     audit_checks: list[Check] = field(default_factory=list)
     thresholds: list[Check] = field(default_factory=list)
-    comparison: dict[str, Any] | None = None
+    comparison: ComparisonResult | None = None
 
     @property
     def any(self) -> bool:
@@ -131,10 +128,10 @@ class Report:
     distributions: list[EndpointCharts]
     failures: list[list[str]]
     exceptions: list[list[str]]
-    shards: list[dict[str, Any]]
+    shards: tuple[ShardResult, ...]
     options: list[Figure]
     options_json: str
-    meta: dict[str, Any]
+    description: RunDescription
     stop_requested_by: str = ""
     admin: dict[str, Any] = field(default_factory=dict)
 
@@ -156,76 +153,71 @@ def endpoint_key(entry: StatsEntry) -> str:
 # ---------------------------------------------------------------------------------------------- header
 
 
-def _verdicts(meta: dict[str, Any]) -> Verdicts:
-    audit = meta.get("audit") if isinstance(meta.get("audit"), dict) and meta.get("audit") else None
-    checks = [Check(str(item.get("name", "")), item.get("ok"), detail=str(item.get("detail") or ""))
-              for item in (audit or {}).get("checks", []) if isinstance(item, dict)]
-    thresholds = [_threshold(item) for item in meta.get("thresholds") or [] if isinstance(item, dict)]
-    comparison = meta.get("comparison") if isinstance(meta.get("comparison"), dict) else None
-    return Verdicts(None if audit is None else bool(audit.get("ok")), checks, thresholds, comparison)
+def _verdicts(run: RunDescription) -> Verdicts:
+    audit = run.audit
+    checks = [Check(check.name, check.ok, detail=check.detail) for check in audit.checks] if audit else []
+    return Verdicts(None if audit is None else audit.ok, checks, [_threshold(item) for item in run.thresholds],
+                    run.comparison)
 
 
-def _threshold(verdict: dict[str, Any]) -> Check:
+def _threshold(verdict: ThresholdResult) -> Check:
     """``p95<500ms``: measured ``312 ms`` against the limit ``< 500 ms``."""
-    line, actual = verdict.get("line"), verdict.get("actual")
-    if verdict.get("unit") == "ms" and isinstance(actual, int | float):
-        measured = fmt.ms_unit(actual)  # whole ms, as every other time on the page
-    elif isinstance(line, str) and ": " in line:
-        measured = line.rpartition(": ")[2]  # with its unit: "3.33%", "41.2 req/s", "no requests were recorded"
+    if verdict.unit == "ms" and verdict.actual is not None:
+        measured = fmt.ms_unit(verdict.actual)  # whole ms, as every other time on the page
+    elif ": " in verdict.line:
+        measured = verdict.line.rpartition(": ")[2]  # with its unit: "3.33%", "41.2 req/s", "no requests were recorded"
     else:
-        measured = fmt.MISSING if actual is None else f"{actual:,.2f}" if isinstance(actual, float) else str(actual)
-    bound = verdict.get("limit")
-    limit = (f"{verdict.get('operator', '')} {fmt.limit(bound, str(verdict.get('unit', '')))}".strip()
-             if isinstance(bound, int | float) else "")
-    return Check(str(verdict.get("expression", "")), bool(verdict.get("ok")), measured, limit)
+        measured = fmt.MISSING if verdict.actual is None else f"{verdict.actual:,.2f}"
+    limit = (f"{verdict.operator} {fmt.limit(verdict.limit, verdict.unit)}".strip()
+             if verdict.limit is not None else "")
+    return Check(verdict.expression, verdict.ok, measured, limit)
 
 
-def stop_note(reason: str) -> str:
-    """How a run that did not simply complete ended, for the console and the page. A dead distributed shard
-    (``perf.distributed``: its reason starts with "shard ") stopped nothing: the other shards ran to the end."""
-    return f"A shard failed: {reason}" if reason.startswith(("shard ", "shards ")) else f"Stopped early: {reason}"
+def stop_note(reason: str, status: str) -> str:
+    """How a run that did not simply complete ended, for the console and the page. A run that ``failed`` with
+    a stop reason lost a distributed shard (``perf.distributed``), which stopped nothing: the other shards
+    ran to the end."""
+    return f"A shard failed: {reason}" if status == "failed" else f"Stopped early: {reason}"
 
 
-def _notes(meta: dict[str, Any], stats: StatsRegistry, running: bool, now: float | None) -> list[str]:
+def _notes(run: RunDescription, stats: StatsRegistry, now: float | None) -> list[str]:
     notes = []
-    if meta.get("error"):
+    if run.error:
         # A lost run's error is already its whole story ("lost: its process stopped answering at ...").
-        notes.append(meta["error"] if meta.get("status") == "lost" else f"Failed: {meta['error']}")
-    if meta.get("stop_reason"):
-        notes.append(stop_note(str(meta["stop_reason"])))
-    if meta.get("cpu_warning"):
-        peak = meta.get("max_cpu_percent")
-        at = f" (peak {peak:.0f}%)" if isinstance(peak, int | float) else ""
+        notes.append(run.error if run.status == "lost" else f"Failed: {run.error}")
+    if run.stop_reason:
+        notes.append(stop_note(run.stop_reason, run.status))
+    if run.cpu_warning:
+        at = f" (peak {run.max_cpu_percent:.0f}%)" if run.max_cpu_percent is not None else ""
         notes.append(f"The load generator's CPU was saturated{at}: latencies may be inflated.")
-    open_model = meta.get("open_model")
-    if isinstance(open_model, dict) and open_model.get("dropped"):
-        notes.append(f"Open model: {open_model['dropped']:,} of {open_model.get('scheduled', 0):,} iterations were "
+    model = run.open_model
+    if model is not None and model.dropped_iterations:
+        notes.append(f"Open model: {model.dropped_iterations:,} of {model.scheduled_iterations:,} iterations were "
                      "dropped (no free user): the server did not get the load asked for.")
     cut_off = cut_off_count(stats)
     if cut_off:
         notes.append(f"{cut_off:,} request{'s were' if cut_off != 1 else ' was'} still unanswered when the run's end "
                      "grace ran out: counted as failures (CutOff in the failures table).")
     # A process that died before its first progress write left only its start.
-    heartbeat = meta.get("heartbeat_at") or meta.get("started_at")
-    if running and now is not None and isinstance(heartbeat, int | float) and now - heartbeat > STALE_AFTER:
+    heartbeat = run.heartbeat_at or run.started_at
+    if run.running and now is not None and heartbeat is not None and now - heartbeat > STALE_AFTER:
         notes.append(f"No progress written for {fmt.duration(now - heartbeat)}: the run's process may have died.")
     return notes
 
 
-def _subtitle(stats: StatsRegistry, duration: float, meta: dict[str, Any]) -> list[str]:
-    parts = [str(meta["host"])] if meta.get("host") else []
-    parts.append(f"started {fmt.moment(meta.get('started_at') or stats.start_time)}")
-    if meta.get("users") is not None:
-        parts.append(fmt.plural(meta["users"], "user"))
+def _subtitle(stats: StatsRegistry, duration: float, run: RunDescription) -> list[str]:
+    parts = [run.host] if run.host else []
+    parts.append(f"started {fmt.moment(run.started_at or stats.start_time)}")
+    if run.users is not None:
+        parts.append(fmt.plural(run.users, "user"))
     parts.append(fmt.duration(duration))
     return parts
 
 
-def _title(meta: dict[str, Any]) -> str:
-    label, run_id = meta.get("label") or "", meta.get("run_id")
-    if run_id is not None:
-        return f"Run {run_id}: {label}" if label else f"Run {run_id}"
-    return f"Load test report: {label}" if label else "Load test report"
+def _title(run: RunDescription) -> str:
+    if run.run_id is not None:
+        return f"Run {run.run_id}: {run.label}" if run.label else f"Run {run.run_id}"
+    return f"Load test report: {run.label}" if run.label else "Load test report"
 
 
 # ---------------------------------------------------------------------------------------------- figures
@@ -235,17 +227,17 @@ def _latest(stats: StatsRegistry) -> Sample | None:
     return stats.samples[-1] if stats.samples else None
 
 
-def _progress(stats: StatsRegistry, duration: float, meta: dict[str, Any]) -> tuple[list[Figure], float | None]:
+def _progress(stats: StatsRegistry, duration: float, run: RunDescription) -> tuple[list[Figure], float | None]:
     """What a running run is doing now: elapsed of planned, and the last sample's window figures."""
-    planned = meta.get("planned_duration")
-    done = min(duration / planned, 1.0) if isinstance(planned, int | float) and planned > 0 else None
+    planned = run.planned_duration
+    done = min(duration / planned, 1.0) if planned is not None and planned > 0 else None
     elapsed = fmt.duration(duration) + (f" of {fmt.duration(planned)}" if done is not None else "")
     sample = _latest(stats)
     figures = [Figure("Elapsed", elapsed, f"{done:.0%}" if done is not None else "", wide=True)]
     if sample is not None:
         figures += [
-            Figure("Users now", fmt.count(sample.users), f"of {fmt.count(meta['users'])} planned"
-                   if isinstance(meta.get("users"), int) else ""),
+            Figure("Users now", fmt.count(sample.users), f"of {fmt.count(run.users)} planned"
+                   if run.users is not None else ""),
             Figure("Requests/s", fmt.rate(sample.requests_per_second), "last 2 s"),
             Figure("Failures/s", fmt.rate(sample.failures_per_second), "last 2 s"),
             *(Figure(label, fmt.ms_unit(getattr(sample, label, None)), "last 10 s") for label in ("p50", "p95", "p99")),
@@ -253,34 +245,34 @@ def _progress(stats: StatsRegistry, duration: float, meta: dict[str, Any]) -> tu
     return figures, done
 
 
-def _starting(stats: StatsRegistry, duration: float, meta: dict[str, Any]) -> str:
+def _starting(stats: StatsRegistry, duration: float, run: RunDescription) -> str:
     """Until a running run's first figures are written: how many of its users have started, so the page
     says what is happening rather than showing zeros. Before the first sample the count is the spawn
     schedule's (one user at once, then one per 1/spawn rate), which the runner keeps to."""
     if stats.total.num_requests:
         return ""
-    planned, rate = meta.get("users"), meta.get("spawn_rate")
+    planned, rate = run.users, run.spawn_rate
     sample = _latest(stats)
     if sample is not None:
         started: int | None = sample.users
-    elif isinstance(planned, int) and isinstance(rate, int | float) and rate > 0:
+    elif planned is not None and rate is not None and rate > 0:
         started = min(planned, int(rate * max(duration, 0.0)) + 1)
     else:
         started = None
-    if not isinstance(planned, int):
+    if planned is None:
         return "Starting: no figures yet"
     if started is None:
         return f"Starting: {fmt.plural(planned, 'user')} planned, no figures yet"
     return f"Starting: {started:,} of {fmt.plural(planned, 'user')}"
 
 
-def _figures(stats: StatsRegistry, duration: float, meta: dict[str, Any]) -> list[Figure]:
+def _figures(stats: StatsRegistry, duration: float, run: RunDescription) -> list[Figure]:
     total = stats.total
     measured = total.num_requests > 0
     error = 100.0 * total.num_failures / total.num_requests if measured else None
     return [
         Figure("Duration", fmt.duration(duration)),
-        Figure("Users (planned)", fmt.count(meta.get("users"))),
+        Figure("Users (planned)", fmt.count(run.users)),
         Figure("Requests", fmt.count(total.num_requests)),
         Figure("Failures", fmt.count(total.num_failures), fmt.percent(error) if measured else ""),
         Figure("Requests/s", fmt.rate(total.rps(duration))),
@@ -422,55 +414,53 @@ def _text(value: Any) -> str:
     return fmt.MISSING if value in (None, "") else str(value)
 
 
-OPTION_LABELS = {
-    "host": "Host", "users": "Users", "spawn_rate": "Spawn rate (users/s)", "planned_duration": "Planned duration",
-    "scenarios": "Scenarios", "user_split": "User split", "seed": "Seed", "wait": "Wait (s)",
-    "git_revision": "Git revision", "database_vendor": "Database", "max_cpu_percent": "Generator CPU peak (%)",
-    "open_model": "Open model",
-}
-
-
-def _options(stats: StatsRegistry, duration: float, meta: dict[str, Any]) -> list[Figure]:
-    """The run's configuration; meta keys this module does not know are listed too, not dropped."""
-    known = [
-        Figure("Period", f"{fmt.moment(meta.get('started_at') or stats.start_time)} – "
-                         f"{fmt.moment(meta.get('finished_at') or stats.start_time + duration)}"),
+def _options(stats: StatsRegistry, duration: float, run: RunDescription) -> list[Figure]:
+    """The run's configuration, as it was asked for and where it ran."""
+    figures = [
+        Figure("Period", f"{fmt.moment(run.started_at or stats.start_time)} – "
+                         f"{fmt.moment(run.finished_at or stats.start_time + duration)}"),
         Figure("Measured duration", fmt.duration(duration)),
+        Figure("Host", _text(run.host)),
+        Figure("Users", _text(run.users)),
+        Figure("Spawn rate (users/s)", _text(run.spawn_rate)),
+        Figure("Planned duration", fmt.duration(run.planned_duration) if run.planned_duration is not None
+               else fmt.MISSING),
+        Figure("Scenarios", _text(run.scenarios)),
+        Figure("User split", _text(run.user_split)),
+        Figure("Seed", _text(run.seed)),
+        Figure("Wait (s)", _text(run.wait)),
+        Figure("Git revision", _text(run.git_revision)),
+        Figure("Database", _text(run.database_vendor)),
+        Figure("Generator CPU peak (%)", _text(run.max_cpu_percent)),
     ]
-    for key, label in OPTION_LABELS.items():
-        if key in meta:
-            value = meta[key]
-            text = fmt.duration(value) if key == "planned_duration" and value is not None else _text(value)
-            known.append(Figure(label, text))
-    extra = [Figure(key.replace("_", " ").capitalize(), _text(value)) for key, value in meta.items()
-             if key not in SHOWN_ELSEWHERE and key not in OPTION_LABELS]
-    return known + extra
+    if run.open_model is not None:
+        figures.append(Figure("Open model", _text(run.open_model.as_json())))
+    return figures
 
 
 # ---------------------------------------------------------------------------------------------- the report
 
 
-def build_report(stats: StatsRegistry, duration: float, meta: dict[str, Any], *, endpoint: str | None = None,
+def build_report(stats: StatsRegistry, duration: float, run: RunDescription, *, endpoint: str | None = None,
                  every_endpoint: bool = False, now: float | None = None) -> Report:
     """The whole report. ``endpoint`` picks the per-endpoint charts (``"GET /events/"``; default the slowest);
     ``every_endpoint`` draws them for each endpoint instead (a file has no server to ask for another one).
     ``now`` (epoch seconds) lets a running run notice a process that stopped writing."""
-    status = str(meta.get("status") or "")
-    running = status == "running"
+    running = run.running
     choices, chosen = _choices(stats, endpoint)
-    progress, done = _progress(stats, duration, meta) if running else ([], None)
+    progress, done = _progress(stats, duration, run) if running else ([], None)
     return Report(
-        title=_title(meta),
-        status=status,
-        status_class=STATUS_CLASSES.get(status, "unknown"),
+        title=_title(run),
+        status=run.status,
+        status_class=STATUS_CLASSES.get(run.status, "unknown"),
         running=running,
-        subtitle=_subtitle(stats, duration, meta),
-        notes=_notes(meta, stats, running, now),
-        verdicts=_verdicts(meta),
+        subtitle=_subtitle(stats, duration, run),
+        notes=_notes(run, stats, now),
+        verdicts=_verdicts(run),
         progress=progress,
         progress_done=done,
-        starting=_starting(stats, duration, meta) if running else "",
-        figures=_figures(stats, duration, meta),
+        starting=_starting(stats, duration, run) if running else "",
+        figures=_figures(stats, duration, run),
         timeline=_safe(charts.timeline_charts(stats.samples)),
         choices=choices,
         endpoint=None if chosen is None or every_endpoint else _endpoint_charts(chosen, stats),
@@ -482,10 +472,9 @@ def build_report(stats: StatsRegistry, duration: float, meta: dict[str, Any], *,
         distributions=_distributions(stats),
         failures=_failures(stats),
         exceptions=_exceptions(stats),
-        shards=[shard for shard in meta.get("shards") or [] if isinstance(shard, dict)],
-        options=_options(stats, duration, meta),
-        options_json=json.dumps(meta["options"], indent=2, sort_keys=True, default=str) if meta.get("options") else "",
-        meta=meta,
-        stop_requested_by=str(meta.get("stop_requested_by") or ""),
+        shards=run.shards,
+        options=_options(stats, duration, run),
+        options_json=json.dumps(run.options, indent=2, sort_keys=True, default=str) if run.options else "",
+        description=run,
+        stop_requested_by=run.stop_requested_by,
     )
-

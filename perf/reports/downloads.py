@@ -12,10 +12,10 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from perf.load.stats import StatsRegistry
 from perf.reports import html_report, locust_csv, summary_json
+from perf.reports.description import RunDescription
 
 
 @dataclass(frozen=True)
@@ -44,22 +44,22 @@ def csv_zip(stats: StatsRegistry, duration: float, prefix: str) -> bytes:
     return buffer.getvalue()
 
 
-def json_summary(stats: StatsRegistry, duration: float, meta: dict[str, Any]) -> bytes:
+def json_summary(stats: StatsRegistry, duration: float, run: RunDescription) -> bytes:
     with tempfile.TemporaryDirectory(prefix="perf-json-") as folder:
-        summary = summary_json.summary_json(stats, duration, meta)
+        summary = summary_json.summary_json(stats, duration, run)
         return summary_json.write_json(Path(folder) / "summary.json", summary).read_bytes()
 
 
-def html_file(stats: StatsRegistry, duration: float, meta: dict[str, Any]) -> bytes:
-    return html_report.render_html(stats, duration, meta).encode("utf-8")
+def html_file(stats: StatsRegistry, duration: float, run: RunDescription) -> bytes:
+    return html_report.render_html(stats, duration, run).encode("utf-8")
 
 
-def make(kind: str, stats: StatsRegistry, duration: float, meta: dict[str, Any], name: str) -> bytes:
+def make(kind: str, stats: StatsRegistry, duration: float, run: RunDescription, name: str) -> bytes:
     """The file of ``kind`` (``csv``, ``json``, ``html``); ``name`` prefixes the CSV files inside the zip."""
     if kind == "csv":
         return csv_zip(stats, duration, name)
     if kind == "json":
-        return json_summary(stats, duration, meta)
+        return json_summary(stats, duration, run)
     if kind == "html":
-        return html_file(stats, duration, meta)
+        return html_file(stats, duration, run)
     raise KeyError(kind)

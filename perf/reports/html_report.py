@@ -11,23 +11,23 @@ Rendering needs Django's template engine, i.e. configured settings: ``run_perf``
 
 import os
 from pathlib import Path
-from typing import Any
 
 from perf.files import write_atomic
 from perf.load.stats import StatsRegistry
 from perf.reports.context import build_report
+from perf.reports.description import RunDescription
 from perf.reports.render import render_document
 
 
-def render_html(stats: StatsRegistry, duration: float, meta: dict[str, Any]) -> str:
+def render_html(stats: StatsRegistry, duration: float, run: RunDescription) -> str:
     """The whole report as one string (write_html saves it).
 
     A file has no server to ask for another endpoint's charts, so it holds every endpoint's, each
     behind a disclosure, the slowest open.
     """
-    return render_document(build_report(stats, duration, meta, every_endpoint=True))
+    return render_document(build_report(stats, duration, run, every_endpoint=True))
 
 
-def write_html(path: str | os.PathLike[str], stats: StatsRegistry, duration: float, meta: dict[str, Any]) -> Path:
+def write_html(path: str | os.PathLike[str], stats: StatsRegistry, duration: float, run: RunDescription) -> Path:
     """Write the report to ``path`` (folders created, all of it or nothing: ``perf.files``); return where it went."""
-    return write_atomic(path, render_html(stats, duration, meta))
+    return write_atomic(path, render_html(stats, duration, run))

@@ -1,4 +1,4 @@
-"""A stored run as the report's inputs: its registry (perf.persist.load_registry), duration and meta.
+"""A stored run as the report's inputs: its registry (perf.persist.load_registry), duration and description.
 
 Turning the rows back into what ``run_perf`` had in memory, rather than reading the rows directly,
 is what lets the admin page, its downloads and ``--html`` share one code path: a run started
@@ -7,7 +7,6 @@ without ``--csv`` or ``--html`` gets the very same files from the admin afterwar
 
 import time
 from datetime import datetime
-from typing import Any
 
 from perf import compare
 from perf.load.stats import StatsRegistry
@@ -15,10 +14,7 @@ from perf.models import PerfRun
 from perf.options import parse_percent
 from perf.persist import load_registry
 from perf.reports.context import Report, build_report
-
-
-def _epoch(moment: datetime | None) -> float | None:
-    return None if moment is None else moment.timestamp()
+from perf.reports.description import ComparisonResult, RunDescription, ShardResult
 
 
 def run_duration(run: PerfRun, stats: StatsRegistry, now: float) -> float:
@@ -47,9 +43,9 @@ def baseline_of(run: PerfRun) -> PerfRun | None:
     return PerfRun.objects.filter(pk=int(ref)).exclude(pk=run.pk).first() if ref.isdigit() else None
 
 
-def comparison_meta(run: PerfRun) -> dict[str, Any] | None:
+def comparison_of(run: PerfRun) -> ComparisonResult | None:
     """The ``--compare-to`` verdict of a finished run: its regressions at the ``--fail-on-regression``
-    tolerance (or the default one), in the form the report's header shows."""
+    tolerance (or the default one)."""
     if run.status == PerfRun.Status.RUNNING:
         return None
     baseline = baseline_of(run)
@@ -60,46 +56,36 @@ def comparison_meta(run: PerfRun) -> dict[str, Any] | None:
         percent = parse_percent(str(gate)) if gate else compare.DEFAULT_PERCENT
     except ValueError:
         percent = compare.DEFAULT_PERCENT
-    return compare.compare_runs(baseline, run, percent).verdict(percent, bool(gate))
+    return ComparisonResult.from_json(compare.compare_runs(baseline, run, percent).verdict(percent, bool(gate)))
 
 
-def _shards(run: PerfRun) -> list[dict[str, Any]]:
-    return [
-        {"index": shard.index, "status": shard.status, "hostname": shard.hostname, "users": shard.users,
-         "requests": shard.requests, "max_cpu_percent": shard.max_cpu_percent,
-         "heartbeat_at": _epoch(shard.heartbeat_at), "error": shard.error}
+def _epoch(moment: datetime | None) -> float | None:
+    return None if moment is None else moment.timestamp()
+
+
+def shards_of(run: PerfRun) -> tuple[ShardResult, ...]:
+    """The shards of a distributed run as their rows last said; none for any other run."""
+    return tuple(
+        ShardResult(index=shard.index, status=shard.status, hostname=shard.hostname, users=shard.users,
+                    requests=shard.requests, max_cpu_percent=shard.max_cpu_percent,
+                    heartbeat_at=_epoch(shard.heartbeat_at), error=shard.error)
         for shard in run.shards.all()
-    ]
+    )
 
 
-def run_meta(run: PerfRun) -> dict[str, Any]:
-    """The run's fields as report meta (times in epoch seconds, like the registry's ``start_time``)."""
-    options = run.options or {}
-    meta: dict[str, Any] = {
-        "run_id": run.pk, "label": run.label, "host": run.host, "status": run.status, "users": run.users,
-        "spawn_rate": run.spawn_rate, "planned_duration": run.planned_duration, "scenarios": run.scenarios,
-        "user_split": run.user_split, "seed": run.seed, "wait": options.get("wait") or "default",
-        "started_at": _epoch(run.started_at), "finished_at": _epoch(run.finished_at),
-        "heartbeat_at": _epoch(run.heartbeat_at), "git_revision": run.git_revision,
-        "database_vendor": run.database_vendor, "cpu_warning": run.cpu_warning, "max_cpu_percent": run.max_cpu_percent,
-        "stop_reason": run.stop_reason, "error": run.error, "stop_requested_by": run.stop_requested_by,
-        "thresholds": run.thresholds, "audit": run.audit, "open_model": run.open_model,
-        "comparison": comparison_meta(run), "options": options,
-    }
-    shards = _shards(run)
-    if shards:
-        meta["shards"] = shards
-    return meta
+def describe(run: PerfRun) -> RunDescription:
+    """A stored run's description, its comparison and shards included."""
+    return RunDescription.from_run(run, comparison_of(run), shards_of(run))
 
 
-def stored_inputs(run: PerfRun, now: float | None = None) -> tuple[StatsRegistry, float, dict[str, Any]]:
-    """(registry, duration, meta) of a stored run, running or finished: what ``run_perf`` would pass."""
+def stored_inputs(run: PerfRun, now: float | None = None) -> tuple[StatsRegistry, float, RunDescription]:
+    """(registry, duration, description) of a stored run, running or finished: what ``run_perf`` would pass."""
     stats = load_registry(run)
-    return stats, run_duration(run, stats, time.time() if now is None else now), run_meta(run)
+    return stats, run_duration(run, stats, time.time() if now is None else now), describe(run)
 
 
 def stored_report(run: PerfRun, endpoint: str | None = None, every_endpoint: bool = False,
                   now: float | None = None) -> Report:
     now = time.time() if now is None else now
-    stats, duration, meta = stored_inputs(run, now)
-    return build_report(stats, duration, meta, endpoint=endpoint, every_endpoint=every_endpoint, now=now)
+    stats, duration, description = stored_inputs(run, now)
+    return build_report(stats, duration, description, endpoint=endpoint, every_endpoint=every_endpoint, now=now)

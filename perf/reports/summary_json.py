@@ -12,6 +12,7 @@ from perf.files import write_atomic
 from perf.load.histogram import RATIO
 from perf.load.history import POINT_FIELDS
 from perf.load.stats import PERCENTILE_LABELS, PERCENTILES, Sample, StatsEntry, StatsRegistry
+from perf.reports.description import RunDescription
 
 
 def entry_json(entry: StatsEntry, duration: float, aggregated: bool = False) -> dict[str, Any]:
@@ -46,8 +47,9 @@ def sample_json(sample: Sample) -> dict[str, Any]:
     return data
 
 
-def summary_json(stats: StatsRegistry, duration: float, meta: dict[str, Any]) -> dict[str, Any]:
-    """The whole run for ``--json``: unlike Locust's, it includes Aggregated (flagged, last).
+def summary_json(stats: StatsRegistry, duration: float, run: RunDescription) -> dict[str, Any]:
+    """The whole run for ``--json``: unlike Locust's, it includes Aggregated (flagged, last); ``meta`` is the
+    run's description (``RunDescription.as_json``), which ``perf_import`` reads back.
 
     Histograms are bucket key → count; ``histogram_ratio`` lets a reader turn key ``k`` back
     into milliseconds (``ratio ** (k + 0.5)``) without importing this package.
@@ -55,7 +57,7 @@ def summary_json(stats: StatsRegistry, duration: float, meta: dict[str, Any]) ->
     entries = [entry_json(entry, duration) for entry in stats.sorted_entries()]
     entries.append(entry_json(stats.total, duration, aggregated=True))
     return {
-        "meta": dict(meta),
+        "meta": run.as_json(),
         "duration": duration,
         "start_time": stats.start_time,
         "histogram_ratio": RATIO,
@@ -69,5 +71,5 @@ def summary_json(stats: StatsRegistry, duration: float, meta: dict[str, Any]) ->
 
 def write_json(path: str | os.PathLike[str], data: dict[str, Any]) -> Path:
     """Write ``data`` as indented JSON, creating folders, all of it or nothing (``perf.files``); values JSON
-    cannot hold (dates in meta) become str."""
+    cannot hold (a path among the options) become str."""
     return write_atomic(path, json.dumps(data, indent=2, default=str) + "\n")

@@ -28,6 +28,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from perf.load.stats import StatsRegistry
 from perf.models import PerfRun
 from perf.persist import add_samples, finish_run, save_progress, start_run
+from perf.reports.description import RunDescription
 from perf.reports.html_report import write_html
 from tests.factories import PASSWORD, make_user, unique
 
@@ -265,8 +266,8 @@ def test_a_dead_run_shows_lost_on_its_live_page_and_on_the_list(
 
 
 def test_html_report_at_1400_px_fits_and_shows_whole_names(tmp_path: Path) -> None:
-    path = write_html(tmp_path / "report.html", load(1.0), 40.0, {"label": "browser", "status": "completed",
-                                                                   "host": "http://127.0.0.1:8000/api", "users": 8})
+    path = write_html(tmp_path / "report.html", load(1.0), 40.0, RunDescription(
+        label="browser", status="completed", host="http://127.0.0.1:8000/api", users=8))
     driver, profile = chromium()
     try:
         driver.get(path.as_uri())

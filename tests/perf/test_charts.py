@@ -17,6 +17,7 @@ from perf.load.stats import Sample, StatsRegistry
 from perf.load.thresholds import evaluate, parse_threshold
 from perf.persist import finish_run, start_run
 from perf.reports import charts
+from perf.reports.description import RunDescription
 from perf.reports.html_report import write_html
 from perf.reports.render import SECTIONS
 from tests.factories import make_user, unique
@@ -195,7 +196,7 @@ def report_meta(registry: StatsRegistry) -> dict:
 @pytest.fixture
 def html_report(tmp_path: Path) -> tuple[str, ET.Element]:
     registry = make_registry("/events/", EVIL)
-    path = write_html(tmp_path / "out" / "report.html", registry, 30.0, report_meta(registry))
+    path = write_html(tmp_path / "out" / "report.html", registry, 30.0, RunDescription.from_json(report_meta(registry)))
     text = path.read_text(encoding="utf-8")
     assert text.startswith("<!DOCTYPE html>\n")
     return text, ET.fromstring(text.split("\n", 1)[1])
@@ -268,8 +269,8 @@ def test_html_report_and_admin_page_share_their_section_templates(orm, tmp_path:
     client = Client()
     client.force_login(make_user(is_staff=True, is_superuser=True))
     page = client.get(f"/admin/perf/perfrun/{run.pk}/change/").content.decode()
-    file = write_html(tmp_path / "r.html", registry, 30.0, {"status": "completed", "host": HOST, "users": 3,
-                                                             "thresholds": report_meta(registry)["thresholds"]})
+    file = write_html(tmp_path / "r.html", registry, 30.0, RunDescription.from_json(
+        {"status": "completed", "host": HOST, "users": 3, "thresholds": report_meta(registry)["thresholds"]}))
     text = file.read_text()
     for section_id in ("requests", "response-times", "failures"):
         inner = re.search(rf'<section id="{section_id}"[^>]*>(.*?)</section>', text, re.DOTALL).group(1)

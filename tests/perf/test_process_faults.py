@@ -212,7 +212,7 @@ def test_ctrl_c_while_the_final_save_waits_for_the_database_keeps_the_summary_an
     kept = json.loads(summary.read_text())
     aggregated = next(line for line in printed if line.split()[:1] == ["Aggregated"])
     assert kept["entries"][-1]["num_requests"] == int(aggregated.split()[1]) > 0
-    assert kept["meta"]["unsaved"]["run_id"] == PerfRun.objects.get(label=label).pk
+    assert kept["meta"]["unsaved"] is True and kept["meta"]["run_id"] == PerfRun.objects.get(label=label).pk
 
 
 def test_connections_the_server_ends_mid_run_are_opened_again_for_the_save_and_the_audit(

@@ -16,6 +16,7 @@ import pytest
 from perf.load.history import entry_percentiles
 from perf.load.stats import PERCENTILES, Sample, StatsEntry, StatsRegistry
 from perf.reports import console, locust_csv, summary_json
+from perf.reports.description import RunDescription
 from tests.perf.conftest import FakeClock
 
 # Locust's header rows as the project documents them (copied from Locust 2.x's CSV writer's output).
@@ -290,8 +291,8 @@ def test_exceptions_rows_name_the_local_node(tmp_path: Path) -> None:
 
 
 def test_summary_json_lists_every_entry_then_aggregated_flagged() -> None:
-    summary = summary_json.summary_json(registry(), 10.0, {"users": 5})
-    assert summary["meta"] == {"users": 5}
+    summary = summary_json.summary_json(registry(), 10.0, RunDescription(users=5))
+    assert summary["meta"] == RunDescription(users=5).as_json() and summary["meta"]["users"] == 5
     assert summary["duration"] == 10.0
     assert [(e["name"], e["aggregated"]) for e in summary["entries"]] == [
         ("/auth/login", False), ("/auth/login", False), ("/events/", False), ("/missing", False),
@@ -301,7 +302,7 @@ def test_summary_json_lists_every_entry_then_aggregated_flagged() -> None:
 
 def test_summary_json_entry_holds_every_figure_and_the_raw_histogram() -> None:
     stats = registry()
-    entry = summary_json.summary_json(stats, 2.0, {})["entries"][-1]
+    entry = summary_json.summary_json(stats, 2.0, RunDescription())["entries"][-1]
     assert entry["num_requests"] == 7 and entry["num_failures"] == 1
     assert list(entry["percentiles"]) == LABELS
     assert entry["percentiles"]["100%"] == stats.total.percentile(1.0)
@@ -316,22 +317,23 @@ def test_summary_json_includes_failures_exceptions_and_samples() -> None:
     stats = registry()
     stats.record_exception("KeyError('id')", "tb")
     stats.take_sample(users=3, now=START + 1.0)
-    summary = summary_json.summary_json(stats, 1.0, {})
+    summary = summary_json.summary_json(stats, 1.0, RunDescription())
     assert [f["name"] for f in summary["failures"]] == ["/missing"]
     assert summary["exceptions"] == [{"message": "KeyError('id')", "traceback": "tb", "count": 1}]
     assert summary["samples"][0]["users"] == 3
 
 
 def test_write_json_round_trips_and_creates_folders(tmp_path: Path) -> None:
-    data = summary_json.summary_json(registry(), 1.0, {"started": datetime(2026, 11, 24, tzinfo=UTC)})
+    options = {"stdout": Path("/dev/null")}  # what JSON cannot hold becomes text
+    data = summary_json.summary_json(registry(), 1.0, RunDescription(options=options))
     path = summary_json.write_json(tmp_path / "nested" / "run.json", data)
     loaded = json.loads(path.read_text())
     assert loaded["entries"][-1]["name"] == "Aggregated"
-    assert loaded["meta"]["started"] == "2026-11-24 00:00:00+00:00"
+    assert loaded["meta"]["options"] == {"stdout": "/dev/null"}
 
 
 def test_summary_json_of_an_empty_run_has_only_aggregated() -> None:
-    summary = summary_json.summary_json(StatsRegistry(start_time=START), 0.0, {})
+    summary = summary_json.summary_json(StatsRegistry(start_time=START), 0.0, RunDescription())
     (entry,) = summary["entries"]
     assert entry["aggregated"] and entry["num_requests"] == 0
     assert set(entry["percentiles"].values()) == {None}

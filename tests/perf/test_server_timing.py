@@ -10,6 +10,7 @@ from perf.load.server_timing import parse_server_timing
 from perf.load.stats import StatsEntry, StatsRegistry
 from perf.models import EndpointStats
 from perf.reports import console
+from perf.reports.description import RunDescription
 
 HEADER = re.compile(r'^app;dur=\d+\.\d, db;dur=\d+\.\d;desc="(\d+) quer(y|ies)"$')
 
@@ -103,7 +104,7 @@ def test_the_html_report_shows_the_server_side_breakdown(tmp_path):
     stats.record("GET", "/slow-in-db", 120.0, 10, server=(100.0, 90.0, 12))
     stats.take_sample(users=1)
 
-    page = html_report.write_html(tmp_path / "report.html", stats, 1.0, {"label": "st"}).read_text()
+    page = html_report.write_html(tmp_path / "report.html", stats, 1.0, RunDescription(label="st")).read_text()
     section = page[page.index('<section id="server-timing">'):]
     assert "/slow-in-db" in section and ">12.0<" in section and ">90.0<" in section
     ElementTree.fromstring(page.split("\n", 1)[1])  # still well-formed
@@ -115,5 +116,5 @@ def test_the_html_report_leaves_the_breakdown_out_without_the_header(tmp_path):
     stats = StatsRegistry()
     stats.record("GET", "/a", 50.0, 10)
 
-    page = html_report.write_html(tmp_path / "report.html", stats, 1.0, {}).read_text()
+    page = html_report.write_html(tmp_path / "report.html", stats, 1.0, RunDescription()).read_text()
     assert 'id="server-timing"' not in page

@@ -1,0 +1,371 @@
+"""One typed description of a run: what was asked for, how it ended and its verdicts, beside its figures.
+
+The reports (the run page, ``--html``, the JSON summary, the downloads) take a registry, a duration and
+this. It used to be a dict built in two places, the end of ``run_perf`` and the stored run, which
+disagreed: a run's own ``--html`` file lacked the notes (stopped early, CPU warning, run id) that the
+admin's download of the same run had. Now both places build the same type, ``RunDescription.live``
+at the end of a run (after its final save) and ``RunDescription.from_run`` from a stored row
+(``perf.reports.stored.describe`` adds what it takes queries to know), and
+readers use its fields, each typed and with a default, instead of guessing at keys.
+
+``as_json`` is what ``--json`` writes under ``"meta"``; ``from_json`` reads it back (``perf_import``),
+and is the one place that checks the types of what it reads: a summary is a file anyone may edit.
+It also reads the layout written before this type existed (the same keys, with ``unsaved`` an object
+holding the row's id and three fields), so summaries kept by older versions can still be imported.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:  # the JSON side is read without Django (a test harness writes summaries without settings)
+    from perf.models import PerfRun
+
+T = TypeVar("T")
+Json = dict[str, Any]
+
+
+class DescriptionError(ValueError):
+    """A summary's ``meta`` that does not hold what ``run_perf`` writes; the message names the key."""
+
+
+def _read(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], default: Any, where: str) -> Any:
+    """``data[key]`` when it is of ``kind``; the default when it is missing or null."""
+    value = data.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) and kind in (int, float, (int, float)):
+        raise DescriptionError(f"{where}{key} is {value!r}, not a number")
+    if not isinstance(value, kind):
+        names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+        raise DescriptionError(f"{where}{key} is {value!r}, not {names}")
+    return value
+
+
+def _number(data: Mapping[str, Any], key: str, default: float | None, where: str) -> float | None:
+    value = _read(data, key, (int, float), default, where)
+    return None if value is None else float(value)
+
+
+def _items(data: Mapping[str, Any], key: str, read: Callable[[Json, str], T], where: str) -> tuple[T, ...]:
+    """A list of objects, each read by ``read``; none when the key is missing or null."""
+    values = _read(data, key, list, None, where) or []
+    return tuple(read(_object(item, f"{where}{key}[{i}]"), f"{where}{key}[{i}].") for i, item in enumerate(values))
+
+
+def _object(value: Any, where: str) -> Json:
+    if not isinstance(value, dict):
+        raise DescriptionError(f"{where} is {value!r}, not an object")
+    return value
+
+
+def _strings(data: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
+    values = _read(data, key, list, None, where) or []
+    if not all(isinstance(value, str) for value in values):
+        raise DescriptionError(f"{where}{key} holds something else than text: {values!r}")
+    return tuple(values)
+
+
+def _counts(data: Mapping[str, Any], key: str, where: str) -> dict[str, int]:
+    values = _read(data, key, dict, None, where) or {}
+    if not all(isinstance(value, int) and not isinstance(value, bool) for value in values.values()):
+        raise DescriptionError(f"{where}{key} holds something else than counts: {values!r}")
+    return dict(values)
+
+
+def _epoch(moment: datetime | None) -> float | None:
+    return None if moment is None else moment.timestamp()
+
+
+# ---------------------------------------------------------------------------------------------- verdicts
+
+
+@dataclass(frozen=True)
+class ThresholdResult:
+    """One ``--threshold`` checked at the end (``perf.load.thresholds.Verdict.as_dict``, as stored)."""
+
+    expression: str = ""
+    endpoint: str | None = None
+    method: str | None = None
+    metric: str = ""
+    operator: str = ""
+    limit: float | None = None
+    unit: str = ""
+    actual: float | None = None
+    ok: bool = False
+    line: str = ""  # "p95<500ms: 312 ms": the rule and what was measured, with its unit
+
+    @classmethod
+    def from_json(cls, data: Json, where: str = "") -> "ThresholdResult":
+        return cls(
+            expression=_read(data, "expression", str, "", where), endpoint=_read(data, "endpoint", str, None, where),
+            method=_read(data, "method", str, None, where), metric=_read(data, "metric", str, "", where),
+            operator=_read(data, "operator", str, "", where), limit=_number(data, "limit", None, where),
+            unit=_read(data, "unit", str, "", where), actual=_number(data, "actual", None, where),
+            ok=_read(data, "ok", bool, False, where), line=_read(data, "line", str, "", where),
+        )
+
+    def as_json(self) -> Json:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class AuditCheckResult:
+    name: str = ""
+    ok: bool = False
+    detail: str = ""
+
+    @classmethod
+    def from_json(cls, data: Json, where: str = "") -> "AuditCheckResult":
+        return cls(_read(data, "name", str, "", where), _read(data, "ok", bool, False, where),
+                   _read(data, "detail", str, "", where))
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """The integrity audit's verdict (``perf.audit.AuditReport.as_dict``, as stored on the run)."""
+
+    ok: bool = True
+    checks: tuple[AuditCheckResult, ...] = ()
+
+    @classmethod
+    def from_json(cls, data: Json, where: str = "") -> "AuditResult":
+        return cls(_read(data, "ok", bool, True, where), _items(data, "checks", AuditCheckResult.from_json, where))
+
+    def as_json(self) -> Json:
+        return {"ok": self.ok, "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in self.checks]}
+
+
+@dataclass(frozen=True)
+class ComparisonResult:
+    """The ``--compare-to`` verdict (``perf.compare.Comparison.verdict``): regressions at ``percent``."""
+
+    baseline: int = 0
+    baseline_label: str = ""
+    percent: float = 0.0
+    gate: bool = False  # --fail-on-regression was given: the regressions fail the run
+    regressions: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @classmethod
+    def from_json(cls, data: Json, where: str = "") -> "ComparisonResult":
+        return cls(_read(data, "baseline", int, 0, where), _read(data, "baseline_label", str, "", where),
+                   _number(data, "percent", 0.0, where) or 0.0,
+                   _read(data, "gate", bool, False, where),
+                   _strings(data, "regressions", where), _strings(data, "notes", where))
+
+    def as_json(self) -> Json:
+        return {"baseline": self.baseline, "baseline_label": self.baseline_label, "percent": self.percent,
+                "gate": self.gate, "regressions": list(self.regressions), "notes": list(self.notes)}
+
+
+@dataclass(frozen=True)
+class OpenModelResult:
+    """A ``--rate`` run's iterations (``perf.load.open_model.OpenModelRunner.outcome``)."""
+
+    rate: float = 0.0
+    pool_users: int = 0
+    schedule_seconds: float = 0.0
+    scheduled_iterations: int = 0
+    started_iterations: int = 0
+    dropped_iterations: int = 0
+    dropped_percent: float = 0.0
+    dropped_by_scenario: dict[str, int] = field(default_factory=dict)
+    max_busy_users: int = 0
+
+    @classmethod
+    def from_json(cls, data: Json, where: str = "") -> "OpenModelResult":
+        return cls(
+            rate=_number(data, "rate", 0.0, where) or 0.0, pool_users=_read(data, "pool_users", int, 0, where),
+            schedule_seconds=_number(data, "schedule_seconds", 0.0, where) or 0.0,
+            scheduled_iterations=_read(data, "scheduled_iterations", int, 0, where),
+            started_iterations=_read(data, "started_iterations", int, 0, where),
+            dropped_iterations=_read(data, "dropped_iterations", int, 0, where),
+            dropped_percent=_number(data, "dropped_percent", 0.0, where) or 0.0,
+            dropped_by_scenario=_counts(data, "dropped_by_scenario", where),
+            max_busy_users=_read(data, "max_busy_users", int, 0, where),
+        )
+
+    def as_json(self) -> Json:
+        return {f.name: getattr(self, f.name) for f in fields(self)} | {
+            "dropped_by_scenario": dict(self.dropped_by_scenario)}
+
+
+@dataclass(frozen=True)
+class ShardResult:
+    """One shard of a ``--distributed celery`` run, as its row last said (``perf.models.ShardReport``)."""
+
+    index: int = 0
+    status: str = ""
+    hostname: str = ""
+    users: int = 0
+    requests: int = 0
+    max_cpu_percent: float | None = None
+    heartbeat_at: float | None = None
+    error: str = ""
+
+    @classmethod
+    def from_json(cls, data: Json, where: str = "") -> "ShardResult":
+        return cls(_read(data, "index", int, 0, where), _read(data, "status", str, "", where),
+                   _read(data, "hostname", str, "", where), _read(data, "users", int, 0, where),
+                   _read(data, "requests", int, 0, where), _number(data, "max_cpu_percent", None, where),
+                   _number(data, "heartbeat_at", None, where), _read(data, "error", str, "", where))
+
+    def as_json(self) -> Json:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+# ---------------------------------------------------------------------------------------------- the run
+
+
+@dataclass(frozen=True)
+class RunDescription:
+    """Everything about a run but its figures. Times are epoch seconds, as the registry's ``start_time``."""
+
+    run_id: int | None = None  # the stored row; None for --no-save
+    label: str = ""
+    host: str = ""
+    status: str = ""  # perf.models.PerfRun.Status
+    users: int | None = None
+    spawn_rate: float | None = None
+    planned_duration: float | None = None
+    scenarios: tuple[str, ...] = ()
+    user_split: dict[str, int] = field(default_factory=dict)
+    seed: int | None = None
+    wait: str = "default"  # --wait as given
+    started_at: float | None = None
+    finished_at: float | None = None
+    heartbeat_at: float | None = None
+    git_revision: str = ""
+    database_vendor: str = ""
+    cpu_warning: bool = False
+    max_cpu_percent: float | None = None
+    stop_reason: str = ""  # why it stopped before its time; "" when it ran to its end
+    error: str = ""  # why it failed, or how it was lost
+    stop_requested_by: str = ""
+    thresholds: tuple[ThresholdResult, ...] = ()
+    audit: AuditResult | None = None  # None: no audit ran
+    open_model: OpenModelResult | None = None
+    comparison: ComparisonResult | None = None
+    options: dict[str, Any] = field(default_factory=dict)  # the run_perf options as given (JSON)
+    shards: tuple[ShardResult, ...] = ()
+    unsaved: bool = False  # the database refused the final save: ``perf_import`` finishes row ``run_id``
+
+    # --- the two ways a run is described --------------------------------------------------------------------
+
+    @classmethod
+    def live(cls, *, row: "PerfRun | None", status: str, reason: str, label: str, host: str, users: int,
+             spawn_rate: float, planned_duration: float, scenarios: tuple[str, ...], user_split: dict[str, int],
+             seed: int | None, wait: str | None, options: dict[str, Any], started_at: float, finished_at: float,
+             git_revision: str, database_vendor: str, cpu_warning: bool, max_cpu_percent: float | None,
+             thresholds: list[Json], open_model: Json | None, unsaved: bool = False,
+             shards: tuple[ShardResult, ...] = ()) -> "RunDescription":
+        """What ``run_perf`` knows at the end of a run, after its final save. ``row`` is the stored run when
+        there is one: its id, and the moments and the stop request the database recorded, so that the run's
+        own files say what the admin's downloads of it say. ``options`` are already JSON (as stored)."""
+        return cls(
+            run_id=None if row is None else row.pk, label=label or "", host=host, status=status, users=users,
+            spawn_rate=spawn_rate, planned_duration=planned_duration, scenarios=tuple(scenarios),
+            user_split=dict(user_split), seed=seed, wait=wait or "default",
+            started_at=started_at if row is None else _epoch(row.started_at),
+            finished_at=finished_at if row is None or row.finished_at is None else _epoch(row.finished_at),
+            heartbeat_at=None if row is None else _epoch(row.heartbeat_at),
+            git_revision=git_revision, database_vendor=database_vendor, cpu_warning=cpu_warning,
+            max_cpu_percent=max_cpu_percent, stop_reason="" if reason == "completed" else reason,
+            stop_requested_by="" if row is None else row.stop_requested_by,
+            thresholds=tuple(ThresholdResult.from_json(item) for item in thresholds),
+            open_model=None if open_model is None else OpenModelResult.from_json(open_model),
+            options=options, shards=shards, unsaved=unsaved,
+        )
+
+    @classmethod
+    def from_run(cls, run: "PerfRun", comparison: ComparisonResult | None = None,
+                 shards: tuple[ShardResult, ...] = ()) -> "RunDescription":
+        """A stored run, running or finished; its comparison and shards are read from the database by the caller
+        (``perf.reports.stored.describe``), as ``run_perf`` reads the shards after its final save."""
+        options = run.options or {}
+        return cls(
+            run_id=run.pk, label=run.label, host=run.host, status=run.status, users=run.users,
+            spawn_rate=run.spawn_rate, planned_duration=run.planned_duration, scenarios=tuple(run.scenarios or ()),
+            user_split=dict(run.user_split or {}), seed=run.seed, wait=str(options.get("wait") or "default"),
+            started_at=_epoch(run.started_at), finished_at=_epoch(run.finished_at),
+            heartbeat_at=_epoch(run.heartbeat_at), git_revision=run.git_revision, database_vendor=run.database_vendor,
+            cpu_warning=run.cpu_warning, max_cpu_percent=run.max_cpu_percent, stop_reason=run.stop_reason,
+            error=run.error, stop_requested_by=run.stop_requested_by,
+            thresholds=tuple(ThresholdResult.from_json(item) for item in run.thresholds or ()),
+            audit=AuditResult.from_json(run.audit) if run.audit else None,
+            open_model=OpenModelResult.from_json(run.open_model) if run.open_model else None,
+            comparison=comparison, options=options, shards=shards,
+        )
+
+    def with_audit(self, audit: Json) -> "RunDescription":
+        return replace(self, audit=AuditResult.from_json(audit))
+
+    def with_comparison(self, verdict: Json) -> "RunDescription":
+        return replace(self, comparison=ComparisonResult.from_json(verdict))
+
+    # --- JSON: --json's "meta" ----------------------------------------------------------------------------------
+
+    def as_json(self) -> Json:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data.update(
+            scenarios=list(self.scenarios), user_split=dict(self.user_split),
+            thresholds=[item.as_json() for item in self.thresholds],
+            audit=None if self.audit is None else self.audit.as_json(),
+            open_model=None if self.open_model is None else self.open_model.as_json(),
+            comparison=None if self.comparison is None else self.comparison.as_json(),
+            options=dict(self.options), shards=[shard.as_json() for shard in self.shards],
+        )
+        return data
+
+    @classmethod
+    def from_json(cls, data: Any) -> "RunDescription":
+        """A summary's ``meta``; DescriptionError (one line naming the key) when a value has the wrong type.
+        Keys it does not know are left out (a newer or a hand-made file); missing ones take their defaults."""
+        data = _object(data, "meta")
+        where = "meta."
+        unsaved = _read(data, "unsaved", (bool, dict), False, where)
+        run_id = _read(data, "run_id", int, None, where)
+        legacy: Json = {}
+        if isinstance(unsaved, dict):  # before RunDescription: {"run_id": ..., "fields": {cpu_warning, ...}}
+            run_id = _read(unsaved, "run_id", int, run_id, where + "unsaved.")
+            legacy = _object(unsaved.get("fields", {}), where + "unsaved.fields")
+        merged = {**data, **legacy}
+        return cls(
+            run_id=run_id, label=_read(data, "label", str, "", where), host=_read(data, "host", str, "", where),
+            status=_read(data, "status", str, "", where), users=_read(data, "users", int, None, where),
+            spawn_rate=_number(data, "spawn_rate", None, where),
+            planned_duration=_number(data, "planned_duration", None, where),
+            scenarios=_strings(data, "scenarios", where), user_split=_counts(data, "user_split", where),
+            seed=_read(data, "seed", int, None, where), wait=_read(data, "wait", str, "default", where),
+            started_at=_number(data, "started_at", None, where), finished_at=_number(data, "finished_at", None, where),
+            heartbeat_at=_number(data, "heartbeat_at", None, where),
+            git_revision=_read(data, "git_revision", str, "", where),
+            database_vendor=_read(data, "database_vendor", str, "", where),
+            cpu_warning=_read(merged, "cpu_warning", bool, False, where),
+            max_cpu_percent=_number(merged, "max_cpu_percent", None, where),
+            stop_reason=_read(merged, "stop_reason", str, "", where), error=_read(data, "error", str, "", where),
+            stop_requested_by=_read(data, "stop_requested_by", str, "", where),
+            thresholds=_items(data, "thresholds", ThresholdResult.from_json, where),
+            audit=_optional(data, "audit", AuditResult.from_json, where),
+            open_model=_optional(data, "open_model", OpenModelResult.from_json, where),
+            comparison=_optional(data, "comparison", ComparisonResult.from_json, where),
+            options=dict(_read(data, "options", dict, None, where) or {}),
+            shards=_items(data, "shards", ShardResult.from_json, where), unsaved=bool(unsaved),
+        )
+
+    # --- what the reports ask of it ---------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+    @property
+    def ended_early(self) -> bool:
+        return bool(self.stop_reason)
+
+
+def _optional(data: Json, key: str, read: Callable[[Json, str], T], where: str) -> T | None:
+    value = _read(data, key, dict, None, where)
+    return read(value, f"{where}{key}.") if value else None
