@@ -60,7 +60,7 @@ test-postgres: install
 
 # The two passes run at once: the suite mostly waits on servers, timers and child processes, so two passes share
 # two cores well, and each has its own database, server, Celery queues and ports. -O prints each pass whole.
-test: lint
+test: lint typecheck
 	@$(MAKE) --no-print-directory -j2 -O test-sqlite test-postgres
 
 # The edit-test loop: ruff, then the suite on SQLite without the load runs marked slow.

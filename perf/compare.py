@@ -19,12 +19,13 @@ Regression rules (``--fail-on-regression PERCENT``; the table marks them at ``DE
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any
 
 from tabulate import SEPARATING_LINE, tabulate
 
 from perf.models import EndpointStats, PerfRun
 from perf.options import parse_wait
+from perf.output import Output
 from perf.reports import formats
 
 DEFAULT_PERCENT = 10.0
@@ -250,7 +251,7 @@ class Comparison:
         return {"baseline": self.base.pk, "baseline_label": self.base.label, "percent": percent, "gate": gated,
                 "regressions": self.regressions(percent), "notes": self.notes}
 
-    def write(self, out: TextIO, gate: float | None = None) -> list[str]:
+    def write(self, out: Output, gate: float | None = None) -> list[str]:
         """The table and its notes, then (with ``gate``) each regression and the verdict; returns the regressions.
 
         Both ``run_perf --compare-to`` and ``perf_compare`` print a comparison through this.

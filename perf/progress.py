@@ -1,13 +1,12 @@
 """Live progress during a run: one updating line on a terminal, plain lines otherwise."""
 
-from typing import TextIO
-
-from perf.load.runner import Tick
+from perf.load.hooks import Tick
+from perf.output import Output
 from perf.reports import formats
 
 
 class ProgressPrinter:
-    def __init__(self, out: TextIO, duration: float, is_tty: bool | None = None) -> None:
+    def __init__(self, out: Output, duration: float, is_tty: bool | None = None) -> None:
         self.out = out
         self.duration = duration
         self.is_tty = out.isatty() if is_tty is None else is_tty

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import gevent
 import requests
@@ -35,6 +35,7 @@ from perf.load.stats import StatsRegistry
 from perf.load.thresholds import Verdict, evaluate
 from perf.models import PerfRun
 from perf.options import site_root
+from perf.output import Output
 from perf.progress import ProgressPrinter
 from perf.reports import console, html_report, summary_json
 from perf.reports.context import stop_note
@@ -84,7 +85,7 @@ def git_revision() -> str:
     return result.stdout.strip() if result.returncode == 0 else ""
 
 
-def execute(request: RunRequest, out: TextIO, err: TextIO | None = None, owns_process: bool = False) -> RunOutcome:
+def execute(request: RunRequest, out: Output, err: Output | None = None, owns_process: bool = False) -> RunOutcome:
     """Run ``request`` to the end; UsageError (exit 2) before anything was sent or stored.
 
     ``owns_process``: the caller exits right after (the command), so stop signals that come once the
@@ -97,7 +98,7 @@ def execute(request: RunRequest, out: TextIO, err: TextIO | None = None, owns_pr
     return Invocation(request, setup, out, err or sys.stderr, owns_process).run()
 
 
-def _bootstrap(hook: Callable[[], Sequence[str]], out: TextIO) -> None:
+def _bootstrap(hook: Callable[[], Sequence[str]], out: Output) -> None:
     """``--bootstrap``: the project's seed hook, its lines printed; a database that refuses is one line."""
     try:
         lines = hook()
@@ -109,7 +110,7 @@ def _bootstrap(hook: Callable[[], Sequence[str]], out: TextIO) -> None:
 class Invocation:
     """One run from its checked setup to its outcome; holds what the steps of the end share."""
 
-    def __init__(self, request: RunRequest, setup: RunSetup, out: TextIO, err: TextIO, owns_process: bool) -> None:
+    def __init__(self, request: RunRequest, setup: RunSetup, out: Output, err: Output, owns_process: bool) -> None:
         self.request, self.setup, self.out, self.err = request, setup, out, err
         self.stats = StatsRegistry()
         self.context = setup.context

@@ -331,7 +331,7 @@ def _decade_ticks(low: int, high: int) -> list[float]:
     return [*ticks, 10.0**high]
 
 
-def distribution_chart(name: str, histogram: Mapping[str | int, int]) -> str:
+def distribution_chart(name: str, histogram: Mapping[str, int]) -> str:
     """One endpoint's response times as bars on a log-ms axis, p50 and p95 marked.
 
     ``histogram`` is bucket key → count as stored (keys may be JSON strings); buckets are folded

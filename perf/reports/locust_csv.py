@@ -187,7 +187,7 @@ def write_csv_file(path: Path, header: Sequence[str], rows: Iterable[CsvRow], mo
     half). ``mode="a"`` appends rows instead (``header`` is then not written), all of them or none: a
     file that cannot grow (a full disk) is cut back to where it was, so ``tail -f`` never sees half a row."""
     if mode == "w":
-        write_atomic(path, csv_text([header, *rows]), newline="")
+        write_atomic(path, csv_text([list(header), *rows]), newline="")
         return
     text = csv_text(rows).encode("utf-8")
     with path.open("ab") as handle:
