@@ -8,8 +8,8 @@ its whole length, in memory and in the stored samples.
 
 Locust keeps per-second request counts on each entry; perfkit's entries do not (recording a request
 stays one bucket lookup), so the current rates here come from cumulative counts seen once a second
-(``RateWindow``) and the current percentiles from what each second added to the histogram
-(``CurrentWindows``). Nothing here imports Django.
+(``RateWindow``); the current percentiles, which only the CSV files show, are the reports'
+(``perf.reports.windows``). Nothing here imports Django.
 """
 
 from array import array
@@ -18,12 +18,31 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import accumulate
 from math import ceil, isnan, nan
-from typing import TYPE_CHECKING, NamedTuple, overload
+from typing import NamedTuple, Protocol, overload
 
 from perf.load.histogram import Histogram, bucket_value
 
-if TYPE_CHECKING:
-    from perf.load.stats import StatsEntry, StatsRegistry
+
+class EntryFigures(Protocol):
+    """What a history point reads of an entry (``perf.load.stats.StatsEntry`` has it): named here so that this
+    module, which ``stats`` imports, never imports ``stats`` back."""
+
+    @property
+    def histogram(self) -> Histogram: ...
+    @property
+    def num_requests(self) -> int: ...
+    @property
+    def num_failures(self) -> int: ...
+    @property
+    def min_response_time(self) -> float | None: ...
+    @property
+    def max_response_time(self) -> float: ...
+    @property
+    def median_response_time(self) -> float | None: ...
+    @property
+    def avg_response_time(self) -> float: ...
+    @property
+    def avg_content_length(self) -> float: ...
 
 # Locust's current_rps: the mean count of the seconds [last request - 12, last request - 2); the two newest
 # seconds are left out because distributed reports may still be on their way.
@@ -142,7 +161,7 @@ def histogram_percentiles(histogram: Histogram, fractions: Sequence[float], low:
     return values
 
 
-def entry_percentiles(entry: "StatsEntry", fractions: Sequence[float]) -> list[float | None]:
+def entry_percentiles(entry: EntryFigures, fractions: Sequence[float]) -> list[float | None]:
     """The entry's cumulative percentiles, as ``entry.percentile`` gives them, in one pass."""
     return histogram_percentiles(entry.histogram, fractions, entry.min_response_time, entry.max_response_time)
 
@@ -151,7 +170,7 @@ def _or_nan(value: float | None) -> float:
     return nan if value is None else value
 
 
-def make_point(entry: "StatsEntry", now: float, users: int, rates: tuple[float, float],
+def make_point(entry: EntryFigures, now: float, users: int, rates: tuple[float, float],
                fractions: Sequence[float]) -> HistoryPoint:
     """The history point of ``entry`` (the Aggregated one) as it stands at ``now``."""
     percentiles = entry_percentiles(entry, fractions)
@@ -218,69 +237,3 @@ class RateWindow:
             return 0.0, 0.0
         (r0, f0), (r1, f1) = self._at(begin), self._at(end)
         return max(r1 - r0, 0.0) / (end - begin), max(f1 - f0, 0.0) / (end - begin)
-
-
-class _EntryWindow:
-    """One entry's recent past: its rates, and what each observation added to its histogram."""
-
-    __slots__ = ("rates", "seen", "added")
-
-    def __init__(self, with_histograms: bool) -> None:
-        self.rates = RateWindow()
-        self.seen = Histogram() if with_histograms else None
-        self.added: deque[tuple[float, Histogram]] = deque()
-
-    def observe(self, entry: "StatsEntry", now: float, start_time: float, last_request_at: float | None) -> None:
-        self.rates.observe(now, entry.num_requests, entry.num_failures, start_time, last_request_at)
-        if self.seen is None:
-            return
-        if entry.histogram.total < self.seen.total:
-            self.seen, self.added = Histogram(), deque()  # a rebuilt registry went back: start again
-        added = entry.histogram.minus(self.seen)
-        self.seen.merge(added)
-        self.added.append((now, added))
-        while self.added and self.added[0][0] <= now - PERCENTILE_WINDOW:
-            self.added.popleft()
-
-    def window(self) -> Histogram:
-        merged = Histogram()
-        for _, added in self.added:
-            merged.merge(added)
-        return merged
-
-
-class CurrentWindows:
-    """Every entry's current rates (and, for ``--csv-full-history``, current percentiles), as Locust's
-    console table and full history show them; fed once a second with the registry as it stands."""
-
-    def __init__(self, percentiles: bool = False) -> None:
-        self._percentiles = percentiles
-        self._entries: dict[tuple[str, str], _EntryWindow] = {}
-        self._total = _EntryWindow(percentiles)
-        self._start_time = 0.0
-        self._last_request_at: float | None = None
-
-    def observe(self, stats: "StatsRegistry", now: float) -> None:
-        self._start_time = stats.start_time
-        self._last_request_at = last = stats.total.last_request_at
-        for key, entry in stats.entries.items():
-            window = self._entries.get(key)
-            if window is None:
-                window = self._entries[key] = _EntryWindow(self._percentiles)
-            window.observe(entry, now, stats.start_time, last)
-        self._total.observe(stats.total, now, stats.start_time, last)
-
-    def _window(self, entry: "StatsEntry", aggregated: bool) -> _EntryWindow | None:
-        return self._total if aggregated else self._entries.get((entry.method, entry.name))
-
-    def rates(self, entry: "StatsEntry", aggregated: bool = False) -> tuple[float, float]:
-        window = self._window(entry, aggregated)
-        return (0.0, 0.0) if window is None else window.rates.rates(self._start_time, self._last_request_at)
-
-    def percentiles(self, entry: "StatsEntry", fractions: Sequence[float],
-                    aggregated: bool = False) -> list[float | None]:
-        """Percentiles of the last ~10 s, clamped into the entry's [min, max]; None for an empty window."""
-        window = self._window(entry, aggregated)
-        if window is None or window.seen is None:
-            return [None] * len(fractions)
-        return histogram_percentiles(window.window(), fractions, entry.min_response_time, entry.max_response_time)

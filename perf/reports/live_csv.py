@@ -16,9 +16,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from perf.load.history import CurrentWindows, HistoryPoint
+from perf.load.history import HistoryPoint
 from perf.load.stats import StatsEntry, StatsRegistry
 from perf.reports import console, locust_csv
+from perf.reports.windows import CurrentWindows
 
 
 class LiveCsv:

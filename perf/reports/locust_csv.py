@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from perf.files import write_atomic
-from perf.load.history import CurrentWindows, HistoryPoint, entry_percentiles, make_point
+from perf.load.history import HistoryPoint, entry_percentiles, make_point
 from perf.load.stats import AGGREGATED, PERCENTILES, Sample, StatsEntry, StatsRegistry
+from perf.reports.windows import CurrentWindows
 
 NOT_AVAILABLE = "N/A"
 # Locust writes the node ids that raised an exception; a single-process run has one node.
