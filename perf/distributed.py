@@ -235,6 +235,7 @@ class CeleryRunner(Runner):
             return self._stop_reason
         if not failed:
             return "completed"
+        self.broken = True
         first = failed[0]
         why = (first.error.strip().splitlines() or ["failed"])[0]
         head = f"shard {first.index} of {self.shards} {why}" if len(failed) == 1 else (

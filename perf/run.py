@@ -257,7 +257,7 @@ class Invocation:
     def _finish(self, reason: str, duration: float) -> RunOutcome:
         """Print, store, audit, write the files and compare, in the order that never loses the run."""
         out, runner, stats, hurry = self.out, self.runner, self.stats, self.signals.hurried
-        status = _status(reason)
+        status = _status(reason, runner.broken)
         out.write("\n" + console.summary_tables(stats, duration) + "\n")
         for line in runner.summary_lines() + runner.end_lines():
             out.write(line + "\n")
@@ -403,12 +403,10 @@ class Invocation:
                 self.err.write(f"could not write {option} {path}: {exc.strerror or exc}\n")
 
 
-def _status(reason: str) -> str:
-    if reason == "completed":
-        return PerfRun.Status.COMPLETED
-    if reason.startswith("shard "):
-        return PerfRun.Status.FAILED  # a distributed shard died: the figures are short, never "completed"
-    return PerfRun.Status.ABORTED
+def _status(reason: str, broken: bool) -> str:
+    if broken:
+        return PerfRun.Status.FAILED  # the runner could not run its whole load (a shard died): the figures are short
+    return PerfRun.Status.COMPLETED if reason == "completed" else PerfRun.Status.ABORTED
 
 
 def build_runner(request: RunRequest, setup: RunSetup, stats: StatsRegistry,

@@ -153,6 +153,9 @@ class Runner:
         self.max_cpu_percent = 0.0
         self._stop = Event()
         self._stop_reason = "completed"
+        # Set by a runner that could not run its whole load (a Celery shard died): the run's figures are short, so
+        # it is stored as failed, never completed, whatever reason ``run()`` gives.
+        self.broken = False
         self._cut = Event()  # a second stop signal: the requests in flight are cut off without their grace
 
     def run(self) -> str:
