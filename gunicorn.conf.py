@@ -28,7 +28,7 @@ timeout = 120
 graceful_timeout = 5
 
 # The access log (written only when asked for: --access-logfile PATH) is the server's side of a run's
-# reconciliation (perf/reconcile.py): gunicorn's default fields, then the time the request took in
+# reconciliation (perf/analysis/reconcile.py): gunicorn's default fields, then the time the request took in
 # microseconds and the X-Perf-Request id run_perf --request-log sends, so each line pairs with the
 # client's record of the same request.
 access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(D)s %({x-perf-request}i)s'

@@ -129,9 +129,9 @@ class Meter:
 
 def meter_per_second_work(meter: Meter) -> None:
     """Everything a run does by the clock rather than per request, wherever the code base has it."""
+    from perf.cli.progress import ProgressPrinter
     from perf.load import runner as runner_module
     from perf.load.stats import StatsRegistry
-    from perf.progress import ProgressPrinter
 
     meter.wrap(runner_module.Runner, "report_tick", "tick: other (CPU check, thresholds, callbacks)")
     meter.wrap(StatsRegistry, "take_sample", "tick: sample")
@@ -173,12 +173,12 @@ def load_pack() -> tuple[list[type], Callable[[], Any]]:
 def _runner(url: str, users: int, duration: float, kind: str, record: Callable | None = None,
             think: bool = False) -> tuple[Any, Any]:
     """A LoadRunner as run_perf builds one (2 s ticks, a progress line, the history clock)."""
+    from perf.cli.progress import ProgressPrinter
     from perf.load.hooks import RunHooks
     from perf.load.runner import LoadRunner, RunPlan
     from perf.load.session import HttpSession
     from perf.load.stats import StatsRegistry
     from perf.load.user import User, constant, task
-    from perf.progress import ProgressPrinter
 
     stats = StatsRegistry()
     context = None
@@ -319,11 +319,11 @@ def worker_record(url: str, users: int, duration: float, out: str) -> dict:
 
 
 def lean_store() -> None:
-    """The experiment behind a recommendation (perf/store.py, not changed here): the progress of a stored run
+    """The experiment behind a recommendation (perf/store/thread.py, not changed here): the progress of a stored run
     saved every 10 s rather than at every 2 s tick, and the admin's stop flag read every 2 s, not every 0.5 s."""
-    from perf import store
+    from perf.store import thread
 
-    save = store.RunStore.save_progress
+    save = thread.RunStore.save_progress
     ticks = defaultdict(int)
 
     def every_fifth(self: Any, stats: Any, elapsed: float) -> None:
@@ -331,9 +331,9 @@ def lean_store() -> None:
         if ticks[id(self)] % 5 == 1:
             save(self, stats, elapsed)
 
-    store.RunStore.save_progress = every_fifth
-    watch = store.RunStore.watch_stop
-    store.RunStore.watch_stop = lambda self, on_stop, interval=2.0: watch(self, on_stop, interval)
+    thread.RunStore.save_progress = every_fifth
+    watch = thread.RunStore.watch_stop
+    thread.RunStore.watch_stop = lambda self, on_stop, interval=2.0: watch(self, on_stop, interval)
 
 
 def worker_fixed(url: str, users: int, duration: float, workdir: str, lean: bool = False) -> dict:
@@ -355,13 +355,13 @@ def worker_fixed(url: str, users: int, duration: float, workdir: str, lean: bool
     meter = Meter()
     meter_per_second_work(meter)
     try:
-        from perf import store
+        from perf.store import thread
 
-        meter.wrap(store.RunStore, "save_progress", "tick: store hand-over (snapshot)")
-        meter.wrap(store.DatabaseThread, "_once", "thread: other")
-        meter.wrap(store.DatabaseThread, "_retrying", "thread: other")
-        meter.wrap(store.persist, "save_progress", "thread: progress save (every tick)")
-        meter.wrap(store.persist, "stop_requested_by", "thread: stop-flag poll (every 0.5 s)")
+        meter.wrap(thread.RunStore, "save_progress", "tick: store hand-over (snapshot)")
+        meter.wrap(thread.DatabaseThread, "_once", "thread: other")
+        meter.wrap(thread.DatabaseThread, "_retrying", "thread: other")
+        meter.wrap(thread.persist, "save_progress", "thread: progress save (every tick)")
+        meter.wrap(thread.persist, "stop_requested_by", "thread: stop-flag poll (every 0.5 s)")
     except (ImportError, AttributeError):
         pass
     marks: dict[str, float] = {}
@@ -446,7 +446,7 @@ CATEGORIES = (
     ("gevent: sockets, timers, hub", ("gevent/", "_gevent_c", "corecext", "libev")),
     ("scenario code and API client", ("platform_pack/", "scenarios/", "clients/", "perf/load/user.py",
                                       "random.py", "uuid.py", "decimal", "bisect")),
-    ("runner and per-second work", ("perf/load/runner.py", "perf/progress.py", "perf/reports/")),
+    ("runner and per-second work", ("perf/load/runner.py", "perf/cli/progress.py", "perf/reports/")),
 )
 # A thread's stack waiting for work (gevent's resolver pool): not CPU, whatever py-spy thinks.
 IDLE = ("PyThread_acquire_lock_timed", "acquire_with_timeout", "_thread_sleep", "pthread_cond")
@@ -812,7 +812,7 @@ def main() -> None:
                         help="only compare the ways of keeping a request's time-out (bare engine, nginx's /ok)")
     parser.add_argument("--lean-store", action="store_true",
                         help="also run the fixed-cost run with progress saved every 10 s and the stop flag read every "
-                             "2 s (an experiment: perf/store.py is unchanged)")
+                             "2 s (an experiment: perf/store/thread.py is unchanged)")
     args = parser.parse_args()
     if args.worker:
         if args.worker in ("bare", "mix"):

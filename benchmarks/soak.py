@@ -2,7 +2,7 @@
 
 Goals (issues: speed, 17): the generator's RSS stays flat within 5 MB per hour after warm-up; the run has
 0 failures; and 0 failures the server did not cause: every request the client counted is in the server's
-log, and every failure is one the server's log confirms (perf/reconcile.py). A generator that leaks a few
+log, and every failure is one the server's log confirms (perf/analysis/reconcile.py). A generator that leaks a few
 KB per request looks fine in a one-minute run and falls over in an afternoon, and a transport whose
 time-outs add up across requests looks fine against a 5 ms target and invents failures against a slow one
 (issue 17: gevent's re-armed Timeout); only a long run against slow answers, watched from outside and
@@ -364,8 +364,8 @@ class Reconciliation:
 
 def reconcile(env: dict[str, str], request_log: Path, access_log: Path, json_path: Path,
               timeout: float) -> Reconciliation:
-    """Pair the client's request log with the server's access log (perf/reconcile.py), in a child process so that
-    this script never sets Django up; ``timeout`` is run_perf's request time-out, which tells a time-out the
+    """Pair the client's request log with the server's access log (perf/analysis/reconcile.py), in a child process
+    so that this script never sets Django up; ``timeout`` is run_perf's request time-out, which tells a time-out the
     server caused (it took longer, or never answered) from one the client invented."""
     command = [sys.executable, str(ROOT / "manage.py"), "perf_reconcile", "--requests", str(request_log),
                "--access-log", str(access_log), "--summary", str(json_path), "--timeout", f"{timeout:g}"]

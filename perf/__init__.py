@@ -5,7 +5,7 @@ What scenario writers import, as Locust's users write ``from locust import HttpU
     from perf import User, task, between, constant, StopUser, SharedContext, Check
 
 These names are the public API; the modules behind them (``perf.load.user``, ``perf.load.context``,
-``perf.audit``) are the engine's own and may move. They are loaded when first asked for, not when Django
+``perf.analysis.audit``) are the engine's own and may move. They are loaded when first asked for, not when Django
 imports this app: importing gevent and the HTTP engine while the settings load would come before
 ``run_perf`` monkey-patches the standard library.
 """
@@ -14,7 +14,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what editors and type checkers see; at run time __getattr__ imports on first use
-    from perf.audit import Check
+    from perf.analysis.audit import Check
     from perf.load.context import SharedContext
     from perf.load.user import StopUser, User, between, constant, task
 
@@ -26,7 +26,7 @@ _PUBLIC = {
     "constant": "perf.load.user",
     "StopUser": "perf.load.user",
     "SharedContext": "perf.load.context",
-    "Check": "perf.audit",
+    "Check": "perf.analysis.audit",
 }
 
 __all__ = ["Check", "SharedContext", "StopUser", "User", "between", "constant", "task"]  # _PUBLIC's names

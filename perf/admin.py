@@ -6,7 +6,7 @@ key figures, charts, tables, failures, options. While a run is ``running`` its p
 ``<pk>/live/`` every 2 s and swaps each section for a freshly rendered one, so the figures and
 charts grow in place; without JavaScript the page is complete as of its last load. The run's
 Locust CSV files, JSON summary and HTML report can be downloaded from the page, whatever options
-the run was started with. Starting and stopping runs is perf.admin_control's.
+the run was started with. Starting and stopping runs is perf.web.run_control's.
 
 Measured figures are never form fields: a label and notes are the only things a person adds.
 """
@@ -35,14 +35,15 @@ from django.urls import URLPattern, path, reverse
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 
-from perf import compare, liveness
-from perf.admin_control import RunControlMixin
+from perf.analysis import compare
 from perf.models import PerfRun
 from perf.options import parse_percent
 from perf.reports import downloads, formats, render
-from perf.reports.context import STATUS_CLASSES, Report
+from perf.reports.report import STATUS_CLASSES, Report
 from perf.reports.run_log import run_log
 from perf.reports.stored import stored_inputs, stored_report
+from perf.store import liveness
+from perf.web.run_control import RunControlMixin
 
 EDITABLE = ("label", "notes")
 LOG_TEMPLATE = "admin/perf/perfrun/run_log.html"
@@ -69,7 +70,7 @@ def side_by_side(base: PerfRun, new: PerfRun) -> list[dict[str, Any]]:
         row("user split", compare.split_text, config=True),
         row("wait (s)", compare.wait_text, config=True),
         row("seed", lambda run: "none" if run.seed is None else run.seed, config=True),
-        row("measured duration", lambda run: run.duration_display),
+        row("measured duration", lambda run: formats.duration(run.duration)),
         row("requests", lambda run: f"{run.total_requests:,}"),
         row("failures", lambda run: f"{run.total_failures:,} ({formats.percent(run.error_percent)})"),
         row("req/s", lambda run: "—" if run.requests_per_second is None else f"{run.requests_per_second:,.2f}"),

@@ -16,7 +16,7 @@ docs/adopting.md, "Settings", lists them all; a test keeps that table and this o
 
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,15 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from perf.config import DEFAULT_HOST, parse_positive_int, parse_url
+from perf.config import (
+    DEFAULT_HOST,
+    PerfConfig,
+    Variables,
+    parse_positive_int,
+    parse_seconds,
+    parse_url,
+    read_environment,
+)
 from perf.options import parse_duration
 
 LAUNCH_VIA = ("process", "celery")
@@ -196,3 +204,17 @@ class PerfSettings:
 
 
 perf_settings = PerfSettings()
+
+
+_LOCUST_VARIABLES: Variables = {
+    "backend_url": ("LOCUST_BACKEND_URL", parse_url),
+    "request_timeout": ("LOCUST_REQUEST_TIMEOUT", parse_seconds),
+}
+
+
+def load_config(environ: Mapping[str, str] = os.environ) -> PerfConfig:
+    """The target and the request time-out from the ``LOCUST_*`` variables present in ``environ`` (the Locust
+    suite's names, ``perf.config``); without LOCUST_BACKEND_URL the host is the PERF_HOST setting."""
+    values = read_environment(_LOCUST_VARIABLES, environ)
+    values.setdefault("backend_url", perf_settings.PERF_HOST)
+    return PerfConfig(**values)

@@ -7,7 +7,6 @@ own variables with the same parsers (``read_environment``).
 """
 
 import math
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -68,19 +67,3 @@ def read_environment(variables: Variables, environ: Mapping[str, str]) -> dict[s
     mistake, not as unset: ``LOCUST_NUM_PRESEEDED_USERS=`` is more likely a typo than a wish).
     """
     return {field: parse(name, environ[name]) for field, (name, parse) in variables.items() if name in environ}
-
-
-_VARIABLES: Variables = {
-    "backend_url": ("LOCUST_BACKEND_URL", parse_url),
-    "request_timeout": ("LOCUST_REQUEST_TIMEOUT", parse_seconds),
-}
-
-
-def load_config(environ: Mapping[str, str] = os.environ) -> PerfConfig:
-    """Read the ``LOCUST_*`` variables present in ``environ``; unset ones keep their defaults."""
-    values = read_environment(_VARIABLES, environ)
-    # Imported here: perf.conf parses its settings with this module's parsers.
-    from perf.conf import perf_settings
-
-    values.setdefault("backend_url", perf_settings.PERF_HOST)
-    return PerfConfig(**values)

@@ -2,14 +2,13 @@
 
 The rows keep everything a StatsRegistry holds (histograms, totals, first/last request times),
 not only what the tables print, so that a stored run can be rebuilt exactly and compared with
-or merged into another one later (see perf.persist.load_registry).
+or merged into another one later (see perf.store.persist.load_registry).
 """
 
 from django.db import models
 from django.utils import timezone
 
 from perf.load.stats import percentile_label
-from perf.reports import formats
 
 
 def percentile_field(fraction: float) -> str:
@@ -25,7 +24,7 @@ class PerfRun(models.Model):
         COMPLETED = "completed"
         ABORTED = "aborted"
         FAILED = "failed"
-        # Its process stopped answering while it ran (killed -9, the machine gone): perf.liveness.
+        # Its process stopped answering while it ran (killed -9, the machine gone): perf.store.liveness.
         LOST = "lost"
 
     label = models.CharField(max_length=200, blank=True)
@@ -113,10 +112,6 @@ class PerfRun(models.Model):
     def duration(self) -> float | None:
         """Measured seconds once finished, else the planned ones."""
         return self.actual_duration if self.actual_duration is not None else self.planned_duration
-
-    @property
-    def duration_display(self) -> str:
-        return formats.duration(self.duration)
 
 
 class EndpointStats(models.Model):
@@ -253,7 +248,8 @@ class ShardReport(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    stats = models.JSONField(default=dict, blank=True, help_text="Cumulative StatsRegistry (perf.distributed).")
+    stats = models.JSONField(default=dict, blank=True,
+                             help_text="Cumulative StatsRegistry (perf.distributed.coordinator).")
     requests = models.PositiveBigIntegerField(default=0, help_text="Requests in ``stats``, for listing.")
     cpu_percent = models.FloatField(null=True, blank=True, help_text="Worker CPU at the last heartbeat.")
     max_cpu_percent = models.FloatField(null=True, blank=True)
@@ -274,7 +270,7 @@ class ShardReport(models.Model):
 class Launch(models.Model):
     """A run asked for on the New run page, from the moment it was allowed until its process stores its row.
 
-    Counted with the running runs under ``LaunchGate``'s lock (``perf.launch.reserve``), so that two starts
+    Counted with the running runs under ``LaunchGate``'s lock (``perf.web.launch.reserve``), so that two starts
     sent at the same moment cannot both see "nothing is running" in the seconds before either process has
     written its run.
     """

@@ -1,6 +1,6 @@
 """Parsing and checking single values of ``run_perf``'s options: each bad value gets one line naming the fix.
 
-``perf.request`` checks a whole request with these, in one pass.
+``perf.cli.invocation`` checks a whole request with these, in one pass.
 """
 
 import ipaddress

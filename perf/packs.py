@@ -4,7 +4,7 @@
   the list (or name → class dict) itself, of ``perf.load.user.User`` subclasses.
 - ``PERF_CONTEXT``: a dotted path to a class (or any callable without arguments) making the run's
   shared context; default ``perf.load.context.SharedContext``.
-- ``PERF_AUDIT_CHECKS``: dotted paths to the audit's checks (``perf.audit``); default none.
+- ``PERF_AUDIT_CHECKS``: dotted paths to the audit's checks (``perf.analysis.audit``); default none.
 - ``PERF_SEED_HOOK``: a dotted path to a callable that makes the data the scenarios need and
   returns lines to print; ``run_perf --bootstrap`` and the admin's New run page call it. Optional.
 
@@ -20,7 +20,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from perf.audit import AuditCheck
+from perf.analysis.audit import AuditCheck
 from perf.conf import perf_settings
 from perf.load.context import SharedContext
 from perf.load.user import User

@@ -17,11 +17,11 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
-from perf import launch, liveness, packs, persist
+from perf import packs
 from perf.celery import app
-from perf.config import PerfConfig, load_config
-from perf.distributed import HEARTBEAT_INTERVAL, OPEN_STATUSES, TASK_NAME
-from perf.launch import LAUNCH_TASK
+from perf.conf import load_config
+from perf.config import PerfConfig
+from perf.distributed.coordinator import HEARTBEAT_INTERVAL, OPEN_STATUSES, TASK_NAME
 from perf.load.context import RunContext
 from perf.load.hooks import RunHooks, Tick
 from perf.load.request_log import RequestLog
@@ -31,7 +31,10 @@ from perf.load.shares import Share
 from perf.load.stats import StatsRegistry
 from perf.load.user import User
 from perf.models import PerfRun, ShardReport
-from perf.store import DatabaseThread
+from perf.store import liveness, persist
+from perf.store.thread import DatabaseThread
+from perf.web import launch
+from perf.web.launch import LAUNCH_TASK
 
 
 def shard_runner(scenarios: list[type[User]], plan: RunPlan, stats: StatsRegistry,
@@ -61,7 +64,7 @@ class Heartbeat:
     figures. As the coordinator judges its shards, that silence is measured on this machine's own clock
     (only the heartbeat's changes count), so clock skew between machines cannot stop a shard.
 
-    The write happens on a thread of its own (``perf.store.DatabaseThread``): a locked database never
+    The write happens on a thread of its own (``perf.store.thread.DatabaseThread``): a locked database never
     stalls the shard's users. A heartbeat that finds the previous one still writing is skipped, which
     loses nothing since every report is cumulative; what the row says back is acted on once it is read.
     """

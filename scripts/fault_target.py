@@ -4,7 +4,7 @@ A load tool is only as trustworthy as its worst day: time-outs, resets, half ans
 connections, bursts of 503s, a server that stops dead. This server does each of those on purpose, chosen
 by path, so one run can mix them, and writes an access log in gunicorn.conf.py's format with one extra
 last field, the outcome: ``answered``, ``reset`` (reset mid-body), ``closed`` (closed without answering or
-mid-body) or ``gone`` (answered after the client had left). ``perf/reconcile.py`` pairs it with the
+mid-body) or ``gone`` (answered after the client had left). ``perf/analysis/reconcile.py`` pairs it with the
 client's request log by the ``X-Perf-Request`` id.
 
     python scripts/fault_target.py --port 0 --access-log access.log [--seed N] [--close-rate P] ...

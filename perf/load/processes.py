@@ -82,7 +82,7 @@ class _Worker:
 
 
 class ProcessRunner(Runner):
-    """Runs the users of one run in ``processes`` forked workers; LoadRunner's face for ``perf.run``."""
+    """Runs the users of one run in ``processes`` forked workers; LoadRunner's face for ``perf.cli.run``."""
 
     def __init__(
         self,

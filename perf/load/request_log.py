@@ -2,7 +2,7 @@
 
 ``run_perf --request-log PATH`` turns it on. Each HTTP request then carries an ``X-Perf-Request`` id
 (the process id and a counter: unique across the processes and shards of a run on one machine), and
-its line holds that id beside what the statistics recorded, so ``perf/reconcile.py`` can pair it with
+its line holds that id beside what the statistics recorded, so ``perf/analysis/reconcile.py`` can pair it with
 the server's log line of the same request (gunicorn.conf.py logs the header). Entries that are no
 HTTP request to the target (a pack's email wait, a look-up) are written with the id ``-``.
 

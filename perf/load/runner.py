@@ -123,7 +123,7 @@ def user_rng(seed: int | None, run_index: int, shared: random.Random) -> random.
 class Runner:
     """The one contract of every runner (one process, forked workers, Celery shards, open model).
 
-    ``perf.run`` builds a runner with its ``RunHooks``, calls ``attach_store`` when the run is stored,
+    ``perf.cli.run`` builds a runner with its ``RunHooks``, calls ``attach_store`` when the run is stored,
     then ``run()``, which blocks until the run ends and returns ``"completed"`` or the reason it stopped
     early. ``request_stop`` may be called at any time, from a signal handler too, and takes effect at the
     runner's next tick or sooner.
@@ -181,7 +181,7 @@ class Runner:
         return self._reported_users
 
     def attach_store(self, store: Any) -> None:
-        """The run's ``perf.store.RunStore``; only runners that talk through the database need it."""
+        """The run's ``perf.store.thread.RunStore``; only runners that talk through the database need it."""
 
     def summary_lines(self) -> list[str]:
         """Lines for the end of the run that only this runner can say (how the load was shared)."""

@@ -15,8 +15,8 @@ from typing import Any
 from django.core import checks
 from django.core.management.base import BaseCommand, CommandError, CommandParser, SystemCheckError
 
-from perf import exit_codes
-from perf.database import DatabaseUnavailable, check_ready
+from perf.cli import exit_codes
+from perf.store.database import DatabaseUnavailable, check_ready
 
 
 class ExactParser(CommandParser):

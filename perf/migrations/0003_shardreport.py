@@ -23,7 +23,7 @@ class Migration(migrations.Migration):
                 ('started_at', models.DateTimeField(blank=True, null=True)),
                 ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
                 ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('stats', models.JSONField(blank=True, default=dict, help_text='Cumulative StatsRegistry (perf.distributed).')),
+                ('stats', models.JSONField(blank=True, default=dict, help_text='Cumulative StatsRegistry (perf.distributed.coordinator).')),
                 ('requests', models.PositiveBigIntegerField(default=0, help_text='Requests in ``stats``, for listing.')),
                 ('cpu_percent', models.FloatField(blank=True, help_text='Worker CPU at the last heartbeat.', null=True)),
                 ('max_cpu_percent', models.FloatField(blank=True, null=True)),

@@ -124,7 +124,7 @@ class AuditCheckResult:
 
 @dataclass(frozen=True)
 class AuditResult:
-    """The integrity audit's verdict (``perf.audit.AuditReport.as_dict``, as stored on the run)."""
+    """The integrity audit's verdict (``perf.analysis.audit.AuditReport.as_dict``, as stored on the run)."""
 
     ok: bool = True
     checks: tuple[AuditCheckResult, ...] = ()
@@ -139,7 +139,7 @@ class AuditResult:
 
 @dataclass(frozen=True)
 class ComparisonResult:
-    """The ``--compare-to`` verdict (``perf.compare.Comparison.verdict``): regressions at ``percent``."""
+    """The ``--compare-to`` verdict (``perf.analysis.compare.Comparison.verdict``): regressions at ``percent``."""
 
     baseline: int = 0
     baseline_label: str = ""

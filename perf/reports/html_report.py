@@ -12,11 +12,11 @@ Rendering needs Django's template engine, i.e. configured settings: ``run_perf``
 import os
 from pathlib import Path
 
-from perf.files import write_atomic
 from perf.load.stats import StatsRegistry
-from perf.reports.context import build_report
 from perf.reports.description import RunDescription
+from perf.reports.files import write_atomic
 from perf.reports.render import render_document
+from perf.reports.report import build_report
 
 
 def render_html(stats: StatsRegistry, duration: float, run: RunDescription) -> str:
@@ -29,5 +29,6 @@ def render_html(stats: StatsRegistry, duration: float, run: RunDescription) -> s
 
 
 def write_html(path: str | os.PathLike[str], stats: StatsRegistry, duration: float, run: RunDescription) -> Path:
-    """Write the report to ``path`` (folders created, all of it or nothing: ``perf.files``); return where it went."""
+    """Write the report to ``path`` (folders created, all of it or nothing: ``perf.reports.files``); return where
+    it went."""
     return write_atomic(path, render_html(stats, duration, run))

@@ -8,7 +8,7 @@ others are rewritten, each through a scratch file renamed over it, so a reader n
 It all happens on the event loop: the files are small and each second costs well under a millisecond.
 
 A write that fails mid-run is one line (said once until writes work again) and the run goes on; the
-final write, after the run, fails as any output file does (``perf.run``).
+final write, after the run, fails as any output file does (``perf.cli.run``).
 """
 
 import os

@@ -14,9 +14,9 @@ from math import isnan
 from pathlib import Path
 from typing import Any
 
-from perf.files import write_atomic
 from perf.load.history import HistoryPoint, entry_percentiles, make_point
 from perf.load.stats import AGGREGATED, PERCENTILES, Sample, StatsEntry, StatsRegistry
+from perf.reports.files import write_atomic
 from perf.reports.windows import CurrentWindows
 
 NOT_AVAILABLE = "N/A"
@@ -184,7 +184,7 @@ def csv_text(rows: Iterable[CsvRow]) -> str:
 
 
 def write_csv_file(path: Path, header: Sequence[str], rows: Iterable[CsvRow], mode: str = "w") -> None:
-    """Replace ``path`` whole (``perf.files.write_atomic``: a reader sees the old file or the new one, never
+    """Replace ``path`` whole (``perf.reports.files.write_atomic``: a reader sees the old file or the new one, never
     half). ``mode="a"`` appends rows instead (``header`` is then not written), all of them or none: a
     file that cannot grow (a full disk) is cut back to where it was, so ``tail -f`` never sees half a row."""
     if mode == "w":

@@ -1,6 +1,6 @@
 """The report's sections, rendered from one set of templates for the admin page, its live updates and the file.
 
-A page is a list of sections, each one template reading the ``Report`` (perf.reports.context).
+A page is a list of sections, each one template reading the ``Report`` (perf.reports.report).
 The admin page includes them all; its live view (``<pk>/live/``) renders the same templates again
 and the page's script swaps each ``[data-perf-section=name]`` in place; ``--html`` wraps them in a
 standalone document. So a running run's page and a finished run's file cannot drift apart.
@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 
-from perf.reports.context import Report
+from perf.reports.report import Report
 
 TEMPLATES = "perf/report"
 

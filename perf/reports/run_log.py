@@ -1,9 +1,10 @@
 """The run's own output on its admin page: the tail of the log file a run started from the admin writes.
 
-A run started from the "New run" page writes everything it prints to ``perf.launch.log_path_for(launch_id)``.
+A run started from the "New run" page writes everything it prints to ``log_path_for(launch_id)`` (here, beside
+the one reader of that file; ``perf.web.launch`` writes it).
 The page shows the end of that file and its live view sends it again every 2 s, as for the figures. Only the
 last ``TAIL_BYTES`` are ever read (a long run's log can be large, and the page polls it), and the path comes
-from the run's own ``launch_id`` as stored, never from the request; one that is not the hex id ``perf.launch``
+from the run's own ``launch_id`` as stored, never from the request; one that is not the hex id ``perf.web.launch``
 makes is not looked up at all. A run started from a terminal has no such file: the page says where its output went.
 """
 
@@ -11,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from perf import launch
+from perf.conf import perf_settings
 from perf.models import PerfRun
 
 # What the page shows at most: the last 64 KiB, about 600 progress lines.
@@ -19,6 +20,12 @@ TAIL_BYTES = 64 * 1024
 LAUNCH_ID = re.compile(r"[0-9a-f]{32}")
 # A terminal's control sequences (clear the line, colours): nothing a page can show.
 TERMINAL_CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def log_path_for(launch_id: str) -> Path:
+    """Where a run started from the admin writes its output (``PERF_LAUNCH_LOG_DIR``, else ``var/runs``): found
+    again from the run's ``launch_id`` alone, so its page can show it."""
+    return perf_settings.PERF_LAUNCH_LOG_DIR / f"run-{launch_id}.log"
 
 
 @dataclass(frozen=True)
@@ -51,7 +58,7 @@ def run_log(run: PerfRun) -> RunLog:
         return RunLog("", "This run was started from a terminal (run_perf): its output went there.")
     if not LAUNCH_ID.fullmatch(run.launch_id):
         return RunLog("", "This run's output was not written where this page can read it.")
-    path = launch.log_path_for(run.launch_id)
+    path = log_path_for(run.launch_id)
     try:
         text, cut = read_tail(path)
     except FileNotFoundError:

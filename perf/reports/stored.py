@@ -1,4 +1,4 @@
-"""A stored run as the report's inputs: its registry (perf.persist.load_registry), duration and description.
+"""A stored run as the report's inputs: its registry (perf.store.persist.load_registry), duration and description.
 
 Turning the rows back into what ``run_perf`` had in memory, rather than reading the rows directly,
 is what lets the admin page, its downloads and ``--html`` share one code path: a run started
@@ -8,13 +8,13 @@ without ``--csv`` or ``--html`` gets the very same files from the admin afterwar
 import time
 from datetime import datetime
 
-from perf import compare
+from perf.analysis import compare
 from perf.load.stats import StatsRegistry
 from perf.models import PerfRun
 from perf.options import parse_percent
-from perf.persist import load_registry
-from perf.reports.context import Report, build_report
 from perf.reports.description import ComparisonResult, RunDescription, ShardResult
+from perf.reports.report import Report, build_report
+from perf.store.persist import load_registry
 
 
 def run_duration(run: PerfRun, stats: StatsRegistry, now: float) -> float:

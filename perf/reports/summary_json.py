@@ -8,11 +8,11 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
-from perf.files import write_atomic
 from perf.load.histogram import RATIO
 from perf.load.history import POINT_FIELDS
 from perf.load.stats import PERCENTILE_LABELS, PERCENTILES, Sample, StatsEntry, StatsRegistry
 from perf.reports.description import RunDescription
+from perf.reports.files import write_atomic
 
 
 def entry_json(entry: StatsEntry, duration: float, aggregated: bool = False) -> dict[str, Any]:
@@ -70,6 +70,6 @@ def summary_json(stats: StatsRegistry, duration: float, run: RunDescription) -> 
 
 
 def write_json(path: str | os.PathLike[str], data: dict[str, Any]) -> Path:
-    """Write ``data`` as indented JSON, creating folders, all of it or nothing (``perf.files``); values JSON
+    """Write ``data`` as indented JSON, creating folders, all of it or nothing (``perf.reports.files``); values JSON
     cannot hold (a path among the options) become str."""
     return write_atomic(path, json.dumps(data, indent=2, default=str) + "\n")

@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 
 from perf.load.stats import PERCENTILES, StatsRegistry
 from perf.models import EndpointStats, FailureStats, PerfRun, StatsSample, percentile_field
-from perf.persist import add_samples, finish_run, load_registry, start_run
+from perf.store.persist import add_samples, finish_run, load_registry, start_run
 from tests.factories import make_user, unique
 
 CHANGELIST = "/admin/perf/perfrun/"

@@ -34,7 +34,8 @@ from backend.models import (
     TicketTier,
     User,
 )
-from perf.config import PerfConfig, load_config
+from perf.conf import load_config
+from perf.config import PerfConfig
 from platform_pack import seed
 from platform_pack.config import PlatformConfig, load_platform_config
 from tests.adminclient import AdminClient

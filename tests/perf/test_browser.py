@@ -27,9 +27,9 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from perf.load.stats import StatsRegistry
 from perf.models import PerfRun
-from perf.persist import add_samples, finish_run, save_progress, start_run
 from perf.reports.description import RunDescription
 from perf.reports.html_report import write_html
+from perf.store.persist import add_samples, finish_run, save_progress, start_run
 from tests.factories import PASSWORD, make_user, unique
 
 CHROMIUM = Path("/usr/bin/chromium")

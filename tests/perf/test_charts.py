@@ -15,11 +15,11 @@ from django.test import Client
 
 from perf.load.stats import Sample, StatsRegistry
 from perf.load.thresholds import evaluate, parse_threshold
-from perf.persist import finish_run, start_run
 from perf.reports import charts
 from perf.reports.description import RunDescription
 from perf.reports.html_report import write_html
 from perf.reports.render import SECTIONS
+from perf.store.persist import finish_run, start_run
 from tests.factories import make_user, unique
 
 SVG = "{http://www.w3.org/2000/svg}"

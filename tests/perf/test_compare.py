@@ -1,7 +1,7 @@
 """Comparing stored runs: the Comparison itself, ``perf_compare``, the admin's Compare action and page,
 and ``run_perf --compare-to`` end to end.
 
-Runs are stored the way run_perf stores them (perf.persist) under unique labels in the shared live
+Runs are stored the way run_perf stores them (perf.store.persist) under unique labels in the shared live
 database; each test builds its own pair and looks only at those.
 """
 
@@ -11,11 +11,11 @@ import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.test import Client
 
-from perf.compare import compare_runs, resolve_run
+from perf.analysis.compare import compare_runs, resolve_run
 from perf.load.stats import StatsRegistry
 from perf.models import EndpointStats, PerfRun
 from perf.options import parse_percent
-from perf.persist import finish_run, start_run
+from perf.store.persist import finish_run, start_run
 from platform_pack.clients import api as names
 from tests.factories import make_user, unique
 from tests.liveserver import manage, run_perf

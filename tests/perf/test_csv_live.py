@@ -21,6 +21,7 @@ import gevent
 import pytest
 from django.test import Client
 
+from perf.cli.invocation import RunRequest, UsageError, check_request
 from perf.load.history import HistoryPoint, HistoryPoints
 from perf.load.hooks import RunHooks
 from perf.load.runner import LoadRunner, RunPlan
@@ -28,10 +29,9 @@ from perf.load.session import HttpSession
 from perf.load.stats import PERCENTILE_LABELS, StatsRegistry
 from perf.load.user import constant
 from perf.models import PerfRun, StatsSample
-from perf.persist import HISTORY_KEY, finish_run, load_registry, start_run
 from perf.reports import locust_csv
 from perf.reports.live_csv import LiveCsv, LiveOutput
-from perf.request import RunRequest, UsageError, check_request
+from perf.store.persist import HISTORY_KEY, finish_run, load_registry, start_run
 from tests.factories import make_user, unique
 from tests.liveserver import ROOT, start_run_perf
 from tests.perf.builders import HealthChecker, browse_args, finish

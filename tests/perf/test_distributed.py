@@ -20,9 +20,9 @@ import pytest
 import redis
 from celery import Celery
 
+from perf.analysis.reconcile import reconcile
 from perf.load.stats import StatsRegistry
 from perf.models import PerfRun, ShardReport, StatsSample
-from perf.reconcile import reconcile
 from scripts.stack_services import die_with_parent
 from tests.factories import unique
 from tests.liveserver import ROOT, LiveServer, free_port, manage

@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from backend.models import Event, EventRSVP, Organization, Ticket, TicketTier
-from perf.audit import AuditReport
+from perf.analysis.audit import AuditReport
 from perf.models import PerfRun
 from platform_pack import integrity
 from platform_pack.seeded import ORG_SLUG

@@ -4,8 +4,8 @@ and the breadcrumb carry no status that could go stale, and the live view says h
 own output is on its page, its tail only, for those who may view the run; "Users" says which users; the
 bottleneck mark is explained once; the 403 page looks like the admin; a count agrees with its noun.
 
-Runs are stored as run_perf stores them (perf.persist), or started for real with ``run_perf``; log files are
-written where a run started from the admin writes its own (``perf.launch.log_path_for``).
+Runs are stored as run_perf stores them (perf.store.persist), or started for real with ``run_perf``; log files are
+written where a run started from the admin writes its own (``perf.reports.run_log.log_path_for``).
 """
 
 import re
@@ -16,12 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from perf.audit import AuditReport, Check
-from perf.launch import log_path_for
+from perf.analysis.audit import AuditReport, Check
 from perf.load.stats import StatsRegistry
 from perf.models import PerfRun
-from perf.persist import finish_run, save_progress, start_run
-from perf.reports.run_log import TAIL_BYTES, read_tail
+from perf.reports.run_log import TAIL_BYTES, log_path_for, read_tail
+from perf.store.persist import finish_run, save_progress, start_run
 from tests.adminclient import AdminClient, staff_client
 from tests.factories import PASSWORD, make_user, unique
 from tests.liveserver import manage, start_run_perf

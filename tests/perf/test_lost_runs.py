@@ -1,5 +1,5 @@
 """Runs whose process dies never lie about their state: a ``running`` row whose process went silent for
-``PERF_LOST_AFTER`` becomes ``lost`` (``perf.liveness``) when the admin reads it or ``perf_mark_lost`` runs,
+``PERF_LOST_AFTER`` becomes ``lost`` (``perf.store.liveness``) when the admin reads it or ``perf_mark_lost`` runs,
 keeping its figures up to its last progress write; a process that was only held up gets its run back.
 
 The dead processes are real ``run_perf`` processes killed with SIGKILL, as a crash or an OOM killer does.
@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from perf.load.stats import StatsRegistry
 from perf.models import EndpointStats, PerfRun, ShardReport
-from perf.persist import save_progress, start_run
+from perf.store.persist import save_progress, start_run
 from tests.adminclient import AdminClient
 from tests.factories import PASSWORD, make_user, unique
 from tests.liveserver import LiveServer, free_port, manage, start_run_perf
@@ -261,7 +261,7 @@ def test_a_shard_task_taken_after_its_run_ended_sends_nothing(orm, ended: str) -
 
 def test_alive_runs_are_the_running_ones_with_a_recent_sign_of_life(orm) -> None:
     """What "is another run going on?" asks (the New run page): a dead run is marked lost and not counted."""
-    from perf.liveness import alive_runs
+    from perf.store.liveness import alive_runs
 
     fresh = start_run(label=unique("fresh"), host="http://127.0.0.1:1/api")
     dead = start_run(label=unique("dead"), host="http://127.0.0.1:1/api", started_at=timezone.now() - timedelta(

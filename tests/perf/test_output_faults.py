@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from perf.files import write_atomic
 from perf.models import EndpointStats, FailureStats, PerfRun, StatsSample
+from perf.reports.files import write_atomic
 from tests.dblock import database_held_locked
 from tests.liveserver import ROOT, is_postgres, manage, start_run_perf
 from tests.perf.builders import browse_args, lines_of

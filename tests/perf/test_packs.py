@@ -11,7 +11,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import load_command_class
 from gevent import monkey
 
-from perf import audit, packs
+from perf import packs
+from perf.analysis import audit
 from perf.load.context import SharedContext
 from perf.load.user import User
 from platform_pack.context import PlatformContext

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from django.db import connection
 
-from perf.audit import Check
+from perf.analysis.audit import Check
 from perf.models import PerfRun
 from tests.dblock import database_held_locked
 from tests.factories import unique

@@ -17,6 +17,7 @@ from pathlib import Path
 import gevent
 import pytest
 
+from perf.analysis.reconcile import reconcile
 from perf.load import processes
 from perf.load.hooks import RunHooks, Tick
 from perf.load.processes import ProcessRunner, WorkerStats
@@ -26,7 +27,6 @@ from perf.load.shares import Share
 from perf.load.stats import StatsRegistry
 from perf.load.user import StopUser, User, constant, task
 from perf.models import PerfRun, StatsSample
-from perf.reconcile import reconcile
 from platform_pack.scenarios import SCENARIOS
 from tests.liveserver import LiveServer, free_port, manage, run_perf, start_run_perf
 

@@ -8,7 +8,7 @@ import pytest
 
 import perf
 from perf import Check, SharedContext, StopUser, User, between, constant, task
-from perf.audit import Check as EngineCheck
+from perf.analysis.audit import Check as EngineCheck
 from perf.load import context, user
 from tests.liveserver import ROOT
 

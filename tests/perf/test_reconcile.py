@@ -1,4 +1,4 @@
-"""Ground truth for a run (issue 17): perf.reconcile against hand-written logs, then against a real server
+"""Ground truth for a run (issue 17): perf.analysis.reconcile against hand-written logs, then against a real server
 that misbehaves on purpose (scripts/fault_target.py).
 
 The unit tests write small request logs and access logs (the latter in gunicorn.conf.py's own format
@@ -30,10 +30,8 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from perf import reconcile as reconcile_module
-from perf.load.request_log import RequestLog
-from perf.load.user import User, task
-from perf.reconcile import (
+from perf.analysis import reconcile as reconcile_module
+from perf.analysis.reconcile import (
     CLOCK_SLACK_MS,
     LogError,
     Reconciliation,
@@ -41,6 +39,8 @@ from perf.reconcile import (
     parse_request_log,
     reconcile,
 )
+from perf.load.request_log import RequestLog
+from perf.load.user import User, task
 from scripts import fault_target as fault_target_module
 from tests.faulttarget import Drive, drive, fault_target
 from tests.liveserver import ROOT, LiveServer, free_port

@@ -24,9 +24,8 @@ from typing import Any
 
 import pytest
 
-from perf import exit_codes
+from perf.cli import exit_codes
 from perf.models import PerfRun
-from perf.persist import start_run
 from perf.reports.description import (
     AuditCheckResult,
     AuditResult,
@@ -36,6 +35,7 @@ from perf.reports.description import (
     ShardResult,
     ThresholdResult,
 )
+from perf.store.persist import start_run
 from tests.adminclient import AdminClient
 from tests.liveserver import manage, start_run_perf
 from tests.perf.test_run_control import superuser, wait_until_running

@@ -1,7 +1,7 @@
 """The admin run page as a report: header and verdicts, formatted figures, charts per endpoint, the tables,
 options last; its live view for a running run; the downloads made from the stored run.
 
-Runs are stored the way run_perf stores them (perf.persist), in the shared live database; pages are
+Runs are stored the way run_perf stores them (perf.store.persist), in the shared live database; pages are
 fetched with Django's test client logged in as the user each test needs.
 """
 
@@ -20,8 +20,8 @@ from django.utils import timezone
 from perf.load.stats import StatsRegistry
 from perf.load.thresholds import evaluate, parse_threshold
 from perf.models import PerfRun
-from perf.persist import finish_run, save_progress, start_run
 from perf.reports import locust_csv
+from perf.store.persist import finish_run, save_progress, start_run
 from tests.factories import make_user, unique
 
 CHANGELIST = "/admin/perf/perfrun/"

@@ -5,12 +5,12 @@ import uuid
 
 import pytest
 
-from perf import persist
 from perf.load.server_timing import parse_server_timing
 from perf.load.stats import StatsEntry, StatsRegistry
 from perf.models import EndpointStats
 from perf.reports import console
 from perf.reports.description import RunDescription
+from perf.store import persist
 
 HEADER = re.compile(r'^app;dur=\d+\.\d, db;dur=\d+\.\d;desc="(\d+) quer(y|ies)"$')
 

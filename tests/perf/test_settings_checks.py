@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from perf import launch
 from perf.checks import PACK_LOADERS, check_settings
 from perf.conf import SETTINGS, perf_settings
+from perf.web import launch
 from tests.liveserver import ROOT, manage, run_perf
 
 NOT_A_CALLABLE = 42

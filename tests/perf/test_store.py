@@ -1,4 +1,4 @@
-"""``perf.store.RunStore`` against a database that someone else holds locked: sample writes never wait,
+"""``perf.store.thread.RunStore`` against a database that someone else holds locked: sample writes never wait,
 waited-for writes retry until the lock is gone, and give up with one line naming the database.
 
 The store hands work from a gevent event loop to its thread, so the tests wait with ``gevent.sleep``:
@@ -13,10 +13,10 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
-from perf.database import describe
 from perf.load.stats import StatsRegistry
 from perf.models import PerfRun, StatsSample
-from perf.store import RunStore, StoreError
+from perf.store.database import describe
+from perf.store.thread import RunStore, StoreError
 from tests.dblock import database_held_locked
 
 # Each test waits out a database lock held for seconds.
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def short_busy_timeout(orm, monkeypatch) -> Iterator[None]:
     """SQLite writers of this process wait 1 s for the lock (30 s in the settings), so that a try fails soon.
-    (On PostgreSQL the store bounds its own lock waits: ``perf.store.LOCK_TIMEOUT``.)"""
+    (On PostgreSQL the store bounds its own lock waits: ``perf.store.thread.LOCK_TIMEOUT``.)"""
     if connections["default"].vendor == "sqlite":
         monkeypatch.setitem(connections.settings["default"].setdefault("OPTIONS", {}), "timeout", 1)
     yield

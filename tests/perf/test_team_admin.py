@@ -15,9 +15,9 @@ import pytest
 from django.utils import timezone
 
 from backend.models import User
-from perf import launch
+from perf.cli.invocation import RunRequest, UsageError, check_request
 from perf.models import Launch, PerfRun
-from perf.request import RunRequest, UsageError, check_request
+from perf.web import launch
 from tests.adminclient import AdminClient, staff_client
 from tests.perf.builders import superuser, wait_until_running
 

@@ -5,18 +5,19 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from perf import exit_codes
-from perf.compare import compare_runs, resolve_run
+from perf.analysis.compare import compare_runs, resolve_run
+from perf.cli import exit_codes
 from perf.management.base import PerfCommand
 from perf.models import PerfRun
 from perf.options import parse_percent
+from perf.reports import formats
 from perf.reports.formats import plural
 
 
 def describe(run: PerfRun) -> str:
     when = run.started_at.strftime("%Y-%m-%d %H:%M") if run.started_at else "?"
     label = f"{run.label}, " if run.label else ""
-    return f"run {run.pk} ({label}{when}, {run.status}, {plural(run.users, 'user')}, {run.duration_display})"
+    return f"run {run.pk} ({label}{when}, {run.status}, {plural(run.users, 'user')}, {formats.duration(run.duration)})"
 
 
 class Command(PerfCommand):

@@ -7,10 +7,10 @@ from typing import Any
 from django.core.management.base import CommandError, CommandParser
 from django.db import DatabaseError
 
-from perf import exit_codes
-from perf.database import describe, first_line
+from perf.cli import exit_codes
+from perf.cli.summary_import import read_summary, store_summary
 from perf.management.base import PerfCommand
-from perf.summary_import import read_summary, store_summary
+from perf.store.database import describe, first_line
 
 
 class Command(PerfCommand):

@@ -1,5 +1,5 @@
 """``manage.py perf_mark_lost [--after SECONDS]``: mark running runs whose process stopped answering as ``lost``
-(``perf.liveness``). The admin does this whenever it shows runs; schedule this command (cron, a Celery beat)
+(``perf.store.liveness``). The admin does this whenever it shows runs; schedule this command (cron, a Celery beat)
 so that queries and dashboards outside the admin never see a dead run as running either.
 
 Prints one line per run marked; exit 0 whether or not there was any, 2 for bad input or a database that is
@@ -12,10 +12,10 @@ from typing import Any
 from django.core.management.base import CommandParser
 from django.db import DatabaseError
 
-from perf import liveness
-from perf.database import first_line
 from perf.management.base import PerfCommand
 from perf.models import PerfRun
+from perf.store import liveness
+from perf.store.database import first_line
 
 
 class Command(PerfCommand):

@@ -1,5 +1,5 @@
 """``manage.py perf_reconcile --requests PATH --access-log PATH [--summary SUMMARY.json] [--timeout S]``:
-check a run's figures against the server's access log (``perf.reconcile``).
+check a run's figures against the server's access log (``perf.analysis.reconcile``).
 
 Exit 0 when every check holds, 1 when one does not, 2 for input that cannot be read (one line naming the
 file and line). It needs no database: both logs and the summary are files.
@@ -12,10 +12,10 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from perf import exit_codes
-from perf.config import load_config
+from perf.analysis.reconcile import LogError, load_summary, reconcile
+from perf.cli import exit_codes
+from perf.conf import load_config
 from perf.management.base import PerfCommand
-from perf.reconcile import LogError, load_summary, reconcile
 
 
 class Command(PerfCommand):

@@ -8,10 +8,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import CommandParser
 
 from perf import packs
+from perf.cli.invocation import RunRequest, UsageError
+from perf.cli.run import execute
 from perf.management.base import LossyOutput, PerfCommand
 from perf.management.gevent_patch import patch_standard_library
-from perf.request import RunRequest, UsageError
-from perf.run import execute
 
 
 class Command(PerfCommand):

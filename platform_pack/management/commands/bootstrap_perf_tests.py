@@ -6,8 +6,8 @@ The command only parses options and guards against production; platform_pack/see
 from django.core.management.base import CommandParser
 from django.db import transaction
 
-from perf.admin_login import ensure_admin_login
 from perf.management.base import PerfCommand
+from perf.web.admin_login import ensure_admin_login
 from platform_pack import seed
 from platform_pack.config import load_platform_config
 

@@ -15,11 +15,11 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from perf import persist
 from perf.load.history import POINT_FIELDS, HistoryPoints
 from perf.load.stats import Sample, StatsRegistry
 from perf.models import PerfRun
 from perf.reports.description import RunDescription
+from perf.store import persist
 
 
 def read_summary(path: str | os.PathLike[str]) -> dict[str, Any]:

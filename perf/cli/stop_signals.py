@@ -21,7 +21,7 @@ from types import TracebackType
 
 import gevent
 
-from perf import exit_codes
+from perf.cli import exit_codes
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 

@@ -10,7 +10,7 @@ write, ``finished_at`` becomes that last sign of life, and ``error`` says what h
 
 Being taken for lost is never final: if the process was only held up (a long lock) and writes again, its
 writes win: its next progress write makes the run ``running`` again (``revive``, called by
-``perf.persist``) and its final save gives it its real status.
+``perf.store.persist``) and its final save gives it its real status.
 """
 
 from datetime import datetime, timedelta

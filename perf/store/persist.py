@@ -2,7 +2,7 @@
 
 run_perf calls ``start_run`` once (a ``running`` row exists even if the process dies), ``save_progress``
 every tick (the figures so far, for the admin's live page), and ``finish_run`` once at the end (or
-again: it replaces what it wrote). ``perf.store`` makes these calls from a thread of its own.
+again: it replaces what it wrote). ``perf.store.thread`` makes these calls from a thread of its own.
 ``load_registry`` turns stored rows back into a StatsRegistry so runs can be compared or merged.
 """
 
@@ -15,10 +15,10 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from perf import liveness
 from perf.load.history import HistoryPoints
 from perf.load.stats import PERCENTILES, ExceptionEntry, FailureEntry, Sample, StatsEntry, StatsRegistry
 from perf.models import EndpointStats, FailureStats, PerfRun, StatsSample, percentile_field
+from perf.store import liveness
 
 FINAL_STATUSES = (PerfRun.Status.COMPLETED, PerfRun.Status.ABORTED, PerfRun.Status.FAILED)
 # A sample's stats-history points ride in its ``endpoints`` JSON under this key, which no endpoint can have
@@ -227,7 +227,7 @@ def save_progress(run: PerfRun, stats: StatsRegistry, duration: float) -> None:
 
 
 def stop_requested_by(run: PerfRun | int) -> str:
-    """Who pressed Stop in the admin for this run, or "" (a cheap read, polled by ``perf.store``)."""
+    """Who pressed Stop in the admin for this run, or "" (a cheap read, polled by ``perf.store.thread``)."""
     pk = run if isinstance(run, int) else run.pk
     row = PerfRun.objects.filter(pk=pk, stop_requested_at__isnull=False).values_list("stop_requested_by").first()
     return "" if row is None else (row[0] or "someone")

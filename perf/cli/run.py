@@ -2,10 +2,10 @@
 (``perf.load``), the platform scenarios and the Django models meet.
 
 The order of the end of a run is what keeps it safe: the figures are stored as finished first
-(retried while the database is locked, ``perf.store``), then the audit runs, then the output files
+(retried while the database is locked, ``perf.store.thread``), then the audit runs, then the output files
 are written, each of which may fail on its own with one line and no harm to the stored run. Every
-database call goes through the store's thread (``perf.store``), so that signals are heard while it
-waits and a connection the server ended is opened again. Exit codes are in ``perf.exit_codes``.
+database call goes through the store's thread (``perf.store.thread``), so that signals are heard while it
+waits and a connection the server ended is opened again. Exit codes are in ``perf.cli.exit_codes``.
 """
 
 import subprocess
@@ -22,10 +22,13 @@ import gevent
 import requests
 from django.db import DatabaseError, connection
 
-from perf import audit, compare, exit_codes, liveness, packs, persist
+from perf import packs
+from perf.analysis import audit, compare
+from perf.cli import exit_codes
+from perf.cli.invocation import RunRequest, RunSetup, UsageError, check_request
+from perf.cli.progress import ProgressPrinter
+from perf.cli.stop_signals import StopSignals
 from perf.conf import perf_settings
-from perf.database import first_line
-from perf.files import unsaved_summary_path
 from perf.load.context import RunContext
 from perf.load.hooks import RunHooks, Tick
 from perf.load.request_log import RequestLog
@@ -35,17 +38,17 @@ from perf.load.stats import StatsRegistry
 from perf.load.thresholds import Verdict, evaluate
 from perf.models import PerfRun
 from perf.options import site_root
-from perf.output import Output
-from perf.progress import ProgressPrinter
 from perf.reports import console, html_report, summary_json
-from perf.reports.context import stop_note
 from perf.reports.description import RunDescription, ShardResult
+from perf.reports.files import unsaved_summary_path
 from perf.reports.formats import plural
 from perf.reports.live_csv import LiveCsv, LiveOutput
+from perf.reports.output import Output
+from perf.reports.report import stop_note
 from perf.reports.stored import shards_of
-from perf.request import RunRequest, RunSetup, UsageError, check_request
-from perf.stop_signals import StopSignals
-from perf.store import DatabaseThread, RunStore, StoreError
+from perf.store import liveness, persist
+from perf.store.database import first_line
+from perf.store.thread import DatabaseThread, RunStore, StoreError
 
 # How often the start of a run looks for its first answers, to store them at once (``Invocation._first_figures``).
 FIRST_FIGURES_POLL_S = 0.1
@@ -89,7 +92,7 @@ def execute(request: RunRequest, out: Output, err: Output | None = None, owns_pr
     """Run ``request`` to the end; UsageError (exit 2) before anything was sent or stored.
 
     ``owns_process``: the caller exits right after (the command), so stop signals that come once the
-    run is stored and printed are ignored (``perf.stop_signals``).
+    run is stored and printed are ignored (``perf.cli.stop_signals``).
     """
     setup = check_request(request)
     if setup.seed_hook is not None:
@@ -419,11 +422,14 @@ def build_runner(request: RunRequest, setup: RunSetup, stats: StatsRegistry,
         return ProcessRunner(setup.scenarios, setup.plan, stats, make_session, context=context,
                              processes=setup.processes, hooks=hooks)
     if request.distributed == "celery":
-        from perf.distributed import CeleryRunner
+        from perf.distributed.coordinator import BrokerUnreachable, CeleryRunner
 
-        return CeleryRunner(setup.scenarios, setup.plan, stats, host=setup.host, shards=request.shards,
-                            context=context, hooks=hooks, request_timeout=setup.config.request_timeout,
-                            request_log=request.request_log)
+        try:
+            return CeleryRunner(setup.scenarios, setup.plan, stats, host=setup.host, shards=request.shards,
+                                context=context, hooks=hooks, request_timeout=setup.config.request_timeout,
+                                request_log=request.request_log)
+        except BrokerUnreachable as exc:
+            raise UsageError(str(exc)) from None
     if request.rate is not None:
         from perf.load.open_model import OpenModelRunner
 

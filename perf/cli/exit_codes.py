@@ -1,12 +1,12 @@
 """The exit codes of ``run_perf`` and ``perf_compare``, in one place so that CI scripts can rely on them.
 
-When several apply to one run, the first of these wins (``perf.run._exit_code``): AUDIT, THRESHOLD, FAILURES
+When several apply to one run, the first of these wins (``perf.cli.run._exit_code``): AUDIT, THRESHOLD, FAILURES
 for a run cut short by a failed shard, REGRESSION, then FAILURES (or ``--exit-code-on-error``) for failed
 requests. A run stopped by a signal exits as
 a shell reports a process killed by it (128 + the signal's number), whatever else it found: a CI
 job must never read an interrupted run as a pass. A signal that comes after the load has ended
 interrupts nothing, and the run keeps the code it earned, unless a second one cut its ending short
-(``perf.stop_signals``).
+(``perf.cli.stop_signals``).
 """
 
 OK = 0

@@ -25,8 +25,8 @@ from tabulate import SEPARATING_LINE, tabulate
 
 from perf.models import EndpointStats, PerfRun
 from perf.options import parse_wait
-from perf.output import Output
 from perf.reports import formats
+from perf.reports.output import Output
 
 DEFAULT_PERCENT = 10.0
 MIN_REQUESTS = 20

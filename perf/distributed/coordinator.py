@@ -23,7 +23,6 @@ from typing import Any
 import gevent
 from django.utils import timezone
 
-from perf import liveness, persist
 from perf.conf import perf_settings
 from perf.config import PerfConfig
 from perf.load.context import RunContext
@@ -33,6 +32,7 @@ from perf.load.shares import Share, merge_findings, share_count
 from perf.load.stats import StatsRegistry
 from perf.load.user import User
 from perf.models import ShardReport
+from perf.store import liveness, persist
 
 HEARTBEAT_INTERVAL = 1.0
 START_TIMEOUT = 30.0
@@ -44,17 +44,21 @@ TASK_NAME = "perf.tasks.run_shard"
 OPEN_STATUSES = (ShardReport.Status.PENDING, ShardReport.Status.RUNNING)
 
 
+class BrokerUnreachable(Exception):
+    """The Celery broker did not answer before the run started; one line that says what to start or set."""
+
+
 def check_broker(timeout: float = 3.0) -> None:
-    """Fail before the run starts, as an unreachable --host does (exit 2), when the broker does not answer."""
+    """Fail before the run starts, as an unreachable --host does (run_perf: exit 2), when the broker does not
+    answer."""
     from perf.celery import app
-    from perf.request import UsageError
 
     with app.connection_for_write() as conn:
         try:
             conn.ensure_connection(max_retries=1, timeout=timeout)
         except Exception as exc:
-            raise UsageError(f"cannot reach the Celery broker at {conn.as_uri()} ({exc}); start it (Redis) or set "
-                             "CELERY_BROKER_URL") from None
+            raise BrokerUnreachable(f"cannot reach the Celery broker at {conn.as_uri()} ({exc}); start it (Redis) or "
+                                    "set CELERY_BROKER_URL") from None
 
 
 class CeleryRunner(Runner):
@@ -82,7 +86,7 @@ class CeleryRunner(Runner):
         self.shards = share_count(plan.users, shards)
         self.failed_shards: list[int] = []
         self.run_pk: int | None = None
-        # Every query goes through the run's store thread once attached (perf.store): never on the event loop.
+        # Every query goes through the run's store thread once attached (perf.store.thread): never on the event loop.
         self._db: Callable[..., Any] = lambda work, *args: work(*args)
         self._seen: dict[int, tuple[datetime | None, float]] = {}
         if self.shards < shards:

@@ -1,8 +1,8 @@
 """Live progress during a run: one updating line on a terminal, plain lines otherwise."""
 
 from perf.load.hooks import Tick
-from perf.output import Output
 from perf.reports import formats
+from perf.reports.output import Output
 
 
 class ProgressPrinter:

@@ -2,7 +2,7 @@
 
 URL names: ``admin:perf_perfrun_stop`` (POST, the run's id) and the model's own add page,
 ``admin:perf_perfrun_add``, which is the "New run" form: it starts the same ``run_perf`` a user
-would type (``perf.launch``) and opens the new run's live page.
+would type (``perf.web.launch``) and opens the new run's live page.
 """
 
 import os
@@ -22,11 +22,13 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 
-from perf import launch, liveness, packs
-from perf.config import load_config
+from perf import packs
+from perf.conf import load_config
 from perf.models import PerfRun
 from perf.options import check_rate, is_loopback_host, parse_duration, parse_wait
 from perf.reports import formats
+from perf.store import liveness
+from perf.web import launch
 
 # The command's words for the form's, so that an error from run_perf's own checks speaks the page's language.
 _FORM_WORDS = {
@@ -61,7 +63,7 @@ class NewRunForm(forms.Form):
 
     Fields that are worth more than a run appear only for users with their permission: "Seed first"
     (``perf.seed_data``) and "Allow a remote host" (``perf.run_remote``). The most a run may ask for here are
-    ``PERF_WEB_MAX_*`` (``perf.launch.WebLimits``)."""
+    ``PERF_WEB_MAX_*`` (``perf.web.launch.WebLimits``)."""
 
     users = forms.IntegerField(initial=10, min_value=1, help_text="Peak number of simulated users.")
     spawn_rate = forms.FloatField(initial=2.0, help_text="Users started per second.")

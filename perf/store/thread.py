@@ -37,11 +37,11 @@ from gevent.event import Event
 from gevent.monkey import get_original
 from gevent.threadpool import ThreadPool
 
-from perf import persist
 from perf.conf import perf_settings
-from perf.database import describe, first_line, is_transient
 from perf.load.stats import StatsRegistry
 from perf.models import PerfRun
+from perf.store import persist
+from perf.store.database import describe, first_line, is_transient
 
 T = TypeVar("T")
 RETRY_PAUSE = 0.5

@@ -13,11 +13,11 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from perf import compare, packs
-from perf.conf import perf_settings
-from perf.config import PerfConfig, load_config
-from perf.database import DatabaseUnavailable, check_ready
-from perf.exit_codes import FAILURES
+from perf import packs
+from perf.analysis import compare
+from perf.cli.exit_codes import FAILURES
+from perf.conf import load_config, perf_settings
+from perf.config import PerfConfig
 from perf.load.context import RunContext
 from perf.load.runner import RunPlan
 from perf.load.thresholds import Threshold, parse_threshold
@@ -34,6 +34,7 @@ from perf.options import (
     parse_wait,
 )
 from perf.reports.locust_csv import CSV_SUFFIXES
+from perf.store.database import DatabaseUnavailable, check_ready
 
 # Beyond these a run is a typo, not a test: the user split alone would take minutes to compute.
 MAX_USERS = 100_000

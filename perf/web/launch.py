@@ -2,7 +2,7 @@
 detached process that outlives the web request (and the web worker) that started it.
 
 The page builds the command line a user would type, so there is one validation with one set of
-messages: argparse's, then ``perf.request.check_request``'s. The started process is tagged with a
+messages: argparse's, then ``perf.cli.invocation.check_request``'s. The started process is tagged with a
 ``--launch-id``; the page waits until the run it stores appears, and shows the process's own
 one-line error if it exits before that.
 """
@@ -21,10 +21,11 @@ from django.core.management import CommandError, load_command_class
 from django.db import transaction
 from django.utils import timezone
 
-from perf import liveness
+from perf.cli.invocation import RunRequest, UsageError, check_request
 from perf.conf import perf_settings
 from perf.models import Launch, LaunchGate, PerfRun
-from perf.request import RunRequest, UsageError, check_request
+from perf.reports.run_log import log_path_for
+from perf.store import liveness
 
 # How long the page waits for the started process to store its run (imports, checks, the first row).
 START_TIMEOUT = 30.0
@@ -120,12 +121,6 @@ def _start(args: list[str], launch_id: str) -> PerfRun:
         return wait_for_run(launch_id)
     process, log_path = spawn(args, launch_id)
     return wait_for_run(launch_id, process, log_path)
-
-
-def log_path_for(launch_id: str) -> Path:
-    """Where a run started from the admin writes its output (``PERF_LAUNCH_LOG_DIR``, else ``var/runs``): found
-    again from the run's ``launch_id`` alone, so its page can show it."""
-    return perf_settings.PERF_LAUNCH_LOG_DIR / f"run-{launch_id}.log"
 
 
 def spawn(args: list[str], launch_id: str) -> tuple[subprocess.Popen, Path]:

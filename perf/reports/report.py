@@ -175,7 +175,7 @@ def _threshold(verdict: ThresholdResult) -> Check:
 
 def stop_note(reason: str, status: str) -> str:
     """How a run that did not simply complete ended, for the console and the page. A run that ``failed`` with
-    a stop reason lost a distributed shard (``perf.distributed``), which stopped nothing: the other shards
+    a stop reason lost a distributed shard (``perf.distributed.coordinator``), which stopped nothing: the other shards
     ran to the end."""
     return f"A shard failed: {reason}" if status == "failed" else f"Stopped early: {reason}"
 
