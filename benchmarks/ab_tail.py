@@ -48,6 +48,9 @@ import generator  # noqa: E402
 
 DEFAULT_VARIANTS = "wrk,raw-ghc,engine,engine+store@5,engine+store"
 SETTINGS = "settings_perf"
+# A request "waited for the CPU" when the generator's main thread or nginx's worker spent this long (ms) on a run
+# queue, ready to run while another task had the core, between its send and its answer.
+WAITED_MS = 0.3
 
 
 # ------------------------------------------------------------------------------------------ run-queue delay
@@ -116,9 +119,49 @@ def worker_stored(url: str, users: int, duration: float, pacing: float, interval
             "p50": total.percentile(0.5), "p99": total.percentile(0.99)}
 
 
-def run_variant(variant: str, url: str, users: int, duration: float, pacing: float) -> dict:
+def attribute_waits(nginx_pid: int) -> list[tuple[float, float, float]]:
+    """Time every engine request's run-queue waits: (ms, generator's main thread waited ms, nginx's worker
+    waited ms), both read from /proc/<pid>/task/<tid>/schedstat just before the request is sent and just after
+    its answer is read, outside the time the engine measures."""
+    from perf.load.session import HttpSession
+
+    mine, nginx = f"/proc/self/task/{os.getpid()}/schedstat", f"/proc/{nginx_pid}/schedstat"
+
+    def waited_ms(path: str) -> float:
+        with open(path) as handle:
+            return int(handle.read().split()[1]) / 1e6
+
+    requests: list[tuple[float, float, float]] = []
+    send = HttpSession.send
+
+    def timed_send(self: HttpSession, *args: object, **kwargs: object) -> object:
+        generator_before, nginx_before = waited_ms(mine), waited_ms(nginx)
+        response = send(self, *args, **kwargs)  # type: ignore[arg-type]
+        requests.append((response.elapsed_ms, waited_ms(mine) - generator_before, waited_ms(nginx) - nginx_before))
+        return response
+
+    HttpSession.send = timed_send  # type: ignore[method-assign]
+    return requests
+
+
+def summarize_waits(requests: list[tuple[float, float, float]]) -> dict:
+    """Of the slowest 1 %, how many waited for the CPU (≥ WAITED_MS, generator or nginx) in flight; and the p99
+    of the requests during which neither waited at all (< 0.05 ms): the tail the engine itself makes."""
+    ordered = sorted(requests)
+    tail = ordered[-max(len(ordered) // 100, 1):]
+    calm = [ms for ms, mine, nginx in ordered if mine < 0.05 and nginx < 0.05]
+    return {"tail": len(tail), "tail_waited": sum(1 for _, mine, nginx in tail if max(mine, nginx) >= WAITED_MS),
+            "calm_p99": calm[int(len(calm) * 0.99)] if calm else None, "calm_share": len(calm) / len(ordered)}
+
+
+def run_variant(variant: str, url: str, users: int, duration: float, pacing: float, nginx_pid: int) -> dict:
     """Run in this (worker) process; the switch interval, if the variant names one, is forced after set-up."""
+    from gevent import monkey
+
+    monkey.patch_all()
     base, _, switch_ms = variant.partition("@")
+    sys.path.insert(0, str(ROOT))
+    requests = attribute_waits(nginx_pid) if base.startswith("engine") else None
     interval = float(switch_ms) / 1000 if switch_ms else None
     if interval is not None:
         sys.setswitchinterval(interval)
@@ -133,10 +176,23 @@ def run_variant(variant: str, url: str, users: int, duration: float, pacing: flo
         raise SystemExit(f"unknown variant {variant!r}")
     figures["runq_ms"] = (waited_for_cpu() - waited) * 1000
     figures["switch_ms"] = sys.getswitchinterval() * 1000
+    if requests:
+        figures.update(summarize_waits(requests))
     return figures
 
 
 # ------------------------------------------------------------------------------------------ the parent
+
+
+def nginx_worker_pid(workdir: Path) -> int:
+    """The pid of nginx's one worker process (the master's child), whose run-queue waits the workers read."""
+    master = (workdir / "nginx.pid").read_text().strip()
+    for _ in range(50):
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+        if children:
+            return int(children[0])
+        time.sleep(0.1)
+    raise SystemExit("nginx started no worker process")
 
 
 def measure(variant: str, url: str, args: argparse.Namespace, workdir: Path, env: dict[str, str]) -> dict:
@@ -147,7 +203,8 @@ def measure(variant: str, url: str, args: argparse.Namespace, workdir: Path, env
     else:
         command = ["taskset", "-c", generator.GENERATOR_CORE, sys.executable, str(Path(__file__).resolve()),
                    "--worker", variant, "--url", url, "--connections", str(args.connections),
-                   "--duration", str(args.duration), "--paced-rate", str(args.paced_rate)]
+                   "--duration", str(args.duration), "--paced-rate", str(args.paced_rate),
+                   "--nginx-pid", str(nginx_worker_pid(workdir))]
         result = subprocess.run(command, capture_output=True, text=True, timeout=args.duration + 120, cwd=ROOT,
                                 env=env)
         if result.returncode != 0:
@@ -215,13 +272,20 @@ def print_round(index: int, results: dict[str, dict]) -> None:
     raw, wrk = results.get("raw-ghc", {}), results.get("wrk", {})
     print(f"\nround {index}")
     print(f"  {'variant':<18}{'p50 ms':>8}{'p99 ms':>8}{'req/s':>7}{'runq ms':>9}{'load':>6}"
-          f"{'p99/raw':>9}{'p50-wrk':>9}")
+          f"{'p99/raw':>9}{'p50-wrk':>9}   slowest 1 % that waited for a CPU; p99 of the rest")
     for variant, figures in results.items():
         ratio = _ratio(figures.get("p99"), raw.get("p99")) if variant.startswith("engine") else None
         added = _diff(figures.get("p50"), wrk.get("p50")) if variant != "wrk" else None
         print(f"  {variant:<18}{_fmt(figures.get('p50')):>8}{_fmt(figures.get('p99')):>8}"
               f"{figures['requests'] / figures['wall']:>7.0f}{figures['runq_ms']:>9.1f}{figures['load']:>6.2f}"
-              f"{_fmt(ratio, 2):>9}{_fmt(added):>9}")
+              f"{_fmt(ratio, 2):>9}{_fmt(added):>9}{_waits(figures)}")
+
+
+def _waits(figures: dict) -> str:
+    if "tail" not in figures:
+        return ""
+    return (f"   {figures['tail_waited']}/{figures['tail']}; {_fmt(figures['calm_p99'])} ms over the "
+            f"{figures['calm_share']:.0%} that never waited")
 
 
 def print_total(rounds: list[dict[str, dict]], variants: list[str]) -> None:
@@ -271,10 +335,11 @@ def main() -> None:
     parser.add_argument("--reruns", type=int, default=3, help="at most this many rounds run again")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--nginx-pid", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(run_variant(args.worker, args.url, args.connections, args.duration,
-                                     args.connections / args.paced_rate)))
+                                     args.connections / args.paced_rate, args.nginx_pid)))
         return
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     if not shutil.which("nginx") or not shutil.which("taskset"):
