@@ -90,7 +90,7 @@ def worker_stored(url: str, users: int, duration: float, pacing: float, interval
     from perf.load.stats import StatsRegistry
     from perf.load.user import User, between, task
     from perf.models import PerfRun
-    from perf.store import RunStore
+    from perf.store.thread import RunStore
 
     class Bench(User):
         wait_time = staticmethod(between(0, 2 * pacing))

@@ -25,8 +25,9 @@ by the SQL of every sample it stored.
 
 The thread holds the GIL while it runs Python (≈ 0.4 % of a run at 500 req/s: a 4 ms progress write every 2 s,
 a 1 ms stop-flag read every 0.5 s), and a response that arrives meanwhile may wait up to the 5 ms switch interval
-for it; that does not show in the p99: ``benchmarks/ab_tail.py`` found the slowest 1 % almost never overlapping its work, and a
-shorter ``sys.setswitchinterval`` made the tail worse (docs/scaling.md, "Issue 19"). So the interval is left alone.
+for it; that does not show in the p99: ``benchmarks/ab_tail.py`` found the slowest 1 % almost never overlapping
+its work, and a shorter ``sys.setswitchinterval`` made the tail worse (docs/scaling.md, "Issue 19"). So the
+interval is left alone.
 
 ``RunStore`` is that thread for the stored run of ``run_perf``; a Celery shard's heartbeat
 (``perf.tasks``) uses a plain ``DatabaseThread``.
