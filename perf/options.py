@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 
 from django.http.request import validate_host
 
+from perf.load.profile import Stage
+
 # Longer than any soak test, and short enough that deadlines never overflow a timer.
 MAX_DURATION = 30 * 24 * 3600.0
 # Shorter than this, a time is below what the event loop's timers keep: a typo (1e-300), not a wish.
@@ -34,6 +36,45 @@ def parse_duration(text: str) -> float:
     if seconds > MAX_DURATION:
         raise ValueError(f"duration {text!r} is longer than the most allowed, 30 days (720h)")
     return seconds
+
+
+def parse_stages(text: str, option: str = "--stages", whole: bool = True, most: float | None = None
+                 ) -> tuple[Stage, ...]:
+    """``30s:50,2m:50,30s:0`` → one ``Stage`` per DURATION:TARGET (k6's stages). Every duration has a unit
+    (``30`` alone is more likely a forgotten unit than seconds); targets are whole users (``whole``) or a rate,
+    never negative and at most ``most``; the stages together last at most the longest run."""
+    items = [item.strip() for item in text.split(",")] if text.strip() else []
+    if not items:
+        raise ValueError(f"{option} needs at least one stage, like {option} 30s:50,2m:50,30s:0")
+    stages = []
+    for number, item in enumerate(items, start=1):
+        duration_text, colon, target_text = item.partition(":")
+        where = f"{option} stage {number} ({item!r})"
+        if not colon or not duration_text.strip() or not target_text.strip():
+            raise ValueError(f"{where} must be DURATION:TARGET, like 30s:50")
+        duration_text = duration_text.strip().lower()
+        if duration_text[-1] not in "hms":
+            raise ValueError(f"{where}: the duration needs a unit, like 30s, 2m or 1h30m")
+        try:
+            duration = parse_duration(duration_text)
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
+        try:
+            target = float(target_text)
+        except ValueError:
+            target = float("nan")
+        kind = "a whole number of users" if whole else "a rate a second"
+        if not isfinite(target) or target < 0 or (whole and target != int(target)):
+            raise ValueError(f"{where}: the target must be {kind}, 0 or more")
+        if most is not None and target > most:
+            raise ValueError(f"{where}: the target {target:g} is more than the most allowed, {most:,g}")
+        stages.append(Stage(duration, float(target)))
+    total = sum(stage.duration for stage in stages)
+    if total > MAX_DURATION:
+        raise ValueError(f"{option} lasts {total:,.0f} s in all, longer than the longest run, 30 days")
+    if not any(stage.target > 0 for stage in stages):
+        raise ValueError(f"{option} never asks for any load: every target is 0")
+    return tuple(stages)
 
 
 def parse_wait(text: str) -> tuple[float, float]:

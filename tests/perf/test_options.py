@@ -5,7 +5,8 @@ Addresses are only parsed or resolved here, never contacted.
 
 import pytest
 
-from perf.options import check_base_url, is_loopback_host, parse_duration, parse_wait
+from perf.load.profile import StagedProfile
+from perf.options import check_base_url, is_loopback_host, parse_duration, parse_stages, parse_wait
 
 ACCEPTED_FORMS = "90, 90s, 5m, 1h30m"
 
@@ -66,3 +67,36 @@ def test_base_url_loses_its_trailing_slash():
 def test_base_url_must_be_http_with_a_host(url):
     with pytest.raises(ValueError, match="use a URL like http://localhost:8000/api"):
         check_base_url(url)
+
+
+# ------------------------------------------------------------------------------------------------- stages
+
+
+def test_stages_are_k6s_linear_ramps_from_zero():
+    stages = parse_stages("30s:50,2m:50,30s:200,1m:200,30s:0")
+    profile = StagedProfile(stages)
+    assert [profile.target(t) for t in (0, 15, 30, 100, 165, 180, 255)] == [0, 25, 50, 50, 125, 200, 100]
+    assert profile.target(270) is None and profile.duration == 270 and profile.peak == 200
+    assert [span.name for span in profile.spans()][2] == "stage 3 (50 → 200)"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("", "--stages needs at least one stage, like --stages 30s:50,2m:50,30s:0"),
+    ("30:50", "--stages stage 1 ('30:50'): the duration needs a unit, like 30s, 2m or 1h30m"),
+    ("30s:-1", "--stages stage 1 ('30s:-1'): the target must be a whole number of users, 0 or more"),
+    ("30s:1.5", "--stages stage 1 ('30s:1.5'): the target must be a whole number of users, 0 or more"),
+    ("30s", "--stages stage 1 ('30s') must be DURATION:TARGET, like 30s:50"),
+    ("10s:5,30s:0,x", "--stages stage 3 ('x') must be DURATION:TARGET, like 30s:50"),
+    ("30s:0", "--stages never asks for any load: every target is 0"),
+    ("400h:5,400h:5", "--stages lasts 2,880,000 s in all, longer than the longest run, 30 days"),
+])
+def test_bad_stages_are_one_line_naming_the_stage(text: str, message: str):
+    with pytest.raises(ValueError) as caught:
+        parse_stages(text)
+    assert str(caught.value) == message
+
+
+def test_rate_stages_take_fractions_and_a_ceiling():
+    assert parse_stages("1m:0.5,1m:10", option="--rate-stages", whole=False)[0].target == 0.5
+    with pytest.raises(ValueError, match=r"^--users stage 1 .*: the target 11 is more than the most allowed, 10$"):
+        parse_stages("1m:11", option="--users", most=10)

@@ -1,0 +1,101 @@
+"""Load profiles: how many users (or iterations a second) a run wants at each moment of it.
+
+A profile answers one question for the runner, at every tick: for the time elapsed since the run began, what
+is the target now, or is it over? That is Locust's ``LoadTestShape`` contract, and k6's ``stages`` are one
+kind of answer: each stage ramps linearly from the previous target (0 at the start) to its own over its
+duration, and the run lasts as long as the stages together.
+
+``kind`` says what the target counts: ``"users"`` (the closed model: users running at once) or ``"rate"``
+(the open model: iterations begun a second). A runner that runs a share of the run (a forked worker, a Celery
+shard) follows its share of the target (``perf.load.shares``).
+
+Parsing the command line's text (``--stages 30s:50,2m:50``) is ``perf.options.parse_stages``: one parser for
+the command line and the New run page, so both give the same message.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["users", "rate"]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Ramp linearly to ``target`` over ``duration`` seconds, from where the stage before it ended."""
+
+    duration: float
+    target: float
+
+
+@dataclass(frozen=True)
+class StageSpan:
+    """One stage placed on the run's clock, for the reports: seconds since the start, the target at each end."""
+
+    index: int
+    start: float
+    end: float
+    start_target: float
+    target: float
+
+    @property
+    def name(self) -> str:
+        """``stage 2 (50 → 200)``: how tables and charts name it."""
+        return f"stage {self.index + 1} ({self.start_target:g} → {self.target:g})"
+
+
+class Profile:
+    """The target over time. Subclasses answer ``target``; ``spans`` place their stages on the clock (a shape
+    that decides as it goes has none until it has run: the runner stores the targets it was given)."""
+
+    kind: Kind = "users"
+
+    def target(self, elapsed: float) -> float | None:
+        """The target at ``elapsed`` seconds, or None once the profile is over (the run then ends)."""
+        raise NotImplementedError
+
+    def spans(self) -> tuple[StageSpan, ...]:
+        return ()
+
+    @property
+    def duration(self) -> float | None:
+        """The profile's own length in seconds, when it has one (``-t`` may cut a run shorter)."""
+        spans = self.spans()
+        return spans[-1].end if spans else None
+
+    @property
+    def peak(self) -> float:
+        """The highest target it will ask for, when known in advance (0 when not): sizes pools and checks."""
+        return max((span.target for span in self.spans()), default=0.0)
+
+
+class StagedProfile(Profile):
+    """k6's stages: linear ramps from target to target, starting at 0."""
+
+    def __init__(self, stages: Sequence[Stage], kind: Kind = "users") -> None:
+        if not stages:
+            raise ValueError("a staged profile needs at least one stage")
+        self.stages = tuple(stages)
+        self.kind = kind
+        spans, start, previous = [], 0.0, 0.0
+        for index, stage in enumerate(self.stages):
+            spans.append(StageSpan(index, start, start + stage.duration, previous, stage.target))
+            start, previous = start + stage.duration, stage.target
+        self._spans = tuple(spans)
+
+    def spans(self) -> tuple[StageSpan, ...]:
+        return self._spans
+
+    def target(self, elapsed: float) -> float | None:
+        for span in self._spans:
+            if elapsed < span.end:
+                share = (elapsed - span.start) / (span.end - span.start) if span.end > span.start else 1.0
+                return span.start_target + max(0.0, share) * (span.target - span.start_target)
+        return None
+
+    def span_at(self, elapsed: float) -> StageSpan | None:
+        """The stage under way at ``elapsed`` (the last one at its very end), None after it."""
+        for span in self._spans:
+            if elapsed < span.end:
+                return span
+        return self._spans[-1] if self._spans and elapsed == self._spans[-1].end else None
