@@ -82,6 +82,13 @@ class PerfRun(models.Model):
     open_model = models.JSONField(
         null=True, blank=True, help_text="--rate runs: scheduled, started and dropped iterations, pool use."
     )
+    # A run with a load profile (--stages, --rate-stages, --shape; docs/design.md, "Load profiles"):
+    # {"kind": "users"|"rate", "source": "stages"|"shape", "text": the option as given, "shape": name or null,
+    #  "params": {…}, "spans": [{"index", "start", "end", "start_target", "target"}, …] (seconds since the start;
+    #  a change of target from the live page is a span that starts at that moment)}.
+    profile = models.JSONField(null=True, blank=True, help_text="The load profile: its kind, source and stages.")
+    # Per stage: [{"index", "name", "start", "end", "entries": [per-endpoint figures], "thresholds": [verdicts]}].
+    stages = models.JSONField(default=list, blank=True, help_text="Each stage's own figures and verdicts.")
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -203,6 +210,9 @@ class StatsSample(models.Model):
     timestamp = models.DateTimeField()
     elapsed = models.FloatField(help_text="Seconds since the run started.")
     users = models.PositiveIntegerField(default=0)
+    target = models.FloatField(
+        null=True, blank=True, help_text="What the load profile asked for at this point: users, or iterations a second."
+    )
     requests_per_second = models.FloatField(default=0.0)
     failures_per_second = models.FloatField(default=0.0)
     p50 = models.FloatField(null=True, blank=True)
