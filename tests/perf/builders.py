@@ -1,20 +1,22 @@
-"""What the perf tests build over and over: ``run_perf`` arguments, settings modules, small scenarios, and the
-waits for a run that another process stores.
+"""What the perf tests build over and over: ``run_perf`` arguments, settings modules, small scenarios, the
+waits for a run that another process stores, and a run stored the way ``run_perf`` stores it.
 
 Each of these was once copied from test file to test file, and the copies had begun to drift (one wait polled
 every 0.05 s, its copy every 0.2 s, a third checked another column). One copy each, here, so that a fix reaches
-every test. Figures a single test asserts on (its registries, its stored runs) stay in that test.
+every test. Figures a single test asserts on (its registries, the run fields it compares) stay in that test.
 """
 
 import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from perf.load.stats import StatsRegistry
 from perf.load.user import StopUser, User, constant, task
 from perf.models import PerfRun, StatsSample
-from tests.factories import PASSWORD, make_user
+from perf.store.persist import add_samples, finish_run, start_run
+from tests.factories import PASSWORD, make_user, unique
 from tests.liveserver import ROOT
 
 T = TypeVar("T")
@@ -107,6 +109,42 @@ def wait_until_running(label: str, timeout: float = 60) -> PerfRun:
     """The run once its process has written progress with requests in it (its heartbeat included)."""
     return poll(lambda: PerfRun.objects.filter(label=label, total_requests__gt=0, heartbeat_at__isnull=False).first(),
                 f"run {label} wrote no progress with requests", timeout)
+
+
+# ------------------------------------------------------------------------------------------ a stored run
+
+# The fields of a stored run a test does not care about: a small closed load of the repository's backend. A test
+# passes the fields its assertions read, so that what it asserts is written where it is asserted.
+RUN_FIELDS: dict[str, Any] = {
+    "host": "http://127.0.0.1:8000/api", "users": 5, "spawn_rate": 1.0, "planned_duration": 60.0,
+    "scenarios": ["EventBrowser"],
+}
+# What run_perf only knows once the run is over, so gives to finish_run, not start_run (perf/cli/run.py).
+END_FIELDS = frozenset({"error", "thresholds", "open_model", "audit", "cpu_warning", "max_cpu_percent",
+                        "stop_reason", "finished_at"})
+
+
+def stored_run(stats: StatsRegistry | None = None, *, status: str = "completed", duration: float = 10.0,
+               samples_while_running: int = 0, **fields: Any) -> PerfRun:
+    """A run stored through the calls run_perf makes (perf.store.persist): ``start_run`` with ``RUN_FIELDS``
+    overridden by ``fields``, the first ``samples_while_running`` samples of ``stats`` as the store's thread
+    adds them, then ``finish_run`` with ``status``, ``duration`` and the ``END_FIELDS`` among ``fields``.
+
+    Without ``stats`` the run is left ``running``, as its process leaves it before the end: every field is then
+    written at the start. The label is unique unless given; the user split, unless given, puts every user on
+    the one scenario, as run_perf would.
+    """
+    values = {"label": unique("run"), **RUN_FIELDS, **fields}
+    if "user_split" not in fields and len(values["scenarios"]) == 1:
+        values["user_split"] = {values["scenarios"][0]: values["users"]}
+    at_end = {name: values.pop(name) for name in END_FIELDS & set(values)} if stats is not None else {}
+    run = start_run(**values)
+    if stats is None:
+        if samples_while_running:
+            raise ValueError("stored_run(): samples_while_running needs the stats they come from")
+        return run
+    add_samples(run, stats.samples[:samples_while_running])
+    return finish_run(run, stats, status, duration, **at_end)
 
 
 # ------------------------------------------------------------------------------------------ scenarios

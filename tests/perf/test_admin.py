@@ -16,6 +16,7 @@ from perf.load.stats import PERCENTILES, StatsRegistry
 from perf.models import EndpointStats, FailureStats, PerfRun, StatsSample, percentile_field
 from perf.store.persist import add_samples, finish_run, load_registry, start_run
 from tests.factories import make_user, unique
+from tests.perf.builders import stored_run
 
 CHANGELIST = "/admin/perf/perfrun/"
 COMPARE = f"{CHANGELIST}compare/"
@@ -41,14 +42,13 @@ def make_registry() -> StatsRegistry:
 
 
 def store(registry: StatsRegistry, label: str | None = None, status: str = "completed") -> PerfRun:
-    """Store a run the way run_perf does: start, samples during the run, finish."""
-    run = start_run(
-        label=label or unique("run"), host="http://localhost:8000/api", users=10, spawn_rate=2.0,
-        planned_duration=60.0, scenarios=["EventBrowser", "RSVPUser"], user_split={"EventBrowser": 6, "RSVPUser": 4},
-        seed=42, options={"users": 10, "stdout": object()},
+    """Store a run the way run_perf does: start, one sample during the run, finish (CPU warned, duration 10 s)."""
+    return stored_run(
+        registry, status=status, duration=10.0, samples_while_running=1, label=label or unique("run"),
+        host="http://localhost:8000/api", users=10, spawn_rate=2.0, scenarios=["EventBrowser", "RSVPUser"],
+        user_split={"EventBrowser": 6, "RSVPUser": 4}, seed=42, options={"users": 10, "stdout": object()},
+        cpu_warning=True, max_cpu_percent=93.5,
     )
-    add_samples(run, registry.samples[:1])
-    return finish_run(run, registry, status, duration=10.0, cpu_warning=True, max_cpu_percent=93.5)
 
 
 @pytest.fixture

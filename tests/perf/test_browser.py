@@ -29,8 +29,9 @@ from perf.load.stats import StatsRegistry
 from perf.models import PerfRun
 from perf.reports.description import RunDescription
 from perf.reports.html_report import write_html
-from perf.store.persist import add_samples, finish_run, save_progress, start_run
+from perf.store.persist import finish_run, save_progress
 from tests.factories import PASSWORD, make_user, unique
+from tests.perf.builders import stored_run
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -62,20 +63,17 @@ def load(slowdown: float, steps: int = 8) -> StatsRegistry:
     return registry
 
 
-def stored_run(label: str, slowdown: float) -> PerfRun:
-    """A run stored as run_perf stores it: samples while running, then the final figures."""
-    registry = load(slowdown)
-    run = start_run(label=label, host="http://127.0.0.1:8000/api", users=8, spawn_rate=2.0, planned_duration=40.0,
-                    scenarios=["EventBrowser", "RSVPUser"], user_split={"EventBrowser": 5, "RSVPUser": 3})
-    add_samples(run, registry.samples[:4])
-    return finish_run(run, registry, "completed", duration=40.0)
+def slowed_run(label: str, slowdown: float) -> PerfRun:
+    """A finished run of ``load(slowdown)``, its first four samples stored while it ran."""
+    return stored_run(load(slowdown), duration=40.0, samples_while_running=4, label=label, users=8, spawn_rate=2.0,
+                      planned_duration=40.0, scenarios=["EventBrowser", "RSVPUser"],
+                      user_split={"EventBrowser": 5, "RSVPUser": 3})
 
 
 def running_run(label: str, steps: int = 8) -> tuple[PerfRun, StatsRegistry]:
     """A run as its process leaves it between two ticks: the figures so far written, status running."""
     registry = load(1.0, steps)
-    run = start_run(label=label, host="http://127.0.0.1:8000/api", users=8, spawn_rate=2.0, planned_duration=120.0,
-                    scenarios=["EventBrowser"], user_split={"EventBrowser": 8})
+    run = stored_run(label=label, users=8, spawn_rate=2.0, planned_duration=120.0)
     save_progress(run, registry, 5.0 * steps)
     return run, registry
 
@@ -83,7 +81,7 @@ def running_run(label: str, steps: int = 8) -> tuple[PerfRun, StatsRegistry]:
 @pytest.fixture(scope="module")
 def runs(django_db_setup, django_db_blocker) -> tuple[PerfRun, PerfRun]:
     with django_db_blocker.unblock():
-        return stored_run(unique("browser-a"), 1.0), stored_run(unique("browser-b"), 1.3)
+        return slowed_run(unique("browser-a"), 1.0), slowed_run(unique("browser-b"), 1.3)
 
 
 @pytest.fixture(scope="module")

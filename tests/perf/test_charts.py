@@ -19,8 +19,8 @@ from perf.reports import charts
 from perf.reports.description import RunDescription
 from perf.reports.html_report import write_html
 from perf.reports.render import SECTIONS
-from perf.store.persist import finish_run, start_run
 from tests.factories import make_user, unique
+from tests.perf.builders import stored_run
 
 SVG = "{http://www.w3.org/2000/svg}"
 HOST = "http://127.0.0.1:8000/api"
@@ -264,8 +264,8 @@ def test_html_report_keeps_options_last_and_collapsed(html_report: tuple[str, ET
 def test_html_report_and_admin_page_share_their_section_templates(orm, tmp_path: Path) -> None:
     """The same sections, from the same templates: their headings and tables match word for word."""
     registry = make_registry("/events/", "/auth/token/pair")
-    run = start_run(label=unique("shared"), host=HOST, users=3)
-    finish_run(run, registry, "completed", duration=30.0, thresholds=report_meta(registry)["thresholds"])
+    run = stored_run(registry, duration=30.0, label=unique("shared"), host=HOST, users=3,
+                     thresholds=report_meta(registry)["thresholds"])
     client = Client()
     client.force_login(make_user(is_staff=True, is_superuser=True))
     page = client.get(f"/admin/perf/perfrun/{run.pk}/change/").content.decode()

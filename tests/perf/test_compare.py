@@ -15,10 +15,10 @@ from perf.analysis.compare import compare_runs, resolve_run
 from perf.load.stats import StatsRegistry
 from perf.models import EndpointStats, PerfRun
 from perf.options import parse_percent
-from perf.store.persist import finish_run, start_run
 from platform_pack.clients import api as names
 from tests.factories import make_user, unique
 from tests.liveserver import manage, run_perf
+from tests.perf.builders import stored_run
 
 EVENTS = "/events/"
 RSVP = "/events/{id}/rsvp/{answer} [BOTTLENECK]"
@@ -45,15 +45,14 @@ def make_registry(rsvp_ms: float = 100.0, rsvp_failures: int = 0, detail_ms: flo
 
 
 def store(registry: StatsRegistry, duration: float = 10.0, status: str = "completed", **config: Any) -> PerfRun:
-    """A finished run as run_perf stores it; ``config`` overrides the load options."""
+    """A finished run as run_perf stores it; ``config`` overrides the load options (the notes compare them)."""
     values: dict[str, Any] = {
         "label": unique("cmp"), "host": "http://127.0.0.1:8000/api", "users": 10, "spawn_rate": 2.0,
         "planned_duration": 60.0, "scenarios": ["EventBrowser", "RSVPUser"],
         "user_split": {"EventBrowser": 6, "RSVPUser": 4}, "seed": 42, "database_vendor": "sqlite",
         "options": {"wait": "0.1,0.2"},
     }
-    values.update(config)
-    return finish_run(start_run(**values), registry, status, duration=duration)
+    return stored_run(registry, status=status, duration=duration, **{**values, **config})
 
 
 @pytest.fixture
@@ -216,7 +215,7 @@ def test_resolve_run_rejects_an_unknown_run_in_one_line(orm, ref: str, message: 
 
 
 def test_resolve_run_refuses_a_run_without_final_figures(orm) -> None:
-    running = start_run(label=unique("running"), host="http://127.0.0.1:8000/api")
+    running = stored_run(label=unique("running"))
     with pytest.raises(ValueError, match="is still running"):
         resolve_run(str(running.pk))
 

@@ -31,10 +31,10 @@ from perf.load.user import constant
 from perf.models import PerfRun, StatsSample
 from perf.reports import locust_csv
 from perf.reports.live_csv import LiveCsv, LiveOutput
-from perf.store.persist import HISTORY_KEY, finish_run, load_registry, start_run
+from perf.store.persist import HISTORY_KEY, load_registry
 from tests.factories import make_user, unique
 from tests.liveserver import ROOT, start_run_perf
-from tests.perf.builders import HealthChecker, browse_args, finish
+from tests.perf.builders import HealthChecker, browse_args, finish, stored_run
 from tests.perf.conftest import FakeClock
 
 START = 1_700_000_000.0
@@ -212,9 +212,8 @@ def test_history_points_survive_json_with_nan_as_none() -> None:
 
 
 def _stored_run(stats: StatsRegistry) -> PerfRun:
-    run = start_run(label=unique("csv-live"), host="http://127.0.0.1:8000/api", users=3, spawn_rate=1.0,
-                    planned_duration=10.0)
-    return finish_run(run, stats, "completed", duration=10.0)
+    """The 3 users' run of ``stats``, 10 s, stored as run_perf stores it."""
+    return stored_run(stats, duration=10.0, label=unique("csv-live"), users=3, planned_duration=10.0)
 
 
 def _download_history(run: PerfRun) -> list[list[str]]:

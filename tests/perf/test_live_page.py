@@ -20,10 +20,11 @@ from perf.analysis.audit import AuditReport, Check
 from perf.load.stats import StatsRegistry
 from perf.models import PerfRun
 from perf.reports.run_log import TAIL_BYTES, log_path_for, read_tail
-from perf.store.persist import finish_run, save_progress, start_run
+from perf.store.persist import finish_run, save_progress
 from tests.adminclient import AdminClient, staff_client
 from tests.factories import PASSWORD, make_user, unique
 from tests.liveserver import manage, start_run_perf
+from tests.perf.builders import stored_run
 
 CHANGELIST = "/admin/perf/perfrun/"
 
@@ -33,8 +34,8 @@ def text(markup: str) -> str:
 
 
 def stored(label: str, users: int = 5, **fields: object) -> PerfRun:
-    return start_run(label=label, host="http://127.0.0.1:8000/api", users=users, spawn_rate=1.0,
-                     planned_duration=60.0, scenarios=["EventBrowser"], user_split={"EventBrowser": users}, **fields)
+    """A run just started (``running``) with ``users`` users, all on EventBrowser."""
+    return stored_run(label=label, users=users, **fields)
 
 
 def figures(users: int = 5) -> StatsRegistry:

@@ -11,6 +11,7 @@ import io
 import json
 import re
 import zipfile
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -21,8 +22,9 @@ from perf.load.stats import StatsRegistry
 from perf.load.thresholds import evaluate, parse_threshold
 from perf.models import PerfRun
 from perf.reports import locust_csv
-from perf.store.persist import finish_run, save_progress, start_run
+from perf.store.persist import finish_run, save_progress
 from tests.factories import make_user, unique
+from tests.perf.builders import stored_run
 
 CHANGELIST = "/admin/perf/perfrun/"
 START = 1_700_000_000.0
@@ -42,11 +44,12 @@ def registry(ticks: int = 10) -> StatsRegistry:
     return stats
 
 
-def start(label: str, **fields: object) -> PerfRun:
-    config = {"host": "http://127.0.0.1:8000/api", "users": 5, "spawn_rate": 1.0, "planned_duration": 150.0,
-              "scenarios": ["EventBrowser"], "user_split": {"EventBrowser": 5}, "seed": 3,
-              "options": {"users": 5, "wait": "1,3"}, **fields}
-    return start_run(label=label, **config)
+def page_run(stats: StatsRegistry | None = None, **options: Any) -> PerfRun:
+    """A run of the load the pages show (5 users, 150 s planned, seed 3), stored as run_perf stores it; without
+    ``stats`` still running. ``options`` are stored_run's: its status and duration, fields overriding these."""
+    fields = {"label": unique("page"), "users": 5, "planned_duration": 150.0, "seed": 3,
+              "options": {"users": 5, "wait": "1,3"}}
+    return stored_run(stats, **{**fields, **options})
 
 
 def finished(duration: float = 150.0, **extra: object) -> PerfRun:
@@ -56,12 +59,12 @@ def finished(duration: float = 150.0, **extra: object) -> PerfRun:
     extra.setdefault("audit", {"ok": False, "checks": [
         {"name": "tier quantity_sold", "ok": False, "detail": "tier 9: 3 sold, 2 tickets"},
         {"name": "one RSVP per user", "ok": True, "detail": ""}]})
-    return finish_run(start(unique("page")), stats, "completed", duration=duration, **extra)
+    return page_run(stats, duration=duration, **extra)
 
 
 def running(ticks: int = 10) -> PerfRun:
     """A run its process is still writing: the figures of the first ``ticks`` ticks, status running."""
-    run = start(unique("live"))
+    run = page_run(label=unique("live"))
     save_progress(run, registry(ticks), 2.0 * ticks)
     return run
 
@@ -124,8 +127,8 @@ def test_header_shows_the_comparisons_regressions(admin_client: Client) -> None:
     slower = registry()
     for _ in range(200):
         slower.record("POST", LONG_NAME, 900.0, 500)
-    run = start(unique("compared"), options={"compare_to": str(baseline.pk), "fail_on_regression": "10%"})
-    finish_run(run, slower, "completed", duration=150.0)
+    run = page_run(slower, duration=150.0, label=unique("compared"),
+                   options={"compare_to": str(baseline.pk), "fail_on_regression": "10%"})
     comparison = text(section(page_of(admin_client, run), "summary").split('id="comparison"')[1])
     assert f"Compared with run {baseline.pk}" in comparison
     assert "regression" in comparison and f"POST {LONG_NAME}: p95" in comparison
@@ -217,7 +220,7 @@ def test_connections_section_shows_what_the_stored_run_counted(admin_client: Cli
     stats = registry()
     for opened in (NEW, NEW, REOPENED):
         stats.record("GET", "/events/", 20.0, 500, None, None, opened)
-    run = finish_run(start(unique("conns")), stats, "completed", duration=20.0)
+    run = page_run(stats, duration=20.0, label=unique("conns"))
 
     connections = text(section(page_of(admin_client, run), "connections"))
     assert "Opened Reopened Opened per 100 requests" in connections
@@ -386,7 +389,7 @@ def test_list_shows_status_badges_and_a_running_runs_live_figures(admin_client: 
 
 
 def test_a_run_that_has_not_measured_anything_yet_has_a_page(admin_client: Client) -> None:
-    run = start(unique("empty"))
+    run = page_run(label=unique("empty"))
     page = page_of(admin_client, run)
     assert "No data yet" in section(page, "charts") and "No endpoint has recorded a request yet." in page
     figures = text(section(page, "figures"))
@@ -396,6 +399,6 @@ def test_a_run_that_has_not_measured_anything_yet_has_a_page(admin_client: Clien
 
 
 def test_a_failed_run_says_why_in_its_header(admin_client: Client) -> None:
-    run = finish_run(start(unique("failed")), registry(2), "failed", duration=4.0, error="RuntimeError('boom')")
+    run = page_run(registry(2), status="failed", duration=4.0, label=unique("failed"), error="RuntimeError('boom')")
     header = text(section(page_of(admin_client, run), "summary"))
     assert "failed" in header and "Failed: RuntimeError('boom')" in header

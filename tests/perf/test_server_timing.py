@@ -1,7 +1,6 @@
 """Server-Timing: the middleware's header on real responses, and what the engine makes of it."""
 
 import re
-import uuid
 
 import pytest
 
@@ -11,6 +10,8 @@ from perf.models import EndpointStats
 from perf.reports import console
 from perf.reports.description import RunDescription
 from perf.store import persist
+from tests.factories import unique
+from tests.perf.builders import stored_run
 
 HEADER = re.compile(r'^app;dur=\d+\.\d, db;dur=\d+\.\d;desc="(\d+) quer(y|ies)"$')
 
@@ -86,8 +87,7 @@ def test_the_final_tables_show_the_server_side_breakdown():
 def test_stored_endpoints_keep_the_server_figures(orm):
     stats = StatsRegistry()
     stats.record("GET", "/stored", 80.0, 10, server=(60.0, 20.0, 3))
-    run = persist.start_run(label=f"server-timing-{uuid.uuid4().hex[:8]}", host="http://127.0.0.1:1/api")
-    persist.finish_run(run, stats, "completed", 1.0)
+    run = stored_run(stats, duration=1.0, label=unique("server-timing"))
 
     row = EndpointStats.objects.get(run=run, name="/stored")
     assert (row.server_timed_requests, row.avg_app_time, row.avg_db_time, row.avg_queries) == (1, 60.0, 20.0, 3.0)
