@@ -258,7 +258,7 @@ def _stage_figures(stage: StageNow, unit: str) -> list[Figure]:
     how = (f"holding {span.target:g} {unit}" if stage.holding
            else f"ramping {span.start_target:g} → {span.target:g} {unit}")
     return [
-        Figure("Stage", f"{span.index + 1} of {stage.count}", how, wide=True),
+        Figure("Stage", f"{span.index + 1} of {stage.count}", how),
         Figure("Target now", f"{stage.target:,.0f}" if unit == "users" else f"{stage.target:,.1f}", unit),
         Figure("Left in stage", fmt.duration(stage.left), f"of {fmt.duration(span.end - span.start)}"),
     ]

@@ -39,18 +39,23 @@ def profile_json(stages: str) -> dict:
             "spans": [dataclasses.asdict(span) for span in profile.spans()]}
 
 
-def staged_run(label: str, elapsed: float, profile: object) -> PerfRun:
-    """A run ``elapsed`` seconds in, that has followed ``STAGES`` so far: a sample every 2 s with its users and its
-    target. Its start and last progress write are set so that the page's elapsed time is exactly ``elapsed``."""
-    staged = StagedProfile(parse_stages(STAGES))
+def staged_run(label: str, elapsed: float, profile: object, stages: str = STAGES) -> PerfRun:
+    """A run ``elapsed`` seconds in, that has followed ``stages`` so far: a sample every 2 s with its users and its
+    target, requests in proportion to the users. Its start and last progress write are set so that the page's
+    elapsed time is exactly ``elapsed``."""
+    staged = StagedProfile(parse_stages(stages))
     start = time.time() - elapsed
     stats = StatsRegistry(start_time=start)
     for tick in range(1, int(elapsed // 2) + 1):
-        for i in range(5 * tick):
-            stats.record("GET", "/events/", 5 + i, 200)
-        stats.take_sample(users=round(staged.target(2.0 * tick) or 0), now=start + 2.0 * tick)
-    run = start_run(label=label, host="http://127.0.0.1:8000/api", users=4, spawn_rate=1.0, planned_duration=40.0,
-                    scenarios=["EventBrowser"], user_split={"EventBrowser": 4}, profile=profile)
+        users = round(staged.target(max(2.0 * tick - 3.0, 0.0)) or 0)  # starting users takes the runner a moment
+        for i in range(2 * users + 1):
+            stats.record("GET", "/events/", 5 + i % 20 + users, 200)
+            stats.record("GET", "/events/{id}/my-status [BOTTLENECK]", 20 + i % 40 + 2 * users, 200)
+        stats.take_sample(users=users, now=start + 2.0 * tick)
+    peak = round(staged.peak)
+    run = start_run(label=label, host="http://127.0.0.1:8000/api", users=peak, spawn_rate=1.0,
+                    planned_duration=staged.duration, scenarios=["EventBrowser"], user_split={"EventBrowser": peak},
+                    profile=profile)
     save_progress(run, stats, elapsed)
     for sample in StatsSample.objects.filter(run=run):
         StatsSample.objects.filter(pk=sample.pk).update(target=staged.target(sample.elapsed))
