@@ -35,6 +35,7 @@ _FORM_WORDS = {
     "--allow-remote": 'the "Allow a remote host" box is ticked', "--spawn-rate": "Spawn rate", "--users": "Users",
     "--duration": "Duration", "--scenario": "Scenarios", "--host": "Host", "--wait": "Think time",
     "--label": "Label", "--threshold": "Thresholds", "--bootstrap": "Seed first", "--stages": "Stages",
+    "--rate-stages": "Rate stages",
     "bad --threshold": "Bad threshold", "bad --host": "Bad host", "bad --wait": "Bad think time",
 }
 _FORM_WORDS_PATTERN = re.compile("|".join(re.escape(option) for option in sorted(_FORM_WORDS, key=len, reverse=True)))
