@@ -29,7 +29,7 @@ DISTRIBUTION_SIZE = (360, 190)
 COLORS = {
     "users": "#2563eb", "rps": "#16a34a", "failures": "#dc2626", "p50": "#7c3aed", "p95": "#ea580c",
     "p99": "#be123c", "bars": "#60a5fa", "grid": "#e5e7eb", "axis": "#6b7280", "text": "#111827",
-    "muted": "#6b7280",
+    "muted": "#6b7280", "target": "#0f172a", "stage": "#94a3b8",
 }
 # Rough glyph widths (px) of the chart font, to lay out legends and wrap names without measuring.
 CHAR_WIDTH = {11: 6.2, 12: 7.0}
@@ -56,11 +56,21 @@ class SamplePoint(Protocol):
 
 @dataclass(frozen=True)
 class Series:
-    """One line: ``None`` values leave a gap (a window without requests has no percentile)."""
+    """One line: ``None`` values leave a gap (a window without requests has no percentile). A ``dashed`` line is
+    what was asked for (a load profile's target) beside what was measured."""
 
     label: str
     color: str
     points: tuple[tuple[float, float | None], ...]
+    dashed: bool = False
+
+
+@dataclass(frozen=True)
+class TargetLine:
+    """A load profile's target at each sample (``StatsSample.target``): users, or iterations a second (``rate``)."""
+
+    kind: str
+    points: tuple[tuple[float, float], ...]
 
 
 # ---------------------------------------------------------------------------------------------- formatting
@@ -202,12 +212,14 @@ def _segments(points: Sequence[tuple[float, float | None]]) -> list[list[tuple[f
     return [run for run in runs if run]
 
 
-def line_chart(title: str, series: Sequence[Series], y_label: str, description: str = "") -> str:
+def line_chart(title: str, series: Sequence[Series], y_label: str, description: str = "",
+               marks: Sequence[float] = ()) -> str:
     """Lines over elapsed time: title, legend, a grid with ticks on round values and both axes labelled.
 
     ``y_label`` carries the unit (``requests per second``, ``response time (ms)``); the time axis
     ticks carry theirs (``30s``, ``2m``). ``description`` prefixes the accessible title, e.g. with
-    the endpoint the chart is about.
+    the endpoint the chart is about. ``marks``: where a load profile's stages begin (seconds), each a dotted
+    vertical line numbered with the stage it starts, drawn when the chart's time has reached it.
     """
     width, height = LINE_SIZE
     left, right, top, bottom = 52, width - 14, 56, height - 40
@@ -223,8 +235,11 @@ def line_chart(title: str, series: Sequence[Series], y_label: str, description: 
     def sy(y: float) -> float:
         return bottom - (bottom - top) * y / y_span
 
-    body = [_text(12, 20, title, font_size="13", font_weight="600"),
-            *_legend([LegendItem(item.label, item.color) for item in series], 12, 40)]
+    shown_marks = [(number, at) for number, at in enumerate(marks, start=2) if 0 < at <= end]
+    legend = [LegendItem(item.label, item.color, "dashed" if item.dashed else "line") for item in series]
+    if shown_marks:
+        legend.append(LegendItem("stage starts", COLORS["stage"], "dashed"))
+    body = [_text(12, 20, title, font_size="13", font_weight="600"), *_legend(legend, 12, 40)]
     for tick in y_ticks:
         body.append(_line(left, sy(tick), right, sy(tick), COLORS["grid"]))
         body.append(_text(left - 6, sy(tick) + 4, format_number(tick), "end", fill=COLORS["muted"]))
@@ -234,6 +249,12 @@ def line_chart(title: str, series: Sequence[Series], y_label: str, description: 
         anchor = "end" if sx(tick) + len(label) * CHAR_WIDTH[11] / 2 > width - 2 else "middle"
         body.append(_line(sx(tick), bottom, sx(tick), bottom + 4, COLORS["axis"]))
         body.append(_text(sx(tick), bottom + 16, label, anchor, fill=COLORS["muted"]))
+    for number, at in shown_marks:
+        body.append(f'<g class="stage-mark" data-stage="{number}"><title>stage {number} starts at '
+                    f'{escape(format_elapsed(at))}</title>'
+                    + _line(sx(at), top - 2, sx(at), bottom, COLORS["stage"], stroke_dasharray="2 3",
+                            stroke_width="1.5")
+                    + _text(sx(at) + 3, top + 8, str(number), fill=COLORS["muted"], font_size="10") + "</g>")
     body.append(_line(left, bottom, right, bottom, COLORS["axis"]))
     body.append(_line(left, top, left, bottom, COLORS["axis"]))
     body.append(_text((left + right) / 2, height - 6, "elapsed time since start", "middle", fill=COLORS["muted"]))
@@ -246,7 +267,8 @@ def line_chart(title: str, series: Sequence[Series], y_label: str, description: 
                 shapes.append(f'<circle cx="{_num(sx(run[0][0]))}" cy="{_num(sy(run[0][1]))}" r="2.5"/>')
             else:
                 path = " ".join(f"{'M' if i == 0 else 'L'}{_num(sx(x))},{_num(sy(y))}" for i, (x, y) in enumerate(run))
-                shapes.append(f'<path d="{path}" fill="none" stroke-width="2" stroke-linejoin="round"/>')
+                dash = ' stroke-dasharray="6 4"' if item.dashed else ""
+                shapes.append(f'<path d="{path}" fill="none" stroke-width="2" stroke-linejoin="round"{dash}/>')
         body.append(f'<g class="series" data-series="{escape(item.label)}" stroke="{item.color}" '
                     f'fill="{item.color}">{"".join(shapes)}</g>')
     if not values:
@@ -266,32 +288,45 @@ def _series(label: str, color: str, samples: Sequence[SamplePoint], attr: str) -
     return Series(label, color, tuple((s.elapsed, getattr(s, attr, None)) for s in samples))
 
 
-def users_chart(samples: Sequence[SamplePoint]) -> str:
-    return line_chart("Users", [_series("users", COLORS["users"], samples, "users")], "running users")
+def _target_series(target: TargetLine | None, kind: str) -> list[Series]:
+    """The profile's target as a dashed line, on the chart of what it counts (users, or the rate)."""
+    if target is None or target.kind != kind:
+        return []
+    label = "target users" if kind == "users" else "target iterations/s"
+    return [Series(label, COLORS["target"], tuple(target.points), dashed=True)]
 
 
-def throughput_chart(samples: Sequence[SamplePoint]) -> str:
+def users_chart(samples: Sequence[SamplePoint], target: TargetLine | None = None, marks: Sequence[float] = ()) -> str:
+    return line_chart("Users", [_series("users", COLORS["users"], samples, "users"), *_target_series(target, "users")],
+                      "running users", marks=marks)
+
+
+def throughput_chart(samples: Sequence[SamplePoint], target: TargetLine | None = None,
+                     marks: Sequence[float] = ()) -> str:
     return line_chart(
         "Requests and failures per second",
         [_series("req/s", COLORS["rps"], samples, "requests_per_second"),
-         _series("failures/s", COLORS["failures"], samples, "failures_per_second")],
-        "per second (req/s)",
+         _series("failures/s", COLORS["failures"], samples, "failures_per_second"), *_target_series(target, "rate")],
+        "per second (req/s)", marks=marks,
     )
 
 
-def latency_chart(samples: Sequence[SamplePoint]) -> str:
+def latency_chart(samples: Sequence[SamplePoint], marks: Sequence[float] = ()) -> str:
     """p50, p95 and p99 of each sample, taken over a rolling window (10 s) so slow outliers do not flicker."""
     return line_chart(
         "Response times, 10 s rolling window",
         [_series(label, COLORS[label], samples, label) for label in ("p50", "p95", "p99")],
-        "response time (ms)",
+        "response time (ms)", marks=marks,
     )
 
 
-def timeline_charts(samples: Iterable[SamplePoint]) -> list[str]:
-    """req/s with failures/s, p50/p95/p99 and users over the run's samples, in Locust's order."""
+def timeline_charts(samples: Iterable[SamplePoint], target: TargetLine | None = None,
+                    marks: Sequence[float] = ()) -> list[str]:
+    """req/s with failures/s, p50/p95/p99 and users over the run's samples, in Locust's order. With a load
+    profile: its ``target`` beside the users (or the rate) and its stage starts (``marks``) on every chart."""
     ordered = sorted(samples, key=lambda s: s.elapsed)
-    return [throughput_chart(ordered), latency_chart(ordered), users_chart(ordered)]
+    return [throughput_chart(ordered, target, marks), latency_chart(ordered, marks),
+            users_chart(ordered, target, marks)]
 
 
 def _endpoint_point(sample: SamplePoint, key: str) -> tuple[float | None, float | None]:
@@ -303,7 +338,7 @@ def _endpoint_point(sample: SamplePoint, key: str) -> tuple[float | None, float 
     return rps, p95
 
 
-def endpoint_charts(key: str, samples: Iterable[SamplePoint]) -> list[str]:
+def endpoint_charts(key: str, samples: Iterable[SamplePoint], marks: Sequence[float] = ()) -> list[str]:
     """One endpoint's req/s and p95 over time, ``key`` as samples name it (``"GET /events/"``).
 
     Two charts, not one with two y axes: a rate and a latency share no scale. The endpoint's
@@ -316,8 +351,9 @@ def endpoint_charts(key: str, samples: Iterable[SamplePoint]) -> list[str]:
     p95 = Series("p95", COLORS["p95"], tuple((x, p) for x, _, p in points))
     name = key.strip()
     return [
-        line_chart("Requests per second", [rps], "requests per second (req/s)", description=name),
-        line_chart("p95 response time, 10 s rolling window", [p95], "response time (ms)", description=name),
+        line_chart("Requests per second", [rps], "requests per second (req/s)", description=name, marks=marks),
+        line_chart("p95 response time, 10 s rolling window", [p95], "response time (ms)", description=name,
+                   marks=marks),
     ]
 
 

@@ -20,6 +20,7 @@ from perf.load.stats import AGGREGATED, PERCENTILE_LABELS, Sample, StatsEntry, S
 from perf.reports import charts, locust_csv
 from perf.reports import formats as fmt
 from perf.reports.description import ComparisonResult, RunDescription, ShardResult, ThresholdResult
+from perf.reports.profile_view import ProfileView, StageNow
 
 # A scenario's own mark in an endpoint's name (docs/scenarios.md): the tables say what it means, once, below them.
 BOTTLENECK_MARK = "[BOTTLENECK]"
@@ -133,6 +134,7 @@ class Report:
     options_json: str
     description: RunDescription
     stop_requested_by: str = ""
+    profile: ProfileView | None = None
     admin: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -227,13 +229,18 @@ def _latest(stats: StatsRegistry) -> Sample | None:
     return stats.samples[-1] if stats.samples else None
 
 
-def _progress(stats: StatsRegistry, duration: float, run: RunDescription) -> tuple[list[Figure], float | None]:
-    """What a running run is doing now: elapsed of planned, and the last sample's window figures."""
+def _progress(stats: StatsRegistry, duration: float, run: RunDescription, profile: ProfileView | None = None
+              ) -> tuple[list[Figure], float | None]:
+    """What a running run is doing now: elapsed of planned, the stage under way when it has a profile, and the last
+    sample's window figures."""
     planned = run.planned_duration
     done = min(duration / planned, 1.0) if planned is not None and planned > 0 else None
     elapsed = fmt.duration(duration) + (f" of {fmt.duration(planned)}" if done is not None else "")
     sample = _latest(stats)
     figures = [Figure("Elapsed", elapsed, f"{done:.0%}" if done is not None else "", wide=True)]
+    stage = profile.now(duration) if profile is not None else None
+    if profile is not None and stage is not None:
+        figures += _stage_figures(stage, profile.unit)
     if sample is not None:
         figures += [
             Figure("Users now", fmt.count(sample.users), f"of {fmt.count(run.users)} planned"
@@ -243,6 +250,18 @@ def _progress(stats: StatsRegistry, duration: float, run: RunDescription) -> tup
             *(Figure(label, fmt.ms_unit(getattr(sample, label, None)), "last 10 s") for label in ("p50", "p95", "p99")),
         ]
     return figures, done
+
+
+def _stage_figures(stage: StageNow, unit: str) -> list[Figure]:
+    """``Stage 2 of 3`` (ramping 50 → 200 users), the target now, and the time left in the stage."""
+    span = stage.span
+    how = (f"holding {span.target:g} {unit}" if stage.holding
+           else f"ramping {span.start_target:g} → {span.target:g} {unit}")
+    return [
+        Figure("Stage", f"{span.index + 1} of {stage.count}", how),
+        Figure("Target now", f"{stage.target:,.0f}" if unit == "users" else f"{stage.target:,.1f}", unit),
+        Figure("Left in stage", fmt.duration(stage.left), f"of {fmt.duration(span.end - span.start)}"),
+    ]
 
 
 def _starting(stats: StatsRegistry, duration: float, run: RunDescription) -> str:
@@ -303,8 +322,15 @@ def _choices(stats: StatsRegistry, wanted: str | None) -> tuple[list[Choice], st
     return [Choice(key, key.strip(), key == chosen) for key in keys], chosen
 
 
-def _endpoint_charts(key: str, stats: StatsRegistry) -> EndpointCharts:
-    return EndpointCharts(key, key.strip(), _safe(charts.endpoint_charts(key, stats.samples)))
+def _endpoint_charts(key: str, stats: StatsRegistry, marks: Sequence[float] = ()) -> EndpointCharts:
+    return EndpointCharts(key, key.strip(), _safe(charts.endpoint_charts(key, stats.samples, marks)))
+
+
+def _target_line(profile: ProfileView | None) -> charts.TargetLine | None:
+    """What the profile asked for at each sample, drawn beside what the run did."""
+    if profile is None or not profile.targets:
+        return None
+    return charts.TargetLine(profile.kind, profile.targets)
 
 
 def _distributions(stats: StatsRegistry) -> list[EndpointCharts]:
@@ -442,13 +468,15 @@ def _options(stats: StatsRegistry, duration: float, run: RunDescription) -> list
 
 
 def build_report(stats: StatsRegistry, duration: float, run: RunDescription, *, endpoint: str | None = None,
-                 every_endpoint: bool = False, now: float | None = None) -> Report:
+                 every_endpoint: bool = False, now: float | None = None, profile: ProfileView | None = None) -> Report:
     """The whole report. ``endpoint`` picks the per-endpoint charts (``"GET /events/"``; default the slowest);
     ``every_endpoint`` draws them for each endpoint instead (a file has no server to ask for another one).
-    ``now`` (epoch seconds) lets a running run notice a process that stopped writing."""
+    ``now`` (epoch seconds) lets a running run notice a process that stopped writing. ``profile``: the run's load
+    profile, for the stage under way and the charts' target line and stage boundaries."""
     running = run.running
     choices, chosen = _choices(stats, endpoint)
-    progress, done = _progress(stats, duration, run) if running else ([], None)
+    progress, done = _progress(stats, duration, run, profile) if running else ([], None)
+    marks = profile.boundaries if profile is not None else ()
     return Report(
         title=_title(run),
         status=run.status,
@@ -461,10 +489,10 @@ def build_report(stats: StatsRegistry, duration: float, run: RunDescription, *, 
         progress_done=done,
         starting=_starting(stats, duration, run) if running else "",
         figures=_figures(stats, duration, run),
-        timeline=_safe(charts.timeline_charts(stats.samples)),
+        timeline=_safe(charts.timeline_charts(stats.samples, _target_line(profile), marks)),
         choices=choices,
-        endpoint=None if chosen is None or every_endpoint else _endpoint_charts(chosen, stats),
-        all_endpoints=[_endpoint_charts(choice.key, stats) for choice in choices] if every_endpoint else [],
+        endpoint=None if chosen is None or every_endpoint else _endpoint_charts(chosen, stats, marks),
+        all_endpoints=[_endpoint_charts(choice.key, stats, marks) for choice in choices] if every_endpoint else [],
         endpoints=_endpoint_table(stats, duration, running),
         percentiles=_percentile_table(stats, duration),
         server=_server_table(stats),
@@ -477,4 +505,5 @@ def build_report(stats: StatsRegistry, duration: float, run: RunDescription, *, 
         options_json=json.dumps(run.options, indent=2, sort_keys=True, default=str) if run.options else "",
         description=run,
         stop_requested_by=run.stop_requested_by,
+        profile=profile,
     )

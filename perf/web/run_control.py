@@ -25,7 +25,7 @@ from django.utils.decorators import method_decorator
 from perf import packs
 from perf.conf import load_config
 from perf.models import PerfRun
-from perf.options import check_rate, is_loopback_host, parse_duration, parse_wait
+from perf.options import check_rate, is_loopback_host, parse_duration, parse_stages, parse_wait
 from perf.reports import formats
 from perf.store import liveness
 from perf.web import launch
@@ -34,7 +34,8 @@ from perf.web import launch
 _FORM_WORDS = {
     "--allow-remote": 'the "Allow a remote host" box is ticked', "--spawn-rate": "Spawn rate", "--users": "Users",
     "--duration": "Duration", "--scenario": "Scenarios", "--host": "Host", "--wait": "Think time",
-    "--label": "Label", "--threshold": "Thresholds", "--bootstrap": "Seed first",
+    "--label": "Label", "--threshold": "Thresholds", "--bootstrap": "Seed first", "--stages": "Stages",
+    "--rate-stages": "Rate stages",
     "bad --threshold": "Bad threshold", "bad --host": "Bad host", "bad --wait": "Bad think time",
 }
 _FORM_WORDS_PATTERN = re.compile("|".join(re.escape(option) for option in sorted(_FORM_WORDS, key=len, reverse=True)))
@@ -65,9 +66,15 @@ class NewRunForm(forms.Form):
     (``perf.seed_data``) and "Allow a remote host" (``perf.run_remote``). The most a run may ask for here are
     ``PERF_WEB_MAX_*`` (``perf.web.launch.WebLimits``)."""
 
-    users = forms.IntegerField(initial=10, min_value=1, help_text="Peak number of simulated users.")
-    spawn_rate = forms.FloatField(initial=2.0, help_text="Users started per second.")
-    duration = forms.CharField(initial="1m", max_length=32, help_text="90, 90s, 5m, 1h30m; ramp-up included.")
+    users = forms.IntegerField(initial=10, min_value=1, required=False, help_text="Peak number of simulated users.")
+    spawn_rate = forms.FloatField(initial=2.0, required=False, help_text="Users started per second.")
+    duration = forms.CharField(initial="1m", max_length=32, required=False,
+                               help_text="90, 90s, 5m, 1h30m; ramp-up included.")
+    stages = forms.CharField(
+        required=False, max_length=2000, widget=forms.TextInput(attrs={"class": "vTextField", "spellcheck": "false"}),
+        help_text="The load over time instead, as k6's stages: DURATION:TARGET, comma-separated, each stage ramping "
+                  "from the previous target (0 at first) to its own, e.g. 30s:10,2m:10,30s:0. The run lasts as long "
+                  "as its stages: Users, Spawn rate and Duration then stay empty.")
     scenarios = forms.MultipleChoiceField(
         widget=forms.CheckboxSelectMultiple, required=False,
         help_text="None ticked: all of them, by weight (PERF_SCENARIOS).")
@@ -88,6 +95,8 @@ class NewRunForm(forms.Form):
 
     # Fields a user sees only with the permission named.
     GUARDED = {"bootstrap": "perf.seed_data", "allow_remote": "perf.run_remote"}
+    # What the stages decide when there are some: the command refuses them together, and so does the page.
+    SET_BY_STAGES = ("users", "spawn_rate", "duration")
 
     def __init__(self, *args: Any, user: Any = None, limits: launch.WebLimits | None = None, **kwargs: Any) -> None:
         """The scenarios and the seed hook are the project's (``perf.packs``), read when the page is asked for."""
@@ -111,13 +120,17 @@ class NewRunForm(forms.Form):
         users.widget.attrs["max"] = self.limits.users
         users.help_text = f"Peak number of simulated users; at most {self.limits.users:,} from this page."
         self.fields["duration"].help_text += f" At most {formats.duration(self.limits.duration)} from this page."
+        self.fields["stages"].help_text += (f" At most {self.limits.users:,} users and "
+                                            f"{formats.duration(self.limits.duration)} in all from this page.")
         if not has_seed_hook:
             del self.fields["bootstrap"]
         for name, permission in self.GUARDED.items():
             if name in self.fields and not (user is not None and user.has_perm(permission)):
                 del self.fields[name]
 
-    def clean_spawn_rate(self) -> float:
+    def clean_spawn_rate(self) -> float | None:
+        if self.cleaned_data["spawn_rate"] is None:
+            return None
         try:
             return check_rate("Spawn rate", self.cleaned_data["spawn_rate"])
         except ValueError as exc:
@@ -125,6 +138,8 @@ class NewRunForm(forms.Form):
 
     def clean_duration(self) -> str:
         text = self.cleaned_data["duration"].strip()
+        if not text:
+            return ""
         try:
             seconds = parse_duration(text)
         except ValueError:
@@ -144,17 +159,51 @@ class NewRunForm(forms.Form):
                                             "0.5,2 (each 0 or at least 0.001), or empty.") from None
         return text
 
+    def clean_stages(self) -> str:
+        """The command line's parser, so the page gives its message (the field's label for ``--stages``); then the
+        page's own limits, which the command line does not have. Spaces around a stage are dropped."""
+        text = self.cleaned_data["stages"].strip()
+        if not text:
+            return ""
+        try:
+            stages = parse_stages(text, option="Stages")
+        except ValueError as exc:
+            raise forms.ValidationError(f"{exc}.") from None
+        peak, total = max(stage.target for stage in stages), sum(stage.duration for stage in stages)
+        if peak > self.limits.users:
+            raise forms.ValidationError(f"Stages ask for {peak:,.0f} users; at most {self.limits.users:,} from this "
+                                        "page (PERF_WEB_MAX_USERS); larger runs start from the command line.")
+        if total > self.limits.duration:
+            raise forms.ValidationError(f"Stages last {formats.duration(total)} in all; at most "
+                                        f"{formats.duration(self.limits.duration)} from this page "
+                                        "(PERF_WEB_MAX_DURATION); longer runs start from the command line.")
+        return ",".join(item.strip() for item in text.split(","))
+
     def clean(self) -> dict[str, Any]:
         if self.pack_error:
             raise forms.ValidationError(self.pack_error)
-        return super().clean() or {}
+        data = super().clean() or {}
+        if str(self.data.get("stages", "")).strip():  # stages asked for, even ones refused: the three are not needed
+            if data.get("stages") and any(data.get(name) not in (None, "") for name in self.SET_BY_STAGES):
+                self.add_error("stages", "With Stages, the stages set the users and the run's length: leave Users, "
+                                         "Spawn rate and Duration empty.")
+        else:
+            for name in self.SET_BY_STAGES:
+                if data.get(name) in (None, "") and not self.has_error(name):
+                    self.add_error(name, forms.ValidationError(self.fields[name].error_messages["required"],
+                                                               code="required"))
+        return data
 
     def arguments(self) -> list[str]:
         """The ``run_perf`` command line these answers make. Values go as ``--option=value``, so that one starting
         with "-" (a label, say) stays a value and is never read as an option."""
         data = self.cleaned_data
-        args = [f"--users={data['users']}", f"--spawn-rate={data['spawn_rate']:g}",
-                f"--duration={data['duration']}", f"--host={data['host'].strip()}"]
+        if data["stages"]:
+            args = [f"--stages={data['stages']}"]
+        else:
+            args = [f"--users={data['users']}", f"--spawn-rate={data['spawn_rate']:g}",
+                    f"--duration={data['duration']}"]
+        args.append(f"--host={data['host'].strip()}")
         args += [f"--scenario={name}" for name in data["scenarios"]]
         for option in ("wait", "label"):
             if data[option].strip():
