@@ -47,6 +47,8 @@ def _parameter(shape: str, cls: type[Shape], key: str, text: str) -> float:
     kind = cls.parameters.get(key, "number")
     where = f"--shape {shape}: {key}={text}"
     if kind == "duration":
+        if not text or text[-1].lower() not in "hms":
+            raise ValueError(f"{where}: the duration needs a unit, like 30s, 2m or 1h30m")
         try:
             return parse_duration(text)
         except ValueError as exc:

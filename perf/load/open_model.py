@@ -43,14 +43,17 @@ def arrival_offsets(profile: Profile, step: float = ARRIVAL_STEP_S) -> Iterator[
     """The due times, in seconds from the schedule's start, of the arrivals a rate profile asks for (``--rate-stages``,
     k6's ramping-arrival-rate): arrival k is due when the integral of the rate reaches k. The rate is taken as
     linear over each step, which it is inside a stage, so within a stage the times are exact (a constant rate R
-    gives 1/R, 2/R, …) and a ramp's arrivals thicken as it climbs."""
+    gives 1/R, 2/R, …) and a ramp's arrivals thicken as it climbs. A shape without stages is taken as linear
+    over each step."""
     elapsed, done, number = 0.0, 0.0, 1
-    length = profile.duration
+    ends = [span.end for span in profile.spans()]  # a step never straddles a stage's end: rates bend there
     while True:
         start_rate = profile.target(elapsed)
         if start_rate is None:
             return
-        width = step if length is None else min(step, length - elapsed)
+        while ends and ends[0] <= elapsed + 1e-12:
+            ends.pop(0)
+        width = min(step, ends[0] - elapsed) if ends else step
         if width <= 0:
             return
         end_rate = profile.target(elapsed + width * (1 - 1e-9))
