@@ -354,3 +354,14 @@ def test_the_settings_check_names_a_shape_that_is_no_shape(settings):
     assert error.id == "perf.E017" and "is not a subclass of perf.load.shapes.Shape" in error.msg
 
 
+
+
+def test_the_description_carries_the_profile_and_the_stages_through_json():
+    from perf.reports.description import DescriptionError, ProfileResult, RunDescription
+
+    layout = profile_json(StagedProfile([Stage(2, 10), Stage(1, 0)]), "stages", "2s:10,1s:0")
+    described = RunDescription(profile=ProfileResult.from_json(layout), stages=({"index": 0, "requests": 5},))
+    back = RunDescription.from_json(json.loads(json.dumps(described.as_json())))
+    assert back == described and back.profile is not None and back.profile.as_json() == layout
+    with pytest.raises(DescriptionError, match=r"meta.profile.spans\[0\].end is missing"):
+        RunDescription.from_json({"profile": {"spans": [{"index": 0, "start": 0, "start_target": 0, "target": 1}]}})
