@@ -17,6 +17,7 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
 from perf import packs
+from perf.cli.profiles import shape_classes
 from perf.conf import BY_NAME, SETTINGS, perf_settings
 
 # The pack's settings, and what imports each (only when the setting itself is well formed).
@@ -25,6 +26,7 @@ PACK_LOADERS: dict[str, Callable[[], object]] = {
     "PERF_CONTEXT": packs.context_factory,
     "PERF_AUDIT_CHECKS": packs.audit_checks,
     "PERF_SEED_HOOK": packs.seed_hook,
+    "PERF_SHAPES": shape_classes,
 }
 
 

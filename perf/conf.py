@@ -54,6 +54,18 @@ def _strings(name: str, value: Any) -> list[str]:
     return list(value)
 
 
+def _shape_paths(name: str, value: Any) -> dict[str, str]:
+    """``{"ramp-hold": "myproject.shapes.RampHold"}``: names as ``--shape`` takes them, each a dotted path."""
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} must be a dict of shape name to dotted path, got {value!r}")
+    shapes = {}
+    for shape, path in value.items():
+        if not isinstance(shape, str) or not shape or not all(c.isalnum() or c in "-_" for c in shape):
+            raise ValueError(f"{name}: the shape name {shape!r} must be letters, digits, '-' or '_', like 'ramp-hold'")
+        shapes[shape] = _dotted_path(f"{name}[{shape!r}]", path)
+    return shapes
+
+
 def _url(name: str, value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{name} must be an http:// or https:// URL in a string, got {value!r}")
@@ -177,6 +189,8 @@ SETTINGS: tuple[Setting, ...] = (
             "a file path"),
     Setting("PERF_LAUNCH_VIA", "process", _launch_via, "perf.E015", "'process' or 'celery'"),
     Setting("PERF_LAUNCH_LOG_DIR", _beside_manage_py("var", "runs"), _file_path, "perf.E016", "a folder path"),
+    Setting("PERF_SHAPES", {}, _shape_paths, "perf.E017",
+            "a dict of shape name to the dotted path of a perf.load.shapes.Shape subclass"),
 )
 BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
 

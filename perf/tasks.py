@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from perf import packs
 from perf.celery import app
+from perf.cli.profiles import profile_from_json
 from perf.conf import load_config
 from perf.config import PerfConfig
 from perf.distributed.coordinator import HEARTBEAT_INTERVAL, OPEN_STATUSES, TASK_NAME
@@ -49,6 +50,9 @@ def shard_runner(scenarios: list[type[User]], plan: RunPlan, stats: StatsRegistr
     """
     share = Share.of(scenario_spawn_order(scenarios, plan.users), index, shards)
     share.deal_accounts(context)
+    if plan.profile is not None:  # the shard follows its part of the run's profile, on the run's clock
+        return LoadRunner(scenarios, share.scaled(plan, HEARTBEAT_INTERVAL), stats, make_session, context=context,
+                          share=share, clock_start=start_at)
     return LoadRunner(scenarios, share.scaled(plan, HEARTBEAT_INTERVAL), stats, make_session, context=context,
                       share=share, first_spawn_at=start_at + share.first_spawn_delay(plan.spawn_rate))
 
@@ -141,7 +145,7 @@ class Heartbeat:
 def run_shard(self: Any, *, run_id: int, index: int, shards: int, host: str, scenarios: list[str], users: int,
               spawn_rate: float, start_at: float, end_at: float, wait: list[float] | None, seed: int | None,
               stop_timeout: float, config: dict[str, Any] | None, request_log: str | None = None,
-              coordinator_timeout: float | None = None) -> str:
+              coordinator_timeout: float | None = None, profile: dict[str, Any] | None = None) -> str:
     """Run shard ``index`` of ``shards`` until ``end_at`` (a wall-clock time common to all shards).
 
     Returns "skipped" when the row is no longer pending: a task delivered again (acks_late after a
@@ -166,7 +170,8 @@ def run_shard(self: Any, *, run_id: int, index: int, shards: int, host: str, sce
         configured = packs.scenarios()
         plan = RunPlan(users=users, spawn_rate=spawn_rate, duration=max(0.0, end_at - time.time()),
                        stop_timeout=stop_timeout, wait=(wait[0], wait[1]) if wait else None, seed=seed,
-                       request_timeout=perf_config.request_timeout)
+                       request_timeout=perf_config.request_timeout,
+                       profile=None if profile is None else profile_from_json(profile))
         log = RequestLog(request_log) if request_log else None  # run_perf --request-log, on this machine
 
         def make_session(registry: StatsRegistry) -> HttpSession:

@@ -16,14 +16,17 @@ from django.core.exceptions import ImproperlyConfigured
 from perf import packs
 from perf.analysis import compare
 from perf.cli.exit_codes import FAILURES
+from perf.cli.profiles import MAX_USERS, choose_profile
 from perf.conf import load_config, perf_settings
 from perf.config import PerfConfig
 from perf.load.context import RunContext
+from perf.load.profile import whole_users
 from perf.load.runner import RunPlan
 from perf.load.thresholds import Threshold, parse_threshold
 from perf.load.user import User
 from perf.models import PerfRun
 from perf.options import (
+    MAX_DURATION,
     allowed_remote_host,
     check_base_url,
     check_rate,
@@ -36,9 +39,11 @@ from perf.options import (
 from perf.reports.locust_csv import CSV_SUFFIXES
 from perf.store.database import DatabaseUnavailable, check_ready
 
-# Beyond these a run is a typo, not a test: the user split alone would take minutes to compute.
-MAX_USERS = 100_000
 MAX_PROCESSES_PER_CORE = 4
+# What -u, -r and -t mean when not given (None in RunRequest: a load profile refuses -u and -r given with it).
+DEFAULT_USERS = 10
+DEFAULT_SPAWN_RATE = 1.0
+DEFAULT_DURATION = "1m"
 SEED_RANGE = (-(2**63), 2**63 - 1)  # what the run's seed column holds
 LABEL_LENGTH: int = PerfRun._meta.get_field("label").max_length or 0
 
@@ -51,9 +56,9 @@ class UsageError(Exception):
 class RunRequest:
     """The command's options, unvalidated; each field is named as the option's ``dest``."""
 
-    users: int = 10
-    spawn_rate: float = 1.0
-    duration: str = "1m"
+    users: int | None = None  # DEFAULT_USERS
+    spawn_rate: float | None = None  # DEFAULT_SPAWN_RATE
+    duration: str | None = None  # DEFAULT_DURATION, or a load profile's length
     scenarios: tuple[str, ...] = ()
     host: str | None = None
     allow_remote: bool = False
@@ -80,6 +85,9 @@ class RunRequest:
     rate: float | None = None
     bootstrap: bool = False
     request_log: str | None = None
+    stages: str | None = None
+    rate_stages: str | None = None
+    shape: str | None = None
     launch_id: str = ""  # from the admin's "New run" page only
 
     @classmethod
@@ -107,6 +115,7 @@ class RunSetup:
     regression_percent: float | None
     processes: int = 1
     seed_hook: Callable[[], Sequence[str]] | None = None  # with --bootstrap: called before the load
+    profile: dict[str, Any] | None = None  # the load profile as PerfRun.profile stores it (perf.cli.profiles)
 
 
 def check_request(request: RunRequest) -> RunSetup:
@@ -114,7 +123,9 @@ def check_request(request: RunRequest) -> RunSetup:
     try:
         _check_text(request)
         config = load_config()
-        duration = parse_duration(request.duration)
+        _check_profile_options(request)
+        chosen = choose_profile(request.stages, request.rate_stages, request.shape)
+        duration = parse_duration(request.duration or DEFAULT_DURATION)
         wait = parse_wait(request.wait) if request.wait else None
         host = check_base_url(request.host or config.backend_url)
         thresholds = [parse_threshold(text) for text in request.thresholds]
@@ -143,12 +154,47 @@ def check_request(request: RunRequest) -> RunSetup:
             baseline = compare.resolve_run(request.compare_to)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-    plan = RunPlan(users=request.users, spawn_rate=request.spawn_rate, duration=duration,
+    users = request.users or DEFAULT_USERS
+    profile, stored = (None, None) if chosen is None else (chosen[0].profile, chosen[1])
+    if profile is not None:
+        # The profile's length, or -t when given and shorter; a shape that decides as it goes ends the run itself.
+        length = profile.duration if profile.duration is not None else MAX_DURATION
+        duration = min(length, duration) if request.duration else length
+        if profile.kind == "users" and profile.peak > 0:
+            users = whole_users(profile.peak)  # the spawn order's length: the most the profile asks for
+    plan = RunPlan(users=users, spawn_rate=request.spawn_rate or DEFAULT_SPAWN_RATE, duration=duration,
                    stop_timeout=request.stop_timeout, wait=wait, seed=request.seed,
-                   request_timeout=config.request_timeout)
+                   request_timeout=config.request_timeout, profile=profile)
     return RunSetup(config=replace(config, backend_url=host), host=host, plan=plan, scenarios=scenarios,
                     context=context, thresholds=thresholds, threshold_warmup=warmup,
-                    baseline=baseline, regression_percent=regression, processes=processes, seed_hook=seed_hook)
+                    baseline=baseline, regression_percent=regression, processes=processes, seed_hook=seed_hook,
+                    profile=stored)
+
+
+def _check_profile_options(request: RunRequest) -> None:
+    """A load profile sets the load over time: one profile, and none of the options it replaces."""
+    given = [option for option, value in (("--stages", request.stages), ("--rate-stages", request.rate_stages),
+                                          ("--shape", request.shape)) if value is not None]
+    if len(given) > 1:
+        raise ValueError(f"{' and '.join(given)} cannot be combined: give one load profile")
+    if not given:
+        return
+    option = given[0]
+    if option == "--rate-stages":
+        if request.rate is not None:
+            raise ValueError("--rate-stages sets the arrival rate over time: drop --rate")
+        if request.wait:
+            raise ValueError("--wait does not apply with --rate-stages: iterations arrive on the schedule, "
+                             "without think time")
+        return
+    if request.rate is not None:
+        raise ValueError(f"{option} sets users over time (the closed model): drop --rate, or use --rate-stages")
+    fixed = [flag for flag, value in (("-u/--users", request.users), ("-r/--spawn-rate", request.spawn_rate))
+             if value is not None]
+    if fixed and option == "--stages":
+        raise ValueError(f"--stages sets the users over time: drop {' and '.join(fixed)}")
+    if request.spawn_rate is not None:
+        raise ValueError(f"{option} sets the users over time: drop -r/--spawn-rate")
 
 
 def _check_text(request: RunRequest) -> None:
@@ -172,10 +218,11 @@ _PLURAL_DESTS = ("scenarios", "thresholds")  # repeatable options gathered under
 
 
 def _check_numbers(request: RunRequest) -> None:
-    if not 1 <= request.users <= MAX_USERS:
+    if request.users is not None and not 1 <= request.users <= MAX_USERS:
         raise ValueError(f"--users must be between 1 and {MAX_USERS:,}, got {request.users}; "
                          "beyond that, split the load over machines with --distributed")
-    check_rate("--spawn-rate", request.spawn_rate)
+    if request.spawn_rate is not None:
+        check_rate("--spawn-rate", request.spawn_rate)
     check_seconds("--stop-timeout", request.stop_timeout)
     if request.rate is not None:
         check_rate("--rate", request.rate)
@@ -262,7 +309,8 @@ def _check_modes(request: RunRequest, processes: int, has_thresholds: bool, regr
     if request.distributed and not request.save:
         raise UsageError("--distributed shards report through the database: drop --no-save")
     modes = [flag for flag, on in (("--processes", processes > 1), ("--distributed", bool(request.distributed)),
-                                   ("--rate", request.rate is not None)) if on]
+                                   ("--rate", request.rate is not None),
+                                   ("--rate-stages", request.rate_stages is not None)) if on]
     if len(modes) > 1:
         raise UsageError(f"{' and '.join(modes)} cannot be combined; choose one")
     if request.rate is not None and request.wait:

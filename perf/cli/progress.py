@@ -21,7 +21,15 @@ class ProgressPrinter:
             f"{sample.requests_per_second:7.1f} req/s | requests {total} | "
             f"failures {sample.total_failures} ({percent:.2f}%) | "
             f"p50 {formats.ms_unit(sample.p50)} | p95 {formats.ms_unit(sample.p95)}"
-        )
+        ) + self._stage(tick)
+
+    @staticmethod
+    def _stage(tick: Tick) -> str:
+        """With a load profile: the stage under way and what the profile asks for now."""
+        if tick.target is None:
+            return ""
+        stage = f"stage {tick.stage.index + 1} → {tick.stage.target:g} | " if tick.stage is not None else ""
+        return f" | {stage}target {tick.target:.1f}"
 
     def __call__(self, tick: Tick) -> None:
         line = self.format(tick)

@@ -34,6 +34,7 @@ from perf.load.hooks import RunHooks, Tick
 from perf.load.request_log import RequestLog
 from perf.load.runner import LoadRunner, Runner, split_counts
 from perf.load.session import HttpSession
+from perf.load.stage_figures import StageFigures, stage_figures, stages_json
 from perf.load.stats import StatsRegistry
 from perf.load.thresholds import Verdict, evaluate
 from perf.models import PerfRun
@@ -185,7 +186,6 @@ class Invocation:
                               "may be inflated; use fewer users or more processes")
 
     def run(self) -> RunOutcome:
-        plan = self.setup.plan
         with self.signals:
             try:
                 if self.store is not None:
@@ -194,8 +194,7 @@ class Invocation:
                                           stats=self.stats, run_id=None)
                     self.runner.attach_store(self.store)
                     self.store.watch_stop(lambda who: self.runner.request_stop(persist.admin_stop_reason(who)))
-                self.out.write(f"Running {plural(plan.users, 'user')} ({_split_text(self.split)}) at "
-                               f"{plan.spawn_rate:g}/s for {plan.duration:g}s against {self.setup.host}\n")
+                self.out.write(self._starting_line() + "\n")
                 self.live.begin(self.store.run.started_at.timestamp() if self.store and self.store.run else None)
                 started = time.monotonic()
                 first = gevent.spawn(self._first_figures, started) if self.store is not None else None
@@ -218,6 +217,18 @@ class Invocation:
                 self.out.flush()
                 self.err.flush()
 
+    def _starting_line(self) -> str:
+        plan, profile = self.setup.plan, self.setup.profile
+        if profile is None:
+            return (f"Running {plural(plan.users, 'user')} ({_split_text(self.split)}) at {plan.spawn_rate:g}/s for "
+                    f"{plan.duration:g}s against {self.setup.host}")
+        option = {"shape": "--shape"}.get(profile["source"], "--rate-stages" if profile["kind"] == "rate" else
+                                          "--stages")
+        size = (f"a pool of {plural(plan.users, 'user')}" if profile["kind"] == "rate" else
+                f"up to {plural(plan.users, 'user')}")
+        return (f"Following {option} {profile['text']} ({plural(len(profile['spans']), 'stage')}), {size} "
+                f"({_split_text(self.split)}), for {plan.duration:g}s against {self.setup.host}")
+
     def _first_figures(self, started: float) -> None:
         """Store the figures as soon as the first answers are in, rather than at the first tick (2 s in): the
         admin's page of a run just started shows them within a second. No sample is taken: the time series
@@ -239,7 +250,7 @@ class Invocation:
                              users=plan.users, spawn_rate=plan.spawn_rate, planned_duration=plan.duration,
                              scenarios=list(self.runner.scenarios), user_split=self.split, seed=plan.seed,
                              git_revision=self.git_revision, database_vendor=connection.vendor,
-                             launch_id=request.launch_id)
+                             launch_id=request.launch_id, profile=self.setup.profile)
         except StoreError as exc:
             if self.signals.first is not None:
                 self.err.write(f"interrupted by {self.signals.first.name}: {exc}; nothing was run\n")
@@ -269,10 +280,16 @@ class Invocation:
         verdicts = evaluate(self.setup.thresholds, stats, duration)
         for verdict in verdicts:
             out.write(("PASS " if verdict.ok else "FAIL ") + verdict.line() + "\n")
+        stages = self._stages(duration)
+        if stages:
+            out.write("\n" + console.stages_table(stages) + "\n")
+            for line in console.stage_verdict_lines(stages):
+                out.write(line + "\n")
         thresholds = [v.as_dict() for v in verdicts]
-        refused = self._store_final(status, duration, reason, thresholds) if self.store is not None else None
+        staged = stages_json(stages)
+        refused = self._store_final(status, duration, reason, thresholds, staged) if self.store is not None else None
         stored = self.store is not None and refused is None
-        description = self._describe(status, reason, duration, thresholds, unsaved=refused is not None)
+        description = self._describe(status, reason, duration, thresholds, staged, unsaved=refused is not None)
         if refused is not None:
             self._keep_summary(refused, duration, description)
         audit_report = self._audit() if self.request.audit and not hurry() else None
@@ -303,12 +320,20 @@ class Invocation:
         return RunOutcome(status=status, exit_code=exit_code, stats=stats, run_id=run.pk if run else None,
                           verdicts=verdicts)
 
-    def _store_final(self, status: str, duration: float, reason: str,
-                     thresholds: list[dict[str, Any]]) -> StoreError | None:
+    def _stages(self, duration: float) -> list[StageFigures]:
+        """Each stage's own figures and verdicts, when the run followed a profile laid out in stages."""
+        profile = self.setup.plan.profile
+        if profile is None or not profile.spans():
+            return []
+        return stage_figures(self.stats, profile.spans(), duration, self.setup.thresholds)
+
+    def _store_final(self, status: str, duration: float, reason: str, thresholds: list[dict[str, Any]],
+                     stages: list[dict[str, Any]]) -> StoreError | None:
         """Store the run as finished; the error when the database refuses for good (``_keep_summary`` follows)."""
         assert self.store is not None
         try:
-            self.store.finish(self.stats, status, duration, thresholds=thresholds, open_model=self.runner.outcome(),
+            self.store.finish(self.stats, status, duration, thresholds=thresholds, stages=stages,
+                              open_model=self.runner.outcome(),
                               cpu_warning=self.runner.cpu_warned, max_cpu_percent=self.runner.max_cpu_percent,
                               stop_reason="" if reason == "completed" else reason)
             return None
@@ -316,7 +341,7 @@ class Invocation:
             return exc
 
     def _describe(self, status: str, reason: str, duration: float, thresholds: list[dict[str, Any]],
-                  unsaved: bool) -> RunDescription:
+                  stages: list[dict[str, Any]], unsaved: bool) -> RunDescription:
         """The run as its files describe it, after the final save: what the admin's downloads of the stored run
         say too (``RunDescription.from_run``). The stored row, when there is one, gives its id and the moments
         the database recorded; an unsaved run keeps the id ``perf_import`` finishes later."""
@@ -331,7 +356,7 @@ class Invocation:
             started_at=self.stats.start_time, finished_at=self.stats.start_time + duration,
             git_revision=self.git_revision, database_vendor=connection.vendor, cpu_warning=runner.cpu_warned,
             max_cpu_percent=runner.max_cpu_percent, thresholds=thresholds, open_model=runner.outcome(),
-            unsaved=unsaved, shards=shards)
+            unsaved=unsaved, shards=shards, profile=self.setup.profile, stages=stages)
 
     def _shards(self, run: PerfRun) -> tuple[ShardResult, ...]:
         """A distributed run's shards as their rows last said; none when the database does not answer."""
@@ -427,7 +452,7 @@ def build_runner(request: RunRequest, setup: RunSetup, stats: StatsRegistry,
         try:
             return CeleryRunner(setup.scenarios, setup.plan, stats, host=setup.host, shards=request.shards,
                                 context=context, hooks=hooks, request_timeout=setup.config.request_timeout,
-                                request_log=request.request_log)
+                                request_log=request.request_log, profile=setup.profile)
         except BrokerUnreachable as exc:
             raise UsageError(str(exc)) from None
     if request.rate is not None:
@@ -435,6 +460,10 @@ def build_runner(request: RunRequest, setup: RunSetup, stats: StatsRegistry,
 
         return OpenModelRunner(setup.scenarios, setup.plan, stats, make_session, context=context, hooks=hooks,
                                rate=request.rate)
+    if setup.plan.profile is not None and setup.plan.profile.kind == "rate":
+        from perf.load.open_model import OpenModelRunner
+
+        return OpenModelRunner(setup.scenarios, setup.plan, stats, make_session, context=context, hooks=hooks)
     return LoadRunner(setup.scenarios, setup.plan, stats, make_session, context=context, hooks=hooks)
 
 

@@ -63,10 +63,11 @@ def _registry(data: dict[str, Any]) -> StatsRegistry:
 
 
 def _sample(data: dict[str, Any]) -> Sample:
-    plain = {f.name: data[f.name] for f in fields(Sample) if f.name not in ("endpoints", "history")}
+    plain = {f.name: data[f.name] for f in fields(Sample) if f.name not in ("endpoints", "history", "target")}
     endpoints = {name: tuple(figures) for name, figures in data.get("endpoints", {}).items()}
     history = HistoryPoints.from_json([[point[name] for name in POINT_FIELDS] for point in data.get("history", [])])
-    return Sample(**plain, endpoints=endpoints, history=history)
+    # A summary written before load profiles has no target: None, as a run without a profile.
+    return Sample(**plain, endpoints=endpoints, history=history, target=data.get("target"))
 
 
 def store_summary(data: dict[str, Any]) -> PerfRun:
@@ -96,4 +97,5 @@ def _store(run: RunDescription, data: dict[str, Any], stats: StatsRegistry) -> P
         stop_reason=run.stop_reason, error=run.error, thresholds=[item.as_json() for item in run.thresholds],
         open_model=None if run.open_model is None else run.open_model.as_json(),
         audit=None if run.audit is None else run.audit.as_json(),
+        profile=None if run.profile is None else run.profile.as_json(), stages=[dict(stage) for stage in run.stages],
         finished_at=persist.to_datetime(data["start_time"] + data["duration"]))

@@ -75,8 +75,12 @@ class CeleryRunner(Runner):
         hooks: RunHooks | None = None,
         request_timeout: float = PerfConfig.request_timeout,
         request_log: str | None = None,
+        profile: dict[str, Any] | None = None,
     ) -> None:
+        """``profile``: the run's load profile as stored (``PerfRun.profile``), which each shard rebuilds and
+        follows its part of (``perf.cli.profiles.profile_from_json``); ``plan.profile`` is the same one."""
         super().__init__(scenarios, plan, stats, context, hooks)
+        self.profile_layout = profile
         self.host = host
         self.request_timeout = request_timeout
         self.request_log = request_log  # run_perf --request-log: shards on this machine append to the same file
@@ -108,6 +112,8 @@ class CeleryRunner(Runner):
         self.stats.start_time = started_at
         self._db(self._create_rows, self.run_pk)
         self._send(started_at, started_at + self.plan.duration)
+        if self.plan.profile is not None:
+            self._begin_profile(started_at)  # the shards' profiles count from the same moment
         give_up_at = started + self.plan.duration + self.plan.end_grace + END_GRACE
         next_tick = started + self.plan.tick_interval
         stopping = False
@@ -145,6 +151,7 @@ class CeleryRunner(Runner):
             who = self._db(persist.stop_requested_by, self.run_pk)
             if who:
                 self.request_stop(persist.admin_stop_reason(who))
+        self._end_profile()
         final_rows = self._tick(started_at)
         return self._outcome(final_rows)
 
@@ -165,6 +172,7 @@ class CeleryRunner(Runner):
             "spawn_rate": plan.spawn_rate, "start_at": start_at, "end_at": end_at,
             "wait": list(plan.wait) if plan.wait else None, "seed": plan.seed, "stop_timeout": plan.stop_timeout,
             "request_log": self.request_log,
+            "profile": self.profile_layout,
             # Shards stop by themselves when this process's heartbeat stands still this long (perf.tasks).
             "coordinator_timeout": liveness.lost_after(),
             # The generic settings only: each shard makes its scenario pack's context from its own machine's.

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from perf.load.history import HistoryPoint
+from perf.load.profile import StageSpan
 from perf.load.stats import Sample
 
 
@@ -20,6 +21,9 @@ class Tick:
     elapsed: float
     users: int
     cpu_percent: float
+    # With a load profile: what it asks for now (users, or iterations a second) and the stage under way.
+    target: float | None = None
+    stage: StageSpan | None = None
 
 
 def _ignore(_: object) -> None:

@@ -17,7 +17,8 @@ the mix away from the slow endpoints just when they slow down (an omission of it
 
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from math import sqrt
 from typing import Any
 
 import gevent
@@ -25,6 +26,7 @@ from gevent.event import Event
 
 from perf.load.context import RunContext
 from perf.load.hooks import RunHooks
+from perf.load.profile import Profile
 from perf.load.runner import LoadRunner, RunPlan, split_counts
 from perf.load.session import HttpSession
 from perf.load.stats import StatsRegistry
@@ -33,6 +35,41 @@ from perf.load.user import StopUser, User
 # How long the last users' on_start (logins, look-ups) may take, once all are spawned, before the
 # schedule starts anyway; users still starting then join the pool when they are ready.
 POOL_READY_TIMEOUT = 30.0
+# A rate profile's arrivals are placed by integrating its rate over steps this long, linear within each.
+ARRIVAL_STEP_S = 0.01
+
+
+def arrival_offsets(profile: Profile, step: float = ARRIVAL_STEP_S) -> Iterator[float]:
+    """The due times, in seconds from the schedule's start, of the arrivals a rate profile asks for (``--rate-stages``,
+    k6's ramping-arrival-rate): arrival k is due when the integral of the rate reaches k. The rate is taken as
+    linear over each step, which it is inside a stage, so within a stage the times are exact (a constant rate R
+    gives 1/R, 2/R, …) and a ramp's arrivals thicken as it climbs. A shape without stages is taken as linear
+    over each step."""
+    elapsed, done, number = 0.0, 0.0, 1
+    ends = [span.end for span in profile.spans()]  # a step never straddles a stage's end: rates bend there
+    while True:
+        start_rate = profile.target(elapsed)
+        if start_rate is None:
+            return
+        while ends and ends[0] <= elapsed + 1e-12:
+            ends.pop(0)
+        width = min(step, ends[0] - elapsed) if ends else step
+        if width <= 0:
+            return
+        end_rate = profile.target(elapsed + width * (1 - 1e-9))
+        end_rate = start_rate if end_rate is None else end_rate
+        area = (start_rate + end_rate) / 2 * width
+        slope = (end_rate - start_rate) / (2 * width)
+        while done + area >= number - 1e-9:
+            need = number - done
+            if abs(slope) < 1e-12:
+                offset = need / start_rate if start_rate > 0 else width
+            else:
+                offset = (-start_rate + sqrt(max(0.0, start_rate * start_rate + 4 * slope * need))) / (2 * slope)
+            yield elapsed + min(max(offset, 0.0), width)
+            number += 1
+        done += area
+        elapsed += width
 
 
 class ArrivalMix:
@@ -89,10 +126,17 @@ class OpenModelRunner(LoadRunner):
         context: RunContext | None = None,
         hooks: RunHooks | None = None,
         *,
-        rate: float,
+        rate: float | None = None,
     ) -> None:
-        if not rate > 0:
-            raise ValueError(f"the arrival rate must be greater than 0, got {rate:g}")
+        """``rate``: iterations a second (``--rate``); or None with a rate profile in the plan (``--rate-stages``),
+        whose peak is then the run's ``rate`` in its figures."""
+        profile = plan.profile
+        if rate is None and profile is not None and profile.kind == "rate":
+            rate = profile.peak
+        elif profile is not None:
+            raise ValueError("the open model follows either --rate or a rate profile, not both nor a users profile")
+        if rate is None or not rate > 0:
+            raise ValueError(f"the arrival rate must be greater than 0, got {rate}")
         super().__init__(scenarios, plan, stats, make_session, context, hooks)
         for name in set(self.spawn_order):
             if not self.scenarios[name].tasks:
@@ -199,16 +243,27 @@ class OpenModelRunner(LoadRunner):
         gevent.wait([self._pool_ready, self._stop], timeout=POOL_READY_TIMEOUT, count=1)
         if self._stop.is_set():
             return
-        interval = 1.0 / self.rate
         start = self._schedule_start = time.perf_counter()
         end = start + self.plan.duration
-        index = 0
-        while (intended := start + index * interval) < end:
-            delay = intended - time.perf_counter()
-            if delay > 0:
-                gevent.sleep(delay)
-            self._dispatch(intended)
-            index += 1
+        if self.plan.profile is not None:
+            self._begin_profile(time.time())
+            for offset in arrival_offsets(self.plan.profile):
+                intended = start + offset
+                if intended >= end:
+                    break
+                delay = intended - time.perf_counter()
+                if delay > 0:
+                    gevent.sleep(delay)
+                self._dispatch(intended)
+        else:
+            interval = 1.0 / self.rate
+            index = 0
+            while (intended := start + index * interval) < end:
+                delay = intended - time.perf_counter()
+                if delay > 0:
+                    gevent.sleep(delay)
+                self._dispatch(intended)
+                index += 1
         gevent.sleep(max(0.0, end - time.perf_counter()))
         self.request_stop("completed")
 
@@ -259,8 +314,9 @@ class OpenModelRunner(LoadRunner):
 
     def summary_lines(self) -> list[str]:
         """What to print after the run; a warning line when arrivals were dropped."""
+        pace = f"{self.rate:g}" if self.plan.profile is None else f"up to {self.rate:g} (the rate profile)"
         lines = [
-            f"Open model: {self.rate:g} iterations/s for {self.schedule_seconds:.1f}s: "
+            f"Open model: {pace} iterations/s for {self.schedule_seconds:.1f}s: "
             f"{self.scheduled_iterations} scheduled, {self.started_iterations} started, "
             f"{self.dropped_iterations} dropped ({self.dropped_percent:.1f}%); "
             f"at most {self.max_busy_users} of {len(self.spawn_order)} users busy at once"

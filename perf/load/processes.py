@@ -55,7 +55,7 @@ class WorkerStats(StatsRegistry):
         self.reset_tables()
         return delta
 
-    def take_sample(self, users: int, now: float | None = None) -> Sample:
+    def take_sample(self, users: int, now: float | None = None, target: float | None = None) -> Sample:
         """The time series is the parent's, over the merged figures; a worker keeps none."""
         now = time.time() if now is None else now
         return Sample(timestamp=now, elapsed=now - self.start_time, users=users, requests_per_second=0.0,
@@ -140,6 +140,8 @@ class ProcessRunner(Runner):
         started = time.monotonic()
         self._kill_at = min(self._kill_at, started + self.plan.duration + self.plan.end_grace + HANG_GRACE)
         try:
+            if self.plan.profile is not None:
+                self._begin_profile(self.stats.start_time)  # the workers' profiles count from the same moment
             self._fork_workers()
             self._open_pipes = len(self.workers)
             if not self.workers:
@@ -148,6 +150,7 @@ class ProcessRunner(Runner):
                 worker.reader = gevent.spawn(self._read_reports, worker)
             self._supervise(started)
         finally:
+            self._end_profile()
             self._finish()
         self._tick(started)
         failed = [worker for worker in self.workers if not worker.done]
@@ -314,8 +317,10 @@ class ProcessRunner(Runner):
             os.dup2(devnull, target)  # workers print nothing: the parent owns the terminal
         os.close(devnull)
         share.deal_accounts(self.context)  # workers never share a pre-seeded account
+        self._end_profile()  # the parent's stage marks, inherited: a worker's registry is drained, not marked
         self._worker = LoadRunner(list(self.scenarios.values()), share.scaled(self.plan, REPORT_INTERVAL), stats,
-                                  self.make_session, context=self.context, hooks=hooks, share=share)
+                                  self.make_session, context=self.context, hooks=hooks, share=share,
+                                  clock_start=self.stats.start_time)
         return self._worker
 
 

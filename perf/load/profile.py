@@ -15,9 +15,16 @@ the command line and the New run page, so both give the same message.
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from math import floor
+from typing import Any, Literal
 
 Kind = Literal["users", "rate"]
+
+
+def whole_users(target: float) -> int:
+    """The users a target asks for: rounded half up (a ramp from 0 to 10 over 10 s runs its first user from
+    0.5 s on), never below 0. The one rounding of every runner and share."""
+    return max(0, floor(target + 0.5))
 
 
 @dataclass(frozen=True)
@@ -69,19 +76,15 @@ class Profile:
         return max((span.target for span in self.spans()), default=0.0)
 
 
-class StagedProfile(Profile):
-    """k6's stages: linear ramps from target to target, starting at 0."""
+class SpanProfile(Profile):
+    """A target that runs linearly through spans laid end to end on the clock; between two spans it may jump
+    (a step shape's next step). Over once the last span ends."""
 
-    def __init__(self, stages: Sequence[Stage], kind: Kind = "users") -> None:
-        if not stages:
-            raise ValueError("a staged profile needs at least one stage")
-        self.stages = tuple(stages)
-        self.kind = kind
-        spans, start, previous = [], 0.0, 0.0
-        for index, stage in enumerate(self.stages):
-            spans.append(StageSpan(index, start, start + stage.duration, previous, stage.target))
-            start, previous = start + stage.duration, stage.target
+    def __init__(self, spans: Sequence[StageSpan], kind: Kind = "users") -> None:
+        if not spans:
+            raise ValueError("a profile needs at least one stage")
         self._spans = tuple(spans)
+        self.kind = kind
 
     def spans(self) -> tuple[StageSpan, ...]:
         return self._spans
@@ -93,9 +96,42 @@ class StagedProfile(Profile):
                 return span.start_target + max(0.0, share) * (span.target - span.start_target)
         return None
 
-    def span_at(self, elapsed: float) -> StageSpan | None:
-        """The stage under way at ``elapsed`` (the last one at its very end), None after it."""
-        for span in self._spans:
-            if elapsed < span.end:
-                return span
-        return self._spans[-1] if self._spans and elapsed == self._spans[-1].end else None
+
+class StagedProfile(SpanProfile):
+    """k6's stages: linear ramps from target to target, starting at 0."""
+
+    def __init__(self, stages: Sequence[Stage], kind: Kind = "users") -> None:
+        if not stages:
+            raise ValueError("a staged profile needs at least one stage")
+        self.stages = tuple(stages)
+        spans, start, previous = [], 0.0, 0.0
+        for index, stage in enumerate(self.stages):
+            spans.append(StageSpan(index, start, start + stage.duration, previous, stage.target))
+            start, previous = start + stage.duration, stage.target
+        super().__init__(spans, kind)
+
+
+def span_at(profile: Profile, elapsed: float) -> StageSpan | None:
+    """The stage of ``profile`` under way at ``elapsed`` (the last one at its very end), None after it or when
+    the profile has no stages."""
+    spans = profile.spans()
+    for span in spans:
+        if elapsed < span.end:
+            return span
+    return spans[-1] if spans and elapsed == spans[-1].end else None
+
+
+def spans_json(spans: Sequence[StageSpan]) -> list[dict[str, Any]]:
+    """The stages as ``PerfRun.profile["spans"]`` stores them (perf/models.py)."""
+    return [{"index": span.index, "start": span.start, "end": span.end, "start_target": span.start_target,
+             "target": span.target} for span in spans]
+
+
+def spans_from_json(items: Sequence[dict[str, Any]]) -> tuple[StageSpan, ...]:
+    return tuple(StageSpan(int(item["index"]), float(item["start"]), float(item["end"]),
+                           float(item["start_target"]), float(item["target"])) for item in items)
+
+
+def stages_of(spans: Sequence[StageSpan]) -> tuple[Stage, ...]:
+    """The stages back from their spans (a stored profile rebuilt on a Celery shard)."""
+    return tuple(Stage(span.end - span.start, span.target) for span in spans)

@@ -21,6 +21,7 @@ from gevent.event import Event
 
 from perf.load.context import RunContext
 from perf.load.hooks import RunHooks, Tick
+from perf.load.profile import Profile, StageSpan, span_at
 from perf.load.session import CUT_OFF, HttpSession
 from perf.load.shares import Share
 from perf.load.stats import StatsRegistry
@@ -29,6 +30,8 @@ from perf.load.user import User, WaitTime, between
 CPU_WARNING_PERCENT = 90.0
 # How often the end of a run looks whether the requests in flight have been answered.
 END_POLL_S = 0.02
+# How often a run with a load profile asks it for the target and starts or stops users to match.
+PROFILE_STEP_S = 0.2
 
 
 def cut_off_count(stats: StatsRegistry) -> int:
@@ -104,6 +107,9 @@ class RunPlan:
     seed: int | None = None
     tick_interval: float = 2.0
     request_timeout: float = 30.0
+    # A load profile (--stages, --rate-stages, --shape): the target over time, for the whole run. ``users`` is
+    # then its peak (the spawn order's length) and ``duration`` its length, or -t when shorter.
+    profile: Profile | None = None
 
     @property
     def end_grace(self) -> float:
@@ -157,9 +163,41 @@ class Runner:
         # it is stored as failed, never completed, whatever reason ``run()`` gives.
         self.broken = False
         self._cut = Event()  # a second stop signal: the requests in flight are cut off without their grace
+        # With a load profile: the wall-clock time its elapsed seconds count from, once known (_begin_profile).
+        self.profile_origin: float | None = None
+        self._stage_watch: gevent.Greenlet | None = None
 
     def run(self) -> str:
         raise NotImplementedError
+
+    # --- the load profile ---------------------------------------------------------------------------------------
+
+    def _begin_profile(self, origin: float) -> None:
+        """The profile's clock starts at ``origin`` (time.time()). The runner that holds the run's registry (not a
+        share of it) marks the registry at each stage boundary (``StatsRegistry.mark_stage``)."""
+        self.profile_origin = origin
+        profile = self.plan.profile
+        if profile is not None and profile.spans() and self.share.count == 1:
+            self._stage_watch = gevent.spawn(self._mark_stages, profile, origin)
+
+    def _mark_stages(self, profile: Profile, origin: float) -> None:
+        for span in profile.spans():
+            delay = origin + span.start - time.time()
+            if delay > 0:
+                gevent.sleep(delay)
+            self.stats.mark_stage(span.index)
+
+    def _end_profile(self) -> None:
+        if self._stage_watch is not None:
+            self._stage_watch.kill(block=False)
+
+    def profile_now(self) -> tuple[float | None, StageSpan | None]:
+        """(the target, the stage under way) of the run's profile now; (None, None) without one or before it began."""
+        profile, origin = self.plan.profile, self.profile_origin
+        if profile is None or origin is None:
+            return None, None
+        elapsed = time.time() - origin
+        return profile.target(elapsed), span_at(profile, elapsed)
 
     def request_stop(self, reason: str = "aborted") -> None:
         """Stop early (Ctrl-C, SIGTERM, a threshold); the first reason given is kept."""
@@ -210,9 +248,11 @@ class Runner:
             self.cpu_warned = True
             self.hooks.on_cpu_warning(peak)
         self._reported_users, self._last_tick_at = users, time.time()
-        sample = self.stats.take_sample(users)  # with a history point as of now
+        target, stage = self.profile_now()
+        sample = self.stats.take_sample(users, target=target)  # with a history point as of now
         self._tell_second()
-        self.hooks.on_tick(Tick(sample=sample, elapsed=elapsed, users=users, cpu_percent=cpu_percent))
+        self.hooks.on_tick(Tick(sample=sample, elapsed=elapsed, users=users, cpu_percent=cpu_percent, target=target,
+                                stage=stage))
 
     def report_second(self) -> None:
         """A point of the stats history between ticks (Locust writes its history every second)."""
@@ -281,13 +321,19 @@ class LoadRunner(Runner):
         hooks: RunHooks | None = None,
         share: Share | None = None,
         first_spawn_at: float | None = None,
+        clock_start: float | None = None,
     ) -> None:
         """``first_spawn_at``: the wall-clock time of the first spawn (a Celery shard starts where one process
-        would have started its first user); by default at once."""
+        would have started its first user); by default at once. ``clock_start``: with a load profile, the
+        wall-clock time its seconds count from (a worker's or a shard's run began elsewhere); by default the
+        start of ``run()``."""
         super().__init__(scenarios, plan, stats, context, hooks, share)
         self.make_session = make_session
         self.first_spawn_at = first_spawn_at
+        self.clock_start = clock_start
         self.users: list[tuple[User, gevent.Greenlet]] = []
+        # With a load profile: the users running for it, in spawn order (those told to stop are out of it).
+        self._active: list[tuple[User, gevent.Greenlet]] = []
         # Requests in flight when the run ended, and how many of them the end grace cut off.
         self.in_flight_at_end = 0
         self.cut_off_at_end = 0
@@ -296,7 +342,8 @@ class LoadRunner(Runner):
 
     @property
     def user_count(self) -> int:
-        return sum(1 for _, greenlet in self.users if not greenlet.dead)
+        """Users running, not counting those a ramp-down told to stop that are still ending their task."""
+        return sum(1 for user, greenlet in self.users if not greenlet.dead and not user.stopping)
 
     def _new_user(self, run_index: int, name: str, wait_time: WaitTime | None) -> User:
         """The user at run-wide spawn position ``run_index``: its session, its random stream, the context."""
@@ -332,11 +379,74 @@ class LoadRunner(Runner):
         # passes, whose pauses would otherwise show up as generator latency in the tail.
         gc.freeze()
 
+    def _follow(self) -> None:
+        """Follow the load profile: at every step ask it for the target, start or stop this share's users to
+        match (``Share.users_of``), until it says the run is over."""
+        profile = self.plan.profile
+        assert profile is not None
+        origin = self.clock_start if self.clock_start is not None else self.stats.start_time
+        delay = origin - time.time()
+        if delay > 0 and self._stop.wait(timeout=delay):
+            return
+        self._begin_profile(origin)
+        order = self.share.users
+        while not self._stop.is_set():
+            target = profile.target(time.time() - origin)
+            if target is None:
+                self.request_stop("completed")
+                return
+            wanted = self.share.users_of(target)
+            if wanted > len(order):
+                self._note(f"the load profile asked for more users than the {self.plan.users} the run was sized for "
+                           "(a shape with no peak: raise --users)")
+                wanted = len(order)
+            self._match(wanted, order)
+            self._stop.wait(timeout=PROFILE_STEP_S)
+
+    def _match(self, wanted: int, order: list[tuple[int, str]]) -> None:
+        """Start the next users of the spawn order, or stop the most recently started, until ``wanted`` run.
+        Users started in one step are spread over it, as a spawn rate would."""
+        active = self._active
+        missing = wanted - len(active)
+        for number in range(missing):
+            run_index, name = order[len(active)]
+            user = self._new_user(run_index, name, self._wait_override)
+            greenlet = gevent.spawn(user.run)
+            self.users.append((user, greenlet))
+            active.append((user, greenlet))
+            if number + 1 < missing:
+                gevent.sleep(PROFILE_STEP_S / missing)
+        while len(active) > wanted:
+            self._retire(*active.pop())
+        if len(self.users) > len(active):  # retired users that have ended: let them go
+            self.users = [(user, greenlet) for user, greenlet in self.users if not greenlet.dead]
+
+    def _retire(self, user: User, greenlet: gevent.Greenlet) -> None:
+        """A ramp-down stops this user gracefully: thinking, it stops at once (its task is done); busy, it ends
+        its task, bounded by --stop-timeout, and then only the request it waits for (its session is sealed)."""
+        user.stopping = True
+        if user.waiting:
+            greenlet.kill(block=False)
+        else:
+            gevent.spawn(self._retire_busy, user, greenlet)
+
+    def _retire_busy(self, user: User, greenlet: gevent.Greenlet) -> None:
+        greenlet.join(timeout=self.plan.stop_timeout)
+        if greenlet.dead:
+            return
+        # Past the bound: the request in flight still ends and is recorded as usual (never a failure of the
+        # ramp-down's making); the next one is not sent (SessionSealed ends the user quietly).
+        user.client.seal()
+        while not greenlet.dead and not user.waiting and user.client.in_flight is not None:
+            gevent.sleep(END_POLL_S)
+        greenlet.kill(block=False)
+
     # --- what a model supplies to the loop ----------------------------------------------------------------------
 
     def _start_driver(self) -> gevent.Greenlet:
-        """The greenlet that brings the load: here the spawner; the users then loop on their own."""
-        return gevent.spawn(self._spawner)
+        """The greenlet that brings the load: the spawner, or with a load profile its follower; the users then
+        loop on their own."""
+        return gevent.spawn(self._spawner if self.plan.profile is None else self._follow)
 
     def _time_bound(self) -> float:
         """Seconds after the start at which the loop ends whatever happens: the planned duration."""
@@ -374,6 +484,7 @@ class LoadRunner(Runner):
                 cpu_mark = self._tick(started, cpu_mark)
         finally:
             driver.kill()
+            self._end_profile()
             self._driver_ended()
             users_at_end = self.user_count
             self._stop_users()

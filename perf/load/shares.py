@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from perf.load.context import RunContext
+from perf.load.profile import whole_users
 
 if TYPE_CHECKING:  # runner.py builds its runners from shares: only the type is needed here
     from perf.load.runner import RunPlan
@@ -70,6 +71,13 @@ class Share:
     def part(self, rate: float) -> float:
         """This share's part of a run-wide rate (users spawned a second, iterations a second)."""
         return rate / self.count
+
+    def users_of(self, target: float) -> int:
+        """This share's part of a run-wide target of users: the run runs the spawn positions below the target
+        (``whole_users``), and this share those of them that are its own (i, i + N, …). The parts add up to the
+        target exactly, each within one user of target / N, and going down the most recent positions stop
+        first everywhere: the merged users are always a prefix of the spawn order, a fair mix at every count."""
+        return max(0, -(-(whole_users(target) - self.index) // self.count))
 
     def first_spawn_delay(self, spawn_rate: float) -> float:
         """When one process would spawn this share's first user, in seconds after the start."""

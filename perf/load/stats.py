@@ -154,6 +154,10 @@ class StatsEntry:
     def failures_per_second(self, duration: float) -> float:
         return self.num_failures / duration if duration > 0 else 0.0
 
+    def copy(self) -> "StatsEntry":
+        """An independent copy (a stage mark keeps one as the entry stood at a stage boundary)."""
+        return StatsEntry.from_dict(self.to_dict())
+
     def to_dict(self) -> dict[str, Any]:
         """Everything needed to rebuild the entry (for storage and for merging across processes)."""
         return {
@@ -274,6 +278,8 @@ class Sample:
     p99: float | None = None
     endpoints: Mapping[str, tuple[float, float | None]] = field(default_factory=dict)
     history: HistoryPoints = field(default_factory=HistoryPoints)
+    # What the load profile asked for at this point (users, or iterations a second); None without a profile.
+    target: float | None = None
 
 
 @dataclass(slots=True)
@@ -290,6 +296,17 @@ class _Rolling:
     time_sum: float
     histogram: Histogram  # cumulative, as of ``at`` (its own copy, kept up to date by merging each tick)
     ticks: deque[tuple[float, Histogram]]  # (when the tick began, what it added), oldest first
+
+
+@dataclass(frozen=True)
+class StageMark:
+    """Each entry's cumulative figures when stage ``index`` of the load profile began (``StatsRegistry.mark_stage``):
+    what a stage added is the next mark (or the end) minus this one (``perf.load.stage_figures``)."""
+
+    index: int
+    at: float  # time.time()
+    entries: dict[tuple[str, str], StatsEntry]
+    total: StatsEntry
 
 
 @dataclass
@@ -311,6 +328,8 @@ class StatsRegistry:
     last_point: HistoryPoint | None = None
     _pending_history: HistoryPoints = field(default_factory=HistoryPoints)
     _history_rates: RateWindow = field(default_factory=RateWindow)
+    # The load profile's stage boundaries, as the figures stood at each (perf.load.stage_figures).
+    stage_marks: list[StageMark] = field(default_factory=list)
 
     def record(
         self,
@@ -380,7 +399,15 @@ class StatsRegistry:
         self.last_point = point
         return point
 
-    def take_sample(self, users: int, now: float | None = None) -> Sample:
+    def mark_stage(self, index: int, now: float | None = None) -> StageMark:
+        """Stage ``index`` begins now: keep a copy of every entry's cumulative figures (a few entries, once a
+        stage), so that each stage's own figures can be told apart at the end."""
+        mark = StageMark(index, time.time() if now is None else now,
+                         {key: entry.copy() for key, entry in self.entries.items()}, self.total.copy())
+        self.stage_marks.append(mark)
+        return mark
+
+    def take_sample(self, users: int, now: float | None = None, target: float | None = None) -> Sample:
         """Close the current window and append its figures to the time series, with a history point
         as of now and those made since the previous sample."""
         now = time.time() if now is None else now
@@ -411,6 +438,7 @@ class StatsRegistry:
             total_failures=total.num_failures,
             endpoints=endpoints,
             history=history,
+            target=target,
         )
         self.samples.append(sample)
         return sample

@@ -159,3 +159,29 @@ def summary_tables(stats: StatsRegistry, duration: float) -> str:
     parts = (stats_table(stats, duration), percentiles_table(stats), server_table(stats), connections_table(stats),
              failures_table(stats), exceptions_table(stats))
     return "\n\n".join(part for part in parts if part) + "\n"
+
+
+def stages_table(stages: Sequence[Any]) -> str:
+    """Each stage of the load profile: its span and target, req/s, percentiles, failures and how many of the
+    thresholds it passed (``perf.load.stage_figures.StageFigures``); '' for a run without stages."""
+    if not stages:
+        return ""
+    rows = []
+    for stage in stages:
+        total, span = stage.total, stage.span
+        passed = sum(1 for verdict in stage.verdicts if verdict.ok)
+        rows.append([
+            str(span.index + 1), f"{span.start:g}-{span.end:g}s", f"{span.start_target:g} → {span.target:g}",
+            str(total.num_requests), f"{stage.requests_per_second:.2f}",
+            _console_ms(total.percentile(0.5)), _console_ms(total.percentile(0.95)),
+            _console_ms(total.percentile(0.99)), f"{total.num_failures}({total.fail_ratio * 100:.2f}%)",
+            f"{passed}/{len(stage.verdicts)}" if stage.verdicts else "-",
+        ])
+    headers = ["Stage", "Time", "Target", "# reqs", "req/s", "50%", "95%", "99%", "# fails", "Thresholds"]
+    return "Per stage of the load profile\n" + _table(headers, rows, numeric_from=3)
+
+
+def stage_verdict_lines(stages: Sequence[Any]) -> list[str]:
+    """A line for each threshold a stage failed (the run's own verdicts are printed apart)."""
+    return [f"FAIL stage {stage.span.index + 1}: {verdict.line()}" for stage in stages for verdict in stage.verdicts
+            if not verdict.ok]

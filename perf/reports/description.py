@@ -216,6 +216,46 @@ class ShardResult:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
+@dataclass(frozen=True)
+class ProfileResult:
+    """The run's load profile as ``PerfRun.profile`` stores it (perf/models.py): what it counts (users or a rate),
+    where it came from (``stages`` or ``shape``), the option's text, the shape's name and parameters, and its
+    stages placed on the clock (seconds since the start)."""
+
+    kind: str = "users"
+    source: str = "stages"
+    text: str = ""
+    shape: str | None = None
+    params: dict[str, float] = field(default_factory=dict)
+    spans: tuple[dict[str, float], ...] = ()
+
+    @classmethod
+    def from_json(cls, data: Json, where: str = "") -> "ProfileResult":
+        params = _read(data, "params", dict, None, where) or {}
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in params.values()):
+            raise DescriptionError(f"{where}params holds something else than numbers: {params!r}")
+        spans = _items(data, "spans", _span, where)
+        return cls(_read(data, "kind", str, "users", where), _read(data, "source", str, "stages", where),
+                   _read(data, "text", str, "", where), _read(data, "shape", str, None, where), dict(params), spans)
+
+    def as_json(self) -> Json:
+        return {"kind": self.kind, "source": self.source, "text": self.text, "shape": self.shape,
+                "params": dict(self.params), "spans": [dict(span) for span in self.spans]}
+
+
+_SPAN_KEYS = ("index", "start", "end", "start_target", "target")
+
+
+def _span(data: Json, where: str) -> dict[str, float]:
+    span = {}
+    for key in _SPAN_KEYS:
+        value = _number(data, key, None, where)
+        if value is None:
+            raise DescriptionError(f"{where}{key} is missing")
+        span[key] = int(value) if key == "index" else value
+    return span
+
+
 # ---------------------------------------------------------------------------------------------- the run
 
 
@@ -251,6 +291,8 @@ class RunDescription:
     options: dict[str, Any] = field(default_factory=dict)  # the run_perf options as given (JSON)
     shards: tuple[ShardResult, ...] = ()
     unsaved: bool = False  # the database refused the final save: ``perf_import`` finishes row ``run_id``
+    profile: ProfileResult | None = None  # None: no load profile (-u, -r, -t)
+    stages: tuple[Json, ...] = ()  # each stage's figures and verdicts (perf.load.stage_figures.StageFigures.as_json)
 
     # --- the two ways a run is described --------------------------------------------------------------------
 
@@ -260,7 +302,8 @@ class RunDescription:
              seed: int | None, wait: str | None, options: dict[str, Any], started_at: float, finished_at: float,
              git_revision: str, database_vendor: str, cpu_warning: bool, max_cpu_percent: float | None,
              thresholds: list[Json], open_model: Json | None, unsaved: bool = False,
-             shards: tuple[ShardResult, ...] = ()) -> "RunDescription":
+             shards: tuple[ShardResult, ...] = (), profile: Json | None = None,
+             stages: list[Json] | None = None) -> "RunDescription":
         """What ``run_perf`` knows at the end of a run, after its final save. ``row`` is the stored run when
         there is one: its id, and the moments and the stop request the database recorded, so that the run's
         own files say what the admin's downloads of it say. ``options`` are already JSON (as stored)."""
@@ -277,6 +320,7 @@ class RunDescription:
             thresholds=tuple(ThresholdResult.from_json(item) for item in thresholds),
             open_model=None if open_model is None else OpenModelResult.from_json(open_model),
             options=options, shards=shards, unsaved=unsaved,
+            profile=None if profile is None else ProfileResult.from_json(profile), stages=tuple(stages or ()),
         )
 
     @classmethod
@@ -297,6 +341,8 @@ class RunDescription:
             audit=AuditResult.from_json(run.audit) if run.audit else None,
             open_model=OpenModelResult.from_json(run.open_model) if run.open_model else None,
             comparison=comparison, options=options, shards=shards,
+            profile=ProfileResult.from_json(run.profile, "profile.") if run.profile else None,
+            stages=tuple(run.stages or ()),
         )
 
     def with_audit(self, audit: Json) -> "RunDescription":
@@ -316,6 +362,7 @@ class RunDescription:
             open_model=None if self.open_model is None else self.open_model.as_json(),
             comparison=None if self.comparison is None else self.comparison.as_json(),
             options=dict(self.options), shards=[shard.as_json() for shard in self.shards],
+            profile=None if self.profile is None else self.profile.as_json(), stages=[dict(s) for s in self.stages],
         )
         return data
 
@@ -353,6 +400,8 @@ class RunDescription:
             comparison=_optional(data, "comparison", ComparisonResult.from_json, where),
             options=dict(_read(data, "options", dict, None, where) or {}),
             shards=_items(data, "shards", ShardResult.from_json, where), unsaved=bool(unsaved),
+            profile=_optional(data, "profile", ProfileResult.from_json, where),
+            stages=_items(data, "stages", lambda item, _: dict(item), where),
         )
 
     # --- what the reports ask of it ---------------------------------------------------------------------------

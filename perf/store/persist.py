@@ -100,6 +100,7 @@ def _sample_row(run: PerfRun, sample: Sample) -> StatsSample:
         total_requests=sample.total_requests,
         total_failures=sample.total_failures,
         endpoints=_endpoints_json(sample),
+        target=sample.target,
     )
 
 
@@ -127,6 +128,7 @@ def _sample_from_row(row: StatsSample) -> Sample:
         total_failures=row.total_failures,
         endpoints={name: (figures[0], figures[1]) for name, figures in endpoints.items()},
         history=history,
+        target=row.target,
     )
 
 

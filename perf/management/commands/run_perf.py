@@ -18,10 +18,23 @@ class Command(PerfCommand):
     help = "Load-test the live backend with gevent users running the configured, weighted scenarios."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("-u", "--users", type=int, default=10, help="peak number of simulated users (default 10)")
-        parser.add_argument("-r", "--spawn-rate", type=float, default=1.0, help="users started per second")
-        parser.add_argument("-t", "--duration", default="1m",
-                            help="run time from start, ramp-up included: 90, 90s, 5m, 1h30m (default 1m)")
+        parser.add_argument("-u", "--users", type=int,
+                            help="peak number of simulated users (default 10); with --rate or --rate-stages the pool "
+                                 "of users, with --shape the most a shape without a known peak may ask for")
+        parser.add_argument("-r", "--spawn-rate", type=float, help="users started per second (default 1)")
+        parser.add_argument("-t", "--duration",
+                            help="run time from start, ramp-up included: 90, 90s, 5m, 1h30m (default 1m; with a load "
+                                 "profile its length, which -t may cut shorter)")
+        parser.add_argument("--stages", metavar="D:N,…",
+                            help="load profile, closed model: each stage ramps linearly to N users over D, from the "
+                                 "previous target (0 at the start), e.g. 30s:50,2m:50,30s:200,1m:200,30s:0")
+        parser.add_argument("--rate-stages", metavar="D:R,…",
+                            help="load profile, open model: ramp the arrival rate to R iterations a second over "
+                                 "each D, e.g. 1m:10,3m:100,1m:0 (--users is the pool)")
+        parser.add_argument("--shape", metavar="NAME[:K=V,…]",
+                            help="load profile from a shape class: step:add=10,every=30s,to=100, "
+                                 "spike:base=10,peak=200,before=1m,ramp=10s,hold=1m,after=2m, "
+                                 "soak:users=100,ramp=5m,hold=4h,down=1m, or one the project names in PERF_SHAPES")
         parser.add_argument("--scenario", dest="scenarios", action="append", default=[], metavar="NAME",
                             help=f"run only this scenario (repeatable, any case): {_scenario_names()}")
         parser.add_argument("--host", help="API root URL (default LOCUST_BACKEND_URL or http://localhost:8000/api)")
