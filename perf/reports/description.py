@@ -341,7 +341,7 @@ class RunDescription:
             audit=AuditResult.from_json(run.audit) if run.audit else None,
             open_model=OpenModelResult.from_json(run.open_model) if run.open_model else None,
             comparison=comparison, options=options, shards=shards,
-            profile=ProfileResult.from_json(run.profile, "profile.") if run.profile else None,
+            profile=stored_profile(run.profile),
             stages=tuple(run.stages or ()),
         )
 
@@ -418,3 +418,14 @@ class RunDescription:
 def _optional(data: Json, key: str, read: Callable[[Json, str], T], where: str) -> T | None:
     value = _read(data, key, dict, None, where)
     return read(value, f"{where}{key}.") if value else None
+
+
+def stored_profile(profile: Any) -> ProfileResult | None:
+    """A stored run's profile; a row that does not hold the models' layout (edited by hand, an older one) shows as
+    a run without a profile: its page still opens."""
+    if not profile:
+        return None
+    try:
+        return ProfileResult.from_json(_object(profile, "profile"), "profile.")
+    except DescriptionError:
+        return None

@@ -1,20 +1,17 @@
 """A run's load profile as the reports show it: its stages on the clock, the targets its samples recorded, and
 where a running run stands in it (the live page's "Stage", "Target" and "Left in stage").
 
-It reads what the run stored (``PerfRun.profile``'s spans, ``StatsSample.target``) rather than rebuilding the
-profile from its text: a stage added from the live page, or a shape that decided as it went, exists only there.
-A profile that does not hold what the models' comment describes (a hand-edited row, an older layout) shows as no
-profile: the page still shows the run, never an error.
+It reads what the run recorded (the description's profile spans, each sample's target) rather than rebuilding
+the profile from its text: a stage added from the live page, or a shape that decided as it went, exists only
+there. The same view serves a live run's own ``--html`` and a stored run's page.
 """
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
-from math import isfinite
-from typing import Any
 
 from perf.load.profile import Kind, StageSpan
-
-SPAN_KEYS = ("index", "start", "end", "start_target", "target")
+from perf.load.stats import Sample
+from perf.reports.description import ProfileResult
 
 
 @dataclass(frozen=True)
@@ -59,33 +56,13 @@ class ProfileView:
         return None
 
     @classmethod
-    def from_json(cls, profile: Any, targets: Iterable[tuple[float, float | None]] = ()) -> "ProfileView | None":
-        """``PerfRun.profile`` (and the samples' targets) as a view, or None for a run without a usable profile."""
-        if not isinstance(profile, Mapping) or profile.get("kind") not in ("users", "rate"):
+    def of(cls, profile: "ProfileResult | None", samples: Iterable[Sample]) -> "ProfileView | None":
+        """The run's profile (as its description holds it, read and checked once there) with the target each
+        sample recorded; None for a run without one."""
+        if profile is None or profile.kind not in ("users", "rate"):
             return None
-        spans = _spans(profile.get("spans"))
-        if spans is None:
-            return None
-        kind: Kind = "users" if profile["kind"] == "users" else "rate"
-        points = tuple((float(at), float(target)) for at, target in targets if target is not None)
+        spans = tuple(sorted((StageSpan(int(span["index"]), span["start"], span["end"], span["start_target"],
+                                        span["target"]) for span in profile.spans), key=lambda span: span.start))
+        kind: Kind = "users" if profile.kind == "users" else "rate"
+        points = tuple((sample.elapsed, sample.target) for sample in samples if sample.target is not None)
         return cls(kind, spans, points)
-
-
-def _spans(items: Any) -> tuple[StageSpan, ...] | None:
-    """The stored spans, in order; None when any of them is not one (a missing key, a number that is not)."""
-    if not isinstance(items, Sequence) or isinstance(items, str):
-        return None
-    spans = []
-    for item in items:
-        if not isinstance(item, Mapping) or not all(_number(item.get(key)) for key in SPAN_KEYS):
-            return None
-        span = StageSpan(int(item["index"]), float(item["start"]), float(item["end"]), float(item["start_target"]),
-                         float(item["target"]))
-        if span.end < span.start:
-            return None
-        spans.append(span)
-    return tuple(sorted(spans, key=lambda span: span.start))
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and isfinite(value)

@@ -468,12 +468,13 @@ def _options(stats: StatsRegistry, duration: float, run: RunDescription) -> list
 
 
 def build_report(stats: StatsRegistry, duration: float, run: RunDescription, *, endpoint: str | None = None,
-                 every_endpoint: bool = False, now: float | None = None, profile: ProfileView | None = None) -> Report:
+                 every_endpoint: bool = False, now: float | None = None) -> Report:
     """The whole report. ``endpoint`` picks the per-endpoint charts (``"GET /events/"``; default the slowest);
     ``every_endpoint`` draws them for each endpoint instead (a file has no server to ask for another one).
-    ``now`` (epoch seconds) lets a running run notice a process that stopped writing. ``profile``: the run's load
-    profile, for the stage under way and the charts' target line and stage boundaries."""
+    ``now`` (epoch seconds) lets a running run notice a process that stopped writing. A run with a load profile
+    shows the stage under way, and its charts the target line and the stage boundaries."""
     running = run.running
+    profile = ProfileView.of(run.profile, stats.samples)
     choices, chosen = _choices(stats, endpoint)
     progress, done = _progress(stats, duration, run, profile) if running else ([], None)
     marks = profile.boundaries if profile is not None else ()

@@ -13,7 +13,6 @@ from perf.load.stats import StatsRegistry
 from perf.models import PerfRun
 from perf.options import parse_percent
 from perf.reports.description import ComparisonResult, RunDescription, ShardResult
-from perf.reports.profile_view import ProfileView
 from perf.reports.report import Report, build_report
 from perf.store.persist import load_registry
 
@@ -85,16 +84,8 @@ def stored_inputs(run: PerfRun, now: float | None = None) -> tuple[StatsRegistry
     return stats, run_duration(run, stats, time.time() if now is None else now), describe(run)
 
 
-def profile_of(run: PerfRun) -> ProfileView | None:
-    """The run's load profile with the target each sample recorded; None for a run without one (no query then)."""
-    if not run.profile:
-        return None
-    return ProfileView.from_json(run.profile, run.samples.order_by("timestamp").values_list("elapsed", "target"))
-
-
 def stored_report(run: PerfRun, endpoint: str | None = None, every_endpoint: bool = False,
                   now: float | None = None) -> Report:
     now = time.time() if now is None else now
     stats, duration, description = stored_inputs(run, now)
-    return build_report(stats, duration, description, endpoint=endpoint, every_endpoint=every_endpoint, now=now,
-                        profile=profile_of(run))
+    return build_report(stats, duration, description, endpoint=endpoint, every_endpoint=every_endpoint, now=now)
