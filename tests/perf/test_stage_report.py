@@ -8,6 +8,7 @@ Runs are stored as run_perf stores them (tests/perf/staged.py): the registry mar
 
 import html
 import re
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -94,7 +95,11 @@ def test_a_stored_stage_that_does_not_hold_the_layout_shows_dashes_and_the_page_
 
 def test_the_html_download_has_the_stages_section(admin: AdminClient) -> None:
     staged = stored_staged_run([20, 150, 20])
-    rows = stage_rows(page(admin, staged, "download/html/"))
+    document = page(admin, staged, "download/html/")
+    rows = stage_rows(document)
+    # The file stays well-formed XML after its doctype, as every report file is, with the section in its place.
+    sections = ET.fromstring(document.split("\n", 1)[1]).findall(".//main/section")
+    assert [section.get("id") for section in sections][:4] == ["summary", "figures", "stages", "charts"]
     assert [row.split(" 0s")[0].split(" 10s")[0].split(" 30s")[0] for row in rows] == [
         "stage 1 (0 → 4)", "stage 2 (4 → 4)", "stage 3 (4 → 0)"]
     assert rows[1].endswith("150 ms FAIL") and rows[0].endswith("20 ms PASS")
