@@ -14,6 +14,12 @@ Regression rules (``--fail-on-regression PERCENT``; the table marks them at ``DE
   expected to differ. Latencies and errors are still judged then, with a note saying the load differed.
 * error % regresses when it rose by more than PERCENT % relative; from a base of 0 % (where any rise is
   infinitely large) when the new error rate exceeds PERCENT percentage points.
+
+Runs that followed the same load profile (the same stages: durations and targets, whatever text gave them) are
+also compared stage with stage (``PerfRun.stages``): each stage's req/s, p95, p99 and error % are judged by the
+rules above as the Aggregated row is, so a regression confined to the ramp to the peak is named in that stage
+(and counts for ``--fail-on-regression``) even when the whole run's figures hide it. Runs whose profiles differ
+get one note saying why their stages are not compared, and their rates are not like-for-like.
 """
 
 import re
@@ -26,6 +32,7 @@ from tabulate import SEPARATING_LINE, tabulate
 from perf.models import EndpointStats, PerfRun
 from perf.options import parse_wait
 from perf.reports import formats
+from perf.reports.description import ProfileResult, stored_profile
 from perf.reports.output import Output
 
 DEFAULT_PERCENT = 10.0
@@ -80,6 +87,9 @@ METRICS = (
     Metric("queries", "queries/req", "", formats.tenths),
 )
 REQUESTS = Metric("requests", "# reqs", "", formats.count)
+# A stage holds the run's figures for its span, not per endpoint nor the queries: these four are judged per stage.
+STAGE_METRICS = tuple(metric for metric in METRICS if metric.key in ("rps", "p95", "p99", "error_percent"))
+STAGES_NOT_COMPARED = "stages are not compared"
 
 
 @dataclass(frozen=True)
@@ -102,6 +112,19 @@ class Figures:
     def of(cls, row: EndpointStats) -> "Figures":
         return cls(row.num_requests, row.num_failures, row.requests_per_second, row.p50, row.p95, row.p99,
                    row.avg_queries)
+
+    @classmethod
+    def of_stage(cls, stage: dict[str, Any]) -> "Figures | None":
+        """A stored stage's figures (``perf.load.stage_figures.StageFigures.as_json``); None when it does not hold
+        that layout (edited by hand): it is then not compared."""
+        def number(key: str) -> float | None:
+            value = stage.get(key)
+            return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+        requests, failures, rps = number("requests"), number("failures"), number("requests_per_second")
+        if requests is None or failures is None or rps is None:
+            return None
+        return cls(int(requests), int(failures), rps, number("p50"), number("p95"), number("p99"), None)
 
 
 @dataclass(frozen=True)
@@ -171,6 +194,7 @@ class EndpointComparison:
     aggregated: bool
     base: Figures | None
     new: Figures | None
+    metrics: tuple[Metric, ...] = METRICS  # a stage's row compares STAGE_METRICS
 
     @property
     def label(self) -> str:
@@ -192,7 +216,7 @@ class EndpointComparison:
         return Cell(metric, value(self.base), value(self.new))
 
     def cells(self) -> list[Cell]:
-        return [self.cell(metric) for metric in METRICS]
+        return [self.cell(metric) for metric in self.metrics]
 
     def regressed_cells(self, percent: float, rates_comparable: bool) -> list[Cell]:
         if not self.judged:
@@ -236,11 +260,17 @@ class Comparison:
     notes: list[str] = field(default_factory=list)
     percent: float = DEFAULT_PERCENT
     rates_comparable: bool = True
+    stages: list[EndpointComparison] = field(default_factory=list)  # stage with stage, when the profiles match
+
+    @property
+    def stage_metric_labels(self) -> list[str]:
+        return [metric.label for metric in STAGE_METRICS]
 
     def regressions(self, percent: float) -> list[str]:
-        """One line per regressed row, naming each figure that regressed by more than ``percent`` %."""
+        """One line per regressed row (endpoints, then stages), naming each figure that regressed by more than
+        ``percent`` %."""
         lines = []
-        for row in self.rows:
+        for row in [*self.rows, *self.stages]:
             cells = row.regressed_cells(percent, self.rates_comparable)
             if cells:
                 lines.append(f"{row.label}: " + "; ".join(cell.line() for cell in cells))
@@ -269,24 +299,41 @@ class Comparison:
         return regressions
 
     def table(self) -> str:
-        """The per-endpoint table, "base → new (±Δ%)" per figure, regressions marked with ``!``."""
+        """The per-endpoint table, "base → new (±Δ%)" per figure, regressions marked with ``!``; then, for runs with
+        the same load profile, the per-stage one."""
         headers = ["", "Type", "Name", REQUESTS.label, *(metric.label for metric in METRICS)]
         body: list[Any] = []
         for row in self.rows:
             if row.aggregated and body:
                 body.append(SEPARATING_LINE)
-            regressed = row.regressed_cells(self.percent, self.rates_comparable)
-            texts = [cell.text() + (f" {REGRESSION_MARK}" if cell in regressed else "") for cell in row.cells()]
-            body.append([REGRESSION_MARK if regressed else "", row.method, row.name, row.cell(REQUESTS).text(),
-                         *texts])
+            body.append([self._mark(row), row.method, row.name, row.cell(REQUESTS).text(), *self._texts(row)])
         table = tabulate(body, headers=headers, tablefmt="simple", disable_numparse=True)
+        if self.stages:
+            headers = ["", "Stage", REQUESTS.label, *self.stage_metric_labels]
+            body = [[self._mark(row), row.name, row.cell(REQUESTS).text(), *self._texts(row)] for row in self.stages]
+            table += "\n\nPer stage of the load profile\n" + tabulate(body, headers=headers, tablefmt="simple",
+                                                                     disable_numparse=True)
         legend = (f"{REGRESSION_MARK} regression: p95/p99 or error % up, or req/s down, by more than "
                   f"{self.percent:g}% (rows with fewer than {MIN_REQUESTS} requests in a run are not judged)")
         return f"{table}\n{legend}"
 
+    def _mark(self, row: EndpointComparison) -> str:
+        return REGRESSION_MARK if row.regressed_cells(self.percent, self.rates_comparable) else ""
+
+    def _texts(self, row: EndpointComparison) -> list[str]:
+        regressed = row.regressed_cells(self.percent, self.rates_comparable)
+        return [cell.text() + (f" {REGRESSION_MARK}" if cell in regressed else "") for cell in row.cells()]
+
     def as_rows(self) -> list[RowView]:
+        return self._views(self.rows)
+
+    def as_stage_rows(self) -> list[RowView]:
+        """The per-stage rows as the admin page shows them (none when the profiles differ or neither run had one)."""
+        return self._views(self.stages)
+
+    def _views(self, rows: list[EndpointComparison]) -> list[RowView]:
         views = []
-        for row in self.rows:
+        for row in rows:
             regressed = row.regressed_cells(self.percent, self.rates_comparable)
             cells = [_view(cell, cell in regressed) for cell in row.cells()]
             only_in = "" if row.in_both else "base" if row.base is not None else "new"
@@ -310,9 +357,88 @@ def compare_runs(base: PerfRun, new: PerfRun, percent: float | None = None) -> C
     rows = [EndpointComparison(method, name, aggregated, before.get((method, name, aggregated)),
                                after.get((method, name, aggregated)))
             for method, name, aggregated in keys]
+    stages = stage_rows(base, new) if stages_difference(base, new) == "" else []
     notes, rates_comparable = load_notes(base, new)
-    notes += _status_notes(base, new) + _one_sided_notes(base, new, rows)
-    return Comparison(base, new, rows, notes, DEFAULT_PERCENT if percent is None else percent, rates_comparable)
+    notes += _status_notes(base, new) + _one_sided_notes(base, new, rows) + _one_sided_notes(base, new, stages)
+    return Comparison(base, new, rows, notes, DEFAULT_PERCENT if percent is None else percent, rates_comparable,
+                      stages)
+
+
+# ---------------------------------------------------------------------------------------------- stage with stage
+
+
+def _profile_option(profile: ProfileResult) -> str:
+    """``--stages 10s:4,20s:4`` or ``--shape pulse``: the profile as it was asked for."""
+    option = "--shape" if profile.source == "shape" else "--rate-stages" if profile.kind == "rate" else "--stages"
+    return f"{option} {profile.text}".strip()
+
+
+def _same(a: float, b: float) -> bool:
+    return abs(a - b) < 1e-6
+
+
+def stages_difference(base: PerfRun, new: PerfRun) -> str | None:
+    """Why the two runs' stages cannot be compared stage with stage; "" when they can (the same kind and the same
+    spans: each stage's duration and targets); None when neither run followed a load profile (nothing to say)."""
+    a, b = stored_profile(base.profile), stored_profile(new.profile)
+    if a is None and b is None:
+        return None
+    if a is None or b is None:
+        (run, profile), other = ((new, b), base) if a is None else ((base, a), new)
+        assert profile is not None
+        return f"run {run.pk} followed a load profile ({_profile_option(profile)}) and run {other.pk} did not"
+    if a.kind != b.kind:
+        what = {"users": "users", "rate": "the arrival rate"}
+        return (f"run {base.pk}'s profile sets {what.get(a.kind, a.kind)} and run {new.pk}'s "
+                f"{what.get(b.kind, b.kind)}")
+    for run, profile in ((base, a), (new, b)):
+        if not profile.spans:
+            return f"run {run.pk}'s profile ({_profile_option(profile)}) lays out no stages in advance"
+    if len(a.spans) != len(b.spans):
+        return (f"run {base.pk}'s profile has {formats.plural(len(a.spans), 'stage')} and run {new.pk}'s "
+                f"{len(b.spans)}")
+    for x, y in zip(a.spans, b.spans, strict=True):
+        number = int(x["index"]) + 1
+        if not _same(x["end"] - x["start"], y["end"] - y["start"]):
+            return (f"stage {number} lasts {formats.duration(x['end'] - x['start'])} in run {base.pk} and "
+                    f"{formats.duration(y['end'] - y['start'])} in run {new.pk}")
+        if not (_same(x["start_target"], y["start_target"]) and _same(x["target"], y["target"])):
+            return (f"stage {number} goes {x['start_target']:g} → {x['target']:g} in run {base.pk} and "
+                    f"{y['start_target']:g} → {y['target']:g} in run {new.pk}")
+    return ""
+
+
+def _alike_shapes(base: PerfRun, new: PerfRun) -> bool:
+    """The same shape with the same parameters: the same load, though laid out in no stages."""
+    a, b = stored_profile(base.profile), stored_profile(new.profile)
+    return (a is not None and b is not None and a.kind == b.kind and a.source == b.source == "shape"
+            and a.shape == b.shape and a.params == b.params)
+
+
+def _stored_stages(run: PerfRun) -> dict[int, tuple[str, Figures]]:
+    """A run's stored stages by index: the name tables give it and its figures."""
+    found = {}
+    for position, stage in enumerate(run.stages if isinstance(run.stages, list) else []):
+        figures = Figures.of_stage(stage) if isinstance(stage, dict) else None
+        if figures is None:
+            continue
+        index = stage.get("index")
+        index = index if isinstance(index, int) and not isinstance(index, bool) else position
+        name = stage.get("name")
+        found[index] = (name if isinstance(name, str) and name else f"stage {index + 1}", figures)
+    return found
+
+
+def stage_rows(base: PerfRun, new: PerfRun) -> list[EndpointComparison]:
+    """Stage with stage, in the profile's order; a stage only one run reached (the other ended before it) is a
+    one-sided row, listed and not judged."""
+    before, after = _stored_stages(base), _stored_stages(new)
+    rows = []
+    for index in sorted(set(before) | set(after)):
+        name = (before.get(index) or after[index])[0]
+        rows.append(EndpointComparison("", name, False, before.get(index, ("", None))[1],
+                                       after.get(index, ("", None))[1], STAGE_METRICS))
+    return rows
 
 
 def wait_text(run: PerfRun) -> str:
@@ -351,7 +477,8 @@ def load_notes(base: PerfRun, new: PerfRun) -> tuple[list[str], bool]:
     ]
     if same_mix and base.users == new.users:
         checks.append(("user split differs", split_text(base), split_text(new), RATES_DIFFER))
-    rates_comparable = all(a == b for _, a, b, _ in checks)
+    stages = stages_difference(base, new)
+    rates_comparable = all(a == b for _, a, b, _ in checks) and (not stages or _alike_shapes(base, new))
     checks += [
         ("seed differs", "none" if base.seed is None else base.seed, "none" if new.seed is None else new.seed,
          "users made different random choices"),
@@ -361,6 +488,8 @@ def load_notes(base: PerfRun, new: PerfRun) -> tuple[list[str], bool]:
         checks.append(("database differs", base.database_vendor, new.database_vendor,
                        "latencies are not like-for-like"))
     notes = [f"{what}: {a} vs {b}: {why}" for what, a, b, why in checks if a != b]
+    if stages:
+        notes.append(f"{STAGES_NOT_COMPARED}: {stages}")
     if not rates_comparable:
         notes.append("req/s is not judged for regressions because the load differed")
     return notes, rates_comparable

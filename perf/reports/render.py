@@ -34,6 +34,7 @@ class Section:
 SECTIONS = (
     Section("header", "summary"),
     Section("figures", "figures"),
+    Section("stages", "stages", lambda report: report.stages is not None),
     Section("charts", "charts"),
     Section("endpoints", "requests"),
     Section("percentiles", "response-times"),

@@ -11,6 +11,7 @@ and are formatted here (perf.reports.formats), so templates only lay them out.
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from django.utils.safestring import SafeString, mark_safe
@@ -19,7 +20,7 @@ from perf.load.runner import cut_off_count
 from perf.load.stats import AGGREGATED, PERCENTILE_LABELS, Sample, StatsEntry, StatsRegistry
 from perf.reports import charts, locust_csv
 from perf.reports import formats as fmt
-from perf.reports.description import ComparisonResult, RunDescription, ShardResult, ThresholdResult
+from perf.reports.description import ComparisonResult, DescriptionError, RunDescription, ShardResult, ThresholdResult
 from perf.reports.profile_view import ProfileView, StageNow
 
 # A scenario's own mark in an endpoint's name (docs/scenarios.md): the tables say what it means, once, below them.
@@ -90,6 +91,32 @@ class Table:
 
 
 @dataclass(frozen=True)
+class StageRow:
+    """One stage of the load profile, its figures formatted; ``verdicts`` line up with ``StagesTable.thresholds``
+    (None where a stage holds no verdict for that threshold)."""
+
+    name: str  # "stage 2 (50 → 200)"
+    span: str  # "10s – 30s"
+    ran: str  # "ran 12s" when the run ended inside the stage, else ""
+    cells: list[str]
+    verdicts: list[Check | None]
+
+    @property
+    def ok(self) -> bool:
+        return all(check is None or check.ok for check in self.verdicts)
+
+
+@dataclass(frozen=True)
+class StagesTable:
+    """The per-stage table of a run that followed a load profile laid out in stages."""
+
+    unit: str  # what the targets in the stages' names count: "users" or "iterations/s"
+    headers: list[str]
+    thresholds: list[str]  # each threshold's expression, a column each
+    rows: list[StageRow]
+
+
+@dataclass(frozen=True)
 class Choice:
     key: str
     label: str
@@ -135,6 +162,7 @@ class Report:
     description: RunDescription
     stop_requested_by: str = ""
     profile: ProfileView | None = None
+    stages: StagesTable | None = None
     admin: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -426,6 +454,74 @@ def _exceptions(stats: StatsRegistry) -> list[list[str]]:
     return [[fmt.count(number), message, traceback] for number, message, traceback, _ in rows]
 
 
+# ---------------------------------------------------------------------------------------------- stages
+
+STAGE_HEADERS = ["Time", "# Requests", "Req/s", "p50 (ms)", "p95 (ms)", "p99 (ms)", "Failures"]
+
+
+def _stage_number(stage: dict[str, Any], key: str) -> float | None:
+    """A figure of a stored stage; None when it is missing or not a number (a row edited by hand shows a dash,
+    and the page still opens)."""
+    value = stage.get(key)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _stage_verdicts(stage: dict[str, Any]) -> dict[str, Check]:
+    """The stage's threshold verdicts by expression, written as the thresholds section writes the run's; a verdict
+    that does not hold the stored layout is left out."""
+    checks = {}
+    items = stage.get("thresholds")
+    for item in items if isinstance(items, list) else ():
+        try:
+            verdict = ThresholdResult.from_json(item) if isinstance(item, dict) else None
+        except DescriptionError:
+            verdict = None
+        if verdict is not None and verdict.expression:
+            checks[verdict.expression] = _threshold(verdict)
+    return checks
+
+
+def _stage_span(start: float | None, end: float | None) -> str:
+    """``0s – 30s``, ``30s – 2m 30s``: where the stage lies on the run's clock."""
+    def at(seconds: float | None) -> str:
+        return "0s" if seconds == 0 else fmt.duration(seconds)
+    return f"{at(start)} – {at(end)}"
+
+
+def _stage_row(stage: dict[str, Any], position: int, expressions: list[str], verdicts: dict[str, Check]) -> StageRow:
+    number = partial(_stage_number, stage)
+    index = number("index")
+    name = stage.get("name")
+    if not isinstance(name, str) or not name:
+        name = f"stage {int(index if index is not None else position) + 1}"
+    start, end, seconds = number("start"), number("end"), number("seconds")
+    planned = end - start if start is not None and end is not None else None
+    cut = seconds is not None and planned is not None and seconds < planned - 0.5
+    requests, failures = number("requests"), number("failures")
+    error = 100.0 * failures / requests if requests and failures is not None else None
+    cells = [fmt.count(requests), fmt.rate(number("requests_per_second")),
+             *(fmt.ms(number(key)) for key in ("p50", "p95", "p99")),
+             fmt.count(failures) + (f" ({fmt.percent(error)})" if error is not None else "")]
+    return StageRow(name, _stage_span(start, end), f"ran {fmt.duration(seconds)}" if cut else "", cells,
+                    [verdicts.get(expression) for expression in expressions])
+
+
+def _stages(run: RunDescription) -> StagesTable | None:
+    """Each stage's own figures and verdicts (``RunDescription.stages``, as ``perf.load.stage_figures`` wrote them);
+    None for a run without stages. The thresholds' columns follow the run's own order."""
+    stages = [stage for stage in run.stages if isinstance(stage, dict)]
+    if not stages:
+        return None
+    verdicts = [_stage_verdicts(stage) for stage in stages]
+    expressions = [item.expression for item in run.thresholds if item.expression]
+    for found in verdicts:
+        expressions += [expression for expression in found if expression not in expressions]
+    rows = [_stage_row(stage, position, expressions, found)
+            for position, (stage, found) in enumerate(zip(stages, verdicts, strict=True))]
+    unit = "iterations/s" if run.profile is not None and run.profile.kind == "rate" else "users"
+    return StagesTable(unit, STAGE_HEADERS, expressions, rows)
+
+
 # ---------------------------------------------------------------------------------------------- options
 
 
@@ -507,4 +603,5 @@ def build_report(stats: StatsRegistry, duration: float, run: RunDescription, *, 
         description=run,
         stop_requested_by=run.stop_requested_by,
         profile=profile,
+        stages=_stages(run),
     )

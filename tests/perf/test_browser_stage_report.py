@@ -1,0 +1,78 @@
+"""The Stages section and the compare page's stage block as a person sees them: headless Chromium at 1,400 px on
+the live server, a stored staged run whose second stage failed its threshold and a run slower in that stage.
+Screenshots land in the test's temp dir and in /tmp (``perf-*.png``).
+"""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+
+from tests.factories import make_user, unique
+from tests.perf.staged import stored_staged_run
+from tests.perf.test_browser import (
+    CHROMEDRIVER,
+    CHROMIUM,
+    WIDTH,
+    assert_nothing_scrolls_sideways,
+    chromium,
+    full_page_screenshot,
+    log_in,
+)
+
+pytestmark = [
+    pytest.mark.once,
+    pytest.mark.skipif(not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
+                       reason=f"needs Debian's chromium and chromium-driver ({CHROMIUM}, {CHROMEDRIVER})"),
+]
+
+
+@pytest.fixture(scope="module")
+def browser(live_server_process, django_db_setup, django_db_blocker) -> Iterator[WebDriver]:
+    with django_db_blocker.unblock():
+        email = f"{unique('stage-shots')}@example.com"
+        make_user(username=email, email=email, is_staff=True, is_superuser=True)
+    driver, profile = chromium()
+    try:
+        log_in(driver, live_server_process.root, email)
+        yield driver
+    finally:
+        driver.quit()
+        profile.cleanup()
+
+
+def test_the_stages_section_fits_and_marks_the_failed_stage(browser: WebDriver, live_server_process, orm,
+                                                            tmp_path: Path) -> None:
+    run = stored_staged_run([20, 150, 20], thresholds=("p95<100ms", "error_rate<5%"), failures=[0, 3, 0])
+    browser.get(f"{live_server_process.root}/admin/perf/perfrun/{run.pk}/change/")
+    assert browser.execute_script("return window.innerWidth") == WIDTH
+    section = browser.find_element(By.CSS_SELECTOR, "section#stages")
+    assert section.is_displayed()
+    rows = section.find_elements(By.CSS_SELECTOR, "tbody tr")
+    assert [row.find_element(By.CSS_SELECTOR, "td").text for row in rows] == [
+        "stage 1 (0 → 4)", "stage 2 (4 → 4)", "stage 3 (4 → 0)"]
+    badges = [[badge.text for badge in row.find_elements(By.CSS_SELECTOR, ".perf-badge")] for row in rows]
+    assert badges == [["PASS", "PASS"], ["FAIL", "FAIL"], ["PASS", "PASS"]]
+    table = section.find_element(By.CSS_SELECTOR, "table")
+    viewport = browser.execute_script("return document.documentElement.clientWidth")
+    assert table.location["x"] + table.size["width"] <= viewport
+    assert_nothing_scrolls_sideways(browser)
+    browser.execute_script("arguments[0].scrollIntoView()", section)
+    section.screenshot(str(tmp_path / "stages-section.png"))
+    full_page_screenshot(browser, tmp_path / "stages-run-page.png")
+
+
+def test_the_compare_pages_stage_block_fits_and_marks_the_stage(browser: WebDriver, live_server_process, orm,
+                                                                tmp_path: Path) -> None:
+    base, new = stored_staged_run([20, 30, 200]), stored_staged_run([20, 60, 200])
+    browser.get(f"{live_server_process.root}/admin/perf/perfrun/compare/?a={base.pk}&b={new.pk}")
+    table = browser.find_element(By.CSS_SELECTOR, "table#compare-stages")
+    marked = [row.find_element(By.CSS_SELECTOR, "td:nth-child(2)").text.split(" (")[0]
+              for row in table.find_elements(By.CSS_SELECTOR, "tbody tr.regression")]
+    assert marked == ["stage 2"]
+    viewport = browser.execute_script("return document.documentElement.clientWidth")
+    assert table.location["x"] + table.size["width"] <= viewport
+    assert_nothing_scrolls_sideways(browser)
+    full_page_screenshot(browser, tmp_path / "stages-compare-page.png")
