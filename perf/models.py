@@ -87,7 +87,8 @@ class PerfRun(models.Model):
     #  "params": {…}, "spans": [{"index", "start", "end", "start_target", "target"}, …] (seconds since the start;
     #  a change of target from the live page is a span that starts at that moment)}.
     profile = models.JSONField(null=True, blank=True, help_text="The load profile: its kind, source and stages.")
-    # Per stage: [{"index", "name", "start", "end", "entries": [per-endpoint figures], "thresholds": [verdicts]}].
+    # Per stage reached: its span ("index", "name", "start", "end", "start_target", "target"), "seconds" run in it,
+    # the Aggregated figures of its own requests and each threshold's verdict (perf.load.stage_figures.as_json).
     stages = models.JSONField(default=list, blank=True, help_text="Each stage's own figures and verdicts.")
 
     class Meta:
