@@ -274,7 +274,7 @@ class NewRunForm(forms.Form):
             sets = [what for name, what in (("users", "the users"), ("duration", "the run's length"))
                     if name in choice.sets] or ["when users start and stop"]
             self.add_error("shape", f"With Shape {choice.name}, the shape sets {_listed(sets)}: leave "
-                                    f"{_listed([self[name].label for name in choice.sets])} empty.")
+                                    f"{_listed([str(self[name].label) for name in choice.sets])} empty.")
         if "users" not in choice.sets:
             self._require(data, ("users",), f"Shape {choice.name} asks for iterations a second: give Users, the "
                                             "pool they run on." if choice.is_rate else
