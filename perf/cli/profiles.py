@@ -20,7 +20,7 @@ from django.utils.module_loading import import_string
 
 from perf.conf import perf_settings
 from perf.load.profile import Kind, Profile, SpanProfile, Stage, StagedProfile, spans_from_json, spans_json
-from perf.load.shapes import BUILTIN_SHAPES, Shape
+from perf.load.shapes import BUILTIN_SHAPES, ParameterKind, Shape
 from perf.options import MAX_DURATION, MAX_RATE, parse_duration, parse_stages
 
 # Beyond this a run is a typo, not a test (the user split alone would take minutes): --users' limit, and the
@@ -41,6 +41,39 @@ def shape_classes() -> dict[str, type[Shape]]:
                                        "perf.load.shapes.Shape")
         shapes[name] = found
     return shapes
+
+
+@dataclass(frozen=True)
+class ShapeParameter:
+    """One parameter of a shape, read from the class itself (its ``__init__`` and ``parameters``): what the
+    command line's text and the New run page's help both come from, so that neither keeps a copy to go stale."""
+
+    name: str
+    kind: ParameterKind
+    required: bool  # no default: the shape needs it
+    default: Any = None
+
+    @property
+    def default_text(self) -> str:
+        """The default as ``--shape`` would take it (``5m``, ``4h``, ``10``); empty when there is none."""
+        if self.required or not isinstance(self.default, int | float):
+            return "" if self.required else str(self.default)
+        if self.kind != "duration":
+            return f"{self.default:g}"
+        whole = round(self.default)
+        if whole != self.default or whole == 0:
+            return f"{self.default:g}s"
+        hours, minutes, seconds = whole // 3600, whole % 3600 // 60, whole % 60
+        return "".join(f"{value}{unit}" for value, unit in ((hours, "h"), (minutes, "m"), (seconds, "s")) if value)
+
+
+def shape_parameters(cls: type[Shape]) -> list[ShapeParameter]:
+    """The parameters ``NAME:KEY=VALUE,…`` may set: the keyword arguments of the shape's ``__init__``, in order."""
+    signature = inspect.signature(cls.__init__)
+    return [ShapeParameter(p.name, cls.parameters.get(p.name, "number"), p.default is p.empty,
+                           None if p.default is p.empty else p.default)
+            for p in list(signature.parameters.values())[1:]
+            if p.kind is p.POSITIONAL_OR_KEYWORD or p.kind is p.KEYWORD_ONLY]
 
 
 def _parameter(shape: str, cls: type[Shape], key: str, text: str) -> float:
@@ -75,9 +108,7 @@ def parse_shape(text: str) -> tuple[str, dict[str, float], Shape]:
     if cls is None:
         raise ValueError(f"unknown --shape {name!r}; the shapes are: {', '.join(sorted(classes))} "
                          "(the project adds its own with PERF_SHAPES)")
-    signature = inspect.signature(cls.__init__)
-    known = [p for p in list(signature.parameters.values())[1:] if p.kind is p.POSITIONAL_OR_KEYWORD
-             or p.kind is p.KEYWORD_ONLY]
+    known = shape_parameters(cls)
     names = [p.name for p in known]
     params: dict[str, float] = {}
     for item in (part.strip() for part in rest.split(",")) if rest.strip() else ():
@@ -90,7 +121,7 @@ def parse_shape(text: str) -> tuple[str, dict[str, float], Shape]:
             raise ValueError(f"--shape {name} has no parameter {key!r}; its parameters are: "
                              f"{', '.join(names) or 'none'}")
         params[key] = _parameter(name, cls, key, value.strip())
-    missing = [p.name for p in known if p.default is p.empty and p.name not in params]
+    missing = [p.name for p in known if p.required and p.name not in params]
     if missing:
         raise ValueError(f"--shape {name} needs {', '.join(f'{key}=…' for key in missing)}"
                          + (f" ({cls.summary})" if cls.summary else ""))

@@ -23,19 +23,21 @@ from django.utils import timezone
 from django.utils.decorators import method_decorator
 
 from perf import packs
+from perf.cli.profiles import parse_shape
 from perf.conf import load_config
 from perf.models import PerfRun
-from perf.options import check_rate, is_loopback_host, parse_duration, parse_stages, parse_wait
+from perf.options import MAX_RATE, check_rate, is_loopback_host, parse_duration, parse_stages, parse_wait
 from perf.reports import formats
 from perf.store import liveness
 from perf.web import launch
+from perf.web.shape_choices import ShapeChoice, shape_choices
 
 # The command's words for the form's, so that an error from run_perf's own checks speaks the page's language.
 _FORM_WORDS = {
     "--allow-remote": 'the "Allow a remote host" box is ticked', "--spawn-rate": "Spawn rate", "--users": "Users",
     "--duration": "Duration", "--scenario": "Scenarios", "--host": "Host", "--wait": "Think time",
     "--label": "Label", "--threshold": "Thresholds", "--bootstrap": "Seed first", "--stages": "Stages",
-    "--rate-stages": "Rate stages",
+    "--rate-stages": "Rate stages", "--shape": "Shape",
     "bad --threshold": "Bad threshold", "bad --host": "Bad host", "bad --wait": "Bad think time",
 }
 _FORM_WORDS_PATTERN = re.compile("|".join(re.escape(option) for option in sorted(_FORM_WORDS, key=len, reverse=True)))
@@ -75,6 +77,19 @@ class NewRunForm(forms.Form):
         help_text="The load over time instead, as k6's stages: DURATION:TARGET, comma-separated, each stage ramping "
                   "from the previous target (0 at first) to its own, e.g. 30s:10,2m:10,30s:0. The run lasts as long "
                   "as its stages: Users, Spawn rate and Duration then stay empty.")
+    rate_stages = forms.CharField(
+        required=False, max_length=2000, label="Rate stages",
+        widget=forms.TextInput(attrs={"class": "vTextField", "spellcheck": "false"}),
+        help_text="The open model instead: iterations begun a second, whatever the latency, as DURATION:RATE stages "
+                  "ramping as Stages do, e.g. 30s:5,2m:5,30s:0. Users is then the pool they run on; Spawn rate and "
+                  "Duration stay empty, and so does Think time.")
+    shape = forms.ChoiceField(required=False, help_text="Or a load shape class: a built-in, or one of the project's "
+                                                        "PERF_SHAPES, with its parameters below.")
+    shape_parameters = forms.CharField(
+        required=False, max_length=500, label="Shape parameters",
+        widget=forms.TextInput(attrs={"class": "vTextField", "spellcheck": "false"}),
+        help_text="KEY=VALUE, comma-separated, e.g. add=5,every=30s,to=20; a duration takes its unit (30s, 5m, 1h30m), "
+                  "users a whole number. A parameter left out takes its default, shown in brackets:")
     scenarios = forms.MultipleChoiceField(
         widget=forms.CheckboxSelectMultiple, required=False,
         help_text="None ticked: all of them, by weight (PERF_SCENARIOS).")
@@ -97,6 +112,10 @@ class NewRunForm(forms.Form):
     GUARDED = {"bootstrap": "perf.seed_data", "allow_remote": "perf.run_remote"}
     # What the stages decide when there are some: the command refuses them together, and so does the page.
     SET_BY_STAGES = ("users", "spawn_rate", "duration")
+    # The open model's stages set the rate and the run's length; Users is the pool the iterations run on.
+    SET_BY_RATE_STAGES = ("spawn_rate", "duration")
+    # The load profiles, one at most: the fields that ask for one, as the page names them.
+    PROFILES = {"stages": "Stages", "rate_stages": "Rate stages", "shape": "Shape"}
 
     def __init__(self, *args: Any, user: Any = None, limits: launch.WebLimits | None = None, **kwargs: Any) -> None:
         """The scenarios and the seed hook are the project's (``perf.packs``), read when the page is asked for."""
@@ -113,6 +132,13 @@ class NewRunForm(forms.Form):
         scenarios = self.fields["scenarios"]
         assert isinstance(scenarios, forms.MultipleChoiceField)
         scenarios.choices = [(name, f"{name} (weight {cls.weight})") for name, cls in configured.items()]
+        choices, self.shape_error = shape_choices()
+        self.shapes: dict[str, ShapeChoice] = {choice.name: choice for choice in choices}
+        shape = self.fields["shape"]
+        assert isinstance(shape, forms.ChoiceField)
+        shape.choices = [("", "none"), *((name, name) for name in self.shapes)]
+        if self.shape_error:
+            shape.help_text += f" Only the built-ins now: {self.shape_error}."
         users = self.fields["users"]
         users.validators.append(MaxValueValidator(self.limits.users, message=(
             f"Users are at most {self.limits.users:,} from this page (PERF_WEB_MAX_USERS); larger runs start from "
@@ -122,6 +148,7 @@ class NewRunForm(forms.Form):
         self.fields["duration"].help_text += f" At most {formats.duration(self.limits.duration)} from this page."
         self.fields["stages"].help_text += (f" At most {self.limits.users:,} users and "
                                             f"{formats.duration(self.limits.duration)} in all from this page.")
+        self.fields["rate_stages"].help_text += f" At most {formats.duration(self.limits.duration)} in all."
         if not has_seed_hook:
             del self.fields["bootstrap"]
         for name, permission in self.GUARDED.items():
@@ -160,39 +187,116 @@ class NewRunForm(forms.Form):
         return text
 
     def clean_stages(self) -> str:
-        """The command line's parser, so the page gives its message (the field's label for ``--stages``); then the
-        page's own limits, which the command line does not have. Spaces around a stage are dropped."""
-        text = self.cleaned_data["stages"].strip()
-        if not text:
-            return ""
-        try:
-            stages = parse_stages(text, option="Stages")
-        except ValueError as exc:
-            raise forms.ValidationError(f"{exc}.") from None
-        peak, total = max(stage.target for stage in stages), sum(stage.duration for stage in stages)
-        if peak > self.limits.users:
-            raise forms.ValidationError(f"Stages ask for {peak:,.0f} users; at most {self.limits.users:,} from this "
-                                        "page (PERF_WEB_MAX_USERS); larger runs start from the command line.")
-        if total > self.limits.duration:
-            raise forms.ValidationError(f"Stages last {formats.duration(total)} in all; at most "
-                                        f"{formats.duration(self.limits.duration)} from this page "
-                                        "(PERF_WEB_MAX_DURATION); longer runs start from the command line.")
-        return ",".join(item.strip() for item in text.split(","))
+        """Spaces around a stage dropped; the stages themselves are checked in ``clean``, with the other profiles."""
+        return _joined(self.cleaned_data["stages"])
+
+    def clean_rate_stages(self) -> str:
+        return _joined(self.cleaned_data["rate_stages"])
+
+    def clean_shape_parameters(self) -> str:
+        return _joined(self.cleaned_data["shape_parameters"])
 
     def clean(self) -> dict[str, Any]:
         if self.pack_error:
             raise forms.ValidationError(self.pack_error)
         data = super().clean() or {}
-        if str(self.data.get("stages", "")).strip():  # stages asked for, even ones refused: the three are not needed
-            if data.get("stages") and any(data.get(name) not in (None, "") for name in self.SET_BY_STAGES):
-                self.add_error("stages", "With Stages, the stages set the users and the run's length: leave Users, "
-                                         "Spawn rate and Duration empty.")
-        else:
-            for name in self.SET_BY_STAGES:
-                if data.get(name) in (None, "") and not self.has_error(name):
-                    self.add_error(name, forms.ValidationError(self.fields[name].error_messages["required"],
-                                                               code="required"))
+        # Asked for, even when refused: the fields a profile sets are then not needed.
+        asked = [name for name in self.PROFILES if str(self.data.get(name, "")).strip()]
+        if str(self.data.get("shape_parameters", "")).strip() and "shape" not in asked:
+            self.add_error("shape_parameters", "Shape parameters need a Shape: pick one, or leave them empty.")
+        if len(asked) > 1:
+            for name in asked:  # one message for the mistake, not one per field besides
+                self.errors.pop(name, None)
+                data.pop(name, None)
+            self.errors.pop("shape_parameters", None)
+            raise forms.ValidationError(f"{' and '.join(self.PROFILES[name] for name in asked)} cannot be combined: "
+                                        "give one load profile.")
+        if not asked:
+            self._require(data, self.SET_BY_STAGES)
+        elif asked == ["stages"] and data.get("stages") is not None:
+            self._check_stages(data, "stages", whole=True)
+        elif asked == ["rate_stages"] and data.get("rate_stages") is not None:
+            self._check_stages(data, "rate_stages", whole=False)
+        elif asked == ["shape"] and data.get("shape"):
+            self._check_shape(data)
         return data
+
+    def _require(self, data: dict[str, Any], names: tuple[str, ...], message: str = "") -> None:
+        """Each of ``names`` given, or its own error (``message``, else Django's "This field is required.")."""
+        for name in names:
+            if data.get(name) in (None, "") and not self.has_error(name):
+                self.add_error(name, forms.ValidationError(message or self.fields[name].error_messages["required"],
+                                                           code="required"))
+
+    def _given(self, data: dict[str, Any], names: tuple[str, ...]) -> bool:
+        return any(data.get(name) not in (None, "") for name in names)
+
+    def _check_stages(self, data: dict[str, Any], name: str, whole: bool) -> None:
+        """The command line's parser, so the page gives its message (the field's label for the option); then the
+        page's own limits, which the command line does not have; then the fields the stages set, left empty."""
+        label = self.PROFILES[name]
+        try:
+            stages = parse_stages(data[name], option=label, whole=whole, most=None if whole else MAX_RATE)
+        except ValueError as exc:
+            self.add_error(name, f"{exc}.")
+            return
+        peak = max(stage.target for stage in stages) if whole else None
+        if not self._within_limits(name, f"{label} ask for", f"{label} last", peak,
+                                   sum(stage.duration for stage in stages)):
+            return
+        if whole and self._given(data, self.SET_BY_STAGES):
+            self.add_error(name, "With Stages, the stages set the users and the run's length: leave Users, "
+                                 "Spawn rate and Duration empty.")
+        elif not whole:
+            if self._given(data, self.SET_BY_RATE_STAGES):
+                self.add_error(name, "With Rate stages, the stages set the arrival rate and the run's length: leave "
+                                     "Spawn rate and Duration empty.")
+            self._require(data, ("users",), "With Rate stages, Users is the pool the iterations run on: give it.")
+
+    def _check_shape(self, data: dict[str, Any]) -> None:
+        """``run_perf --shape``'s own parser (perf.cli.profiles), its message in the page's words; the page's limits
+        on the shape's peak and length where it knows them; the fields the shape sets left empty, and those it does
+        not set given (the page bounds every run it starts)."""
+        choice = self.shapes[data["shape"]]
+        text = f"{choice.name}:{data['shape_parameters']}" if data.get("shape_parameters") else choice.name
+        try:
+            _, _, shape = parse_shape(text)
+        except (ValueError, ImproperlyConfigured) as exc:
+            self.add_error("shape_parameters", f"{in_form_words(str(exc))}.")
+            return
+        data["shape_text"] = text
+        peak = shape.peak if choice.knows_peak else None
+        if not self._within_limits("shape_parameters", f"Shape {choice.name} asks for", f"Shape {choice.name} lasts",
+                                   peak, shape.duration if choice.knows_length else None):
+            return
+        given = [name for name in choice.sets if data.get(name) not in (None, "")]
+        if given:
+            sets = [what for name, what in (("users", "the users"), ("duration", "the run's length"))
+                    if name in choice.sets] or ["when users start and stop"]
+            self.add_error("shape", f"With Shape {choice.name}, the shape sets {_listed(sets)}: leave "
+                                    f"{_listed([str(self[name].label) for name in choice.sets])} empty.")
+        if "users" not in choice.sets:
+            self._require(data, ("users",), f"Shape {choice.name} asks for iterations a second: give Users, the "
+                                            "pool they run on." if choice.is_rate else
+                          f"Shape {choice.name} does not say ahead how many users it asks for: give Users, the most "
+                          "it may.")
+        if "duration" not in choice.sets:
+            self._require(data, ("duration",), f"Shape {choice.name} does not say ahead how long it lasts: give "
+                                               "Duration, the run's length.")
+
+    def _within_limits(self, field: str, asks: str, lasts: str, peak: float | None, length: float | None) -> bool:
+        """PERF_WEB_MAX_USERS and PERF_WEB_MAX_DURATION for a profile's peak and length (None: not known ahead,
+        and then bounded by Users and Duration, which the page asks for)."""
+        if peak is not None and peak > self.limits.users:
+            self.add_error(field, f"{asks} {peak:,.0f} users; at most {self.limits.users:,} from this page "
+                                  "(PERF_WEB_MAX_USERS); larger runs start from the command line.")
+            return False
+        if length is not None and length > self.limits.duration:
+            self.add_error(field, f"{lasts} {formats.duration(length)} in all; at most "
+                                  f"{formats.duration(self.limits.duration)} from this page "
+                                  "(PERF_WEB_MAX_DURATION); longer runs start from the command line.")
+            return False
+        return True
 
     def arguments(self) -> list[str]:
         """The ``run_perf`` command line these answers make. Values go as ``--option=value``, so that one starting
@@ -200,6 +304,11 @@ class NewRunForm(forms.Form):
         data = self.cleaned_data
         if data["stages"]:
             args = [f"--stages={data['stages']}"]
+        elif data["rate_stages"]:
+            args = [f"--rate-stages={data['rate_stages']}", f"--users={data['users']}"]
+        elif data["shape"]:
+            args = [f"--shape={data['shape_text']}"]
+            args += [f"--{name}={data[name]}" for name in ("users", "duration") if data[name] not in (None, "")]
         else:
             args = [f"--users={data['users']}", f"--spawn-rate={data['spawn_rate']:g}",
                     f"--duration={data['duration']}"]
@@ -214,6 +323,16 @@ class NewRunForm(forms.Form):
         if data.get("bootstrap"):
             args.append("--bootstrap")
         return args
+
+
+def _joined(text: str) -> str:
+    """A comma-separated option's text with the spaces around each item dropped, as the command line gets it."""
+    return ",".join(item.strip() for item in text.split(",")) if text.strip() else ""
+
+
+def _listed(items: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return " and ".join(items) if len(items) < 3 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 if TYPE_CHECKING:  # what the mixin is mixed into: the type checker sees ModelAdmin's methods

@@ -1,13 +1,16 @@
 /*
- * The New run page's stages editor (perf/web/run_control.py, NewRunForm's "Stages" field).
+ * The New run page's load profiles (perf/web/run_control.py, NewRunForm's "Stages", "Rate stages" and "Shape").
  *
- * The field itself is the --stages text (30s:10,2m:10,30s:0), which is what the server checks and what the
+ * Each stages field is the option's text (30s:10,2m:10,30s:0), which is what the server checks and what the
  * command line gets: without this script a person types it. With it, the text is also shown as rows of
- * duration and target that can be added, removed, edited or filled from a preset (smoke, average, stress, spike,
- * soak), and a sketch of the load over time redraws as they change. Rows and text follow each other both ways.
- * While there are stages, Users, Spawn rate and Duration are disabled (a disabled field is not sent): the stages
- * set them, and the server refuses them together. The server stays the judge of what is valid; the script only
- * reads the text well enough to draw it.
+ * duration and target that can be added, removed, edited or (for users) filled from a preset (smoke, average,
+ * stress, spike, soak), and a sketch of the load over time redraws as they change. Rows and text follow each
+ * other both ways. Rate stages get the same editor, their targets iterations a second.
+ *
+ * The fields a profile sets are disabled while it is asked for (a disabled field is not sent), and the server
+ * refuses them together: Users, Spawn rate and Duration for stages; Spawn rate and Duration for rate stages (Users
+ * is their pool); for a shape, what its help item's data-sets names. The chosen shape's help alone is shown. The
+ * server stays the judge of what is valid; the script only reads the text well enough to draw it.
  */
 (function () {
   "use strict";
@@ -15,11 +18,10 @@
   var SVG = "http://www.w3.org/2000/svg";
   var SIZE = {width: 460, height: 170, left: 44, right: 14, top: 30, bottom: 30};
   var DURATION = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$/;
-  var SET_BY_STAGES = ["id_users", "id_spawn_rate", "id_duration"];
+  var SET_FIELDS = ["users", "spawn_rate", "duration"];
 
   var form = document.getElementById("new-run");
-  var field = form && form.querySelector("#id_stages");
-  if (!field) {
+  if (!form || !form.querySelector("#id_stages")) {
     return;
   }
   var maxUsers = Number(form.getAttribute("data-max-users")) || 1000;
@@ -116,57 +118,6 @@
     return node;
   }
 
-  var editor = element("div", {"class": "perf-stages-editor"});
-  var presets = element("div", {"class": "perf-stages-presets"});
-  presets.appendChild(element("span", {"class": "perf-stages-caption"}, "Presets:"));
-  Object.keys(PRESETS).forEach(function (name) {
-    presets.appendChild(element("button", {type: "button", "class": "button perf-stage-preset", "data-preset": name,
-                                           title: "Fill the rows with a " + name + " test; edit them after"}, name));
-  });
-  var table = element("table", {"class": "perf-stages-rows"});
-  table.innerHTML = "<thead><tr><th>Stage</th><th>Duration</th><th>Target users</th><th></th></tr></thead>";
-  var body = element("tbody");
-  table.appendChild(body);
-  var add = element("button", {type: "button", "class": "button perf-stage-add"}, "Add a stage");
-  var sketch = element("div", {"class": "perf-stages-sketch"});
-  editor.appendChild(presets);
-  editor.appendChild(table);
-  editor.appendChild(add);
-  editor.appendChild(sketch);
-  field.closest(".form-row").appendChild(editor);
-
-  function rows() {
-    return Array.prototype.map.call(body.querySelectorAll("tr"), function (row) {
-      return {duration: row.querySelector(".perf-stage-duration").value,
-              target: row.querySelector(".perf-stage-target").value};
-    });
-  }
-
-  function render(stages) {
-    body.replaceChildren();
-    stages.forEach(function (stage, index) {
-      var row = element("tr", {"class": "perf-stage-row"});
-      row.appendChild(element("td", {"class": "perf-stage-number"}, String(index + 1)));
-      var cell = element("td");
-      cell.appendChild(element("input", {type: "text", "class": "perf-stage-duration", size: "7", value: stage.duration,
-                                         "aria-label": "Stage " + (index + 1) + " duration", placeholder: "30s"}));
-      row.appendChild(cell);
-      cell = element("td");
-      cell.appendChild(element("input", {type: "number", "class": "perf-stage-target", min: "0", max: String(maxUsers),
-                                         step: "1", value: stage.target,
-                                         "aria-label": "Stage " + (index + 1) + " target users"}));
-      row.appendChild(cell);
-      cell = element("td");
-      cell.appendChild(element("button", {type: "button", "class": "button perf-stage-remove",
-                                          "aria-label": "Remove stage " + (index + 1)}, "Remove"));
-      row.appendChild(cell);
-      body.appendChild(row);
-    });
-    table.hidden = !stages.length;
-  }
-
-  // --------------------------------------------------------------------------------------------- the sketch
-
   function svg(tag, attributes, text) {
     var node = document.createElementNS(SVG, tag);
     Object.keys(attributes).forEach(function (name) {
@@ -178,112 +129,217 @@
     return node;
   }
 
-  function draw(stages) {
-    sketch.replaceChildren();
-    if (!stages.length) {
-      return;
+  // The editor of one stages field. unit: "users" (whole targets, presets, the page's most users) or
+  // "iterations/s" (any number); changed: called after every change of the text.
+  function stagesEditor(field, unit, changed) {
+    var users = unit === "users";
+    var editor = element("div", {"class": "perf-stages-editor"});
+    var presets = element("div", {"class": "perf-stages-presets"});
+    if (users) {
+      presets.appendChild(element("span", {"class": "perf-stages-caption"}, "Presets:"));
+      Object.keys(PRESETS).forEach(function (name) {
+        presets.appendChild(element("button", {
+          type: "button", "class": "button perf-stage-preset", "data-preset": name,
+          title: "Fill the rows with a " + name + " test; edit them after"}, name));
+      });
+      editor.appendChild(presets);
     }
-    var read = numbers(stages);
-    if (!read) {
-      sketch.appendChild(element("p", {"class": "help perf-stages-unread"},
-                                 "A stage needs a duration with its unit (30s, 2m, 1h30m) and a target of 0 or more."));
-      return;
+    var table = element("table", {"class": "perf-stages-rows"});
+    table.innerHTML = "<thead><tr><th>Stage</th><th>Duration</th><th>Target " + unit + "</th><th></th></tr></thead>";
+    var body = element("tbody");
+    table.appendChild(body);
+    var add = element("button", {type: "button", "class": "button perf-stage-add"}, "Add a stage");
+    var sketch = element("div", {"class": "perf-stages-sketch"});
+    editor.appendChild(table);
+    editor.appendChild(add);
+    editor.appendChild(sketch);
+    field.closest(".form-row").appendChild(editor);
+
+    function rows() {
+      return Array.prototype.map.call(body.querySelectorAll("tr"), function (row) {
+        return {duration: row.querySelector(".perf-stage-duration").value,
+                target: row.querySelector(".perf-stage-target").value};
+      });
     }
-    var total = read.reduce(function (sum, stage) { return sum + stage.duration; }, 0);
-    var peak = Math.max.apply(null, read.map(function (stage) { return stage.target; }));
-    var w = SIZE.width, h = SIZE.height, left = SIZE.left, right = w - SIZE.right, top = SIZE.top;
-    var bottom = h - SIZE.bottom;
-    function x(at) { return (left + (right - left) * at / Math.max(total, 1)).toFixed(1); }
-    function y(value) { return (bottom - (bottom - top) * value / Math.max(peak, 1)).toFixed(1); }
-    var title = read.length + (read.length === 1 ? " stage, " : " stages, ") + durationText(total) + " in all, up to " +
-      peak + (peak === 1 ? " user" : " users");
-    var chart = svg("svg", {"class": "perf-stages-sketch-svg", viewBox: "0 0 " + w + " " + h, width: String(w),
-                            height: String(h), role: "img", "font-size": "11", "font-family": "system-ui, sans-serif"});
-    chart.appendChild(svg("title", {}, "Load profile: " + title));
-    chart.appendChild(svg("text", {x: "8", y: "16", "font-weight": "600"}, title));
-    chart.appendChild(svg("line", {x1: left, y1: bottom, x2: right, y2: bottom, stroke: "#6b7280"}));
-    chart.appendChild(svg("line", {x1: left, y1: top, x2: left, y2: bottom, stroke: "#6b7280"}));
-    chart.appendChild(svg("text", {x: left - 6, y: Number(y(peak)) + 4, "text-anchor": "end", fill: "#6b7280"},
-                          String(peak)));
-    chart.appendChild(svg("text", {x: left - 6, y: bottom + 4, "text-anchor": "end", fill: "#6b7280"}, "0"));
-    chart.appendChild(svg("text", {x: right, y: bottom + 16, "text-anchor": "end", fill: "#6b7280"},
-                          durationText(total)));
-    chart.appendChild(svg("text", {x: left, y: bottom + 16, fill: "#6b7280"}, "0s"));
-    var points = [x(0) + "," + y(0)], at = 0;
-    read.forEach(function (stage, index) {
-      if (index > 0) {
-        chart.appendChild(svg("line", {x1: x(at), y1: top - 4, x2: x(at), y2: bottom, stroke: "#94a3b8",
-                                       "stroke-dasharray": "2 3", "class": "perf-stages-boundary"}));
+
+    function render(stages) {
+      body.replaceChildren();
+      stages.forEach(function (stage, index) {
+        var row = element("tr", {"class": "perf-stage-row"});
+        row.appendChild(element("td", {"class": "perf-stage-number"}, String(index + 1)));
+        var cell = element("td");
+        cell.appendChild(element("input", {type: "text", "class": "perf-stage-duration", size: "7",
+                                           value: stage.duration, placeholder: "30s",
+                                           "aria-label": "Stage " + (index + 1) + " duration"}));
+        row.appendChild(cell);
+        cell = element("td");
+        var target = {type: "number", "class": "perf-stage-target", min: "0", step: users ? "1" : "any",
+                      value: stage.target, "aria-label": "Stage " + (index + 1) + " target " + unit};
+        if (users) {
+          target.max = String(maxUsers);
+        }
+        cell.appendChild(element("input", target));
+        row.appendChild(cell);
+        cell = element("td");
+        cell.appendChild(element("button", {type: "button", "class": "button perf-stage-remove",
+                                            "aria-label": "Remove stage " + (index + 1)}, "Remove"));
+        row.appendChild(cell);
+        body.appendChild(row);
+      });
+      table.hidden = !stages.length;
+    }
+
+    // ------------------------------------------------------------------------------------------- the sketch
+
+    function draw(stages) {
+      sketch.replaceChildren();
+      if (!stages.length) {
+        return;
       }
-      chart.appendChild(svg("text", {x: x(at + stage.duration / 2), y: top - 6, fill: "#6b7280", "font-size": "10",
-                                     "text-anchor": "middle"}, String(index + 1)));
-      at += stage.duration;
-      points.push(x(at) + "," + y(stage.target));
+      var read = numbers(stages);
+      if (!read) {
+        sketch.appendChild(element("p", {"class": "help perf-stages-unread"}, "A stage needs a duration with its " +
+                                   "unit (30s, 2m, 1h30m) and a target of 0 or more."));
+        return;
+      }
+      var total = read.reduce(function (sum, stage) { return sum + stage.duration; }, 0);
+      var peak = Math.max.apply(null, read.map(function (stage) { return stage.target; }));
+      var w = SIZE.width, h = SIZE.height, left = SIZE.left, right = w - SIZE.right, top = SIZE.top;
+      var bottom = h - SIZE.bottom;
+      function x(at) { return (left + (right - left) * at / Math.max(total, 1)).toFixed(1); }
+      function y(value) { return (bottom - (bottom - top) * value / Math.max(peak, 1)).toFixed(1); }
+      var title = read.length + (read.length === 1 ? " stage, " : " stages, ") + durationText(total) +
+        " in all, up to " + peak + (users ? (peak === 1 ? " user" : " users") : " iterations/s");
+      var chart = svg("svg", {"class": "perf-stages-sketch-svg", viewBox: "0 0 " + w + " " + h, width: String(w),
+                              height: String(h), role: "img", "font-size": "11",
+                              "font-family": "system-ui, sans-serif"});
+      chart.appendChild(svg("title", {}, "Load profile: " + title));
+      chart.appendChild(svg("text", {x: "8", y: "16", "font-weight": "600"}, title));
+      chart.appendChild(svg("line", {x1: left, y1: bottom, x2: right, y2: bottom, stroke: "#6b7280"}));
+      chart.appendChild(svg("line", {x1: left, y1: top, x2: left, y2: bottom, stroke: "#6b7280"}));
+      chart.appendChild(svg("text", {x: left - 6, y: Number(y(peak)) + 4, "text-anchor": "end", fill: "#6b7280"},
+                            String(peak)));
+      chart.appendChild(svg("text", {x: left - 6, y: bottom + 4, "text-anchor": "end", fill: "#6b7280"}, "0"));
+      chart.appendChild(svg("text", {x: right, y: bottom + 16, "text-anchor": "end", fill: "#6b7280"},
+                            durationText(total)));
+      chart.appendChild(svg("text", {x: left, y: bottom + 16, fill: "#6b7280"}, "0s"));
+      var points = [x(0) + "," + y(0)], at = 0;
+      read.forEach(function (stage, index) {
+        if (index > 0) {
+          chart.appendChild(svg("line", {x1: x(at), y1: top - 4, x2: x(at), y2: bottom, stroke: "#94a3b8",
+                                         "stroke-dasharray": "2 3", "class": "perf-stages-boundary"}));
+        }
+        chart.appendChild(svg("text", {x: x(at + stage.duration / 2), y: top - 6, fill: "#6b7280", "font-size": "10",
+                                       "text-anchor": "middle"}, String(index + 1)));
+        at += stage.duration;
+        points.push(x(at) + "," + y(stage.target));
+      });
+      chart.appendChild(svg("polyline", {points: points.join(" "), fill: "none", stroke: "#2563eb", "stroke-width": "2",
+                                         "stroke-linejoin": "round", "class": "perf-stages-line"}));
+      sketch.appendChild(chart);
+    }
+
+    function fromRows() {
+      var stages = rows();
+      field.value = serialise(stages);
+      changed();
+      draw(stages);
+    }
+
+    function fromText() {
+      var stages = parse(field.value);
+      render(stages);
+      changed();
+      draw(stages);
+    }
+
+    body.addEventListener("input", fromRows);
+    body.addEventListener("click", function (event) {
+      var remove = event.target.closest(".perf-stage-remove");
+      if (remove) {
+        remove.closest("tr").remove();
+        fromRows();
+        fromText();  // renumbered
+      }
     });
-    chart.appendChild(svg("polyline", {points: points.join(" "), fill: "none", stroke: "#2563eb", "stroke-width": "2",
-                                       "stroke-linejoin": "round", "class": "perf-stages-line"}));
-    sketch.appendChild(chart);
+    add.addEventListener("click", function () {
+      var stages = rows();
+      // A new stage goes back up to the highest target so far (the last is often a ramp down to 0).
+      var highest = Math.max.apply(null, [0].concat(stages.map(function (stage) {
+        return Number(stage.target) || 0;
+      })));
+      stages.push({duration: "1m", target: String(highest || 10)});
+      render(stages);
+      fromRows();
+      body.querySelector("tr:last-child .perf-stage-duration").focus();
+    });
+    presets.addEventListener("click", function (event) {
+      var button = event.target.closest("[data-preset]");
+      if (button) {
+        render(preset(button.getAttribute("data-preset")));
+        fromRows();
+      }
+    });
+    field.addEventListener("input", fromText);
+    fromText();
   }
 
   // --------------------------------------------------------------------------------------------- wiring
 
-  function setByStages(on) {
-    SET_BY_STAGES.forEach(function (id) {
-      var input = document.getElementById(id);
+  function value(id) {
+    var input = document.getElementById(id);
+    return input ? input.value.trim() : "";
+  }
+
+  // The fields the profile asked for sets, each with the note said beside it.
+  function setBy() {
+    var set = {};
+    if (value("id_stages")) {
+      SET_FIELDS.forEach(function (name) { set[name] = "set by the stages"; });
+    } else if (value("id_rate_stages")) {
+      set.spawn_rate = set.duration = "set by the rate stages";
+    } else if (value("id_shape")) {
+      var item = form.querySelector('.perf-shape-help [data-shape="' + value("id_shape") + '"]');
+      (item ? item.getAttribute("data-sets").split(" ") : []).forEach(function (name) {
+        if (name) {
+          set[name] = "set by the shape";
+        }
+      });
+    }
+    return set;
+  }
+
+  function sync() {
+    var set = setBy();
+    SET_FIELDS.forEach(function (name) {
+      var input = document.getElementById("id_" + name);
       if (!input) {
         return;
       }
-      input.disabled = on;
+      input.disabled = Boolean(set[name]);
       var row = input.closest(".form-row");
       var note = row.querySelector(".perf-by-stages");
-      if (on && !note) {
-        row.querySelector(".flex-container").appendChild(
-          element("span", {"class": "perf-by-stages"}, "set by the stages"));
-      } else if (!on && note) {
+      if (set[name] && !note) {
+        note = row.querySelector(".flex-container").appendChild(element("span", {"class": "perf-by-stages"}));
+      } else if (!set[name] && note) {
         note.remove();
       }
+      if (set[name]) {
+        note.textContent = set[name];
+      }
+    });
+    var shape = value("id_shape");
+    Array.prototype.forEach.call(form.querySelectorAll(".perf-shape-help [data-shape]"), function (item) {
+      item.hidden = Boolean(shape) && item.getAttribute("data-shape") !== shape;
     });
   }
 
-  function fromRows() {
-    var stages = rows();
-    field.value = serialise(stages);
-    setByStages(stages.length > 0);
-    draw(stages);
+  stagesEditor(form.querySelector("#id_stages"), "users", sync);
+  if (form.querySelector("#id_rate_stages")) {
+    stagesEditor(form.querySelector("#id_rate_stages"), "iterations/s", sync);
   }
-
-  function fromText() {
-    var stages = parse(field.value);
-    render(stages);
-    setByStages(stages.length > 0);
-    draw(stages);
+  if (form.querySelector("#id_shape")) {
+    form.querySelector("#id_shape").addEventListener("change", sync);
   }
-
-  body.addEventListener("input", fromRows);
-  body.addEventListener("click", function (event) {
-    var remove = event.target.closest(".perf-stage-remove");
-    if (remove) {
-      remove.closest("tr").remove();
-      fromRows();
-      fromText();  // renumbered
-    }
-  });
-  add.addEventListener("click", function () {
-    var stages = rows();
-    // A new stage goes back up to the highest target so far (the last is often a ramp down to 0).
-    var highest = Math.max.apply(null, [0].concat(stages.map(function (stage) { return Number(stage.target) || 0; })));
-    stages.push({duration: "1m", target: String(highest || 10)});
-    render(stages);
-    fromRows();
-    body.querySelector("tr:last-child .perf-stage-duration").focus();
-  });
-  presets.addEventListener("click", function (event) {
-    var button = event.target.closest("[data-preset]");
-    if (button) {
-      render(preset(button.getAttribute("data-preset")));
-      fromRows();
-    }
-  });
-  field.addEventListener("input", fromText);
-  fromText();
+  sync();
 }());
