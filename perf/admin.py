@@ -43,7 +43,7 @@ from perf.reports.report import STATUS_CLASSES, Report
 from perf.reports.run_log import run_log
 from perf.reports.stored import stored_inputs, stored_report
 from perf.store import liveness
-from perf.web.run_control import RunControlMixin
+from perf.web.run_control import RunControlMixin, TargetChangeMixin
 
 EDITABLE = ("label", "notes")
 LOG_TEMPLATE = "admin/perf/perfrun/run_log.html"
@@ -90,6 +90,11 @@ def _run_report_admin(admin_: "PerfRunAdmin", request: HttpRequest, run: PerfRun
         "run_pk": run.pk,
         "can_stop": running and not run.stop_requested_by and admin_.has_change_permission(request, run),
         "can_mark": running and admin_.has_change_permission(request, run),  # lost or failed, by hand
+        # A new target users from the live page (perf.web.run_control.TargetChangeMixin), and the last one asked.
+        "can_change_target": (running and not run.stop_requested_by and not run.open_model
+                              and (run.profile or {}).get("kind") != "rate"
+                              and admin_.has_change_permission(request, run)),
+        "target_change": run.target_change if running else None,
         "lost_after": f"{liveness.lost_after():g}",
         "live_url": reverse("admin:perf_perfrun_live", args=[run.pk]),
         "downloads": [
@@ -112,7 +117,7 @@ def ended_message(run: PerfRun) -> str:
 
 
 @admin.register(PerfRun)
-class PerfRunAdmin(RunControlMixin, admin.ModelAdmin):
+class PerfRunAdmin(RunControlMixin, TargetChangeMixin, admin.ModelAdmin):
     actions = ["compare_selected", "mark_lost_selected", "mark_failed_selected"]
     list_display = ("label", "started_at", "status_badge", "users", "duration", "rps", "p95_ms", "error_percent")
     list_display_links = ("label", "started_at")
@@ -239,6 +244,7 @@ class PerfRunAdmin(RunControlMixin, admin.ModelAdmin):
         view = self.admin_site.admin_view
         return [
             *self.control_urls(),
+            *self.target_urls(),
             path("compare/", view(self.compare_view), name=f"{prefix}_compare"),
             path("<int:pk>/live/", view(self.live_view), name=f"{prefix}_live"),
             path("<int:pk>/mark/", view(self.mark_view), name=f"{prefix}_mark"),

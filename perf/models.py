@@ -87,6 +87,10 @@ class PerfRun(models.Model):
     #  "params": {…}, "spans": [{"index", "start", "end", "start_target", "target"}, …] (seconds since the start;
     #  a change of target from the live page is a span that starts at that moment)}.
     profile = models.JSONField(null=True, blank=True, help_text="The load profile: its kind, source and stages.")
+    # A change of target asked for from the live page (perf.web.run_control): {"target": users or iterations a
+    # second, "at": the moment asked (Unix seconds), "by": who}. The running process (and every worker and shard)
+    # reads it with the stop flag and from then on holds that target to the end; the latest one asked wins.
+    target_change = models.JSONField(null=True, blank=True, help_text="The target last asked for from the live page.")
     # Per stage reached: its span ("index", "name", "start", "end", "start_target", "target"), "seconds" run in it,
     # the Aggregated figures of its own requests and each threshold's verdict (perf.load.stage_figures.as_json).
     stages = models.JSONField(default=list, blank=True, help_text="Each stage's own figures and verdicts.")

@@ -85,6 +85,9 @@ class Heartbeat:
         self.stop_reason = ""  # set by the thread from what the row says; read on the event loop
         self.on_its_own = False  # nobody asked for that stop: the shard decided it (its run or coordinator gone)
         self._coordinator: tuple[object, float] = (None, time.monotonic())  # (its heartbeat, when it last moved)
+        # A change of target from the live page, read with the run's row on the thread; applied on the event loop.
+        self.change_asked: dict[str, Any] | None = None
+        self._change_at: Any = None  # the "at" of the change applied last
 
     def _figures(self, **fields: Any) -> dict[str, Any]:
         """A snapshot of the shard's figures, taken on the event loop where they change."""
@@ -107,10 +110,10 @@ class Heartbeat:
         """Why the run's own row means this shard must stop ("" if it need not), and whether the shard decides
         that on its own rather than because somebody asked (on the thread)."""
         row = PerfRun.objects.filter(pk=self.run_id).values_list("heartbeat_at", "stop_requested_by",
-                                                                  "stop_requested_at").first()
+                                                                  "stop_requested_at", "target_change").first()
         if row is None:
             return "its run was deleted", True
-        heartbeat, who, asked_at = row
+        heartbeat, who, asked_at, self.change_asked = row
         if asked_at is not None:
             return persist.admin_stop_reason(who), False
         seen, since = self._coordinator
@@ -131,6 +134,11 @@ class Heartbeat:
             if self.on_its_own:  # nobody asked: say in the shard's row why it stopped early
                 self.context.note_once(f"a shard stopped early by itself: {self.stop_reason}")
             self.runner.request_stop(self.stop_reason)
+            return
+        asked = self.change_asked
+        if asked and asked.get("at") != self._change_at:  # the run's new target: this shard follows its part
+            self._change_at = asked.get("at")
+            self.runner.change_target(float(asked["target"]), float(asked["at"]))
 
     def finish(self) -> None:
         """The last report, waited for (and retried while the database is locked)."""

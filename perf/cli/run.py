@@ -193,7 +193,8 @@ class Invocation:
                         return RunOutcome(status=PerfRun.Status.ABORTED, exit_code=self.signals.exit_code or 0,
                                           stats=self.stats, run_id=None)
                     self.runner.attach_store(self.store)
-                    self.store.watch_stop(lambda who: self.runner.request_stop(persist.admin_stop_reason(who)))
+                    self.store.watch_stop(lambda who: self.runner.request_stop(persist.admin_stop_reason(who)),
+                                          on_change=self.runner.change_target)
                 self.out.write(self._starting_line() + "\n")
                 self.live.begin(self.store.run.started_at.timestamp() if self.store and self.store.run else None)
                 started = time.monotonic()
@@ -322,7 +323,7 @@ class Invocation:
 
     def _stages(self, duration: float) -> list[StageFigures]:
         """Each stage's own figures and verdicts, when the run followed a profile laid out in stages."""
-        profile = self.setup.plan.profile
+        profile = self.runner.plan.profile  # the run's, or what a change of target from the live page made of it
         if profile is None or not profile.spans():
             return []
         return stage_figures(self.stats, profile.spans(), duration, self.setup.thresholds)

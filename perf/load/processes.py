@@ -28,6 +28,7 @@ from gevent.event import Event
 
 from perf.load.context import RunContext
 from perf.load.hooks import RunHooks, Tick
+from perf.load.profile import Profile
 from perf.load.runner import LoadRunner, Runner, RunPlan
 from perf.load.session import HttpSession
 from perf.load.shares import Share, findings, merge_findings
@@ -70,6 +71,7 @@ class _Worker:
     index: int
     pid: int
     fd: int
+    control: int = -1  # the write end of the pipe to the worker: changes of target (see ProcessRunner.change_target)
     requests: int = 0
     users: int = 0
     cpu_percent: float = 0.0
@@ -134,6 +136,17 @@ class ProcessRunner(Runner):
         self._kill_at = min(self._kill_at, time.monotonic() + self.plan.end_grace + HANG_GRACE)
         self._signal_workers(signal.SIGTERM)
 
+    def change_target(self, target: float, at: float) -> Profile:
+        """The parent's own profile (its stage marks, the stored spans), then every worker's: one line on its
+        control pipe, which the worker applies to its share on the same clock."""
+        profile = super().change_target(target, at)
+        line = f"{target!r} {at!r}\n".encode()
+        for worker in self.workers:
+            if not worker.exited and worker.control >= 0:
+                with contextlib.suppress(OSError):  # a worker that has ended hears nothing more
+                    os.write(worker.control, line)
+        return profile
+
     def run(self) -> str:
         """Fork the workers, merge their reports until all are done; returns ``"completed"`` or why not."""
         self.stats.start_time = time.time()
@@ -171,13 +184,16 @@ class ProcessRunner(Runner):
             if self.stopping:
                 return
             read_fd, write_fd = os.pipe()
+            control_read, control_write = os.pipe()
             pid = fork()
             if pid == 0:
                 os.close(read_fd)
-                self._worker_main(share, write_fd)
+                os.close(control_write)
+                self._worker_main(share, write_fd, control_read)
             os.close(write_fd)
+            os.close(control_read)
             gevent.os.make_nonblocking(read_fd)
-            self.workers.append(_Worker(index=share.index, pid=pid, fd=read_fd))
+            self.workers.append(_Worker(index=share.index, pid=pid, fd=read_fd, control=control_write))
 
     def _supervise(self, started: float) -> None:
         """Tick on the parent's own clock until every worker has hung up (or is killed for hanging).
@@ -272,6 +288,10 @@ class ProcessRunner(Runner):
                 break
         gevent.joinall(readers, timeout=REAP_TIMEOUT)
         gevent.killall([reader for reader in readers if not reader.dead], timeout=REAP_TIMEOUT)
+        for worker in self.workers:
+            if worker.control >= 0:
+                os.close(worker.control)
+                worker.control = -1
 
     def _reap(self, worker: _Worker) -> bool:
         if not worker.exited:
@@ -284,7 +304,7 @@ class ProcessRunner(Runner):
 
     # --- a worker -----------------------------------------------------------------------------------------------
 
-    def _worker_main(self, share: Share, fd: int) -> NoReturn:
+    def _worker_main(self, share: Share, fd: int, control: int) -> NoReturn:
         """The whole life of a worker process; it never returns into the parent's code."""
         code = 0
         try:
@@ -296,6 +316,7 @@ class ProcessRunner(Runner):
             worker = self._become_worker(share, stats, RunHooks(on_tick=report))
             gevent.os.make_nonblocking(fd)
             gevent.signal_handler(signal.SIGTERM, worker.request_stop, "stopped by the parent process")
+            gevent.spawn(_follow_control, control, worker)
             worker.run()
             _send(fd, ("done", *findings(self.context)))
         except BaseException:
@@ -311,6 +332,7 @@ class ProcessRunner(Runner):
         _die_with_parent()
         for worker in self.workers:
             os.close(worker.fd)  # earlier siblings' pipes, inherited
+            os.close(worker.control)
         self.workers = []
         devnull = os.open(os.devnull, os.O_RDWR)
         for target in (0, 1, 2):
@@ -322,6 +344,21 @@ class ProcessRunner(Runner):
                                   self.make_session, context=self.context, hooks=hooks, share=share,
                                   clock_start=self.stats.start_time)
         return self._worker
+
+
+def _follow_control(fd: int, worker: LoadRunner) -> None:
+    """In a worker: each line from the parent, "target at", is a change of target (``Runner.change_target``)."""
+    gevent.os.make_nonblocking(fd)
+    pending = b""
+    while True:
+        data = gevent.os.nb_read(fd, 4096)
+        if not data:
+            return  # the parent closed its end: no more changes
+        pending += data
+        while b"\n" in pending:
+            line, pending = pending.split(b"\n", 1)
+            target, at = line.split()
+            worker.change_target(float(target), float(at))
 
 
 def _send(fd: int, message: tuple[object, ...]) -> None:

@@ -135,3 +135,37 @@ def spans_from_json(items: Sequence[dict[str, Any]]) -> tuple[StageSpan, ...]:
 def stages_of(spans: Sequence[StageSpan]) -> tuple[Stage, ...]:
     """The stages back from their spans (a stored profile rebuilt on a Celery shard)."""
     return tuple(Stage(span.end - span.start, span.target) for span in spans)
+
+
+class HeldProfile(Profile):
+    """A change of target from the live page: ``base`` until ``at`` seconds, then ``target`` held until ``end``
+    (the run's end). Its spans are the base's up to ``at`` (the one under way cut there, its later ones
+    dropped) and one more that starts at ``at``, so the reports show the change as a stage of its own."""
+
+    def __init__(self, base: Profile, at: float, target: float, end: float) -> None:
+        self.base, self.at, self.held, self.end = base, at, target, max(end, at)
+        self.kind = base.kind
+
+    def target(self, elapsed: float) -> float | None:
+        if elapsed < self.at:
+            return self.base.target(elapsed)
+        return self.held if elapsed < self.end else None
+
+    def spans(self) -> tuple[StageSpan, ...]:
+        kept = []
+        for span in self.base.spans():
+            if span.start >= self.at:
+                break
+            if span.end <= self.at:
+                kept.append(span)
+                continue
+            share = (self.at - span.start) / (span.end - span.start)
+            reached = span.start_target + share * (span.target - span.start_target)
+            kept.append(StageSpan(span.index, span.start, self.at, span.start_target, reached))
+        return (*kept, StageSpan(len(kept), self.at, self.end, self.held, self.held))
+
+
+def plain_profile(target: float, at: float, kind: Kind = "users") -> Profile:
+    """What a run started without a profile (``-u N``, ``--rate R``) did until ``at`` seconds, as one stage from
+    0 to its target: the base a change of target from the live page is laid on."""
+    return SpanProfile([StageSpan(0, 0.0, max(at, 0.0), 0.0, target)], kind)

@@ -12,7 +12,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from math import log
 from typing import Any
 
@@ -21,7 +21,7 @@ from gevent.event import Event
 
 from perf.load.context import RunContext
 from perf.load.hooks import RunHooks, Tick
-from perf.load.profile import Profile, StageSpan, span_at
+from perf.load.profile import HeldProfile, Profile, StageSpan, plain_profile, span_at, whole_users
 from perf.load.session import CUT_OFF, HttpSession
 from perf.load.shares import Share
 from perf.load.stats import StatsRegistry
@@ -165,6 +165,7 @@ class Runner:
         self._cut = Event()  # a second stop signal: the requests in flight are cut off without their grace
         # With a load profile: the wall-clock time its elapsed seconds count from, once known (_begin_profile).
         self.profile_origin: float | None = None
+        self.clock_start: float | None = None  # where a share's profile counts from, when not its own start
         self._stage_watch: gevent.Greenlet | None = None
 
     def run(self) -> str:
@@ -190,6 +191,30 @@ class Runner:
     def _end_profile(self) -> None:
         if self._stage_watch is not None:
             self._stage_watch.kill(block=False)
+
+    def change_target(self, target: float, at: float) -> Profile:
+        """From ``at`` (Unix seconds: when it was asked for on the live page) hold ``target`` to the end of the run:
+        the profile becomes its own past plus one stage from that moment (a run without one gets one). Every
+        process of the run computes the same stage from the same stored moment; the one that holds the run's
+        registry marks its start, so the reports show its own figures."""
+        origin = self.profile_origin or self.clock_start or self.stats.start_time
+        elapsed = max(0.0, at - origin)
+        plan = self.plan
+        base = plan.profile or plain_profile(plan.users * self.share.count, elapsed)
+        profile = HeldProfile(base, elapsed, target, plan.duration)
+        if base.kind == "users" and self.share.users_of(target) > len(self.share):
+            # Spawn positions past the order the run was sized for: any prefix of the order is a fair mix, so the
+            # longer order starts with the one already run.
+            order = scenario_spawn_order(list(self.scenarios.values()), whole_users(target))
+            self.share = Share.of(order, self.share.index, self.share.count)
+            self.spawn_order = list(self.share.scenarios)
+        self.plan = replace(plan, profile=profile, users=max(plan.users, len(self.share)))
+        if self.profile_origin is None:
+            self.profile_origin = origin
+        if self.share.count == 1:
+            self._end_profile()  # the base's later stages never begin
+            self.stats.mark_stage(profile.spans()[-1].index)
+        return profile
 
     def profile_now(self) -> tuple[float | None, StageSpan | None]:
         """(the target, the stage under way) of the run's profile now; (None, None) without one or before it began."""
@@ -339,6 +364,7 @@ class LoadRunner(Runner):
         self.cut_off_at_end = 0
         self._wait_override: WaitTime | None = between(*plan.wait) if plan.wait else None
         self._shared_rng = random.Random()
+        self._driver: gevent.Greenlet | None = None  # what brings the load (see _start_driver)
 
     @property
     def user_count(self) -> int:
@@ -382,15 +408,16 @@ class LoadRunner(Runner):
     def _follow(self) -> None:
         """Follow the load profile: at every step ask it for the target, start or stop this share's users to
         match (``Share.users_of``), until it says the run is over."""
-        profile = self.plan.profile
-        assert profile is not None
         origin = self.clock_start if self.clock_start is not None else self.stats.start_time
         delay = origin - time.time()
         if delay > 0 and self._stop.wait(timeout=delay):
             return
-        self._begin_profile(origin)
-        order = self.share.users
+        if self.profile_origin is None:  # else a plain run that a change of target turned into a profiled one
+            self._begin_profile(origin)
         while not self._stop.is_set():
+            profile = self.plan.profile  # a change of target from the live page replaces it
+            assert profile is not None
+            order = self.share.users
             target = profile.target(time.time() - origin)
             if target is None:
                 self.request_stop("completed")
@@ -441,6 +468,18 @@ class LoadRunner(Runner):
             gevent.sleep(END_POLL_S)
         greenlet.kill(block=False)
 
+    def change_target(self, target: float, at: float) -> Profile:
+        """As ``Runner.change_target``; a run that was spawning its users plainly follows the new profile from
+        now on, starting from the users it runs (its spawner ends)."""
+        plain = self.plan.profile is None
+        profile = super().change_target(target, at)
+        if plain and self._driver is not None and not self._stop.is_set():
+            self._driver.kill()
+            self._active = [(user, greenlet) for user, greenlet in self.users
+                            if not greenlet.dead and not user.stopping]
+            self._driver = gevent.spawn(self._follow)
+        return profile
+
     # --- what a model supplies to the loop ----------------------------------------------------------------------
 
     def _start_driver(self) -> gevent.Greenlet:
@@ -470,7 +509,7 @@ class LoadRunner(Runner):
         started = time.monotonic()
         bound = started + self._time_bound()
         cpu_mark = (started, time.process_time())
-        driver = self._start_driver()
+        self._driver = self._start_driver()
         try:
             while True:
                 remaining = bound - time.monotonic()
@@ -483,7 +522,7 @@ class LoadRunner(Runner):
                     continue  # the bound ends the loop at the next turn; the last tick is the final one below
                 cpu_mark = self._tick(started, cpu_mark)
         finally:
-            driver.kill()
+            self._driver.kill()
             self._end_profile()
             self._driver_ended()
             users_at_end = self.user_count

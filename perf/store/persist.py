@@ -235,6 +235,12 @@ def stop_requested_by(run: PerfRun | int) -> str:
     return "" if row is None else (row[0] or "someone")
 
 
+def target_change(run: PerfRun | int) -> dict[str, Any] | None:
+    """The change of target last asked for from the live page, or None (read with the stop flag)."""
+    pk = run if isinstance(run, int) else run.pk
+    return PerfRun.objects.filter(pk=pk).values_list("target_change", flat=True).first()
+
+
 def admin_stop_reason(who: str) -> str:
     """The stop reason of a run stopped from the admin: the same words whichever process heard it first."""
     return f"stopped from the admin by {who or 'someone'}"

@@ -44,6 +44,7 @@ from gevent.monkey import get_original
 from gevent.threadpool import ThreadPool
 
 from perf.conf import perf_settings
+from perf.load.profile import Profile, spans_json
 from perf.load.stats import StatsRegistry
 from perf.models import PerfRun
 from perf.store import persist
@@ -242,6 +243,9 @@ class RunStore(DatabaseThread):
         self._on_stop: Callable[[str], None] | None = None
         self._control: DatabaseThread | None = None
         self._watcher: gevent.Greenlet | None = None
+        self._on_change: Callable[[float, float], Profile | None] | None = None
+        self._change_asked: dict[str, Any] | None = None  # set on the control thread, read on the event loop
+        self._change_at: Any = None  # the "at" of the change applied last
 
     def start(self, **fields: Any) -> PerfRun:
         """The ``running`` row, before the first request: even a killed run leaves a trace."""
@@ -285,27 +289,56 @@ class RunStore(DatabaseThread):
 
         self.submit(persist.save_progress, run, snapshot, elapsed, done=stored)
 
-    def watch_stop(self, on_stop: Callable[[str], None], interval: float = STOP_POLL_INTERVAL) -> None:
-        """Call ``on_stop(who)`` on the event loop once someone asks for a stop from the admin.
+    def watch_stop(self, on_stop: Callable[[str], None], interval: float = STOP_POLL_INTERVAL,
+                   on_change: Callable[[float, float], Profile | None] | None = None) -> None:
+        """Call ``on_stop(who)`` on the event loop once someone asks for a stop from the admin, and
+        ``on_change(target, at)`` for each change of target asked for from the live page.
 
         A cheap read every ``interval``, on a second thread of its own so that a progress write held
-        up by a lock never delays a stop.
+        up by a lock never delays a stop (or a change). The profile ``on_change`` returns is stored with
+        the run at once, so the live page's stage, target and Stages show the change.
         """
         assert self.run is not None, "start() first"
         self._on_stop = on_stop
+        self._on_change = on_change
         self._control = DatabaseThread(patience=self.patience)
 
         control, run = self._control, self.run
 
         def read() -> None:
             self._note_stop(persist.stop_requested_by(run))
+            if on_change is not None:
+                self._change_asked = persist.target_change(run)
+
+        def heard() -> None:
+            self._heard_stop()
+            self._heard_change()
 
         def poll() -> None:
             while not self._stop_requested_by:
                 gevent.sleep(interval)
-                control.submit(read, done=lambda ok: self._heard_stop())
+                control.submit(read, done=lambda ok: heard())
 
         self._watcher = gevent.spawn(poll)
+
+    def _heard_change(self) -> None:
+        """A change of target not applied yet: apply it (the latest asked wins) and store the new layout."""
+        asked = self._change_asked
+        if not asked or self._on_change is None or self._stop_requested_by or asked.get("at") == self._change_at:
+            return
+        self._change_at = asked.get("at")
+        profile = self._on_change(float(asked["target"]), float(asked["at"]))
+        if profile is not None and self.run is not None:
+            layout = dict(self.run.profile or {"kind": profile.kind, "source": "live", "text": "", "shape": None,
+                                               "params": {}})
+            layout["spans"] = spans_json(profile.spans())
+            gevent.spawn(self._store_layout, layout)
+
+    def _store_layout(self, layout: dict[str, Any]) -> None:
+        try:
+            self.update(profile=layout)
+        except StoreError as error:  # the run goes on; the final save still has its figures
+            self.last_error = str(error)
 
     def _note_stop(self, who: str) -> None:
         if who:

@@ -415,3 +415,54 @@ class RunControlMixin(_AdminBase):
         else:
             self.message_user(request, f"Run {pk} is already stopping.", messages.WARNING)
         return HttpResponseRedirect(reverse("admin:perf_perfrun_change", args=[pk]))
+
+
+# --- Changing a running run's target from its live page (issue 20, Locust's "Edit") ------------------------------
+
+
+class TargetChangeMixin(_AdminBase):
+    """A new target users for a running run, from its live page: stored on the run (``PerfRun.target_change``),
+    which its process (and every worker and shard) reads with the stop flag and holds to the end of the run."""
+
+    def target_urls(self) -> list[URLPattern]:
+        return [path("<int:pk>/target/", self.admin_site.admin_view(self.target_view), name="perf_perfrun_target")]
+
+    def target_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """POST ``target``: the change permission, as Stop; a finished run, or a number outside 0 to
+        PERF_WEB_MAX_USERS, is refused with one line and nothing stored."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        liveness.mark_lost_on_read()
+        run = get_object_or_404(PerfRun, pk=pk)
+        if not self.has_change_permission(request, run):
+            raise PermissionDenied
+        refusal = target_refusal(run, request.POST.get("target", ""), launch.WebLimits.from_settings())
+        if refusal:
+            self.message_user(request, refusal, messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:perf_perfrun_change", args=[pk]))
+        target = int(request.POST["target"])
+        who = request.user.get_username()
+        changed = PerfRun.objects.filter(pk=pk, status=PerfRun.Status.RUNNING, stop_requested_at__isnull=True).update(
+            target_change={"target": target, "at": timezone.now().timestamp(), "by": who[:150]})
+        if changed:
+            self.message_user(request, f"Run {pk}: {target} users asked for; the run follows within 2 s and holds "
+                                       "them to its end.")
+        else:
+            self.message_user(request, f"Run {pk} is not running any more: its target stays as it was.",
+                              messages.WARNING)
+        return HttpResponseRedirect(reverse("admin:perf_perfrun_change", args=[pk]))
+
+
+def target_refusal(run: PerfRun, text: str, limits: launch.WebLimits) -> str:
+    """Why ``text`` cannot be the running run's new target, in one line naming the fix ("" when it can)."""
+    if run.status != PerfRun.Status.RUNNING or run.stop_requested_at is not None:
+        return f"Run {run.pk} is not running ({run.status}): only a running run's target can change."
+    if (run.profile or {}).get("kind") == "rate" or run.open_model or (run.options or {}).get("rate"):
+        return f"Run {run.pk} runs the open model: its rate cannot be changed from this page yet."
+    try:
+        target = int(text.strip())
+    except ValueError:
+        return f"Target users must be a whole number from 0 to {limits.users}, not {text.strip()[:20]!r}."
+    if not 0 <= target <= limits.users:
+        return f"Target users must be from 0 to {limits.users} (PERF_WEB_MAX_USERS), not {target}."
+    return ""
