@@ -357,7 +357,9 @@ class Invocation:
             started_at=self.stats.start_time, finished_at=self.stats.start_time + duration,
             git_revision=self.git_revision, database_vendor=connection.vendor, cpu_warning=runner.cpu_warned,
             max_cpu_percent=runner.max_cpu_percent, thresholds=thresholds, open_model=runner.outcome(),
-            unsaved=unsaved, shards=shards, profile=self.setup.profile, stages=stages)
+            unsaved=unsaved, shards=shards, stages=stages,
+            # The stored row's: a change of target from the live page is a stage of it (RunStore keeps it current).
+            profile=row.profile if row is not None and row.profile else self.setup.profile)
 
     def _shards(self, run: PerfRun) -> tuple[ShardResult, ...]:
         """A distributed run's shards as their rows last said; none when the database does not answer."""

@@ -3,6 +3,7 @@ user with the change permission (as Stop); the run's process, its forked workers
 and from then on runs the new number of users to its end; the change is a stage of the stored profile. A
 view-only user changes nothing, and a target over PERF_WEB_MAX_USERS or on a finished run is refused."""
 
+import json
 import time
 import uuid
 
@@ -28,9 +29,11 @@ def latest_users(run: PerfRun) -> int | None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("extra", [(), ("--processes", "2")], ids=["local", "processes"])
-def test_a_running_run_follows_a_new_target_from_the_live_page(seeded, live_server_process, orm, admin, extra):
+def test_a_running_run_follows_a_new_target_from_the_live_page(seeded, live_server_process, orm, admin, extra,
+                                                                tmp_path):
     label = f"retarget-{uuid.uuid4().hex[:8]}"
-    process = start_run_perf(seeded, *stoppable_args(live_server_process.url, label, *extra))
+    summary = tmp_path / "run.json"
+    process = start_run_perf(seeded, *stoppable_args(live_server_process.url, label, *extra, "--json", str(summary)))
     try:
         run = wait_until_running(label)
         poll(lambda: latest_users(run) == 4 or None, "the run never ran its 4 users", timeout=30)
@@ -58,6 +61,9 @@ def test_a_running_run_follows_a_new_target_from_the_live_page(seeded, live_serv
     assert run.stages[1]["requests"] > 0 and run.stages[1]["failures"] == 0
     # No user stopped by the change left a failed request behind.
     assert run.total_failures == 0
+    # The run's own --json describes the profile as stored, the change included.
+    meta = json.loads(summary.read_text())["meta"]
+    assert [span["target"] for span in meta["profile"]["spans"]] == [4, 2] == [s["target"] for s in meta["stages"]]
 
 
 def test_only_users_who_may_change_runs_can_change_a_target(seeded, live_server_process, orm):
