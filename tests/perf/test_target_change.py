@@ -8,14 +8,20 @@ import json
 import time
 import uuid
 
+import gevent
 import pytest
 from django.contrib.auth.models import Permission
 
+from perf.load.open_model import OpenModelRunner
+from perf.load.profile import Stage, StagedProfile
+from perf.load.runner import RunPlan
+from perf.load.session import HttpSession
+from perf.load.stats import StatsRegistry
 from perf.models import PerfRun, StatsSample
 from tests.adminclient import AdminClient
 from tests.factories import PASSWORD, make_user
 from tests.liveserver import start_run_perf
-from tests.perf.builders import poll, stoppable_args, superuser, wait_until_running
+from tests.perf.builders import HealthChecker, poll, stoppable_args, superuser, wait_until_running
 
 
 @pytest.fixture
@@ -175,3 +181,30 @@ def test_an_open_model_run_s_new_rate_is_checked(seeded, live_server_process, or
         assert run.target_change["target"] == 2.5 and run.target_change["by"] == admin.username
     finally:
         PerfRun.objects.filter(pk=run.pk).update(status=PerfRun.Status.ABORTED)
+
+
+def test_a_rate_profile_follows_a_new_rate_from_the_moment_asked(live_server_process):
+    """--rate-stages (the local open model): 40/s planned for 4 s, changed to 10/s one second in. The schedule to
+    come follows the held rate (about 40 + 3 × 10 arrivals, not 160), the change is a rate stage of its own, and
+    every arrival still finds a user (a pool of 10: room to spare on a busy machine)."""
+    plan = RunPlan(users=10, spawn_rate=100, duration=4.001, tick_interval=0.5,
+                   profile=StagedProfile([Stage(0.001, 40), Stage(4.0, 40)], "rate"))
+    stats = StatsRegistry()
+    runner = OpenModelRunner([HealthChecker], plan, stats,
+                             lambda registry: HttpSession(live_server_process.url, registry.record))
+    changed: list = []
+
+    def change_one_second_in() -> None:
+        while runner.profile_origin is None:
+            gevent.sleep(0.01)
+        gevent.sleep(max(0.0, runner.profile_origin + 1.0 - time.time()))
+        changed.append(runner.change_target(10, time.time()))
+
+    gevent.spawn(change_one_second_in)
+    assert runner.run() == "completed"
+    assert changed, "the change was never made"
+    spans = changed[0].spans()
+    assert changed[0].kind == "rate" and [(span.start_target, span.target) for span in spans][-1] == (10, 10)
+    assert spans[-1].start == pytest.approx(1.0, abs=0.1) and spans[-1].end == pytest.approx(4.001)
+    assert runner.scheduled_iterations == pytest.approx(40 + 30, abs=4)
+    assert runner.dropped_iterations == 0 and stats.total.num_failures == 0
