@@ -275,16 +275,23 @@ class OpenModelRunner(LoadRunner):
         """A plain --rate run held its rate from the schedule's start."""
         return plain_profile(self.rate, elapsed, "rate")
 
+    def change_target(self, target: float, at: float) -> Profile:
+        """As ``LoadRunner.change_target``. Asked while the pool is still starting, the new rate holds from the
+        schedule's start: the profile's clock starts there, so until then it counts from now."""
+        if self._schedule_start is None and self.profile_origin is None:
+            self.profile_origin = time.time()
+        return super().change_target(target, at)
+
     def _profile_changed(self, was_plain: bool, at: float) -> None:
         """The schedule to come follows the new profile (``Runner.change_target`` made it): from the moment asked
         for, or from the latest arrival handed out when that is later (the run hears a change up to a second
         after it was asked for, and an arrival already sent is not sent again). Its due times count from t0 as
         before, so a late start is still measured from them."""
-        if self._schedule_start is None:  # the pool is still starting: the schedule begins on the new profile
-            return
         profile = self.plan.profile
         assert profile is not None
         self.rate = max(self.rate, profile.peak)
+        if self._schedule_start is None:  # the pool is still starting: the schedule begins on the new profile
+            return
         self._offsets = arrival_offsets(profile, start=max(at, self._last_offset))
         self._replanned.set()
 

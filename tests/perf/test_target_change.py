@@ -208,3 +208,16 @@ def test_a_rate_profile_follows_a_new_rate_from_the_moment_asked(live_server_pro
     assert spans[-1].start == pytest.approx(1.0, abs=0.1) and spans[-1].end == pytest.approx(4.001)
     assert runner.scheduled_iterations == pytest.approx(40 + 30, abs=4)
     assert runner.dropped_iterations == 0 and stats.total.num_failures == 0
+
+
+def test_a_new_rate_asked_while_the_pool_starts_holds_from_the_schedule_s_start(live_server_process):
+    """A plain --rate 40 run whose pool takes about a second to start, changed to 10/s at once: the whole schedule
+    runs at 10/s (about 20 arrivals in 2 s, not 80), as one rate stage."""
+    plan = RunPlan(users=4, spawn_rate=4, duration=2.0, tick_interval=0.5)
+    runner = OpenModelRunner([HealthChecker], plan, StatsRegistry(),
+                             lambda registry: HttpSession(live_server_process.url, registry.record), rate=40)
+    changed: list = []
+    gevent.spawn_later(0.2, lambda: changed.append(runner.change_target(10, time.time())))
+    assert runner.run() == "completed"
+    assert [(span.start, span.start_target, span.target) for span in changed[0].spans()] == [(0.0, 10, 10)]
+    assert runner.scheduled_iterations == pytest.approx(20, abs=2) and runner.dropped_iterations == 0
