@@ -43,7 +43,7 @@ from perf.reports.report import STATUS_CLASSES, Report
 from perf.reports.run_log import run_log
 from perf.reports.stored import stored_inputs, stored_report
 from perf.store import liveness
-from perf.web.run_control import RunControlMixin, TargetChangeMixin
+from perf.web.run_control import RunControlMixin, TargetChangeMixin, target_unit
 
 EDITABLE = ("label", "notes")
 LOG_TEMPLATE = "admin/perf/perfrun/run_log.html"
@@ -90,10 +90,10 @@ def _run_report_admin(admin_: "PerfRunAdmin", request: HttpRequest, run: PerfRun
         "run_pk": run.pk,
         "can_stop": running and not run.stop_requested_by and admin_.has_change_permission(request, run),
         "can_mark": running and admin_.has_change_permission(request, run),  # lost or failed, by hand
-        # A new target users from the live page (perf.web.run_control.TargetChangeMixin), and the last one asked.
-        "can_change_target": (running and not run.stop_requested_by and not run.open_model
-                              and (run.profile or {}).get("kind") != "rate"
-                              and admin_.has_change_permission(request, run)),
+        # A new target from the live page (perf.web.run_control.TargetChangeMixin): users, or an open-model run's
+        # rate; and the last one asked.
+        "can_change_target": running and not run.stop_requested_by and admin_.has_change_permission(request, run),
+        "target_unit": target_unit(run),  # users, or an open-model run's iterations a second
         "target_change": run.target_change if running else None,
         "lost_after": f"{liveness.lost_after():g}",
         "live_url": reverse("admin:perf_perfrun_live", args=[run.pk]),

@@ -18,6 +18,7 @@ the mix away from the slow endpoints just when they slow down (an omission of it
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from itertools import count
 from math import sqrt
 from typing import Any
 
@@ -26,7 +27,7 @@ from gevent.event import Event
 
 from perf.load.context import RunContext
 from perf.load.hooks import RunHooks
-from perf.load.profile import Profile
+from perf.load.profile import Profile, plain_profile
 from perf.load.runner import LoadRunner, RunPlan, split_counts
 from perf.load.session import HttpSession
 from perf.load.stats import StatsRegistry
@@ -39,13 +40,14 @@ POOL_READY_TIMEOUT = 30.0
 ARRIVAL_STEP_S = 0.01
 
 
-def arrival_offsets(profile: Profile, step: float = ARRIVAL_STEP_S) -> Iterator[float]:
+def arrival_offsets(profile: Profile, step: float = ARRIVAL_STEP_S, start: float = 0.0) -> Iterator[float]:
     """The due times, in seconds from the schedule's start, of the arrivals a rate profile asks for (``--rate-stages``,
     k6's ramping-arrival-rate): arrival k is due when the integral of the rate reaches k. The rate is taken as
     linear over each step, which it is inside a stage, so within a stage the times are exact (a constant rate R
     gives 1/R, 2/R, …) and a ramp's arrivals thicken as it climbs. A shape without stages is taken as linear
-    over each step."""
-    elapsed, done, number = 0.0, 0.0, 1
+    over each step. From ``start`` seconds on, when given: a change of rate from the live page lays the schedule
+    to come on the new profile, its first arrival one new interval after the moment it takes effect."""
+    elapsed, done, number = start, 0.0, 1
     ends = [span.end for span in profile.spans()]  # a step never straddles a stage's end: rates bend there
     while True:
         start_rate = profile.target(elapsed)
@@ -155,6 +157,11 @@ class OpenModelRunner(LoadRunner):
         self._pool_ready = Event()
         self._settled = 0
         self._schedule_start: float | None = None  # perf_counter() at t0
+        # The due times to come, in seconds from t0; a change of rate from the live page replaces them (and sets
+        # _replanned, which wakes the scheduler from its wait for the next one). The latest one handed out.
+        self._offsets: Iterator[float] = iter(())
+        self._replanned = Event()
+        self._last_offset = 0.0
 
     # --- the pool -----------------------------------------------------------------------------------------------
 
@@ -245,27 +252,48 @@ class OpenModelRunner(LoadRunner):
             return
         start = self._schedule_start = time.perf_counter()
         end = start + self.plan.duration
-        if self.plan.profile is not None:
-            self._begin_profile(time.time())
-            for offset in arrival_offsets(self.plan.profile):
-                intended = start + offset
-                if intended >= end:
-                    break
-                delay = intended - time.perf_counter()
-                if delay > 0:
-                    gevent.sleep(delay)
-                self._dispatch(intended)
-        else:
-            interval = 1.0 / self.rate
-            index = 0
-            while (intended := start + index * interval) < end:
-                delay = intended - time.perf_counter()
-                if delay > 0:
-                    gevent.sleep(delay)
-                self._dispatch(intended)
-                index += 1
+        self._begin_profile(time.time())  # a plain run's too: a change of rate counts from it
+        profile = self.plan.profile
+        self._offsets = arrival_offsets(profile) if profile is not None else (k / self.rate for k in count())
+        while True:
+            offset = next(self._offsets, None)
+            intended = start + offset if offset is not None else end
+            if intended >= end:
+                break
+            delay = intended - time.perf_counter()
+            if delay > 0 and self._replanned.wait(timeout=delay):
+                self._replanned.clear()  # this arrival was the old rate's: the new schedule decides the next
+                continue
+            self._last_offset = offset
+            self._dispatch(intended)
         gevent.sleep(max(0.0, end - time.perf_counter()))
         self.request_stop("completed")
+
+    # --- a change of rate from the live page ---------------------------------------------------------------------
+
+    def _plain_profile(self, elapsed: float) -> Profile:
+        """A plain --rate run held its rate from the schedule's start."""
+        return plain_profile(self.rate, elapsed, "rate")
+
+    def change_target(self, target: float, at: float) -> Profile:
+        """As ``LoadRunner.change_target``. Asked while the pool is still starting, the new rate holds from the
+        schedule's start: the profile's clock starts there, so until then it counts from now."""
+        if self._schedule_start is None and self.profile_origin is None:
+            self.profile_origin = time.time()
+        return super().change_target(target, at)
+
+    def _profile_changed(self, was_plain: bool, at: float) -> None:
+        """The schedule to come follows the new profile (``Runner.change_target`` made it): from the moment asked
+        for, or from the latest arrival handed out when that is later (the run hears a change up to a second
+        after it was asked for, and an arrival already sent is not sent again). Its due times count from t0 as
+        before, so a late start is still measured from them."""
+        profile = self.plan.profile
+        assert profile is not None
+        self.rate = max(self.rate, profile.peak)
+        if self._schedule_start is None:  # the pool is still starting: the schedule begins on the new profile
+            return
+        self._offsets = arrival_offsets(profile, start=max(at, self._last_offset))
+        self._replanned.set()
 
     # --- what the open model brings to LoadRunner's loop --------------------------------------------------------
 

@@ -166,6 +166,8 @@ class HeldProfile(Profile):
 
 
 def plain_profile(target: float, at: float, kind: Kind = "users") -> Profile:
-    """What a run started without a profile (``-u N``, ``--rate R``) did until ``at`` seconds, as one stage from
-    0 to its target: the base a change of target from the live page is laid on."""
-    return SpanProfile([StageSpan(0, 0.0, max(at, 0.0), 0.0, target)], kind)
+    """What a run started without a profile (``-u N``, ``--rate R``) did until ``at`` seconds, as one stage: the
+    base a change of target from the live page is laid on. Users ramp up from 0 to their number (the spawn rate);
+    an open model's rate is held from its schedule's start (its pool is built before the clock starts), so its
+    stage is flat."""
+    return SpanProfile([StageSpan(0, 0.0, max(at, 0.0), target if kind == "rate" else 0.0, target)], kind)

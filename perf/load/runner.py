@@ -200,7 +200,7 @@ class Runner:
         origin = self.profile_origin or self.clock_start or self.stats.start_time
         elapsed = max(0.0, at - origin)
         plan = self.plan
-        base = plan.profile or plain_profile(plan.users * self.share.count, elapsed)
+        base = plan.profile or self._plain_profile(elapsed)
         profile = HeldProfile(base, elapsed, target, plan.duration)
         if base.kind == "users" and self.share.users_of(target) > len(self.share):
             # Spawn positions past the order the run was sized for: any prefix of the order is a fair mix, so the
@@ -215,6 +215,11 @@ class Runner:
             self._end_profile()  # the base's later stages never begin
             self.stats.mark_stage(profile.spans()[-1].index)
         return profile
+
+    def _plain_profile(self, elapsed: float) -> Profile:
+        """What a run without a profile did for its first ``elapsed`` seconds (``plain_profile``): here its users;
+        the open model says its rate."""
+        return plain_profile(self.plan.users * self.share.count, elapsed)
 
     def profile_now(self) -> tuple[float | None, StageSpan | None]:
         """(the target, the stage under way) of the run's profile now; (None, None) without one or before it began."""
@@ -473,12 +478,19 @@ class LoadRunner(Runner):
         now on, starting from the users it runs (its spawner ends)."""
         plain = self.plan.profile is None
         profile = super().change_target(target, at)
-        if plain and self._driver is not None and not self._stop.is_set():
+        if self._driver is not None and not self._stop.is_set():
+            self._profile_changed(plain, max(0.0, at - (self.profile_origin or at)))
+        return profile
+
+    def _profile_changed(self, was_plain: bool, at: float) -> None:
+        """The driver's part of a change of target, ``at`` seconds into the profile: a plain run's spawner gives
+        way to the profile's follower (a profiled run's follower reads the new profile at its next step)."""
+        if was_plain:
+            assert self._driver is not None
             self._driver.kill()
             self._active = [(user, greenlet) for user, greenlet in self.users
                             if not greenlet.dead and not user.stopping]
             self._driver = gevent.spawn(self._follow)
-        return profile
 
     # --- what a model supplies to the loop ----------------------------------------------------------------------
 

@@ -421,15 +421,17 @@ class RunControlMixin(_AdminBase):
 
 
 class TargetChangeMixin(_AdminBase):
-    """A new target users for a running run, from its live page: stored on the run (``PerfRun.target_change``),
-    which its process (and every worker and shard) reads with the stop flag and holds to the end of the run."""
+    """A new target for a running run, from its live page: users, or an open-model run's rate (iterations a second,
+    its pool staying its -u). Stored on the run (``PerfRun.target_change``), which its process (and every worker
+    and shard) reads with the stop flag and holds to the end of the run."""
 
     def target_urls(self) -> list[URLPattern]:
         return [path("<int:pk>/target/", self.admin_site.admin_view(self.target_view), name="perf_perfrun_target")]
 
     def target_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         """POST ``target``: the change permission, as Stop; a finished run, or a number outside 0 to
-        PERF_WEB_MAX_USERS, is refused with one line and nothing stored."""
+        PERF_WEB_MAX_USERS (an open-model run's rate: above 0, at most MAX_RATE), is refused with one line and
+        nothing stored."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         liveness.mark_lost_on_read()
@@ -440,25 +442,51 @@ class TargetChangeMixin(_AdminBase):
         if refusal:
             self.message_user(request, refusal, messages.ERROR)
             return HttpResponseRedirect(reverse("admin:perf_perfrun_change", args=[pk]))
-        target = int(request.POST["target"])
+        unit = target_unit(run)
+        target = _target_number(request.POST["target"], unit)
         who = request.user.get_username()
         changed = PerfRun.objects.filter(pk=pk, status=PerfRun.Status.RUNNING, stop_requested_at__isnull=True).update(
             target_change={"target": target, "at": timezone.now().timestamp(), "by": who[:150]})
         if changed:
-            self.message_user(request, f"Run {pk}: {target} users asked for; the run follows within 2 s and holds "
-                                       "them to its end.")
+            self.message_user(request, f"Run {pk}: {target:g} {unit} asked for; the run follows within 2 s and "
+                                       "holds it to its end.")
         else:
             self.message_user(request, f"Run {pk} is not running any more: its target stays as it was.",
                               messages.WARNING)
         return HttpResponseRedirect(reverse("admin:perf_perfrun_change", args=[pk]))
 
 
+RATE_UNIT = "iterations a second"
+
+
+def target_unit(run: PerfRun) -> str:
+    """What a run's target counts, as the live page's form and messages say it: an open-model run (``--rate``,
+    ``--rate-stages``) changes its rate, any other its users."""
+    if (run.profile or {}).get("kind") == "rate" or run.open_model or (run.options or {}).get("rate"):
+        return RATE_UNIT
+    return "users"
+
+
+def _target_number(text: str, unit: str) -> float:
+    """The target asked for, checked by ``target_refusal``: a rate as a number, users as a whole one."""
+    return float(text.strip()) if unit == RATE_UNIT else int(text.strip())
+
+
 def target_refusal(run: PerfRun, text: str, limits: launch.WebLimits) -> str:
     """Why ``text`` cannot be the running run's new target, in one line naming the fix ("" when it can)."""
     if run.status != PerfRun.Status.RUNNING or run.stop_requested_at is not None:
         return f"Run {run.pk} is not running ({run.status}): only a running run's target can change."
-    if (run.profile or {}).get("kind") == "rate" or run.open_model or (run.options or {}).get("rate"):
-        return f"Run {run.pk} runs the open model: its rate cannot be changed from this page yet."
+    if target_unit(run) == RATE_UNIT:
+        try:
+            rate = float(text.strip())
+        except ValueError:
+            return (f"Target rate must be a number of iterations a second, above 0 and at most {MAX_RATE:,.0f}, "
+                    f"not {text.strip()[:20]!r}.")
+        try:
+            check_rate("Target rate", rate)
+        except ValueError as exc:
+            return f"{exc} (iterations a second; the pool stays the run's users)."
+        return ""
     try:
         target = int(text.strip())
     except ValueError:
