@@ -257,9 +257,9 @@ class OpenModelRunner(LoadRunner):
         self._offsets = arrival_offsets(profile) if profile is not None else (k / self.rate for k in count())
         while True:
             offset = next(self._offsets, None)
-            intended = start + offset if offset is not None else end
-            if intended >= end:
+            if offset is None or start + offset >= end:
                 break
+            intended = start + offset
             delay = intended - time.perf_counter()
             if delay > 0 and self._replanned.wait(timeout=delay):
                 self._replanned.clear()  # this arrival was the old rate's: the new schedule decides the next
