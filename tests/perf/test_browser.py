@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -42,14 +43,17 @@ START = 1_700_000_000.0
 WIDTH = 1400
 SHOTS = Path(tempfile.gettempdir())
 
-pytestmark = [
-    pytest.mark.once,  # by hand: the browser on the live server; its database is incidental
+# Every browser test module's marks: the browser on the live server (its database is incidental, so the SQLite pass
+# only), skipped with the install line where Chromium is missing.
+BROWSER_MARKS = [
+    pytest.mark.once,
     pytest.mark.skipif(
         not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
         reason=f"needs Debian's chromium and chromium-driver ({CHROMIUM}, {CHROMEDRIVER}): apt-get install chromium "
         "chromium-driver",
     ),
 ]
+pytestmark = BROWSER_MARKS
 
 
 def load(slowdown: float, steps: int = 8) -> StatsRegistry:
@@ -87,9 +91,7 @@ def runs(django_db_setup, django_db_blocker) -> tuple[PerfRun, PerfRun]:
 @pytest.fixture(scope="module")
 def admin_login(django_db_setup, django_db_blocker) -> str:
     with django_db_blocker.unblock():
-        email = f"{unique('admin')}@example.com"
-        make_user(username=email, email=email, is_staff=True, is_superuser=True)
-    return email
+        return superuser_email("admin")
 
 
 def chromium(width: int = WIDTH) -> tuple[WebDriver, tempfile.TemporaryDirectory]:
@@ -111,16 +113,30 @@ def log_in(driver: WebDriver, root: str, username: str) -> None:
     WebDriverWait(driver, 15).until(expected_conditions.url_to_be(root + "/admin/"))
 
 
-@pytest.fixture(scope="module")
-def browser(live_server_process, admin_login: str) -> Iterator[WebDriver]:
-    """One logged-in Chromium for the module: starting a browser costs more than a page."""
+@contextmanager
+def logged_in_chromium(root: str, username: str) -> Iterator[WebDriver]:
+    """A Chromium logged into the admin at ``root``; quit, and its profile folder removed, afterwards."""
     driver, profile = chromium()
     try:
-        log_in(driver, live_server_process.root, admin_login)
+        log_in(driver, root, username)
         yield driver
     finally:
         driver.quit()
         profile.cleanup()
+
+
+def superuser_email(prefix: str) -> str:
+    """A new superuser (the factories' password), named by ``prefix``: who a browser test logs in as."""
+    email = f"{unique(prefix)}@example.com"
+    make_user(username=email, email=email, is_staff=True, is_superuser=True)
+    return email
+
+
+@pytest.fixture(scope="module")
+def browser(live_server_process, admin_login: str) -> Iterator[WebDriver]:
+    """One logged-in Chromium for the module: starting a browser costs more than a page."""
+    with logged_in_chromium(live_server_process.root, admin_login) as driver:
+        yield driver
 
 
 def full_page_screenshot(driver: WebDriver, path: Path) -> None:

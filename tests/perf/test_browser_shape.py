@@ -12,29 +12,22 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from perf.models import PerfRun
-from tests.factories import make_user, unique
-from tests.perf.test_browser import CHROMEDRIVER, CHROMIUM, chromium, log_in
+from tests.factories import unique
+from tests.perf.test_browser import (
+    BROWSER_MARKS,
+    logged_in_chromium,
+    superuser_email,
+)
 from tests.perf.test_browser_stages import set_value
 
-pytestmark = [
-    pytest.mark.once,  # by hand: the browser on the live server; its database is incidental
-    pytest.mark.skipif(not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
-                       reason=f"needs Debian's chromium and chromium-driver ({CHROMIUM}, {CHROMEDRIVER})"),
-]
+pytestmark = BROWSER_MARKS
 SET_FIELDS = ("id_users", "id_spawn_rate", "id_duration")
 
 
 @pytest.fixture
 def browser(live_server_process, orm) -> Iterator[WebDriver]:
-    email = f"{unique('shape-admin')}@example.com"
-    make_user(username=email, email=email, is_staff=True, is_superuser=True)
-    driver, profile = chromium()
-    try:
-        log_in(driver, live_server_process.root, email)
+    with logged_in_chromium(live_server_process.root, superuser_email("shape-admin")) as driver:
         yield driver
-    finally:
-        driver.quit()
-        profile.cleanup()
 
 
 def disabled(driver: WebDriver) -> list[bool]:

@@ -10,37 +10,25 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
-from tests.factories import make_user, unique
 from tests.perf.staged import stored_staged_run
 from tests.perf.test_browser import (
-    CHROMEDRIVER,
-    CHROMIUM,
+    BROWSER_MARKS,
     WIDTH,
     assert_nothing_scrolls_sideways,
-    chromium,
     full_page_screenshot,
-    log_in,
+    logged_in_chromium,
+    superuser_email,
 )
 
-pytestmark = [
-    pytest.mark.once,
-    pytest.mark.skipif(not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
-                       reason=f"needs Debian's chromium and chromium-driver ({CHROMIUM}, {CHROMEDRIVER})"),
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture(scope="module")
 def browser(live_server_process, django_db_setup, django_db_blocker) -> Iterator[WebDriver]:
     with django_db_blocker.unblock():
-        email = f"{unique('stage-shots')}@example.com"
-        make_user(username=email, email=email, is_staff=True, is_superuser=True)
-    driver, profile = chromium()
-    try:
-        log_in(driver, live_server_process.root, email)
+        email = superuser_email("stage-shots")
+    with logged_in_chromium(live_server_process.root, email) as driver:
         yield driver
-    finally:
-        driver.quit()
-        profile.cleanup()
 
 
 def test_the_stages_section_fits_and_marks_the_failed_stage(browser: WebDriver, live_server_process, orm,

@@ -20,30 +20,25 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 from perf.models import PerfRun
-from tests.factories import make_user, unique
-from tests.perf.test_browser import CHROMEDRIVER, CHROMIUM, SHOTS, chromium, full_page_screenshot, log_in
+from tests.factories import unique
+from tests.perf.test_browser import (
+    BROWSER_MARKS,
+    SHOTS,
+    full_page_screenshot,
+    logged_in_chromium,
+    superuser_email,
+)
 from tests.perf.test_new_run_stages import run_perf_knows_stages
 from tests.perf.test_profile_live_page import profile_json, staged_run
 
-pytestmark = [
-    pytest.mark.once,  # by hand: the browser on the live server; its database is incidental
-    pytest.mark.skipif(not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
-                       reason=f"needs Debian's chromium and chromium-driver ({CHROMIUM}, {CHROMEDRIVER})"),
-]
+pytestmark = BROWSER_MARKS
 SCREENSHOT_STAGES = "30s:10,1m:10,30s:30,1m:30,30s:0"
 
 
 @pytest.fixture
 def browser(live_server_process, orm) -> Iterator[WebDriver]:
-    email = f"{unique('stages-admin')}@example.com"
-    make_user(username=email, email=email, is_staff=True, is_superuser=True)
-    driver, profile = chromium()
-    try:
-        log_in(driver, live_server_process.root, email)
+    with logged_in_chromium(live_server_process.root, superuser_email("stages-admin")) as driver:
         yield driver
-    finally:
-        driver.quit()
-        profile.cleanup()
 
 
 def stages_text(driver: WebDriver) -> str:
