@@ -38,6 +38,17 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
+def parse_unit_duration(text: str, where: str) -> float:
+    """Seconds in a duration that must carry its unit (``30s``, ``2m``, ``1h30m``), as a profile's do: there, ``30``
+    alone is more likely a forgotten unit than seconds. The message starts with ``where``."""
+    if not text or text[-1].lower() not in "hms":
+        raise ValueError(f"{where}: the duration needs a unit, like 30s, 2m or 1h30m")
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+
+
 def parse_stages(text: str, option: str = "--stages", whole: bool = True, most: float | None = None
                  ) -> tuple[Stage, ...]:
     """``30s:50,2m:50,30s:0`` → one ``Stage`` per DURATION:TARGET (k6's stages). Every duration has a unit
@@ -52,13 +63,7 @@ def parse_stages(text: str, option: str = "--stages", whole: bool = True, most: 
         where = f"{option} stage {number} ({item!r})"
         if not colon or not duration_text.strip() or not target_text.strip():
             raise ValueError(f"{where} must be DURATION:TARGET, like 30s:50")
-        duration_text = duration_text.strip().lower()
-        if duration_text[-1] not in "hms":
-            raise ValueError(f"{where}: the duration needs a unit, like 30s, 2m or 1h30m")
-        try:
-            duration = parse_duration(duration_text)
-        except ValueError as exc:
-            raise ValueError(f"{where}: {exc}") from None
+        duration = parse_unit_duration(duration_text.strip().lower(), where)
         try:
             target = float(target_text)
         except ValueError:

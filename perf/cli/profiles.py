@@ -21,7 +21,7 @@ from django.utils.module_loading import import_string
 from perf.conf import perf_settings
 from perf.load.profile import Kind, Profile, SpanProfile, Stage, StagedProfile, spans_from_json, spans_json
 from perf.load.shapes import BUILTIN_SHAPES, ParameterKind, Shape
-from perf.options import MAX_DURATION, MAX_RATE, parse_duration, parse_stages
+from perf.options import MAX_DURATION, MAX_RATE, parse_stages, parse_unit_duration
 
 # Beyond this a run is a typo, not a test (the user split alone would take minutes): --users' limit, and the
 # most users a profile may ask for.
@@ -80,12 +80,7 @@ def _parameter(shape: str, cls: type[Shape], key: str, text: str) -> float:
     kind = cls.parameters.get(key, "number")
     where = f"--shape {shape}: {key}={text}"
     if kind == "duration":
-        if not text or text[-1].lower() not in "hms":
-            raise ValueError(f"{where}: the duration needs a unit, like 30s, 2m or 1h30m")
-        try:
-            return parse_duration(text)
-        except ValueError as exc:
-            raise ValueError(f"{where}: {exc}") from None
+        return parse_unit_duration(text, where)
     try:
         value = float(text)
     except ValueError:
