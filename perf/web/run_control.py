@@ -341,6 +341,16 @@ else:
     _AdminBase = object
 
 
+def run_to_change(model_admin: "admin.ModelAdmin[PerfRun]", request: HttpRequest, pk: int) -> PerfRun:
+    """The run that Stop or a change of target acts on, once runs whose process died are marked lost (so the
+    answer says so); PermissionDenied without the change permission on it."""
+    liveness.mark_lost_on_read()
+    run = get_object_or_404(PerfRun, pk=pk)
+    if not model_admin.has_change_permission(request, run):
+        raise PermissionDenied
+    return run
+
+
 class RunControlMixin(_AdminBase):
     """Stop (change permission) and New run (add permission) for ``PerfRunAdmin``."""
 
@@ -396,10 +406,7 @@ class RunControlMixin(_AdminBase):
         distributed run (they read it themselves) and for a process that was only held up."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        liveness.mark_lost_on_read()
-        run = get_object_or_404(PerfRun, pk=pk)
-        if not self.has_change_permission(request, run):
-            raise PermissionDenied
+        run = run_to_change(self, request, pk)
         who = request.user.get_username()
         marked = PerfRun.objects.filter(
             pk=pk, status__in=(PerfRun.Status.RUNNING, PerfRun.Status.LOST), stop_requested_at__isnull=True
@@ -434,10 +441,7 @@ class TargetChangeMixin(_AdminBase):
         nothing stored."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        liveness.mark_lost_on_read()
-        run = get_object_or_404(PerfRun, pk=pk)
-        if not self.has_change_permission(request, run):
-            raise PermissionDenied
+        run = run_to_change(self, request, pk)
         refusal = target_refusal(run, request.POST.get("target", ""), launch.WebLimits.from_settings())
         if refusal:
             self.message_user(request, refusal, messages.ERROR)
