@@ -361,7 +361,7 @@ def worker_fixed(url: str, users: int, duration: float, workdir: str, lean: bool
         meter.wrap(thread.DatabaseThread, "_once", "thread: other")
         meter.wrap(thread.DatabaseThread, "_retrying", "thread: other")
         meter.wrap(thread.persist, "save_progress", "thread: progress save (every tick)")
-        meter.wrap(thread.persist, "stop_requested_by", "thread: stop-flag poll (every 0.5 s)")
+        meter.wrap(thread.persist, "control_requests", "thread: stop-flag poll (every 0.5 s)")
     except (ImportError, AttributeError):
         pass
     marks: dict[str, float] = {}

@@ -228,17 +228,20 @@ def save_progress(run: PerfRun, stats: StatsRegistry, duration: float) -> None:
         locked.save()
 
 
+def control_requests(run: PerfRun | int) -> tuple[str, dict[str, Any] | None]:
+    """What the admin asks of a running run, in one cheap read (polled by ``perf.store.thread`` every 0.5 s): who
+    pressed Stop ("" when no one has), and the change of target last asked for from the live page (or None)."""
+    pk = run if isinstance(run, int) else run.pk
+    row = PerfRun.objects.filter(pk=pk).values_list("stop_requested_at", "stop_requested_by", "target_change").first()
+    if row is None:
+        return "", None
+    asked_at, who, change = row
+    return ("" if asked_at is None else (who or "someone")), change
+
+
 def stop_requested_by(run: PerfRun | int) -> str:
-    """Who pressed Stop in the admin for this run, or "" (a cheap read, polled by ``perf.store.thread``)."""
-    pk = run if isinstance(run, int) else run.pk
-    row = PerfRun.objects.filter(pk=pk, stop_requested_at__isnull=False).values_list("stop_requested_by").first()
-    return "" if row is None else (row[0] or "someone")
-
-
-def target_change(run: PerfRun | int) -> dict[str, Any] | None:
-    """The change of target last asked for from the live page, or None (read with the stop flag)."""
-    pk = run if isinstance(run, int) else run.pk
-    return PerfRun.objects.filter(pk=pk).values_list("target_change", flat=True).first()
+    """Who pressed Stop in the admin for this run, or "" (``control_requests``' first half)."""
+    return control_requests(run)[0]
 
 
 def admin_stop_reason(who: str) -> str:

@@ -306,9 +306,10 @@ class RunStore(DatabaseThread):
         control, run = self._control, self.run
 
         def read() -> None:
-            self._note_stop(persist.stop_requested_by(run))
+            who, change = persist.control_requests(run)
+            self._note_stop(who)
             if on_change is not None:
-                self._change_asked = persist.target_change(run)
+                self._change_asked = change
 
         def heard() -> None:
             self._heard_stop()
