@@ -94,6 +94,15 @@ class PerfRun(models.Model):
     # Per stage reached: its span ("index", "name", "start", "end", "start_target", "target"), "seconds" run in it,
     # the Aggregated figures of its own requests and each threshold's verdict (perf.load.stage_figures.as_json).
     stages = models.JSONField(default=list, blank=True, help_text="Each stage's own figures and verdicts.")
+    # What the run was: a load test ("load"), or a capacity search (run_perf --find-capacity, "capacity") whose
+    # steps, result, USL fit and verdict are in ``capacity`` (perf.load.capacity, CapacitySearch.as_json; kept
+    # current step by step while it runs, for the live page).
+    class Kind(models.TextChoices):
+        LOAD = "load", "Load test"
+        CAPACITY = "capacity", "Capacity search"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.LOAD)
+    capacity = models.JSONField(null=True, blank=True, help_text="A capacity search's steps, result and verdict.")
 
     class Meta:
         ordering = ["-started_at", "-id"]
