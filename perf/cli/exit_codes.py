@@ -7,6 +7,9 @@ a shell reports a process killed by it (128 + the signal's number), whatever els
 job must never read an interrupted run as a pass. A signal that comes after the load has ended
 interrupts nothing, and the run keeps the code it earned, unless a second one cut its ending short
 (``perf.cli.stop_signals``).
+
+A capacity search (``run_perf --find-capacity``) exits OK when it found a capacity (or reached its ceiling with every
+step passing), THRESHOLD when even its first step failed, and GENERATOR_LIMIT when the generator limited itself.
 """
 
 OK = 0
@@ -21,3 +24,4 @@ NOT_STORED = 6  # the database refused the run's final save: its summary went to
 def for_signal(signum: int) -> int:
     """128 + N, as shells report a process ended by signal N: 129 for SIGHUP, 130 for SIGINT, 143 for SIGTERM."""
     return 128 + signum
+GENERATOR_LIMIT = 7  # run_perf --find-capacity: the generator, not the server, was the limit; no capacity is reported
