@@ -132,7 +132,7 @@ class UslFit:
             found.append(f"the peak (load {peak:.3g}) lies below the smallest load measured ({self.min_load:.3g}): "
                          "every step is past it, so the rise before it is a guess")
         if peak is not None and self.max_load is not None and peak > PEAK_REACH * self.max_load:
-            found.append(f"the peak (load {peak:.3g}) lies more than {PEAK_REACH:g}× beyond the largest load "
+            found.append(f"the peak (load {peak:.3g}) lies beyond {PEAK_REACH:g}× the largest load "
                          f"measured ({self.max_load:.3g}): too far for the steps to place it")
         return found
 
@@ -165,6 +165,7 @@ class UslFit:
 
 
 def _round(value: float | None) -> float | None:
+    """Six significant digits, or None as it is."""
     return None if value is None else float(f"{value:.6g}")
 
 

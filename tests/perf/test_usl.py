@@ -217,7 +217,7 @@ def test_a_peak_far_beyond_the_steps_is_not_shown() -> None:
     assert fit.peak_load == pytest.approx(math.sqrt(0.98 / 1e-6), rel=1e-3)
     assert fit.r2 > 0.99
     assert not fit.good
-    assert "beyond the largest load measured (160)" in fit.why
+    assert "beyond 2× the largest load measured (160)" in fit.why
 
 
 def test_a_peak_before_the_first_step_is_not_shown() -> None:
