@@ -43,6 +43,7 @@ _FORM_WORDS = {
     "--find-capacity": "Find capacity", "--start-load": "Start load", "--rate": "Start load", "--max-users": "Ceiling",
     "--max-rate": "Ceiling", "--step-factor": "Step factor", "--step-increment": "Step increment", "--settle": "Settle",
     "--hold": "Hold", "--resolution": "Resolution", "--budget": "Budget",
+    "the ceiling --max-users": "the Ceiling", "the ceiling --max-rate": "the Ceiling",
     "bad --threshold": "Bad threshold", "bad --host": "Bad host", "bad --wait": "Bad think time",
 }
 _FORM_WORDS_PATTERN = re.compile("|".join(re.escape(option) for option in sorted(_FORM_WORDS, key=len, reverse=True)))

@@ -1,11 +1,7 @@
 """The New run page's "Find capacity" mode in Chromium: ticking it shows the search's settings with the contract's
 defaults and hides the fields a search does not take (Users too, unless the steps are iterations a second, when it
-is their pool); the command line below the fields follows them, first saying that a search needs a threshold; and
-the search is submitted.
-
-Until ``run_perf`` knows ``--find-capacity`` (the engine, another branch), the submitted page shows run_perf's own
-parser naming the options the page built, the page still in its capacity mode; once it knows it, the search the
-page starts is stored as a capacity run, and stopped.
+is their pool); the command line below the fields follows them, first saying that a search needs a threshold; a
+search refused by run_perf comes back still in its mode; and the search submitted is stored as a capacity run.
 """
 
 import time
@@ -23,7 +19,6 @@ from perf.web.capacity_fields import SETTINGS
 from tests.factories import unique
 from tests.perf.test_browser import BROWSER_MARKS, full_page_screenshot, logged_in_chromium, superuser_email
 from tests.perf.test_browser_stages import set_value
-from tests.perf.test_new_run_capacity import run_perf_knows_find_capacity
 
 pytestmark = BROWSER_MARKS
 NOT_IN_A_SEARCH = ("spawn_rate", "duration", "stages", "rate_stages", "shape", "shape_parameters")
@@ -109,7 +104,7 @@ def test_find_capacity_shows_its_settings_hides_what_a_search_sets_and_builds_it
     set_value(browser, "#id_start_load", "1")
     set_value(browser, "#id_settle", "1s")
     set_value(browser, "#id_hold", "2s")
-    set_value(browser, "#id_budget", "30s")
+    set_value(browser, "#id_budget", "2s")  # shorter than a step: run_perf's own check refuses it
     set_value(browser, "#id_thresholds", "p95<5s")
     set_value(browser, "#id_wait", "0.05,0.2")
     label = unique("browser-capacity")
@@ -117,29 +112,24 @@ def test_find_capacity_shows_its_settings_hides_what_a_search_sets_and_builds_it
     browser.find_element(By.CSS_SELECTOR, "input[value=EventBrowser]").click()
     browser.find_element(By.ID, "id_run_anyway").click()
     assert "--find-capacity --start-load=1 --max-users=2 --step-factor=2 --settle=1s --hold=2s --resolution=10% " \
-           "--budget=30s" in command_line(browser, "--budget=30s")
-    knows = run_perf_knows_find_capacity()
-    if knows:
-        request.getfixturevalue("seeded")
-        request.getfixturevalue("quiet")
+           "--budget=2s" in command_line(browser, "--budget=2s")
     browser.find_element(By.CSS_SELECTOR, "#new-run input[type=submit]").click()
+    refusal = WebDriverWait(browser, 40).until(lambda driver: driver.find_element(By.CSS_SELECTOR, "p.errornote"))
+    assert refusal.text == "Budget 2 s is shorter than one step (Settle 1 s + Hold 2 s): give the search more time"
+    # The page as sent back: still in its capacity mode, the settings as they were given.
+    assert set(SETTINGS) <= shown(browser) and "users" not in shown(browser)
+    assert browser.find_element(By.ID, "id_max_load").get_attribute("value") == "2"
+    assert not PerfRun.objects.filter(label=label).exists()
 
-    if not knows:
-        # run_perf's own parser read the command line the page built and names its options in the page's words.
-        note_shown = WebDriverWait(browser, 40).until(lambda driver: driver.find_element(By.CSS_SELECTOR,
-                                                                                         "p.errornote"))
-        assert note_shown.text == ("unrecognized arguments: Find capacity Start load=1 Ceiling=2 Step factor=2 "
-                                   "Settle=1s Hold=2s Resolution=10% Budget=30s")
-        # The page as sent back: still in its capacity mode, the settings as they were given.
-        assert set(SETTINGS) <= shown(browser) and "users" not in shown(browser)
-        assert browser.find_element(By.ID, "id_max_load").get_attribute("value") == "2"
-        full_page_screenshot(browser, tmp_path / "new-run-capacity-refused.png")
-        assert not PerfRun.objects.filter(label=label).exists()
-        return
+    request.getfixturevalue("seeded")
+    request.getfixturevalue("quiet")
+    set_value(browser, "#id_budget", "30s")
+    assert browser.find_element(By.ID, "id_run_anyway").is_selected()  # as it was sent
+    browser.find_element(By.CSS_SELECTOR, "#new-run input[type=submit]").click()
     try:
         WebDriverWait(browser, 40).until(lambda driver: "/change/" in driver.current_url)
         run = PerfRun.objects.get(label=label)
-        assert run.kind == "capacity", run.kind
+        assert run.kind == "capacity" and run.capacity["settings"]["budget"] == 30, (run.kind, run.capacity)
     finally:
         PerfRun.objects.filter(label=label, status=PerfRun.Status.RUNNING, stop_requested_at__isnull=True).update(
             stop_requested_by="test", stop_requested_at=timezone.now())

@@ -5,9 +5,8 @@ on the command line the page starts (``--find-capacity``, ``--start-load`` and `
 runs; a search without thresholds is refused by the page before the command would; and the command line the fields
 make is shown as they change (``admin:perf_perfrun_command_line``).
 
-Until ``run_perf`` knows ``--find-capacity`` (the engine, another branch), the command line the page built is
-checked through the command's own parser, which refuses it and names it in the page's words; once it knows it, the
-search the page starts is stored as a capacity run, and stopped.
+run_perf's own parser and checks (perf.cli.capacity) take the lines the page makes, and say what the page leaves to
+them in its words; a search started from the page is stored as a capacity run with the settings it was given.
 """
 
 import html
@@ -16,7 +15,6 @@ import uuid
 
 import pytest
 from django.contrib.auth.models import Permission
-from django.core.management import load_command_class
 
 from perf.models import Launch, PerfRun
 from perf.web import capacity_fields, launch
@@ -29,11 +27,6 @@ from tests.perf.test_new_run_stages import errors as escaped_errors
 ADD = "/admin/perf/perfrun/add/"
 COMMAND_LINE = "/admin/perf/perfrun/add/command-line/"
 HOST = "http://127.0.0.1:8000/api"
-
-
-def run_perf_knows_find_capacity() -> bool:
-    parser = load_command_class("perf", "run_perf").create_parser("manage.py", "run_perf")
-    return "--find-capacity" in parser._option_string_actions
 
 
 def form(host: str, label: str, **changes: str) -> dict[str, str]:
@@ -179,6 +172,31 @@ def test_a_setting_that_cannot_be_read_is_named_beside_its_field(changes: dict[s
     assert field_errors(bound(**changes)) == {field: [message]}
 
 
+def test_run_perfs_own_parser_and_checks_take_the_lines_the_page_makes(orm) -> None:
+    users = bound(step_factor="", step_increment="5", max_load="200")
+    assert users.is_valid(), users.errors
+    request = launch.check_arguments(users.arguments())
+    assert (request.find_capacity, request.start_load, request.max_users, request.step_increment, request.budget) == (
+        True, 10, 200, 5, "30m")
+    rate = bound(capacity_model="rate", users="40", start_load="2.5", max_load="300", wait="")
+    assert rate.is_valid(), rate.errors
+    request = launch.check_arguments(rate.arguments())
+    assert (request.rate, request.max_rate, request.users, request.step_factor, request.start_load) == (
+        2.5, 300, 40, 2, None)
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"start_load": "20", "max_load": "10"}, "the first step (20) is above the Ceiling 10: lower it or raise Ceiling"),
+    ({"budget": "20s"}, "Budget 20 s is shorter than one step (Settle 10 s + Hold 30 s): give the search more time"),
+    ({"resolution": "0%"}, "Resolution must be between 0 and 100%, got 0%"),
+])
+def test_what_the_page_leaves_to_run_perf_is_refused_in_the_pages_words(admin, live_server_process, changes,
+                                                                        message) -> None:
+    page = admin.post(ADD, form(live_server_process.url, "left-to-run-perf", **changes))
+    assert errors(page.text) == [message], errors(page.text)
+    assert not PerfRun.objects.filter(label="left-to-run-perf").exists()
+
+
 def test_run_perfs_words_for_a_search_are_the_pages() -> None:
     assert in_form_words("unrecognized arguments: --find-capacity --start-load=10 --max-users=1000 "
                          "--step-factor=2 --settle=10s --hold=30s --resolution=10% --budget=30m") == (
@@ -255,21 +273,11 @@ def test_only_users_who_may_add_runs_see_the_command_line(orm, live_server_proce
 # ------------------------------------------------------------------------------------------ end to end
 
 
-def test_a_search_started_from_the_page_is_stored_as_a_capacity_run(admin, live_server_process, request) -> None:
-    """Needs the engine (run_perf --find-capacity): until it lands, run_perf's parser refuses the line the page
-    built, naming each option in the page's words, and nothing is stored."""
+def test_a_search_started_from_the_page_is_stored_as_a_capacity_run(seeded, quiet, admin, live_server_process
+                                                                    ) -> None:
     label = f"capacity-{uuid.uuid4().hex[:8]}"
-    fields = form(live_server_process.url, label, start_load="1", max_load="2", settle="1s", hold="2s",
-                  budget="30s", thresholds="p95<5s", run_anyway="on")
-    if not run_perf_knows_find_capacity():
-        page = admin.post(ADD, fields)
-        assert errors(page.text) == ["unrecognized arguments: Find capacity Start load=1 Ceiling=2 Step factor=2 "
-                                     "Settle=1s Hold=2s Resolution=10% Budget=30s"], errors(page.text)
-        assert not PerfRun.objects.filter(label=label).exists()
-        return
-    request.getfixturevalue("seeded")
-    request.getfixturevalue("quiet")
-    started = admin.post(ADD, fields)
+    started = admin.post(ADD, form(live_server_process.url, label, start_load="1", max_load="2", settle="1s",
+                                   hold="2s", budget="30s", thresholds="p95<5s", run_anyway="on"))
     run = PerfRun.objects.filter(label=label).first()
     assert run is not None, errors(started.text)
     try:
@@ -282,5 +290,8 @@ def test_a_search_started_from_the_page_is_stored_as_a_capacity_run(admin, live_
     while PerfRun.objects.get(pk=run.pk).status == PerfRun.Status.RUNNING and time.monotonic() < deadline:
         time.sleep(0.2)
     run.refresh_from_db()
-    assert run.kind == "capacity" and run.capacity is not None
-    assert run.capacity["settings"]["max_load"] == 2 and run.capacity["settings"]["thresholds"] == ["p95<5s"]
+    # The search as the page asked for it, every setting the contract's, stopped from the admin.
+    assert run.kind == "capacity" and run.status == PerfRun.Status.ABORTED, (run.kind, run.status, run.error)
+    assert run.capacity["settings"] == {"start": 1.0, "factor": 2.0, "increment": None, "settle": 1.0, "hold": 2.0,
+                                        "resolution": 0.1, "max_load": 2.0, "budget": 30.0, "thresholds": ["p95<5s"]}
+    assert (run.capacity["model"], run.capacity["status"]) == ("users", "stopped")
