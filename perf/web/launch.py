@@ -7,6 +7,7 @@ messages: argparse's, then ``perf.cli.invocation.check_request``'s. The started 
 one-line error if it exits before that.
 """
 
+import shlex
 import subprocess
 import sys
 import time
@@ -45,8 +46,8 @@ class WebLimits:
     """The most a run started from the browser may ask for (``PERF_WEB_MAX_*``). Runs are detached processes that
     outlive the web server, so these bound what one click can set going; the command line is not bound by them."""
 
-    users: int = 1000
-    duration: float = 3600.0
+    users: int = 1000  # and a capacity search's ceiling, users or iterations a second
+    duration: float = 3600.0  # and a capacity search's budget
     runs: int = 2  # at once, "Start anyway" included
 
     @classmethod
@@ -69,6 +70,12 @@ def check_arguments(args: list[str]) -> RunRequest:
     except UsageError as exc:
         raise LaunchError(str(exc)) from None
     return request
+
+
+def command_words(args: list[str]) -> list[str]:
+    """``python manage.py run_perf ARGS`` as a person would type it in a POSIX shell, word by word, each quoted where
+    it must be (``'--threshold=p95<500ms'``); the page shows it, and the started process gets ``args`` as they are."""
+    return [shlex.quote(word) for word in ("python", "manage.py", "run_perf", *args)]
 
 
 def reserve(requested_by: str, anyway: bool, limits: WebLimits) -> str:

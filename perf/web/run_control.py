@@ -2,7 +2,8 @@
 
 URL names: ``admin:perf_perfrun_stop`` (POST, the run's id) and the model's own add page,
 ``admin:perf_perfrun_add``, which is the "New run" form: it starts the same ``run_perf`` a user
-would type (``perf.web.launch``) and opens the new run's live page.
+would type (``perf.web.launch``) and opens the new run's live page. ``admin:perf_perfrun_command_line``
+(POST, the form's fields) answers with that command line, which the page shows before it is started.
 """
 
 import os
@@ -12,10 +13,10 @@ from urllib.parse import urlsplit
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ImproperlyConfigured, PermissionDenied
+from django.core.exceptions import NON_FIELD_ERRORS, ImproperlyConfigured, PermissionDenied
 from django.core.validators import MaxValueValidator
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -29,7 +30,7 @@ from perf.models import PerfRun
 from perf.options import MAX_RATE, check_rate, is_loopback_host, parse_duration, parse_stages, parse_wait
 from perf.reports import formats
 from perf.store import liveness
-from perf.web import launch
+from perf.web import capacity_fields, launch
 from perf.web.shape_choices import ShapeChoice, shape_choices
 
 # The command's words for the form's, so that an error from run_perf's own checks speaks the page's language.
@@ -38,6 +39,11 @@ _FORM_WORDS = {
     "--duration": "Duration", "--scenario": "Scenarios", "--host": "Host", "--wait": "Think time",
     "--label": "Label", "--threshold": "Thresholds", "--bootstrap": "Seed first", "--stages": "Stages",
     "--rate-stages": "Rate stages", "--shape": "Shape",
+    # A capacity search's (perf.web.capacity_fields): the page sends --rate only as an open-model search's first step.
+    "--find-capacity": "Find capacity", "--start-load": "Start load", "--rate": "Start load", "--max-users": "Ceiling",
+    "--max-rate": "Ceiling", "--step-factor": "Step factor", "--step-increment": "Step increment", "--settle": "Settle",
+    "--hold": "Hold", "--resolution": "Resolution", "--budget": "Budget",
+    "the ceiling --max-users": "the Ceiling", "the ceiling --max-rate": "the Ceiling",
     "bad --threshold": "Bad threshold", "bad --host": "Bad host", "bad --wait": "Bad think time",
 }
 _FORM_WORDS_PATTERN = re.compile("|".join(re.escape(option) for option in sorted(_FORM_WORDS, key=len, reverse=True)))
@@ -61,7 +67,7 @@ def default_host(request: HttpRequest) -> tuple[str, str]:
     return config.backend_url, "PERF_HOST"
 
 
-class NewRunForm(forms.Form):
+class NewRunForm(capacity_fields.CapacityFields):
     """What ``run_perf`` is asked most often; the command line it makes is checked by the command itself.
 
     Fields that are worth more than a run appear only for users with their permission: "Seed first"
@@ -115,7 +121,10 @@ class NewRunForm(forms.Form):
     # The open model's stages set the rate and the run's length; Users is the pool the iterations run on.
     SET_BY_RATE_STAGES = ("spawn_rate", "duration")
     # The load profiles, one at most: the fields that ask for one, as the page names them.
-    PROFILES = {"stages": "Stages", "rate_stages": "Rate stages", "shape": "Shape"}
+    PROFILES = {"stages": "Stages", "rate_stages": "Rate stages", "shape": "Shape", "find_capacity": "Find capacity"}
+    # Find capacity's fields (declared in capacity_fields.CapacityFields) after the load profiles they stand beside.
+    field_order = ["users", "spawn_rate", "duration", "stages", "rate_stages", "shape", "shape_parameters",
+                   "find_capacity", *capacity_fields.SETTINGS]
 
     def __init__(self, *args: Any, user: Any = None, limits: launch.WebLimits | None = None, **kwargs: Any) -> None:
         """The scenarios and the seed hook are the project's (``perf.packs``), read when the page is asked for."""
@@ -149,6 +158,7 @@ class NewRunForm(forms.Form):
         self.fields["stages"].help_text += (f" At most {self.limits.users:,} users and "
                                             f"{formats.duration(self.limits.duration)} in all from this page.")
         self.fields["rate_stages"].help_text += f" At most {formats.duration(self.limits.duration)} in all."
+        self.offer_capacity_within(self.limits.users, self.limits.duration)
         if not has_seed_hook:
             del self.fields["bootstrap"]
         for name, permission in self.GUARDED.items():
@@ -219,6 +229,8 @@ class NewRunForm(forms.Form):
             self._check_stages(data, "rate_stages", whole=False)
         elif asked == ["shape"] and data.get("shape"):
             self._check_shape(data)
+        elif asked == ["find_capacity"]:
+            self._check_capacity(data)
         return data
 
     def _require(self, data: dict[str, Any], names: tuple[str, ...], message: str = "") -> None:
@@ -284,6 +296,15 @@ class NewRunForm(forms.Form):
             self._require(data, ("duration",), f"Shape {choice.name} does not say ahead how long it lasts: give "
                                                "Duration, the run's length.")
 
+    def _check_capacity(self, data: dict[str, Any]) -> None:
+        """A capacity search's settings within the page's limits, its thresholds given and the fields it sets left
+        empty (perf.web.capacity_fields); run_perf's own checks judge the rest."""
+        search, problems = capacity_fields.check_search(data, self.limits.users, self.limits.duration)
+        for name, message in problems:
+            if not self.has_error(name):  # one message a field: the first is what to fix first
+                self.add_error(name, message)
+        data["capacity_search"] = search
+
     def _within_limits(self, field: str, asks: str, lasts: str, peak: float | None, length: float | None) -> bool:
         """PERF_WEB_MAX_USERS and PERF_WEB_MAX_DURATION for a profile's peak and length (None: not known ahead,
         and then bounded by Users and Duration, which the page asks for)."""
@@ -309,6 +330,8 @@ class NewRunForm(forms.Form):
         elif data["shape"]:
             args = [f"--shape={data['shape_text']}"]
             args += [f"--{name}={data[name]}" for name in ("users", "duration") if data[name] not in (None, "")]
+        elif data.get("capacity_search"):
+            args = data["capacity_search"].arguments()
         else:
             args = [f"--users={data['users']}", f"--spawn-rate={data['spawn_rate']:g}",
                     f"--duration={data['duration']}"]
@@ -323,6 +346,14 @@ class NewRunForm(forms.Form):
         if data.get("bootstrap"):
             args.append("--bootstrap")
         return args
+
+
+def _named(form: NewRunForm, name: str, message: str) -> str:
+    """A form's error as one line: its field's label first unless the message names it already."""
+    if name == NON_FIELD_ERRORS:
+        return message
+    label = str(form[name].label)
+    return message if label in message else f"{label}: {message}"
 
 
 def _joined(text: str) -> str:
@@ -360,15 +391,7 @@ class RunControlMixin(_AdminBase):
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
                  ) -> HttpResponse:
         """The "New run" page: validate as the command does, start it, open its live page."""
-        if not self.has_add_permission(request):
-            raise PermissionDenied
-        for name, permission in NewRunForm.GUARDED.items():  # asked for without the right: refused, not ignored
-            if request.method == "POST" and request.POST.get(name) and not request.user.has_perm(permission):
-                raise PermissionDenied
-        host, host_source = default_host(request)
-        form = NewRunForm(request.POST or None, initial={"host": host}, user=request.user,
-                          limits=launch.WebLimits.from_settings())
-        form.fields["host"].help_text += f" Offered: {host_source}."
+        form = self._new_run_form(request)
         if request.method == "POST" and form.is_valid():
             run = self._start(request, form)
             if run is not None:
@@ -378,6 +401,33 @@ class RunControlMixin(_AdminBase):
                    "opts": self.model._meta, "title": "New run",
                    "form": form, "running": list(liveness.alive_runs()[:5])}
         return TemplateResponse(request, "admin/perf/perfrun/new_run.html", context)
+
+    def _new_run_form(self, request: HttpRequest) -> NewRunForm:
+        """The New run form for ``request``'s user, bound to its POST; PermissionDenied without the add permission,
+        or with a guarded field asked for without its own."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        for name, permission in NewRunForm.GUARDED.items():  # asked for without the right: refused, not ignored
+            if request.method == "POST" and request.POST.get(name) and not request.user.has_perm(permission):
+                raise PermissionDenied
+        host, host_source = default_host(request)
+        form = NewRunForm(request.POST or None, initial={"host": host}, user=request.user,
+                          limits=launch.WebLimits.from_settings())
+        form.fields["host"].help_text += f" Offered: {host_source}."
+        return form
+
+    def command_line_view(self, request: HttpRequest) -> HttpResponse:
+        """POST the New run form as it stands: the command line it makes (``command``, and its shell ``words``), or
+        what is wrong with it (``problems``, as the page would say them on submit). The page's script shows it as
+        the fields change; nothing is started, and run_perf's own checks wait for the submit."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        form = self._new_run_form(request)
+        if form.is_valid():
+            words = launch.command_words(form.arguments())
+            return JsonResponse({"command": " ".join(words), "words": words, "problems": []})
+        problems = [_named(form, name, str(message)) for name, said in form.errors.items() for message in said]
+        return JsonResponse({"command": "", "words": [], "problems": problems})
 
     def _start(self, request: HttpRequest, form: NewRunForm) -> PerfRun | None:
         """The started run, or None with the reason added to the form."""
@@ -398,7 +448,9 @@ class RunControlMixin(_AdminBase):
             return None
 
     def control_urls(self) -> list[URLPattern]:
-        return [path("<int:pk>/stop/", self.admin_site.admin_view(self.stop_view), name="perf_perfrun_stop")]
+        view = self.admin_site.admin_view
+        return [path("<int:pk>/stop/", view(self.stop_view), name="perf_perfrun_stop"),
+                path("add/command-line/", view(self.command_line_view), name="perf_perfrun_command_line")]
 
     def stop_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         """Ask a running run to stop: its process reads the flag within 2 s and stores the run ``aborted``.

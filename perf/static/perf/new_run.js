@@ -11,6 +11,14 @@
  * refuses them together: Users, Spawn rate and Duration for stages; Spawn rate and Duration for rate stages (Users
  * is their pool); for a shape, what its help item's data-sets names. The chosen shape's help alone is shown. The
  * server stays the judge of what is valid; the script only reads the text well enough to draw it.
+ *
+ * "Find capacity" is a mode of its own (perf/web/capacity_fields.py): ticked, its settings are shown and the fields
+ * a search does not take are hidden and disabled (Spawn rate, Duration, the other profiles; Users too when the steps
+ * are users, Think time when they are iterations a second); unticked, its settings are. Each start load and ceiling
+ * says its unit, and Step factor is disabled while a Step increment is given (the command takes one of the two).
+ *
+ * Below the fields, the command line they make, as the server builds it for the submit (admin:perf_perfrun_command_line),
+ * or what is wrong with them: asked again a moment after each change.
  */
 (function () {
   "use strict";
@@ -309,23 +317,126 @@
     return set;
   }
 
+  // ------------------------------------------------------------------------------------------- find capacity
+
+  var capacity = document.getElementById("id_find_capacity");
+  var SEARCH_SETTINGS = ["capacity_model", "start_load", "max_load", "step_factor", "step_increment", "settle", "hold",
+                         "resolution", "budget"];
+  var NOT_IN_SEARCH = ["spawn_rate", "duration", "stages", "rate_stages", "shape", "shape_parameters"];
+  var UNITS = {users: "users", rate: "iterations/s"};
+
+  function row(name) {
+    return form.querySelector(".form-row.field-" + name);
+  }
+
+  // A row shown, or hidden with its controls disabled (a disabled control is not sent).
+  function show(name, shown) {
+    var found = row(name);
+    if (!found) {
+      return;
+    }
+    found.hidden = !shown;
+    Array.prototype.forEach.call(found.querySelectorAll("input, select, textarea, button"), function (control) {
+      control.disabled = !shown;
+    });
+  }
+
+  // The note beside a field ("set by the stages", "the pool the iterations run on"), or none.
+  function note(name, text) {
+    var found = row(name);
+    if (!found) {
+      return;
+    }
+    var span = found.querySelector(".perf-by-stages");
+    if (text && !span) {
+      span = found.querySelector(".flex-container").appendChild(element("span", {"class": "perf-by-stages"}));
+    } else if (!text && span) {
+      span.remove();
+    }
+    if (text) {
+      span.textContent = text;
+    }
+  }
+
+  function model() {
+    var checked = form.querySelector("input[name=capacity_model]:checked");
+    return checked ? checked.value : "users";
+  }
+
+  // The search's rows, and the others' as a search takes them; true when the page is in this mode.
+  function syncCapacity() {
+    var on = Boolean(capacity && capacity.checked);
+    var rate = on && model() === "rate";
+    SEARCH_SETTINGS.forEach(function (name) { show(name, on); });
+    NOT_IN_SEARCH.forEach(function (name) { show(name, !on); });
+    show("users", !on || rate);
+    show("wait", !rate);
+    note("users", rate ? "the pool the iterations run on" : "");
+    note("thresholds", on ? "needed: each step passes while they all hold" : "");
+    if (on) {
+      ["start_load", "max_load", "step_increment"].forEach(function (name) {
+        var input = document.getElementById("id_" + name);
+        var unit = input.parentNode.querySelector(".perf-capacity-unit");
+        if (!unit) {
+          unit = element("span", {"class": "perf-capacity-unit"});
+          input.insertAdjacentElement("afterend", unit);
+        }
+        unit.textContent = UNITS[model()];
+      });
+      var factor = document.getElementById("id_step_factor");
+      factor.disabled = Boolean(value("id_step_increment"));
+      note("step_factor", factor.disabled ? "not with a Step increment" : "");
+    }
+    return on;
+  }
+
+  // --------------------------------------------------------------------------------------------- the command line
+
+  var preview = form.querySelector(".perf-command-line");
+  var asked = 0, timer = null;
+
+  function askCommandLine() {
+    var number = ++asked;
+    fetch(preview.getAttribute("data-url"), {method: "POST", body: new FormData(form), credentials: "same-origin"})
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (answer) {
+        if (!answer || number !== asked) {
+          return;  // a later change asked again; its answer is the one to show
+        }
+        var code = preview.querySelector(".perf-command"), list = preview.querySelector(".perf-command-problems");
+        code.replaceChildren();
+        answer.words.forEach(function (word, index) {  // a word wraps whole, unless it is longer than the line
+          code.appendChild(document.createTextNode(index ? " " : ""));
+          code.appendChild(element("span", {"class": "perf-command-word"}, word));
+        });
+        code.parentNode.hidden = !answer.words.length;
+        list.replaceChildren();
+        answer.problems.forEach(function (problem) { list.appendChild(element("li", {}, problem)); });
+        preview.hidden = false;
+      })
+      .catch(function () {});  // the server stays the judge on submit
+  }
+
+  function refresh() {
+    if (preview) {
+      clearTimeout(timer);
+      timer = setTimeout(askCommandLine, 250);
+    }
+  }
+
   function sync() {
+    refresh();
+    if (syncCapacity()) {  // the search's own notes said; the rows of spawn rate and duration are hidden
+      note("spawn_rate", "");
+      note("duration", "");
+      return;
+    }
     var set = setBy();
     SET_FIELDS.forEach(function (name) {
       var input = document.getElementById("id_" + name);
-      if (!input) {
-        return;
-      }
-      input.disabled = Boolean(set[name]);
-      var row = input.closest(".form-row");
-      var note = row.querySelector(".perf-by-stages");
-      if (set[name] && !note) {
-        note = row.querySelector(".flex-container").appendChild(element("span", {"class": "perf-by-stages"}));
-      } else if (!set[name] && note) {
-        note.remove();
-      }
-      if (set[name]) {
-        note.textContent = set[name];
+      if (input) {
+        input.disabled = Boolean(set[name]);
+        note(name, set[name] || "");
       }
     });
     var shape = value("id_shape");
@@ -341,5 +452,14 @@
   if (form.querySelector("#id_shape")) {
     form.querySelector("#id_shape").addEventListener("change", sync);
   }
+  SEARCH_SETTINGS.concat(["find_capacity"]).forEach(function (name) {
+    var found = row(name);
+    if (found) {
+      found.addEventListener("input", sync);
+      found.addEventListener("change", sync);
+    }
+  });
+  form.addEventListener("input", refresh);
+  form.addEventListener("change", refresh);
   sync();
 }());
