@@ -92,7 +92,9 @@ def _run_report_admin(admin_: "PerfRunAdmin", request: HttpRequest, run: PerfRun
         "can_mark": running and admin_.has_change_permission(request, run),  # lost or failed, by hand
         # A new target from the live page (perf.web.run_control.TargetChangeMixin): users, or an open-model run's
         # rate; and the last one asked.
-        "can_change_target": running and not run.stop_requested_by and admin_.has_change_permission(request, run),
+        # A capacity search sets its own load (perf.load.capacity): no target to change by hand.
+        "can_change_target": running and not run.stop_requested_by and run.kind != PerfRun.Kind.CAPACITY
+        and admin_.has_change_permission(request, run),
         "target_unit": target_unit(run),  # users, or an open-model run's iterations a second
         "target_change": run.target_change if running else None,
         "lost_after": f"{liveness.lost_after():g}",

@@ -532,6 +532,9 @@ def target_refusal(run: PerfRun, text: str, limits: launch.WebLimits) -> str:
     """Why ``text`` cannot be the running run's new target, in one line naming the fix ("" when it can)."""
     if run.status != PerfRun.Status.RUNNING or run.stop_requested_at is not None:
         return f"Run {run.pk} is not running ({run.status}): only a running run's target can change."
+    if run.kind == PerfRun.Kind.CAPACITY:
+        return (f"Run {run.pk} is a capacity search: it sets its own load step by step, so its target cannot be "
+                "changed by hand; stop it, or start a run of its own.")
     if target_unit(run) == RATE_UNIT:
         try:
             rate = float(text.strip())

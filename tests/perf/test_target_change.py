@@ -105,6 +105,20 @@ def test_only_users_who_may_change_runs_can_change_a_target(seeded, live_server_
     assert run.target_change["target"] == 3
 
 
+def test_a_capacity_search_s_target_cannot_be_changed_by_hand(seeded, live_server_process, orm, admin):
+    """The search sets its own load step by step: no form on its page, and a POST is refused with nothing stored."""
+    run = PerfRun.objects.create(label=f"capacity-{uuid.uuid4().hex[:8]}", host="http://127.0.0.1:1/api",
+                                 status=PerfRun.Status.RUNNING, users=1000, kind=PerfRun.Kind.CAPACITY)
+    try:
+        assert "/target/" not in admin.get(f"/admin/perf/perfrun/{run.pk}/change/").text
+        refused = admin.post(f"/admin/perf/perfrun/{run.pk}/target/", data={"target": "3"})
+        assert refused.status_code == 200 and "is a capacity search: it sets its own load" in refused.text
+        run.refresh_from_db()
+        assert run.target_change is None
+    finally:
+        PerfRun.objects.filter(pk=run.pk).update(status=PerfRun.Status.ABORTED)
+
+
 def latest_sample(run: PerfRun) -> StatsSample | None:
     return StatsSample.objects.filter(run=run).order_by("-elapsed").first()
 
