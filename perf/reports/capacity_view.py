@@ -94,7 +94,7 @@ class StepRow:
     passed: bool | None
     verdicts: list[VerdictCell | None]  # lined up with CapacityView.thresholds
     capacity: bool = False  # the step the capacity is (the knee)
-    mark: str = ""  # what the row is to the result: "capacity", "first failing", "highest passing so far"
+    mark: str = ""  # what the row is to the result: "capacity", "first failing", "passed so far" (searching)
     generator_limited: bool = False
 
 
@@ -259,7 +259,7 @@ def _step_row(step: Json, position: int, unit: str, thresholds: list[str], open_
         cells.append(fmt.percent(_number(step, "dropped_percent")))
     passed = step.get("passed")
     is_capacity = capacity_step == number
-    mark = ("highest passing so far" if searching else "capacity") if is_capacity else \
+    mark = ("passed so far" if searching else "capacity") if is_capacity else \
         "first failing" if failing_step == number else ""
     return StepRow(number + 1, PHASES.get(_text(step, "phase"), _text(step, "phase")), load_text(
         _number(step, "load"), unit).removesuffix(f" {unit}"), cells, passed if isinstance(passed, bool) else None,

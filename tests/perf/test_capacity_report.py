@@ -199,7 +199,7 @@ def test_a_running_search_shows_the_step_under_way_and_grows_on_its_live_view(ad
     said = text(markup)
     assert "searching" in said and "Passed so far 40 users" in said
     # Step 4 (80 users, raising) runs from 120 s to 160 s: 130 s in, it has 30 s left and has settled.
-    now = said.split("Now ")[1]
+    now = said.split("Step under way ")[1]
     assert now.startswith("Step now 4 raising the load Load now 80 users Left in step"), now
     left = float(re.search(r"Left in step (\d+)s", now).group(1))
     assert 25 <= left <= 30, now
@@ -212,7 +212,7 @@ def test_a_running_search_shows_the_step_under_way_and_grows_on_its_live_view(ad
     markup = live(admin, run)["sections"]["capacity"]
     said = text(markup)
     assert len(step_rows(markup)) == 5 and "FAIL" in step_rows(markup)[3]
-    now = said.split("Now ")[1]
+    now = said.split("Step under way ")[1]
     assert now.startswith("Step now 6 narrowing down Load now 50 users Left in step"), now
     assert "settling, not yet judged" in now
     assert [svg.count('class="step"') for svg in svgs(markup)] == [5, 5, 5]
