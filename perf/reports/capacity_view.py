@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.utils.safestring import SafeString, mark_safe
+from tabulate import tabulate
 
 from perf.reports import charts
 from perf.reports import formats as fmt
@@ -428,3 +429,43 @@ def capacity_view(data: Json | None, elapsed: float | None = None) -> CapacityVi
 def kind_label(is_capacity: bool) -> str:
     """What the header calls the run: a capacity search says so; a load test needs no word."""
     return "Capacity search" if is_capacity else ""
+
+
+# ---------------------------------------------------------------------------------------------- the console
+
+
+def _result_word(row: StepRow) -> str:
+    """``PASS capacity``, ``FAIL first failing``, ``FAIL generator limit``: a step's Result cell, in words."""
+    word = fmt.MISSING if row.passed is None else "PASS" if row.passed else "FAIL"
+    return " ".join([word, *([row.mark] if row.mark else []), *(["generator limit"] if row.generator_limited else [])])
+
+
+def console_text(data: Json | None, elapsed: float | None = None) -> str:
+    """The search as a terminal shows it (``run_perf`` at its end, or between steps): the result in words, the
+    capacity and the first failing load, what broke first, the step table, the USL fit or why there is none, and the
+    verdict; "" for a run that is not a capacity search. The same words as the run page's section."""
+    view = capacity_view(data, elapsed)
+    if view is None:
+        return ""
+    lines = [view.headline]
+    lines += [f"{figure.label}: {figure.value}" + (f" ({figure.detail})" if figure.detail else "")
+              for figure in [*view.figures, *view.current]]
+    broke = view.broke_first
+    if broke is not None:
+        where = f" on {broke.endpoint}" if broke.endpoint else ""
+        parts = ", ".join(f"{part.label.lower()} {part.value}" for part in broke.parts if part.value != fmt.MISSING)
+        lines.append(f"Broke first: {broke.threshold} at {broke.actual}{where}" + (f" ({parts})" if parts else ""))
+    if view.steps:
+        body = [[row.number, row.phase, row.load, *row.cells, _result_word(row),
+                 *(f"{cell.value} {'PASS' if cell.ok else 'FAIL'}" if cell else "—" for cell in row.verdicts)]
+                for row in view.steps]
+        lines += ["", tabulate(body, headers=[*view.headers, *view.thresholds], tablefmt="simple",
+                               disable_numparse=True), ""]
+    if view.fit is not None and view.fit.shown:
+        lines.append("USL fit, a model's prediction (not measured): "
+                     + ", ".join(f"{figure.label} {figure.value}" for figure in view.fit.figures))
+    elif view.fit is not None:
+        lines.append(f"No USL fit shown: {view.fit.why}")
+    if view.verdict:
+        lines.append(view.verdict)
+    return "\n".join(lines)

@@ -16,6 +16,7 @@ import pytest
 from django.test import Client
 
 from perf.models import PerfRun
+from perf.reports.capacity_view import console_text
 from perf.reports.description import DescriptionError, RunDescription
 from perf.reports.html_report import write_html
 from perf.reports.summary_json import summary_json, write_json
@@ -265,3 +266,29 @@ def test_a_summary_without_capacity_is_a_load_test_and_a_wrong_type_is_refused()
     assert RunDescription.from_json({**old, "capacity": {"status": "found"}}).is_capacity
     with pytest.raises(DescriptionError, match=r"meta.capacity is \[1\], not dict"):
         RunDescription.from_json({**old, "capacity": [1]})
+
+
+# ---------------------------------------------------------------------------------------------- the console
+
+
+def test_the_console_text_says_what_the_page_says() -> None:
+    printed = console_text(cb.found_search())
+    lines = printed.splitlines()
+    assert lines[:4] == [
+        "Capacity found: 47 users passed every threshold, and 50 users failed.",
+        "Capacity: 47 users (126.5 req/s)",
+        "First failing load: 50 users (126.1 req/s)",
+        "Broke first: p95<500ms at 512 ms on GET /events/ (client 512 ms, app 45 ms, db 12.5 ms, queueing 467 ms)",
+    ]
+    steps = [line.split() for line in lines if line[:1].isdigit()]
+    assert [row[:3] for row in steps][-2:] == [["7", "narrow", "45"], ["8", "narrow", "47"]]
+    assert " ".join(steps[5][9:]) == "FAIL first failing 515 ms FAIL 0% PASS"
+    assert any(line.startswith("USL fit, a model's prediction (not measured): σ (contention) 0.04") for line in lines)
+    assert lines[-1].startswith("The capacity is 47 users")
+
+
+def test_the_console_text_of_an_invalid_search_shows_no_capacity() -> None:
+    printed = console_text(cb.generator_limited_search())
+    assert printed.startswith("The load generator was the limit") and "Capacity:" not in printed
+    assert "FAIL generator limit" in printed and "USL" not in printed
+    assert console_text(None) == ""
