@@ -15,10 +15,12 @@ from django.core.exceptions import ImproperlyConfigured
 
 from perf import packs
 from perf.analysis import compare
+from perf.cli.capacity import DEFAULT_POOL, capacity_search
 from perf.cli.exit_codes import FAILURES
 from perf.cli.profiles import MAX_USERS, choose_profile
 from perf.conf import load_config, perf_settings
 from perf.config import PerfConfig
+from perf.load.capacity import CapacitySearch
 from perf.load.context import RunContext
 from perf.load.profile import whole_users
 from perf.load.runner import RunPlan
@@ -88,6 +90,16 @@ class RunRequest:
     stages: str | None = None
     rate_stages: str | None = None
     shape: str | None = None
+    find_capacity: bool = False
+    start_load: float | None = None
+    max_users: float | None = None
+    max_rate: float | None = None
+    step_factor: float | None = None
+    step_increment: float | None = None
+    settle: str | None = None
+    hold: str | None = None
+    resolution: str | None = None
+    budget: str | None = None
     launch_id: str = ""  # from the admin's "New run" page only
 
     @classmethod
@@ -116,6 +128,7 @@ class RunSetup:
     processes: int = 1
     seed_hook: Callable[[], Sequence[str]] | None = None  # with --bootstrap: called before the load
     profile: dict[str, Any] | None = None  # the load profile as PerfRun.profile stores it (perf.cli.profiles)
+    capacity: CapacitySearch | None = None  # run_perf --find-capacity: the search, which is also plan.profile
 
 
 def check_request(request: RunRequest) -> RunSetup:
@@ -123,12 +136,13 @@ def check_request(request: RunRequest) -> RunSetup:
     try:
         _check_text(request)
         config = load_config()
+        thresholds = [parse_threshold(text) for text in request.thresholds]
+        search = capacity_search(request, thresholds)
         _check_profile_options(request)
         chosen = choose_profile(request.stages, request.rate_stages, request.shape)
         duration = parse_duration(request.duration or DEFAULT_DURATION)
         wait = parse_wait(request.wait) if request.wait else None
         host = check_base_url(request.host or config.backend_url)
-        thresholds = [parse_threshold(text) for text in request.thresholds]
         warmup = parse_duration(request.threshold_warmup)
         regression = parse_percent(request.fail_on_regression) if request.fail_on_regression else None
         _check_numbers(request)
@@ -162,13 +176,21 @@ def check_request(request: RunRequest) -> RunSetup:
         duration = min(length, duration) if request.duration else length
         if profile.kind == "users" and profile.peak > 0:
             users = whole_users(profile.peak)  # the spawn order's length: the most the profile asks for
-    plan = RunPlan(users=users, spawn_rate=request.spawn_rate or DEFAULT_SPAWN_RATE, duration=duration,
+    spawn_rate = request.spawn_rate or DEFAULT_SPAWN_RATE
+    if search is not None:
+        profile, duration = search, search.settings.budget
+        if search.kind == "users":
+            users = whole_users(search.settings.max_load)
+        else:  # the open model's pool, built in about a second unless -r says otherwise
+            users = request.users or DEFAULT_POOL
+            spawn_rate = request.spawn_rate or float(users)
+    plan = RunPlan(users=users, spawn_rate=spawn_rate, duration=duration,
                    stop_timeout=request.stop_timeout, wait=wait, seed=request.seed,
                    request_timeout=config.request_timeout, profile=profile)
     return RunSetup(config=replace(config, backend_url=host), host=host, plan=plan, scenarios=scenarios,
                     context=context, thresholds=thresholds, threshold_warmup=warmup,
                     baseline=baseline, regression_percent=regression, processes=processes, seed_hook=seed_hook,
-                    profile=stored)
+                    profile=stored, capacity=search)
 
 
 def _check_profile_options(request: RunRequest) -> None:

@@ -24,11 +24,13 @@ from django.db import DatabaseError, connection
 
 from perf import packs
 from perf.analysis import audit, compare
+from perf.analysis import capacity as capacity_analysis
 from perf.cli import exit_codes
 from perf.cli.invocation import RunRequest, RunSetup, UsageError, check_request
 from perf.cli.progress import ProgressPrinter
 from perf.cli.stop_signals import StopSignals
 from perf.conf import perf_settings
+from perf.load.capacity import CapacitySearch
 from perf.load.context import RunContext
 from perf.load.hooks import RunHooks, Tick
 from perf.load.request_log import RequestLog
@@ -129,6 +131,12 @@ class Invocation:
             on_second=self.live.second,  # the CSV files and --print-stats, about once a second
         )
         self.runner = build_runner(request, setup, self.stats, self._make_session, self.context, hooks)
+        if setup.capacity is not None:
+            from perf.load.open_model import OpenModelRunner
+
+            runner = self.runner
+            setup.capacity.bind(self.stats, runner.arrival_counts if isinstance(runner, OpenModelRunner) else None)
+            setup.capacity.on_step = self._on_capacity_step
         self.split = split_counts(self.runner.spawn_order)
         self.store = RunStore() if request.save else None
         # The audit and the comparison read through a thread too: the stored run's, or one of their own.
@@ -193,8 +201,10 @@ class Invocation:
                         return RunOutcome(status=PerfRun.Status.ABORTED, exit_code=self.signals.exit_code or 0,
                                           stats=self.stats, run_id=None)
                     self.runner.attach_store(self.store)
+                    # A capacity search sets its own load: a change of target from the live page has no say in it.
+                    change = self.runner.change_target if self.setup.capacity is None else None
                     self.store.watch_stop(lambda who: self.runner.request_stop(persist.admin_stop_reason(who)),
-                                          on_change=self.runner.change_target)
+                                          on_change=change)
                 self.out.write(self._starting_line() + "\n")
                 self.live.begin(self.store.run.started_at.timestamp() if self.store and self.store.run else None)
                 started = time.monotonic()
@@ -218,8 +228,25 @@ class Invocation:
                 self.out.flush()
                 self.err.flush()
 
+    def _on_capacity_step(self, search: CapacitySearch) -> None:
+        """A step was judged: say so, and keep the stored run's capacity current for the live page."""
+        found = search.as_json()
+        if found["steps"]:
+            self.progress.message(console.capacity_step_line(found["steps"][-1], found["unit"]))
+        if self.store is not None:
+            self.store.update_later(capacity=found)
+
     def _starting_line(self) -> str:
-        plan, profile = self.setup.plan, self.setup.profile
+        plan, profile, search = self.setup.plan, self.setup.profile, self.setup.capacity
+        if search is not None:
+            settings = search.settings
+            unit = "users" if settings.kind == "users" else "iterations/s"
+            growth = (f"+{settings.increment:g}" if settings.increment is not None else f"x{settings.factor:g}")
+            pool = f", a pool of {plural(plan.users, 'user')}" if settings.kind == "rate" else ""
+            return (f"Finding the capacity: {unit} from {settings.start:g} ({growth} a step, up to "
+                    f"{settings.max_load:g}{pool}), each step settling {settings.settle:g}s and judged on "
+                    f"{settings.hold:g}s against {', '.join(t.text for t in settings.thresholds)}; at most "
+                    f"{settings.budget:g}s against {self.setup.host}")
         if profile is None:
             return (f"Running {plural(plan.users, 'user')} ({_split_text(self.split)}) at {plan.spawn_rate:g}/s for "
                     f"{plan.duration:g}s against {self.setup.host}")
@@ -251,13 +278,18 @@ class Invocation:
                              users=plan.users, spawn_rate=plan.spawn_rate, planned_duration=plan.duration,
                              scenarios=list(self.runner.scenarios), user_split=self.split, seed=plan.seed,
                              git_revision=self.git_revision, database_vendor=connection.vendor,
-                             launch_id=request.launch_id, profile=self.setup.profile)
+                             launch_id=request.launch_id, profile=self.setup.profile, kind=self._kind,
+                             capacity=self.setup.capacity.as_json() if self.setup.capacity is not None else None)
         except StoreError as exc:
             if self.signals.first is not None:
                 self.err.write(f"interrupted by {self.signals.first.name}: {exc}; nothing was run\n")
                 return False
             raise UsageError(f"{exc}; nothing was run (or pass --no-save)") from None
         return True
+
+    @property
+    def _kind(self) -> str:
+        return PerfRun.Kind.CAPACITY if self.setup.capacity is not None else PerfRun.Kind.LOAD
 
     def _save_failed(self, duration: float, exc: BaseException) -> None:
         """The runner itself broke: keep what it measured, as ``failed``, before the error goes up."""
@@ -278,7 +310,10 @@ class Invocation:
             out.write(line + "\n")
         if reason != "completed":
             out.write(stop_note(reason, status) + "\n")
-        verdicts = evaluate(self.setup.thresholds, stats, duration)
+        capacity = self._capacity(reason)
+        # A capacity search judges each step on its own window: the run as a whole (passing steps and failing ones
+        # together) is no verdict of anything.
+        verdicts = evaluate(self.setup.thresholds, stats, duration) if capacity is None else []
         for verdict in verdicts:
             out.write(("PASS " if verdict.ok else "FAIL ") + verdict.line() + "\n")
         stages = self._stages(duration)
@@ -288,7 +323,8 @@ class Invocation:
                 out.write(line + "\n")
         thresholds = [v.as_dict() for v in verdicts]
         staged = stages_json(stages)
-        refused = self._store_final(status, duration, reason, thresholds, staged) if self.store is not None else None
+        refused = (self._store_final(status, duration, reason, thresholds, staged, capacity)
+                   if self.store is not None else None)
         stored = self.store is not None and refused is None
         description = self._describe(status, reason, duration, thresholds, staged, unsaved=refused is not None)
         if refused is not None:
@@ -317,7 +353,7 @@ class Invocation:
         elif self.store is not None and not stored:
             exit_code = exit_codes.NOT_STORED
         else:
-            exit_code = _exit_code(self.request, stats, verdicts, audit_report, regressions, status)
+            exit_code = _exit_code(self.request, stats, verdicts, audit_report, regressions, status, capacity)
         return RunOutcome(status=status, exit_code=exit_code, stats=stats, run_id=run.pk if run else None,
                           verdicts=verdicts)
 
@@ -328,12 +364,27 @@ class Invocation:
             return []
         return stage_figures(self.stats, profile.spans(), duration, self.setup.thresholds)
 
+    def _capacity(self, reason: str) -> dict[str, Any] | None:
+        """A capacity search's result, explained (``perf.analysis.capacity``), its steps and verdict printed."""
+        search = self.setup.capacity
+        if search is None:
+            return None
+        if reason != "completed":
+            search.stopped()
+        found = capacity_analysis.conclude(search.as_json())
+        table = console.capacity_table(found)
+        if table:
+            self.out.write("\n" + table + "\n")
+        self.out.write("\n" + found["verdict"] + "\n")
+        return found
+
     def _store_final(self, status: str, duration: float, reason: str, thresholds: list[dict[str, Any]],
-                     stages: list[dict[str, Any]]) -> StoreError | None:
+                     stages: list[dict[str, Any]], capacity: dict[str, Any] | None) -> StoreError | None:
         """Store the run as finished; the error when the database refuses for good (``_keep_summary`` follows)."""
         assert self.store is not None
+        extra = {"capacity": capacity} if capacity is not None else {}
         try:
-            self.store.finish(self.stats, status, duration, thresholds=thresholds, stages=stages,
+            self.store.finish(self.stats, status, duration, thresholds=thresholds, stages=stages, **extra,
                               open_model=self.runner.outcome(),
                               cpu_warning=self.runner.cpu_warned, max_cpu_percent=self.runner.max_cpu_percent,
                               stop_reason="" if reason == "completed" else reason)
@@ -458,22 +509,26 @@ def build_runner(request: RunRequest, setup: RunSetup, stats: StatsRegistry,
                                 request_log=request.request_log, profile=setup.profile)
         except BrokerUnreachable as exc:
             raise UsageError(str(exc)) from None
-    if request.rate is not None:
+    profile = setup.plan.profile
+    if request.rate is not None or (profile is not None and profile.kind == "rate"):
         from perf.load.open_model import OpenModelRunner
 
+        # A rate profile (--rate-stages, a capacity search from --rate R) sets the rate itself; else --rate does.
+        rate = request.rate if profile is None else None
         return OpenModelRunner(setup.scenarios, setup.plan, stats, make_session, context=context, hooks=hooks,
-                               rate=request.rate)
-    if setup.plan.profile is not None and setup.plan.profile.kind == "rate":
-        from perf.load.open_model import OpenModelRunner
-
-        return OpenModelRunner(setup.scenarios, setup.plan, stats, make_session, context=context, hooks=hooks)
+                               rate=rate)
     return LoadRunner(setup.scenarios, setup.plan, stats, make_session, context=context, hooks=hooks)
 
 
 def _exit_code(request: RunRequest, stats: StatsRegistry, verdicts: list[Verdict],
-               audit_report: audit.AuditReport | None, regressions: list[str], status: str) -> int:
+               audit_report: audit.AuditReport | None, regressions: list[str], status: str,
+               capacity: dict[str, Any] | None = None) -> int:
     if audit_report is not None and not audit_report.ok:
         return exit_codes.AUDIT
+    if capacity is not None:
+        # Failed requests are what a search looks for past the knee: its outcome alone decides.
+        return {"generator_limit": exit_codes.GENERATOR_LIMIT,
+                "first_step_failed": exit_codes.THRESHOLD}.get(capacity["status"], exit_codes.OK)
     if any(not verdict.ok for verdict in verdicts):
         return exit_codes.THRESHOLD
     if status == PerfRun.Status.FAILED:

@@ -266,7 +266,8 @@ class OpenModelRunner(LoadRunner):
                 continue
             self._last_offset = offset
             self._dispatch(intended)
-        gevent.sleep(max(0.0, end - time.perf_counter()))
+        over = profile.over_at() if profile is not None else None
+        gevent.sleep(max(0.0, min(end, start + over if over is not None else end) - time.perf_counter()))
         self.request_stop("completed")
 
     # --- a change of rate from the live page ---------------------------------------------------------------------
@@ -321,6 +322,11 @@ class OpenModelRunner(LoadRunner):
             self.schedule_seconds = min(time.perf_counter() - self._schedule_start, self.plan.duration)
 
     # --- what to report -----------------------------------------------------------------------------------------
+
+    def arrival_counts(self) -> tuple[int, int]:
+        """(iterations scheduled, iterations dropped) so far: a capacity search's steps tell the pool's part apart
+        with them (``perf.load.capacity``)."""
+        return self.scheduled_iterations, self.dropped_iterations
 
     @property
     def dropped_percent(self) -> float:

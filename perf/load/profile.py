@@ -70,6 +70,11 @@ class Profile:
         spans = self.spans()
         return spans[-1].end if spans else None
 
+    def over_at(self) -> float | None:
+        """Seconds into the profile at which it is over: its length, known in advance by default; a profile that
+        decides as it goes (a capacity search) says once it has ended. The open model's schedule ends there."""
+        return self.duration
+
     @property
     def peak(self) -> float:
         """The highest target it will ask for, when known in advance (0 when not): sizes pools and checks."""

@@ -98,6 +98,19 @@ class ServerStats:
         self.network_total += other.network_total
         self.app_histogram.merge(other.app_histogram)
 
+    def minus(self, earlier: "ServerStats | None") -> "ServerStats":
+        """What was timed since ``earlier`` (a copy of these figures taken before; None: since the start)."""
+        if earlier is None:
+            return ServerStats.from_dict(self.to_dict())
+        delta = ServerStats()
+        delta.count = self.count - earlier.count
+        delta.app_total = self.app_total - earlier.app_total
+        delta.db_total = self.db_total - earlier.db_total
+        delta.queries_total = self.queries_total - earlier.queries_total
+        delta.network_total = self.network_total - earlier.network_total
+        delta.app_histogram = self.app_histogram.minus(earlier.app_histogram)
+        return delta
+
     def _avg(self, total: float) -> float | None:
         return total / self.count if self.count else None
 

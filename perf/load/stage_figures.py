@@ -34,6 +34,8 @@ def entry_since(entry: StatsEntry, before: StatsEntry | None) -> StatsEntry:
     delta.new_connections = entry.new_connections - before.new_connections
     delta.reopened_connections = entry.reopened_connections - before.reopened_connections
     delta.histogram = entry.histogram.minus(before.histogram)
+    if entry.server is not None:
+        delta.server = entry.server.minus(before.server)
     if delta.histogram.counts and entry.min_response_time is not None:
         low, high = bucket_value(min(delta.histogram.counts)), bucket_value(max(delta.histogram.counts))
         delta.min_response_time = min(max(low, entry.min_response_time), entry.max_response_time)

@@ -402,10 +402,15 @@ class StatsRegistry:
     def mark_stage(self, index: int, now: float | None = None) -> StageMark:
         """Stage ``index`` begins now: keep a copy of every entry's cumulative figures (a few entries, once a
         stage), so that each stage's own figures can be told apart at the end."""
-        mark = StageMark(index, time.time() if now is None else now,
-                         {key: entry.copy() for key, entry in self.entries.items()}, self.total.copy())
+        mark = self.snapshot(index, now)
         self.stage_marks.append(mark)
         return mark
+
+    def snapshot(self, index: int, now: float | None = None) -> StageMark:
+        """Every entry's cumulative figures as they stand, kept nowhere: a capacity search's step windows are
+        told apart with these (``perf.load.capacity``), as stages are with their marks."""
+        return StageMark(index, time.time() if now is None else now,
+                         {key: entry.copy() for key, entry in self.entries.items()}, self.total.copy())
 
     def take_sample(self, users: int, now: float | None = None, target: float | None = None) -> Sample:
         """Close the current window and append its figures to the time series, with a history point

@@ -185,3 +185,34 @@ def stage_verdict_lines(stages: Sequence[Any]) -> list[str]:
     """A line for each threshold a stage failed (the run's own verdicts are printed apart)."""
     return [f"FAIL stage {stage.span.index + 1}: {verdict.line()}" for stage in stages for verdict in stage.verdicts
             if not verdict.ok]
+
+
+def capacity_table(capacity: dict[str, Any]) -> str:
+    """A capacity search's steps in the order they ran (``PerfRun.capacity["steps"]``, docs/capacity.md): load,
+    req/s, percentiles of the judged window, failures, the generator's CPU and whether the step passed."""
+    steps = capacity.get("steps") or []
+    if not steps:
+        return ""
+    rows = []
+    for step in steps:
+        result = "LIMIT" if step["generator_limited"] else "PASS" if step["passed"] else "FAIL"
+        rows.append([
+            str(step["index"] + 1), step["phase"], f"{step['load']:g}", str(step["requests"]),
+            f"{step['requests_per_second']:.2f}", _console_ms(step["p50"]), _console_ms(step["p95"]),
+            _console_ms(step["p99"]), f"{step['failures']}({step['failure_percent']:.2f}%)",
+            f"{step['cpu_percent']:.0f}%", result,
+        ])
+    unit = "Users" if capacity["model"] == "users" else "Iter/s"
+    headers = ["Step", "Phase", unit, "# reqs", "req/s", "50%", "95%", "99%", "# fails", "CPU", "Result"]
+    return ("Capacity search: each step judged on its last "
+            f"{capacity['settings']['hold']:g} s\n" + _table(headers, rows, numeric_from=2))
+
+
+def capacity_step_line(step: dict[str, Any], unit: str) -> str:
+    """One step as it is judged, for the progress output: ``step 3 (raise) 40 users: 99.5 req/s, p95 25 ms: PASS``."""
+    result = "generator-limited" if step["generator_limited"] else "PASS" if step["passed"] else "FAIL"
+    failed = [verdict["line"] for verdict in step["verdicts"] if not verdict["ok"]]
+    return (f"step {step['index'] + 1} ({step['phase']}) {step['load']:g} {unit}: "
+            f"{step['requests_per_second']:.1f} req/s, p95 {_console_ms(step['p95'])} ms, "
+            f"{step['failure_percent']:.1f}% failed, CPU {step['cpu_percent']:.0f}%: {result}"
+            + (f" ({'; '.join(failed)})" if failed else ""))

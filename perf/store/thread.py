@@ -246,6 +246,7 @@ class RunStore(DatabaseThread):
         self._on_change: Callable[[float, float], Profile | None] | None = None
         self._change_asked: dict[str, Any] | None = None  # set on the control thread, read on the event loop
         self._change_at: Any = None  # the "at" of the change applied last
+        self._updates: list[gevent.Greenlet] = []  # update_later's writes under way
 
     def start(self, **fields: Any) -> PerfRun:
         """The ``running`` row, before the first request: even a killed run leaves a trace."""
@@ -255,6 +256,7 @@ class RunStore(DatabaseThread):
     def finish(self, stats: StatsRegistry, status: str, duration: float, **extra: Any) -> PerfRun:
         """The final figures (and every sample not stored yet), in one transaction."""
         assert self.run is not None, "start() first"
+        gevent.joinall(self._updates, timeout=self.patience)  # an older live update never lands after this
         self.run = self.call(persist.finish_run, self.run, stats, status, duration, **extra)
         self._saved_samples = len(stats.samples)
         return self.run
@@ -333,12 +335,19 @@ class RunStore(DatabaseThread):
             layout = dict(self.run.profile or {"kind": profile.kind, "source": "live", "text": "", "shape": None,
                                                "params": {}})
             layout["spans"] = spans_json(profile.spans())
-            gevent.spawn(self._store_layout, layout)
+            self.update_later(profile=layout)
 
-    def _store_layout(self, layout: dict[str, Any]) -> None:
+    def update_later(self, **fields: Any) -> None:
+        """``update`` from a greenlet of its own, so the event loop never waits: what the live page shows as it
+        changes (a new profile layout, a capacity search's steps). The run goes on if the database refuses; the
+        final save still has everything."""
+        self._updates = [greenlet for greenlet in self._updates if not greenlet.dead]
+        self._updates.append(gevent.spawn(self._update_quietly, fields))
+
+    def _update_quietly(self, fields: dict[str, Any]) -> None:
         try:
-            self.update(profile=layout)
-        except StoreError as error:  # the run goes on; the final save still has its figures
+            self.update(**fields)
+        except StoreError as error:
             self.last_error = str(error)
 
     def _note_stop(self, who: str) -> None:

@@ -35,6 +35,24 @@ class Command(PerfCommand):
                             help="load profile from a shape class: step:add=10,every=30s,to=100, "
                                  "spike:base=10,peak=200,before=1m,ramp=10s,hold=1m,after=2m, "
                                  "soak:users=100,ramp=5m,hold=4h,down=1m, or one the project names in PERF_SHAPES")
+        capacity = parser.add_argument_group(
+            "capacity search", "--find-capacity raises the load in steps, judging each on its own window with the "
+                               "--threshold rules, and narrows down to the highest load that passes them all")
+        capacity.add_argument("--find-capacity", action="store_true",
+                              help="search for the capacity (users; with --rate R, iterations a second from R)")
+        capacity.add_argument("--start-load", type=float, metavar="N", help="the first step's users (default 10)")
+        capacity.add_argument("--max-users", type=float, metavar="N", help="the most users a step may have "
+                              "(default 1000)")
+        capacity.add_argument("--max-rate", type=float, metavar="R", help="with --rate: the highest arrival rate a "
+                              "step may have (default 1000)")
+        capacity.add_argument("--step-factor", type=float, metavar="F", help="each step's load is the last one's "
+                              "times F (default 2)")
+        capacity.add_argument("--step-increment", type=float, metavar="N", help="each step adds N instead")
+        capacity.add_argument("--settle", metavar="DURATION", help="per step, left out of its figures (default 10s)")
+        capacity.add_argument("--hold", metavar="DURATION", help="per step, the window it is judged on (default 30s)")
+        capacity.add_argument("--resolution", metavar="PERCENT", help="narrow down until the gap between the "
+                              "passing and the failing load is within this (default 10%%)")
+        capacity.add_argument("--budget", metavar="DURATION", help="the whole search's time (default 30m)")
         parser.add_argument("--scenario", dest="scenarios", action="append", default=[], metavar="NAME",
                             help=f"run only this scenario (repeatable, any case): {_scenario_names()}")
         parser.add_argument("--host", help="API root URL (default LOCUST_BACKEND_URL or http://localhost:8000/api)")
