@@ -58,10 +58,11 @@ def _objects(data: Json | None, key: str) -> list[Json]:
 
 
 def load_text(value: float | None, unit: str) -> str:
-    """``47 users``, ``12.5 iterations/s``: a load with its unit."""
+    """``47 users``, ``12.5 iterations/s``: a load with its unit; a count of users (or of requests in flight, an
+    open model's USL load) whole."""
     if value is None:
         return fmt.MISSING
-    return f"{value:,.0f} {unit}" if unit == "users" else f"{value:,.6g} {unit}"
+    return f"{value:,.0f} {unit}" if unit in ("users", "requests in flight") else f"{value:,.6g} {unit}"
 
 
 def _ms(value: float | None) -> str:
@@ -117,6 +118,7 @@ class Fit:
     shown: bool
     why: str
     figures: list[Figure]
+    axis: str = ""  # what the fit's load counts: the search's unit, or "requests in flight" (an open model)
 
 
 @dataclass(frozen=True)
@@ -278,14 +280,21 @@ def _broke_first(data: Json) -> BrokeFirst | None:
         client, app, db, queries, queue = (_number(breakdown, key) for key in (
             "client_ms", "app_ms", "db_ms", "queries", "queue_ms"))
         timed = app is not None
-        parts = [Figure("Client", _ms(client), "what the user waited"),
-                 Figure("App", _ms(app), "inside the Django app"),
-                 Figure("DB", fmt.MISSING if db is None else f"{db:,.1f} ms",
-                        "" if queries is None else f"{queries:,.1f} queries a request"),
-                 Figure("Queueing", _ms(queue), "waiting for a free worker, and the network")]
+        parts = [Figure("Client", _ms(client), "what the user waited")]
+        if timed:  # without Server-Timing the server's parts are unknown: one line says so, not three dashes
+            parts += [
+                Figure("App", _ms(app), "inside the Django app"),
+                Figure("DB", fmt.MISSING if db is None else f"{db:,.1f} ms",
+                       "" if queries is None else f"{queries:,.1f} queries a request"),
+                Figure("Queueing", _ms(queue), "waiting for a free worker, and the network")]
     actual = broke.get("actual")
     actual_text = actual if isinstance(actual, str) else fmt.MISSING if actual is None else f"{actual:,.6g}"
     return BrokeFirst(_text(broke, "threshold") or fmt.MISSING, actual_text, _text(broke, "endpoint"), parts, timed)
+
+
+def _on_load_axis(usl: Json, unit: str) -> bool:
+    """Whether the fit's loads are the search's own (users), so its curve can be drawn against them."""
+    return (_text(usl, "load_axis") or "users") == unit
 
 
 def _fit(data: Json, unit: str) -> Fit | None:
@@ -296,17 +305,19 @@ def _fit(data: Json, unit: str) -> Fit | None:
         return Fit(False, _text(usl, "why") or "the fit is not good enough to show", [])
     sigma, kappa, lam = _number(usl, "sigma"), _number(usl, "kappa"), _number(usl, "lambda")
     peak_load, peak, r2 = _number(usl, "peak_load"), _number(usl, "peak_throughput"), _number(usl, "r2")
+    # An open model's fit is over the requests in flight (Little's law), not the arrival rate it asked for.
+    axis = unit if _on_load_axis(usl, unit) else "requests in flight"
     figures = [
         Figure("σ (contention)", fmt.MISSING if sigma is None else f"{sigma:.3g}", "share of the work serialised"),
         Figure("κ (coherency)", fmt.MISSING if kappa is None else f"{kappa:.3g}", "cost of the units waiting on "
                "each other"),
-        Figure("Predicted peak load (N*)", load_text(peak_load, unit) if peak_load is not None else "no peak",
+        Figure("Predicted peak load (N*)", load_text(peak_load, axis) if peak_load is not None else "no peak",
                "" if peak_load is not None else "κ ≈ 0: throughput never falls"),
         Figure("Predicted peak throughput", f"{fmt.rate(peak)} req/s" if peak is not None else fmt.MISSING),
         Figure("λ (one unit alone)", f"{fmt.rate(lam)} req/s" if lam is not None else fmt.MISSING),
         Figure("R² of the fit", fmt.MISSING if r2 is None else f"{r2:.3f}", "1 is a perfect fit"),
     ]
-    return Fit(True, "", figures)
+    return Fit(True, "", figures, axis)
 
 
 def _settings(data: Json, unit: str) -> list[str]:
@@ -369,7 +380,7 @@ def _charts(data: Json, steps: list[Json], unit: str, knee: float | None, fit: F
     x_label = f"load ({unit})"
     curve = None
     usl = _object(data, "usl")
-    if fit is not None and fit.shown and usl is not None:
+    if fit is not None and fit.shown and usl is not None and _on_load_axis(usl, unit):
         sigma, kappa, lam = _number(usl, "sigma"), _number(usl, "kappa"), _number(usl, "lambda")
         loads = [load for step in steps if (load := _number(step, "load")) is not None]
         if sigma is not None and kappa is not None and lam is not None and loads:

@@ -20,6 +20,7 @@ from perf.reports.capacity_view import console_text
 from perf.reports.description import DescriptionError, RunDescription
 from perf.reports.html_report import write_html
 from perf.reports.summary_json import summary_json, write_json
+from tests.capacitytarget import capacity_target, run_capacity_perf
 from tests.factories import make_user
 from tests.liveserver import manage
 from tests.perf import capacity_builders as cb
@@ -162,6 +163,24 @@ def test_a_search_that_reached_its_ceiling_says_the_capacity_is_above(admin: Cli
     assert "Capacity: above 40 users" in said
 
 
+def test_an_open_models_fit_is_over_requests_in_flight_and_not_drawn_against_the_rate(admin: Client) -> None:
+    data = cb.open_model_search()
+    data["usl"] = cb.usl_json(load_axis="concurrency")
+    markup = section(run_page(admin, cb.stored_search(data)), "capacity")
+    assert "Predicted peak load (N*) 49 requests in flight" in text(markup)
+    assert "not the arrival rate asked for, so it is not drawn on the charts against load" in text(markup)
+    assert "USL fit" not in svgs(markup)[0]
+
+
+def test_without_server_timing_what_broke_first_has_the_clients_time_and_says_why_no_more(admin: Client) -> None:
+    data = cb.found_search()
+    data["broke_first"] = {**cb.BROKE_FIRST, "breakdown": {"client_ms": 512.0, "app_ms": None, "db_ms": None,
+                                                           "queries": None, "queue_ms": None}}
+    said = text(section(run_page(admin, cb.stored_search(data)), "capacity"))
+    assert "Client 512 ms what the user waited The server sent no Server-Timing header" in said
+    assert "Queueing" not in said
+
+
 def test_an_open_models_search_counts_iterations_a_second_and_shows_dropped_arrivals(admin: Client) -> None:
     markup = section(run_page(admin, cb.stored_search(cb.open_model_search())), "capacity")
     assert "Load (iterations/s)" in markup and ">Dropped<" in markup
@@ -266,6 +285,28 @@ def test_a_summary_without_capacity_is_a_load_test_and_a_wrong_type_is_refused()
     assert RunDescription.from_json({**old, "capacity": {"status": "found"}}).is_capacity
     with pytest.raises(DescriptionError, match=r"meta.capacity is \[1\], not dict"):
         RunDescription.from_json({**old, "capacity": [1]})
+
+
+@pytest.mark.slow
+def test_a_real_search_writes_its_capacity_into_its_html_and_json_files(tmp_path: Path) -> None:
+    """run_perf --find-capacity against a server of 4 workers of 20 ms (200 req/s; 8 users wait 40 ms, 16 wait 80):
+    its own files have the section and the JSON's capacity key, as the admin's would."""
+    with capacity_target(4, 0.02) as target:
+        result = run_capacity_perf(target.url, tmp_path, "--find-capacity", "--threshold", "p95<50ms",
+                                   "--start-load", "2", "--settle", "0.5s", "--hold", "1.5s", "--budget", "40s",
+                                   "--no-save", "--no-audit", "--html", str(tmp_path / "report.html"),
+                                   "--json", str(tmp_path / "summary.json"))
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    found = summary["capacity"]
+    assert summary["meta"]["kind"] == "capacity" and summary["meta"]["capacity"] == found
+    assert found["status"] == "found" and 4 <= found["capacity"]["load"] < 16
+    written = (tmp_path / "report.html").read_text()
+    assert re.findall(r'<section id="([\w-]+)"', written)[:2] == ["summary", "capacity"]
+    markup = section(written, "capacity")
+    assert f"Capacity found: {found['capacity']['load']:g} users passed every threshold" in text(markup)
+    assert len(step_rows(markup)) == len(found["steps"]) >= 4
+    assert found["verdict"] in text(markup)
 
 
 # ---------------------------------------------------------------------------------------------- the console
