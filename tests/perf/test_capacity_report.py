@@ -20,11 +20,11 @@ from perf.reports.capacity_view import console_text
 from perf.reports.description import DescriptionError, RunDescription
 from perf.reports.html_report import write_html
 from perf.reports.summary_json import summary_json, write_json
-from tests.capacitytarget import capacity_target, run_capacity_perf
-from tests.factories import make_user
-from tests.liveserver import manage
+from tests.capacitytarget import capacity_run_env, capacity_target, run_capacity_perf
+from tests.factories import make_user, unique
+from tests.liveserver import manage, start_run_perf
 from tests.perf import capacity_builders as cb
-from tests.perf.builders import stored_run
+from tests.perf.builders import finish, poll, stored_run
 
 CHANGELIST = "/admin/perf/perfrun/"
 
@@ -242,6 +242,40 @@ def test_a_running_search_shows_the_step_under_way_and_grows_on_its_live_view(ad
 def test_the_header_of_a_running_search_offers_no_change_of_target(admin: Client) -> None:
     header = live(admin, cb.running_search(done=2, elapsed=90.0))["sections"]["header"]
     assert "Capacity search" in header and 'name="target"' not in header and "perf-stop-button" in header
+
+
+@pytest.mark.slow
+def test_a_real_search_under_way_shows_its_step_on_the_live_view(admin: Client, live_env, tmp_path: Path) -> None:
+    """run_perf --find-capacity storing its run: while it runs, the live view shows the steps judged so far and the
+    one under way, from what its process writes after each step."""
+    label = unique("capacity-live")
+    with capacity_target(4, 0.02) as target:
+        process = start_run_perf(capacity_run_env(tmp_path, live_env), "--host", target.url, "--find-capacity",
+                                 "--threshold", "p95<50ms", "--start-load", "2", "--settle", "0.5s", "--hold", "1.5s",
+                                 "--budget", "40s", "--no-audit", "--label", label)
+        try:
+            def two_steps_in() -> PerfRun | None:
+                run = PerfRun.objects.filter(label=label).first()
+                steps = (run.capacity or {}).get("steps") if run is not None else None
+                return run if run is not None and run.status == "running" and steps and len(steps) >= 2 else None
+
+            run = poll(two_steps_in, f"run {label} stored no two steps while running", 60, 0.1)
+            data = live(admin, run)
+            said = text(data["sections"]["capacity"])
+            assert data["status"] == "running" and "searching" in said, said
+            stored = PerfRun.objects.get(pk=run.pk).capacity
+            under_way = stored["current"]
+            assert under_way is not None and under_way["index"] >= len(stored["steps"]) - 1, stored
+            assert "Step under way Step now" in said and "Left in step" in said, said
+            assert len(step_rows(data["sections"]["capacity"])) >= 2
+            stdout, stderr = finish(process, 60)
+        finally:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, stdout[-2000:] + stderr[-2000:]
+    done = live(admin, run)
+    assert done["status"] == "completed" and "Step under way" not in done["sections"]["capacity"]
+    assert "capacity found" in text(done["sections"]["capacity"])
 
 
 # ---------------------------------------------------------------------------------------------- the files
