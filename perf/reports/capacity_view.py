@@ -24,7 +24,6 @@ from perf.reports import formats as fmt
 from perf.reports.description import DescriptionError, ThresholdResult
 
 Json = Mapping[str, Any]
-PHASES = {"raise": "raise", "narrow": "narrow"}
 STATUS_CLASSES = {"searching": "running", "found": "pass", "ceiling": "pass", "first_step_failed": "fail",
                   "budget": "warn", "stopped": "warn", "generator_limit": "fail"}
 STATUS_BADGES = {"searching": "searching", "found": "capacity found", "ceiling": "ceiling reached",
@@ -63,10 +62,6 @@ def load_text(value: float | None, unit: str) -> str:
     if value is None:
         return fmt.MISSING
     return f"{value:,.0f} {unit}" if unit in ("users", "requests in flight") else f"{value:,.6g} {unit}"
-
-
-def _ms(value: float | None) -> str:
-    return fmt.ms_unit(value)
 
 
 # ---------------------------------------------------------------------------------------------- what the page reads
@@ -264,7 +259,7 @@ def _step_row(step: Json, position: int, unit: str, thresholds: list[str], open_
     is_capacity = capacity_step == number
     mark = ("passed so far" if searching else "capacity") if is_capacity else \
         "first failing" if failing_step == number else ""
-    return StepRow(number + 1, PHASES.get(_text(step, "phase"), _text(step, "phase")), load_text(
+    return StepRow(number + 1, _text(step, "phase"), load_text(
         _number(step, "load"), unit).removesuffix(f" {unit}"), cells, passed if isinstance(passed, bool) else None,
         [verdicts.get(name) for name in thresholds], is_capacity, mark, step.get("generator_limited") is True)
 
@@ -280,13 +275,13 @@ def _broke_first(data: Json) -> BrokeFirst | None:
         client, app, db, queries, queue = (_number(breakdown, key) for key in (
             "client_ms", "app_ms", "db_ms", "queries", "queue_ms"))
         timed = app is not None
-        parts = [Figure("Client", _ms(client), "what the user waited")]
+        parts = [Figure("Client", fmt.ms_unit(client), "what the user waited")]
         if timed:  # without Server-Timing the server's parts are unknown: one line says so, not three dashes
             parts += [
-                Figure("App", _ms(app), "inside the Django app"),
+                Figure("App", fmt.ms_unit(app), "inside the Django app"),
                 Figure("DB", fmt.MISSING if db is None else f"{db:,.1f} ms",
                        "" if queries is None else f"{queries:,.1f} queries a request"),
-                Figure("Queueing", _ms(queue), "waiting for a free worker, and the network")]
+                Figure("Queueing", fmt.ms_unit(queue), "waiting for a free worker, and the network")]
     actual = broke.get("actual")
     actual_text = actual if isinstance(actual, str) else fmt.MISSING if actual is None else f"{actual:,.6g}"
     return BrokeFirst(_text(broke, "threshold") or fmt.MISSING, actual_text, _text(broke, "endpoint"), parts, timed)
