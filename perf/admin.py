@@ -123,7 +123,8 @@ class PerfRunAdmin(RunControlMixin, TargetChangeMixin, admin.ModelAdmin):
     actions = ["compare_selected", "mark_lost_selected", "mark_failed_selected"]
     list_display = ("label", "started_at", "status_badge", "users", "duration", "rps", "p95_ms", "error_percent")
     list_display_links = ("label", "started_at")
-    list_filter = ("status", ("started_at", admin.DateFieldListFilter))
+    # A load test or a capacity search: their figures answer different questions, so the list tells them apart.
+    list_filter = ("status", "kind", ("started_at", admin.DateFieldListFilter))
     search_fields = ("label", "host")
     date_hierarchy = "started_at"
     # Every column comes from the run's own row: one query per page, however many runs it lists.

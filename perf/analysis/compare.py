@@ -15,6 +15,11 @@ Regression rules (``--fail-on-regression PERCENT``; the table marks them at ``DE
 * error % regresses when it rose by more than PERCENT % relative; from a base of 0 % (where any rise is
   infinitely large) when the new error rate exceeds PERCENT percentage points.
 
+Two capacity searches (``run_perf --find-capacity``) are compared by their capacity first
+(``perf.analysis.capacity_compare``): it regresses when it fell by more than PERCENT %. Their per-endpoint figures
+are over every step of each search, at loads that differ from step to step: listed, not judged. A capacity search
+against a load test gets one note saying they cannot be compared as capacity searches, then the ordinary comparison.
+
 Runs that followed the same load profile (the same stages: durations and targets, whatever text gave them) are
 also compared stage with stage (``PerfRun.stages``): each stage's req/s, p95, p99 and error % are judged by the
 rules above as the Aggregated row is, so a regression confined to the ramp to the peak is named in that stage
@@ -29,6 +34,8 @@ from typing import Any
 
 from tabulate import SEPARATING_LINE, tabulate
 
+from perf.analysis.capacity_compare import CapacityComparison, capacity_comparison
+from perf.analysis.capacity_compare import Row as CapacityRow
 from perf.models import EndpointStats, PerfRun
 from perf.options import parse_wait
 from perf.reports import formats
@@ -90,6 +97,8 @@ REQUESTS = Metric("requests", "# reqs", "", formats.count)
 # A stage holds the run's figures for its span, not per endpoint nor the queries: these four are judged per stage.
 STAGE_METRICS = tuple(metric for metric in METRICS if metric.key in ("rps", "p95", "p99", "error_percent"))
 STAGES_NOT_COMPARED = "stages are not compared"
+ENDPOINTS_NOT_JUDGED = ("per-endpoint figures are over every step of each search, at loads that differ: listed, "
+                        "not judged")
 
 
 @dataclass(frozen=True)
@@ -261,6 +270,7 @@ class Comparison:
     percent: float = DEFAULT_PERCENT
     rates_comparable: bool = True
     stages: list[EndpointComparison] = field(default_factory=list)  # stage with stage, when the profiles match
+    capacity: CapacityComparison | None = None  # both runs are capacity searches: judged by their capacity
 
     @property
     def stage_metric_labels(self) -> list[str]:
@@ -269,6 +279,8 @@ class Comparison:
     def regressions(self, percent: float) -> list[str]:
         """One line per regressed row (endpoints, then stages), naming each figure that regressed by more than
         ``percent`` %."""
+        if self.capacity is not None:
+            return self.capacity.regressions(percent)
         lines = []
         for row in [*self.rows, *self.stages]:
             cells = row.regressed_cells(percent, self.rates_comparable)
@@ -284,8 +296,11 @@ class Comparison:
     def write(self, out: Output, gate: float | None = None) -> list[str]:
         """The table and its notes, then (with ``gate``) each regression and the verdict; returns the regressions.
 
-        Both ``run_perf --compare-to`` and ``perf_compare`` print a comparison through this.
+        Both ``run_perf --compare-to`` and ``perf_compare`` print a comparison through this. Two capacity searches'
+        capacities come first.
         """
+        if self.capacity is not None:
+            out.write(self.capacity.table(self.percent if gate is None else gate) + "\n\n")
         out.write(self.table() + "\n")
         for note in self.notes:
             out.write(f"Note: {note}\n")
@@ -314,18 +329,27 @@ class Comparison:
             table += "\n\nPer stage of the load profile\n" + tabulate(body, headers=headers, tablefmt="simple",
                                                                      disable_numparse=True)
         legend = (f"{REGRESSION_MARK} regression: p95/p99 or error % up, or req/s down, by more than "
-                  f"{self.percent:g}% (rows with fewer than {MIN_REQUESTS} requests in a run are not judged)")
+                  f"{self.percent:g}% (rows with fewer than {MIN_REQUESTS} requests in a run are not judged)"
+                  if self.capacity is None else f"Per endpoint: {ENDPOINTS_NOT_JUDGED}")
         return f"{table}\n{legend}"
 
+    def _regressed(self, row: EndpointComparison) -> list[Cell]:
+        """The row's regressed cells; none for capacity searches, whose endpoints are not judged."""
+        return [] if self.capacity is not None else row.regressed_cells(self.percent, self.rates_comparable)
+
     def _mark(self, row: EndpointComparison) -> str:
-        return REGRESSION_MARK if row.regressed_cells(self.percent, self.rates_comparable) else ""
+        return REGRESSION_MARK if self._regressed(row) else ""
 
     def _texts(self, row: EndpointComparison) -> list[str]:
-        regressed = row.regressed_cells(self.percent, self.rates_comparable)
+        regressed = self._regressed(row)
         return [cell.text() + (f" {REGRESSION_MARK}" if cell in regressed else "") for cell in row.cells()]
 
     def as_rows(self) -> list[RowView]:
         return self._views(self.rows)
+
+    def capacity_rows(self) -> list[CapacityRow]:
+        """Two capacity searches' lines as the admin page shows them (none for other runs), marked at ``percent``."""
+        return [] if self.capacity is None else self.capacity.rows(self.percent)
 
     def as_stage_rows(self) -> list[RowView]:
         """The per-stage rows as the admin page shows them (none when the profiles differ or neither run had one)."""
@@ -334,7 +358,7 @@ class Comparison:
     def _views(self, rows: list[EndpointComparison]) -> list[RowView]:
         views = []
         for row in rows:
-            regressed = row.regressed_cells(self.percent, self.rates_comparable)
+            regressed = self._regressed(row)
             cells = [_view(cell, cell in regressed) for cell in row.cells()]
             only_in = "" if row.in_both else "base" if row.base is not None else "new"
             views.append(RowView(row.method, row.name, row.aggregated, only_in, row.judged, bool(regressed),
@@ -359,9 +383,17 @@ def compare_runs(base: PerfRun, new: PerfRun, percent: float | None = None) -> C
             for method, name, aggregated in keys]
     stages = stage_rows(base, new) if stages_difference(base, new) == "" else []
     notes, rates_comparable = load_notes(base, new)
+    capacity, why_not = capacity_comparison(base, new)
+    if capacity is not None:
+        # The searches' loads are their steps': only where they ran and the thresholds say what is like-for-like.
+        notes = [*capacity.notes(), *(note for note in notes if note.startswith(("host differs", "database differs"))),
+                 ENDPOINTS_NOT_JUDGED]
+        stages, rates_comparable = [], False
+    elif why_not:
+        notes.insert(0, why_not)
     notes += _status_notes(base, new) + _one_sided_notes(base, new, rows) + _one_sided_notes(base, new, stages)
     return Comparison(base, new, rows, notes, DEFAULT_PERCENT if percent is None else percent, rates_comparable,
-                      stages)
+                      stages, capacity)
 
 
 # ---------------------------------------------------------------------------------------------- stage with stage

@@ -326,7 +326,8 @@ class Invocation:
         refused = (self._store_final(status, duration, reason, thresholds, staged, capacity)
                    if self.store is not None else None)
         stored = self.store is not None and refused is None
-        description = self._describe(status, reason, duration, thresholds, staged, unsaved=refused is not None)
+        description = self._describe(status, reason, duration, thresholds, staged, unsaved=refused is not None,
+                                     capacity=capacity)
         if refused is not None:
             self._keep_summary(refused, duration, description)
         audit_report = self._audit() if self.request.audit and not hurry() else None
@@ -393,7 +394,8 @@ class Invocation:
             return exc
 
     def _describe(self, status: str, reason: str, duration: float, thresholds: list[dict[str, Any]],
-                  stages: list[dict[str, Any]], unsaved: bool) -> RunDescription:
+                  stages: list[dict[str, Any]], unsaved: bool, capacity: dict[str, Any] | None = None
+                  ) -> RunDescription:
         """The run as its files describe it, after the final save: what the admin's downloads of the stored run
         say too (``RunDescription.from_run``). The stored row, when there is one, gives its id and the moments
         the database recorded; an unsaved run keeps the id ``perf_import`` finishes later."""
@@ -408,7 +410,7 @@ class Invocation:
             started_at=self.stats.start_time, finished_at=self.stats.start_time + duration,
             git_revision=self.git_revision, database_vendor=connection.vendor, cpu_warning=runner.cpu_warned,
             max_cpu_percent=runner.max_cpu_percent, thresholds=thresholds, open_model=runner.outcome(),
-            unsaved=unsaved, shards=shards, stages=stages,
+            unsaved=unsaved, shards=shards, stages=stages, capacity=capacity,
             # The stored row's: a change of target from the live page is a stage of it (RunStore keeps it current).
             profile=row.profile if row is not None and row.profile else self.setup.profile)
 

@@ -10,7 +10,7 @@ The ``meta`` is read by ``RunDescription.from_json``, which also reads summaries
 
 import json
 import os
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import Any
 
 from django.db import connection, transaction
@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from perf.load.history import POINT_FIELDS, HistoryPoints
 from perf.load.stats import Sample, StatsRegistry
 from perf.models import PerfRun
-from perf.reports.description import RunDescription
+from perf.reports.description import CAPACITY, RunDescription
 from perf.store import persist
 
 
@@ -78,6 +78,8 @@ def store_summary(data: dict[str, Any]) -> PerfRun:
     run (same label and host): a database reset since could have given its id to another run.
     """
     description = RunDescription.from_json(data["meta"])
+    if description.capacity is None and isinstance(data.get("capacity"), dict):  # a file whose meta lost it
+        description = replace(description, kind=CAPACITY, capacity=data["capacity"])
     stats = registry_from_summary(data)
     with transaction.atomic():  # a new row and its figures, or nothing
         return _store(description, data, stats)
@@ -98,4 +100,5 @@ def _store(run: RunDescription, data: dict[str, Any], stats: StatsRegistry) -> P
         open_model=None if run.open_model is None else run.open_model.as_json(),
         audit=None if run.audit is None else run.audit.as_json(),
         profile=None if run.profile is None else run.profile.as_json(), stages=[dict(stage) for stage in run.stages],
+        kind=run.kind, capacity=run.capacity,
         finished_at=persist.to_datetime(data["start_time"] + data["duration"]))

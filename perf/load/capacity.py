@@ -205,12 +205,13 @@ class CapacitySearch(Profile):
             return step.load
         self._judge(step, elapsed)
         following = self._next(step, elapsed)
+        if following is not None:  # placed before on_step: the live page then shows the step now under way
+            self._begin(following[0], following[1], elapsed)
         if self.on_step is not None:
             self.on_step(self)
         if following is None:
             self._ended_at = elapsed
             return None
-        self._begin(following[0], following[1], elapsed)
         return following[0]
 
     # --- the steps ----------------------------------------------------------------------------------------------

@@ -11,12 +11,13 @@ Every axis names its unit and every chart has a legend; names are wrapped onto m
 cut short, since two endpoints often differ only at the end of a long name.
 """
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 from math import ceil, floor, log10
 from typing import Protocol
 
+from perf.analysis.usl import usl_throughput
 from perf.load.histogram import Histogram, bucket_value
 
 SVG_NS = "http://www.w3.org/2000/svg"
@@ -29,7 +30,8 @@ DISTRIBUTION_SIZE = (360, 190)
 COLORS = {
     "users": "#2563eb", "rps": "#16a34a", "failures": "#dc2626", "p50": "#7c3aed", "p95": "#ea580c",
     "p99": "#be123c", "bars": "#60a5fa", "grid": "#e5e7eb", "axis": "#6b7280", "text": "#111827",
-    "muted": "#6b7280", "target": "#0f172a", "stage": "#94a3b8",
+    "muted": "#6b7280", "target": "#0f172a", "stage": "#94a3b8", "passed": "#15803d", "failed": "#dc2626",
+    "model": "#7c3aed", "knee": "#0f172a", "limit": "#b45309",
 }
 # Rough glyph widths (px) of the chart font, to lay out legends and wrap names without measuring.
 CHAR_WIDTH = {11: 6.2, 12: 7.0}
@@ -183,7 +185,7 @@ class LegendItem:
 
     label: str
     color: str
-    shape: str = "line"  # "line", "dashed" or "box"
+    shape: str = "line"  # "line", "dashed", "box", or a point's marker: "dot" (passed) or "cross" (failed)
 
 
 def _legend(items: Sequence[LegendItem], x: float, y: float) -> list[str]:
@@ -192,6 +194,8 @@ def _legend(items: Sequence[LegendItem], x: float, y: float) -> list[str]:
     for item in items:
         if item.shape == "box":
             parts.append(f'<rect x="{_num(x)}" y="{_num(y - 9)}" width="12" height="10" fill="{item.color}"/>')
+        elif item.shape in ("dot", "cross"):
+            parts.append(_marker(x + 8, y - 4, item.color, item.shape == "dot"))
         else:
             dash = {"stroke_dasharray": "4 3", "stroke_width": "1.5"} if item.shape == "dashed" else {
                 "stroke_width": "3"}
@@ -439,3 +443,145 @@ def distribution_chart(name: str, histogram: Mapping[str, int]) -> str:
 def _bin_label(index: int, count: int, total: int) -> str:
     low, high = 10 ** (index / BINS_PER_DECADE), 10 ** ((index + 1) / BINS_PER_DECADE)
     return f"{format_ms(low)}–{format_ms(high)}: {count:,} ({count / total:.1%})"
+
+
+# ---------------------------------------------------------------------------------------------- against load
+
+# Points drawn along a model's curve: smooth at the chart's size.
+CURVE_POINTS = 80
+
+
+@dataclass(frozen=True)
+class LoadPoint:
+    """One step of a capacity search on a chart against load: its load, the figure drawn (None: nothing measured)
+    and whether the step passed its thresholds (None: not judged yet)."""
+
+    load: float
+    value: float | None
+    passed: bool | None
+    note: str = ""  # what its tooltip says of it: "step 3 (raise)"
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A line across the chart at ``at``: ``vertical`` for a load (the capacity found), else a value (a limit)."""
+
+    at: float
+    label: str
+    color: str
+    vertical: bool = True
+
+
+def _legend_rows(items: Sequence[LegendItem], width: float) -> list[list[LegendItem]]:
+    """The legend's items in rows that fit ``width``, as ``_legend`` lays them out: a chart with many marks grows
+    a line rather than cutting a label off at its edge."""
+    rows: list[list[LegendItem]] = [[]]
+    used = 0.0
+    for item in items:
+        size = len(item.label) * CHAR_WIDTH[11] + 34
+        if rows[-1] and used + size > width:
+            rows.append([])
+            used = 0.0
+        rows[-1].append(item)
+        used += size
+    return rows
+
+
+def _marker(x: float, y: float, color: str, passed: bool | None) -> str:
+    """A passing step is a filled dot; a failing one a cross in a ring, told apart without its colour."""
+    if passed is False:
+        return (f'<g class="point-failed" stroke="{color}" stroke-width="2" fill="none">'
+                f'<circle cx="{_num(x)}" cy="{_num(y)}" r="5"/>'
+                f'<path d="M{_num(x - 3)},{_num(y - 3)} L{_num(x + 3)},{_num(y + 3)} M{_num(x - 3)},{_num(y + 3)} '
+                f'L{_num(x + 3)},{_num(y - 3)}"/></g>')
+    return f'<circle class="point-passed" cx="{_num(x)}" cy="{_num(y)}" r="4" fill="{color}" stroke="#ffffff"/>'
+
+
+def load_chart(title: str, points: Sequence[LoadPoint], x_label: str, y_label: str,
+               format_value: Callable[[float], str], curve: Series | None = None, marks: Sequence[Mark] = (),
+               description: str = "") -> str:
+    """A figure against load, one point a step: the measured points joined in load order (a search that narrows
+    comes back between two loads it measured), each marked passed or failed; ``curve`` a model's prediction, drawn
+    dashed and named so in the legend; ``marks`` the capacity found (a vertical line) and a threshold's limit (a
+    horizontal one). Both axes start at 0, so a flattening curve is seen for what it is."""
+    legend = [LegendItem("passed", COLORS["passed"], "dot"), LegendItem("failed", COLORS["failed"], "cross")]
+    if curve is not None:
+        legend.append(LegendItem(curve.label, curve.color, "dashed"))
+    legend += [LegendItem(mark.label, mark.color, "dashed") for mark in marks]
+    legend_rows = _legend_rows(legend, LINE_SIZE[0] - 24)
+    shift = LINE_HEIGHT * (len(legend_rows) - 1)
+    width, height = LINE_SIZE[0], LINE_SIZE[1] + shift
+    left, right, top, bottom = 52, width - 14, 56 + shift, height - 40
+    measured = [point for point in points if point.value is not None]
+    curve_values = [y for _, y in curve.points if y is not None] if curve is not None else []
+    values = [point.value for point in measured if point.value is not None] + curve_values + [
+        mark.at for mark in marks if not mark.vertical]
+    loads = [point.load for point in points] + [mark.at for mark in marks if mark.vertical]
+    y_ticks = value_ticks(max(values, default=0.0))
+    x_ticks = value_ticks(max(loads, default=0.0), 5)
+    x_span, y_span = x_ticks[-1], y_ticks[-1]
+
+    def sx(x: float) -> float:
+        return left + (right - left) * x / x_span
+
+    def sy(y: float) -> float:
+        return bottom - (bottom - top) * min(y, y_span) / y_span
+
+    body = [_text(12, 20, title, font_size="13", font_weight="600")]
+    for row, items in enumerate(legend_rows):
+        body += _legend(items, 12, 40 + LINE_HEIGHT * row)
+    for tick in y_ticks:
+        body.append(_line(left, sy(tick), right, sy(tick), COLORS["grid"]))
+        body.append(_text(left - 6, sy(tick) + 4, format_number(tick), "end", fill=COLORS["muted"]))
+    for tick in x_ticks:
+        label = format_number(tick)
+        anchor = "end" if sx(tick) + len(label) * CHAR_WIDTH[11] / 2 > width - 2 else "middle"
+        body.append(_line(sx(tick), bottom, sx(tick), bottom + 4, COLORS["axis"]))
+        body.append(_text(sx(tick), bottom + 16, label, anchor, fill=COLORS["muted"]))
+    for mark in marks:
+        if mark.vertical:
+            line = _line(sx(mark.at), top - 2, sx(mark.at), bottom, mark.color, stroke_dasharray="5 3",
+                         stroke_width="1.5")
+        else:
+            line = _line(left, sy(mark.at), right, sy(mark.at), mark.color, stroke_dasharray="5 3", stroke_width="1.5")
+        body.append(f'<g class="mark" data-mark="{escape(mark.label)}"><title>{escape(mark.label)}</title>{line}</g>')
+    body.append(_line(left, bottom, right, bottom, COLORS["axis"]))
+    body.append(_line(left, top, left, bottom, COLORS["axis"]))
+    body.append(_text((left + right) / 2, height - 6, x_label, "middle", fill=COLORS["muted"]))
+    middle = (top + bottom) / 2
+    body.append(_text(14, middle, y_label, "middle", fill=COLORS["muted"], transform=f"rotate(-90 14 {middle})"))
+    if curve is not None:
+        for run in _segments(curve.points):
+            path = " ".join(f"{'M' if i == 0 else 'L'}{_num(sx(x))},{_num(sy(y))}" for i, (x, y) in enumerate(run))
+            body.append(f'<g class="series model" data-series="{escape(curve.label)}"><title>{escape(curve.label)}: a '
+                        f'model\'s prediction, not a measurement</title><path d="{path}" fill="none" '
+                        f'stroke="{curve.color}" stroke-width="2" stroke-dasharray="6 4"/></g>')
+    ordered = sorted(measured, key=lambda point: point.load)
+    shapes = []
+    if len(ordered) > 1:
+        path = " ".join(f"{'M' if i == 0 else 'L'}{_num(sx(p.load))},{_num(sy(p.value or 0.0))}"
+                        for i, p in enumerate(ordered))
+        shapes.append(f'<path d="{path}" fill="none" stroke="{COLORS["axis"]}" stroke-width="1.5"/>')
+    for point in measured:
+        value = point.value or 0.0
+        verdict = {True: "passed", False: "failed", None: "not judged"}[point.passed]
+        color = COLORS["failed"] if point.passed is False else COLORS["passed"]
+        tip = f"{point.note}: " if point.note else ""
+        tip += f"{format_number(point.load)} → {format_value(value)}, {verdict}"
+        shapes.append(f'<g class="step" data-passed="{str(point.passed).lower()}"><title>{escape(tip)}</title>'
+                      f'{_marker(sx(point.load), sy(value), color, point.passed)}</g>')
+    body.append(f'<g class="series measured" data-series="measured">{"".join(shapes)}</g>')
+    if not measured:
+        body.append(_text((left + right) / 2, middle, "No step measured yet", "middle", fill=COLORS["muted"],
+                          font_size="13"))
+    passed = sum(point.passed is True for point in measured)
+    desc = (f"{len(measured)} steps measured, {passed} passed"
+            + (f"; {curve.label}: a model's prediction" if curve is not None else ""))
+    return _svg((width, height), f"{description}: {title}" if description else title, "load", body, desc)
+
+
+def usl_curve(sigma: float, kappa: float, lam: float, up_to: float, label: str = "USL fit") -> Series:
+    """The throughput Gunther's law predicts from 0 to ``up_to`` for the fitted σ, κ and λ, as a dashed line."""
+    loads = [up_to * i / CURVE_POINTS for i in range(CURVE_POINTS + 1)]
+    return Series(label, COLORS["model"], tuple((load, usl_throughput(load, sigma, kappa, lam)) for load in loads),
+                  dashed=True)

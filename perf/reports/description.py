@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the JSON side is read without Django (a test harness writes
 
 T = TypeVar("T")
 Json = dict[str, Any]
+CAPACITY = "capacity"  # perf.models.PerfRun.Kind.CAPACITY, named here without importing the models
 
 
 class DescriptionError(ValueError):
@@ -293,6 +294,10 @@ class RunDescription:
     unsaved: bool = False  # the database refused the final save: ``perf_import`` finishes row ``run_id``
     profile: ProfileResult | None = None  # None: no load profile (-u, -r, -t)
     stages: tuple[Json, ...] = ()  # each stage's figures and verdicts (perf.load.stage_figures.StageFigures.as_json)
+    kind: str = "load"  # perf.models.PerfRun.Kind: a load test, or a capacity search (run_perf --find-capacity)
+    # A capacity search's steps, result, USL fit and verdict (as perf.models.PerfRun.capacity stores them); None for
+    # a load test. Kept as the JSON it is stored as: perf.reports.capacity_view reads it, leniently, for the reports.
+    capacity: Json | None = None
 
     # --- the two ways a run is described --------------------------------------------------------------------
 
@@ -303,10 +308,11 @@ class RunDescription:
              git_revision: str, database_vendor: str, cpu_warning: bool, max_cpu_percent: float | None,
              thresholds: list[Json], open_model: Json | None, unsaved: bool = False,
              shards: tuple[ShardResult, ...] = (), profile: Json | None = None,
-             stages: list[Json] | None = None) -> "RunDescription":
+             stages: list[Json] | None = None, capacity: Json | None = None) -> "RunDescription":
         """What ``run_perf`` knows at the end of a run, after its final save. ``row`` is the stored run when
         there is one: its id, and the moments and the stop request the database recorded, so that the run's
-        own files say what the admin's downloads of it say. ``options`` are already JSON (as stored)."""
+        own files say what the admin's downloads of it say. ``options`` are already JSON (as stored). ``capacity``
+        is a capacity search's JSON (``PerfRun.capacity``): given, the run is described as one."""
         return cls(
             run_id=None if row is None else row.pk, label=label or "", host=host, status=status, users=users,
             spawn_rate=spawn_rate, planned_duration=planned_duration, scenarios=tuple(scenarios),
@@ -321,6 +327,7 @@ class RunDescription:
             open_model=None if open_model is None else OpenModelResult.from_json(open_model),
             options=options, shards=shards, unsaved=unsaved,
             profile=None if profile is None else ProfileResult.from_json(profile), stages=tuple(stages or ()),
+            kind="load" if capacity is None else CAPACITY, capacity=None if capacity is None else dict(capacity),
         )
 
     @classmethod
@@ -343,6 +350,7 @@ class RunDescription:
             comparison=comparison, options=options, shards=shards,
             profile=stored_profile(run.profile),
             stages=tuple(run.stages or ()),
+            kind=run.kind or "load", capacity=dict(run.capacity) if isinstance(run.capacity, dict) else None,
         )
 
     def with_audit(self, audit: Json) -> "RunDescription":
@@ -363,6 +371,7 @@ class RunDescription:
             comparison=None if self.comparison is None else self.comparison.as_json(),
             options=dict(self.options), shards=[shard.as_json() for shard in self.shards],
             profile=None if self.profile is None else self.profile.as_json(), stages=[dict(s) for s in self.stages],
+            capacity=None if self.capacity is None else dict(self.capacity),
         )
         return data
 
@@ -379,6 +388,7 @@ class RunDescription:
             run_id = _read(unsaved, "run_id", int, run_id, where + "unsaved.")
             legacy = _object(unsaved.get("fields", {}), where + "unsaved.fields")
         merged = {**data, **legacy}
+        capacity = _read(data, "capacity", dict, None, where)
         return cls(
             run_id=run_id, label=_read(data, "label", str, "", where), host=_read(data, "host", str, "", where),
             status=_read(data, "status", str, "", where), users=_read(data, "users", int, None, where),
@@ -402,6 +412,8 @@ class RunDescription:
             shards=_items(data, "shards", ShardResult.from_json, where), unsaved=bool(unsaved),
             profile=_optional(data, "profile", ProfileResult.from_json, where),
             stages=_items(data, "stages", lambda item, _: dict(item), where),
+            # A summary written before capacity searches has neither key: a load test.
+            kind=_read(data, "kind", str, CAPACITY if capacity else "load", where), capacity=capacity,
         )
 
     # --- what the reports ask of it ---------------------------------------------------------------------------
@@ -413,6 +425,11 @@ class RunDescription:
     @property
     def ended_early(self) -> bool:
         return bool(self.stop_reason)
+
+    @property
+    def is_capacity(self) -> bool:
+        """A capacity search (``run_perf --find-capacity``): the reports show its steps and result first."""
+        return self.kind == CAPACITY
 
 
 def _optional(data: Json, key: str, read: Callable[[Json, str], T], where: str) -> T | None:

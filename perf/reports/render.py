@@ -33,6 +33,8 @@ class Section:
 
 SECTIONS = (
     Section("header", "summary"),
+    # A capacity search's result first: its figures below are over every step of the search together.
+    Section("capacity", "capacity", lambda report: report.capacity is not None),
     Section("figures", "figures"),
     Section("stages", "stages", lambda report: report.stages is not None),
     Section("charts", "charts"),

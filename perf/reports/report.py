@@ -20,6 +20,7 @@ from perf.load.runner import cut_off_count
 from perf.load.stats import AGGREGATED, PERCENTILE_LABELS, Sample, StatsEntry, StatsRegistry
 from perf.reports import charts, locust_csv
 from perf.reports import formats as fmt
+from perf.reports.capacity_view import CapacityView, capacity_view, kind_label
 from perf.reports.description import ComparisonResult, DescriptionError, RunDescription, ShardResult, ThresholdResult
 from perf.reports.profile_view import ProfileView, StageNow
 
@@ -163,6 +164,8 @@ class Report:
     stop_requested_by: str = ""
     profile: ProfileView | None = None
     stages: StagesTable | None = None
+    capacity: CapacityView | None = None  # a capacity search's result, steps and fit (perf.reports.capacity_view)
+    kind: str = ""  # "Capacity search" in the header of one; "" for a load test
     admin: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -238,7 +241,7 @@ def _notes(run: RunDescription, stats: StatsRegistry, now: float | None) -> list
 def _subtitle(stats: StatsRegistry, duration: float, run: RunDescription) -> list[str]:
     parts = [run.host] if run.host else []
     parts.append(f"started {fmt.moment(run.started_at or stats.start_time)}")
-    if run.users is not None:
+    if run.users is not None and not run.is_capacity:  # a search's load changes step by step: its section says
         parts.append(fmt.plural(run.users, "user"))
     parts.append(fmt.duration(duration))
     return parts
@@ -247,7 +250,15 @@ def _subtitle(stats: StatsRegistry, duration: float, run: RunDescription) -> lis
 def _title(run: RunDescription) -> str:
     if run.run_id is not None:
         return f"Run {run.run_id}: {run.label}" if run.label else f"Run {run.run_id}"
-    return f"Load test report: {run.label}" if run.label else "Load test report"
+    what = "Capacity search report" if run.is_capacity else "Load test report"
+    return f"{what}: {run.label}" if run.label else what
+
+
+def _elapsed(run: RunDescription, duration: float, now: float | None) -> float:
+    """Seconds since the run's start: a running run's clock goes on between its process's writes."""
+    if run.running and now is not None and run.started_at is not None:
+        return max(now - run.started_at, duration)
+    return duration
 
 
 # ---------------------------------------------------------------------------------------------- figures
@@ -604,4 +615,6 @@ def build_report(stats: StatsRegistry, duration: float, run: RunDescription, *, 
         stop_requested_by=run.stop_requested_by,
         profile=profile,
         stages=_stages(run),
+        capacity=capacity_view(run.capacity, _elapsed(run, duration, now)) if run.is_capacity else None,
+        kind=kind_label(run.is_capacity),
     )

@@ -49,7 +49,9 @@ def sample_json(sample: Sample) -> dict[str, Any]:
 
 def summary_json(stats: StatsRegistry, duration: float, run: RunDescription) -> dict[str, Any]:
     """The whole run for ``--json``: unlike Locust's, it includes Aggregated (flagged, last); ``meta`` is the
-    run's description (``RunDescription.as_json``), which ``perf_import`` reads back.
+    run's description (``RunDescription.as_json``), which ``perf_import`` reads back. A capacity search's result
+    (its steps, capacity, USL fit and verdict) is also a key of its own, ``capacity`` (null for a load test), where
+    a program reading the file looks for it first.
 
     Histograms are bucket key → count; ``histogram_ratio`` lets a reader turn key ``k`` back
     into milliseconds (``ratio ** (k + 0.5)``) without importing this package.
@@ -58,6 +60,7 @@ def summary_json(stats: StatsRegistry, duration: float, run: RunDescription) -> 
     entries.append(entry_json(stats.total, duration, aggregated=True))
     return {
         "meta": run.as_json(),
+        "capacity": run.capacity,
         "duration": duration,
         "start_time": stats.start_time,
         "histogram_ratio": RATIO,

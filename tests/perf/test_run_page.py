@@ -259,8 +259,8 @@ def test_live_view_gives_staff_the_sections_as_json(viewer_client: Client) -> No
     assert response["Content-Type"] == "application/json"
     data = response.json()
     assert data["status"] == "running"
-    assert set(data["sections"]) == {"header", "figures", "stages", "charts", "endpoints", "percentiles", "server",
-                                     "connections", "distribution", "failures", "shards", "options"}
+    assert set(data["sections"]) == {"header", "capacity", "figures", "stages", "charts", "endpoints", "percentiles",
+                                     "server", "connections", "distribution", "failures", "shards", "options"}
     figures = text(data["sections"]["figures"])
     assert "Now" in figures and "Elapsed 20s of 2m 30s" in figures and "13%" in figures
     assert "Users now 5" in figures and "p99" in figures and "last 10 s" in figures

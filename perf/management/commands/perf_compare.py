@@ -15,14 +15,18 @@ from perf.reports.formats import plural
 
 
 def describe(run: PerfRun) -> str:
+    """``run 5 (nightly, 2026-12-01 10:00, completed, 8 users, 1m 00s)``; a capacity search says it is one instead of
+    its users, which change step by step."""
     when = run.started_at.strftime("%Y-%m-%d %H:%M") if run.started_at else "?"
     label = f"{run.label}, " if run.label else ""
-    return f"run {run.pk} ({label}{when}, {run.status}, {plural(run.users, 'user')}, {formats.duration(run.duration)})"
+    load = "capacity search" if run.kind == PerfRun.Kind.CAPACITY else plural(run.users, "user")
+    return f"run {run.pk} ({label}{when}, {run.status}, {load}, {formats.duration(run.duration)})"
 
 
 class Command(PerfCommand):
-    help = ("Compare two stored runs per endpoint (req/s, p50, p95, p99, error %, queries/request) with deltas; "
-            "regressions are marked, and --fail-on-regression turns them into exit code 4.")
+    help = ("Compare two stored runs per endpoint (req/s, p50, p95, p99, error %, queries/request) with deltas, and "
+            "two capacity searches by their capacity first; regressions are marked, and --fail-on-regression turns "
+            "them into exit code 4.")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("base", metavar="A",
