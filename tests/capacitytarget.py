@@ -195,14 +195,15 @@ def capacity_target(workers: int, seconds: float, queue_limit: int | None = None
                 connection.shutdown(socket.SHUT_RDWR)  # its thread's read ends: the thread ends
 
 
-def capacity_run_env(folder: Path, base: Mapping[str, str] | None = None,
-                     request_timeout: float = 10.0) -> dict[str, str]:
+def capacity_run_env(folder: Path, base: Mapping[str, str] | None = None, request_timeout: float = 10.0,
+                     pack: str = CAPACITY_PACK) -> dict[str, str]:
     """The environment of a ``manage.py`` child whose scenarios are the capacity pack (settings written to
     ``folder``). ``base`` defaults to this process's environment with a database that is never opened, which
-    does for ``run_perf --no-save --no-audit``; a test that stores its run passes ``live_env``."""
+    does for ``run_perf --no-save --no-audit``; a test that stores its run passes ``live_env``. ``pack``: another
+    scenario pack (a dotted path) than the capacity pack."""
     if base is None:
         base = {**os.environ, "DATABASE_URL": f"sqlite:///{folder / 'unused.sqlite3'}"}
-    return command_env(folder, CAPACITY_PACK, dict(base), request_timeout)
+    return command_env(folder, pack, dict(base), request_timeout)
 
 
 def run_capacity_perf(url: str, folder: Path, *options: str, env: Mapping[str, str] | None = None,
