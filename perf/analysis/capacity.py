@@ -157,7 +157,7 @@ def verdict(result: dict[str, Any]) -> str:
         elif endpoint:
             sentence = f"{endpoint} slowed first"
             if breakdown.get("app_ms") is not None and breakdown.get("client_ms") is not None:
-                db = (f", {breakdown['db_ms']:.0f} ms of it in {breakdown['queries']:.0f} database queries"
+                db = (f", {breakdown['db_ms']:.1f} ms of it in {breakdown['queries']:.0f} database queries"
                       if breakdown.get("db_ms") is not None and breakdown.get("queries") is not None else "")
                 sentence += (f"; there its {breakdown['client_ms']:.0f} ms at the client were "
                              f"{breakdown['app_ms']:.0f} ms in the application{db}, and "

@@ -282,7 +282,7 @@ def _progress(stats: StatsRegistry, duration: float, run: RunDescription, profil
         figures += _stage_figures(stage, profile.unit)
     if sample is not None:
         figures += [
-            Figure("Users now", fmt.count(sample.users), f"of {fmt.count(run.users)} planned"
+            Figure("Users now", fmt.count(sample.users), f"of {fmt.count(run.users)} {_users_word(run)[1]}"
                    if run.users is not None else ""),
             Figure("Requests/s", fmt.rate(sample.requests_per_second), "last 2 s"),
             Figure("Failures/s", fmt.rate(sample.failures_per_second), "last 2 s"),
@@ -324,13 +324,21 @@ def _starting(stats: StatsRegistry, duration: float, run: RunDescription) -> str
     return f"Starting: {started:,} of {fmt.plural(planned, 'user')}"
 
 
+def _users_word(run: RunDescription) -> tuple[str, str]:
+    """What a run's users number is: planned for a load test; a capacity search's ceiling (it steps below it), or
+    the open model's pool."""
+    if run.capacity is None:
+        return "planned", "planned"
+    return ("ceiling", "at most") if run.capacity.get("model") == "users" else ("pool", "in the pool")
+
+
 def _figures(stats: StatsRegistry, duration: float, run: RunDescription) -> list[Figure]:
     total = stats.total
     measured = total.num_requests > 0
     error = 100.0 * total.num_failures / total.num_requests if measured else None
     return [
         Figure("Duration", fmt.duration(duration)),
-        Figure("Users (planned)", fmt.count(run.users)),
+        Figure(f"Users ({_users_word(run)[0]})", fmt.count(run.users)),
         Figure("Requests", fmt.count(total.num_requests)),
         Figure("Failures", fmt.count(total.num_failures), fmt.percent(error) if measured else ""),
         Figure("Requests/s", fmt.rate(total.rps(duration))),

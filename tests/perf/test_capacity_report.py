@@ -82,6 +82,9 @@ def test_a_found_capacity_shows_first_with_the_first_failing_load_beside_it(admi
     # The header names the kind; the users it was started with are no figure of a search.
     header = text(section(page, "summary"))
     assert "Capacity search" in header and "1,000 users" not in header
+    # Its users are the ceiling it stepped below, never a plan.
+    figures = text(section(page, "figures"))
+    assert "Users (ceiling) 1,000" in figures and "planned" not in figures
 
 
 def test_what_broke_first_names_the_threshold_endpoint_and_where_the_time_went(admin: Client) -> None:
