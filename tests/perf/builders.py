@@ -124,6 +124,16 @@ END_FIELDS = frozenset({"error", "thresholds", "open_model", "audit", "cpu_warni
                         "stop_reason", "finished_at"})
 
 
+def stop_from_admin(admin: Any, run: PerfRun, timeout: float = 30) -> PerfRun:
+    """Press Stop on ``run`` as ``admin`` (an AdminClient) and wait until it is no longer running; the row as it
+    ended (the caller asserts how)."""
+    admin.post(f"/admin/perf/perfrun/{run.pk}/stop/")
+    deadline = time.monotonic() + timeout
+    while PerfRun.objects.get(pk=run.pk).status == PerfRun.Status.RUNNING and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return PerfRun.objects.get(pk=run.pk)
+
+
 def stored_run(stats: StatsRegistry | None = None, *, status: str = "completed", duration: float = 10.0,
                samples_while_running: int = 0, **fields: Any) -> PerfRun:
     """A run stored through the calls run_perf makes (perf.store.persist): ``start_run`` with ``RUN_FIELDS``

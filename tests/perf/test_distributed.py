@@ -371,7 +371,7 @@ def test_the_new_run_page_can_start_the_run_through_a_celery_worker(celery_env, 
     process), and a command that fails at once comes back to the page as its own one line."""
     from tests.adminclient import AdminClient
     from tests.liveserver import LiveServer
-    from tests.perf.builders import superuser
+    from tests.perf.builders import stop_from_admin, superuser
 
     server = LiveServer(env={**celery_env, "PERF_LAUNCH_VIA": "celery"}, port=free_port(),
                         log_path=tmp_path / "server.log")
@@ -391,10 +391,7 @@ def test_the_new_run_page_can_start_the_run_through_a_celery_worker(celery_env, 
         worker_pids = {worker.process.pid for worker in workers}
         launched = [pid for pid in _pids_with(run.launch_id)]
         assert launched and all(_parent_of(pid) in worker_pids for pid in launched), (launched, worker_pids)
-        admin.post(f"/admin/perf/perfrun/{run.pk}/stop/")
-        deadline = time.monotonic() + 30
-        while PerfRun.objects.get(pk=run.pk).status == PerfRun.Status.RUNNING and time.monotonic() < deadline:
-            time.sleep(0.2)
+        stop_from_admin(admin, run)
         assert PerfRun.objects.get(pk=run.pk).status == PerfRun.Status.ABORTED
     finally:
         server.stop()

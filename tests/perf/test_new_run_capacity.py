@@ -10,7 +10,6 @@ them in its words; a search started from the page is stored as a capacity run wi
 """
 
 import html
-import time
 import uuid
 
 import pytest
@@ -21,7 +20,7 @@ from perf.web import capacity_fields, launch
 from perf.web.run_control import NewRunForm, in_form_words
 from tests.adminclient import AdminClient, staff_client
 from tests.factories import PASSWORD, make_user
-from tests.perf.builders import superuser, wait_until_running
+from tests.perf.builders import stop_from_admin, superuser, wait_until_running
 from tests.perf.test_new_run_stages import errors as escaped_errors
 
 ADD = "/admin/perf/perfrun/add/"
@@ -285,10 +284,7 @@ def test_a_search_started_from_the_page_is_stored_as_a_capacity_run(seeded, quie
         assert run.kind == "capacity", run.kind
         wait_until_running(label)
     finally:
-        admin.post(f"/admin/perf/perfrun/{run.pk}/stop/")
-    deadline = time.monotonic() + 30
-    while PerfRun.objects.get(pk=run.pk).status == PerfRun.Status.RUNNING and time.monotonic() < deadline:
-        time.sleep(0.2)
+        stop_from_admin(admin, run)
     run.refresh_from_db()
     # The search as the page asked for it, every setting the contract's, stopped from the admin.
     assert run.kind == "capacity" and run.status == PerfRun.Status.ABORTED, (run.kind, run.status, run.error)

@@ -9,7 +9,6 @@ starts is checked instead, and stopped.
 """
 
 import re
-import time
 import uuid
 
 import pytest
@@ -19,7 +18,7 @@ from perf.models import PerfRun
 from perf.options import parse_stages
 from perf.web.run_control import NewRunForm
 from tests.adminclient import AdminClient
-from tests.perf.builders import superuser, wait_until_running
+from tests.perf.builders import stop_from_admin, superuser, wait_until_running
 
 ADD = "/admin/perf/perfrun/add/"
 
@@ -68,10 +67,7 @@ def test_accepted_stages_become_the_command_lines_stages(admin, live_server_proc
         assert run.profile["kind"] == "users" and [span["end"] for span in run.profile["spans"]] == [30, 90, 120]
         wait_until_running(label)
     finally:
-        admin.post(f"/admin/perf/perfrun/{run.pk}/stop/")
-    deadline = time.monotonic() + 30
-    while PerfRun.objects.get(pk=run.pk).status == PerfRun.Status.RUNNING and time.monotonic() < deadline:
-        time.sleep(0.2)
+        stop_from_admin(admin, run)
 
 
 def test_the_form_builds_stages_in_place_of_users_spawn_rate_and_duration(orm) -> None:

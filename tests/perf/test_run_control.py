@@ -2,7 +2,6 @@
 process hears it within 2 s (local, ``--processes``), stores the run ``aborted`` with who stopped it,
 and keeps everything measured. View-only staff and anonymous users cannot stop anything."""
 
-import time
 import uuid
 
 import pytest
@@ -12,7 +11,7 @@ from perf.models import EndpointStats, PerfRun
 from tests.adminclient import AdminClient
 from tests.factories import PASSWORD, make_user
 from tests.liveserver import start_run_perf
-from tests.perf.builders import stoppable_args, superuser, wait_until_running
+from tests.perf.builders import stop_from_admin, stoppable_args, superuser, wait_until_running
 
 
 def stop_and_check(admin: AdminClient, process, label: str) -> PerfRun:
@@ -115,10 +114,7 @@ def test_the_new_run_page_starts_the_run_the_command_would_and_opens_its_live_pa
         assert not PerfRun.objects.filter(label=label + "-2").exists()
         wait_until_running(label)
     finally:
-        admin.post(f"/admin/perf/perfrun/{run.pk}/stop/")
-    deadline = time.monotonic() + 30
-    while PerfRun.objects.get(pk=run.pk).status == PerfRun.Status.RUNNING and time.monotonic() < deadline:
-        time.sleep(0.2)
+        stop_from_admin(admin, run)
     run.refresh_from_db()
     assert run.status == PerfRun.Status.ABORTED and run.total_requests > 0
 
