@@ -227,7 +227,8 @@ def test_run_perf_junit_fails_the_endpoints_that_regressed(seeded, live_server_p
     base = stored_run(registry, duration=3.0, users=2, spawn_rate=2.0, planned_duration=3.0,
                       options={"wait": "0.05,0.2"})
     junit = tmp_path / "junit.xml"
-    result = run_perf({**seeded, "GITHUB_STEP_SUMMARY": ""},
+    # A job summary that cannot be written (here a folder) is one line, and the run keeps the exit code it earned.
+    result = run_perf({**seeded, "GITHUB_STEP_SUMMARY": str(tmp_path)},
                       *browse_args(live_server_process.url, unique("ci-cmp"), "3s", "--compare-to", str(base.pk),
                                    "--fail-on-regression", "10%", "--junit", str(junit),
                                    "--summary-md", str(tmp_path / "summary.md"), users=2, spawn_rate=2))
@@ -241,6 +242,8 @@ def test_run_perf_junit_fails_the_endpoints_that_regressed(seeded, live_server_p
     failed = [_failure(case) for name, case in cases.items() if name.startswith("perfkit.regressions/")]
     assert sorted(filter(None, failed)) == sorted(regressed)
     assert "### Compared with run" in (tmp_path / "summary.md").read_text()
+    assert lines_of(result.stderr) == [
+        f"could not write the job summary $GITHUB_STEP_SUMMARY {tmp_path}: Is a directory"]
 
 
 def test_run_perf_refuses_a_folder_for_either_file(seeded, tmp_path: Path) -> None:
