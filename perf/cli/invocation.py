@@ -73,6 +73,8 @@ class RunRequest:
     print_stats: int | None = None
     json: str | None = None
     html: str | None = None
+    junit: str | None = None
+    summary_md: str | None = None
     exit_code_on_error: int = FAILURES
     save: bool = True
     thresholds: tuple[str, ...] = ()
@@ -147,6 +149,7 @@ def check_request(request: RunRequest) -> RunSetup:
         regression = parse_percent(request.fail_on_regression) if request.fail_on_regression else None
         _check_numbers(request)
         for option, path in (("--csv", request.csv), ("--json", request.json), ("--html", request.html),
+                             ("--junit", request.junit), ("--summary-md", request.summary_md),
                              ("--request-log", request.request_log)):
             if path:
                 check_output_path(option, path, prefix=option == "--csv")

@@ -8,6 +8,7 @@ database call goes through the store's thread (``perf.store.thread``), so that s
 waits and a connection the server ended is opened again. Exit codes are in ``perf.cli.exit_codes``.
 """
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -41,7 +42,7 @@ from perf.load.stats import StatsRegistry
 from perf.load.thresholds import Verdict, evaluate
 from perf.models import PerfRun
 from perf.options import site_root
-from perf.reports import console, html_report, summary_json
+from perf.reports import console, html_report, junit, summary_json, summary_md
 from perf.reports.description import RunDescription, ShardResult
 from perf.reports.files import unsaved_summary_path
 from perf.reports.formats import plural
@@ -475,6 +476,13 @@ class Invocation:
             ("--json", request.json,
              lambda path: summary_json.write_json(path, summary_json.summary_json(stats, duration, description))),
             ("--html", request.html, lambda path: html_report.write_html(path, stats, duration, description)),
+            ("--junit", request.junit, lambda path: junit.write_junit(path, stats, duration, description)),
+            ("--summary-md", request.summary_md,
+             lambda path: summary_md.write_summary_md(path, stats, duration, description)),
+            # A GitHub Actions step: its job summary gets the same Markdown, whether --summary-md was given or not.
+            (f"the job summary ${summary_md.GITHUB_STEP_SUMMARY}", os.environ.get(summary_md.GITHUB_STEP_SUMMARY),
+             lambda path: summary_md.append_step_summary(
+                 path, summary_md.summary_markdown(stats, duration, description))),
         )
         for option, path, write in writers:
             if not path:

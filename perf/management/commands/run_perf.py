@@ -74,6 +74,12 @@ class Command(PerfCommand):
                             help="exit code when any request failed, 1-255 (default 1)")
         parser.add_argument("--no-save", dest="save", action="store_false", help="do not store the run in the database")
         parser.add_argument("--html", metavar="PATH", help="write a self-contained HTML report (tables and charts)")
+        parser.add_argument("--junit", metavar="PATH",
+                            help="write the verdicts as JUnit XML for CI: a test per threshold, regression rule "
+                                 "(with --compare-to) and audit check, failures holding the figures")
+        parser.add_argument("--summary-md", metavar="PATH",
+                            help="write a Markdown summary (key figures, verdicts, regressions, the run's link); "
+                                 "also appended to $GITHUB_STEP_SUMMARY whenever that is set")
         parser.add_argument("--threshold", dest="thresholds", action="append", default=[], metavar="EXPR",
                             help='pass/fail rule, repeatable: p95<500ms, p99<1s, avg<200ms, error_rate<1%%, rps>50, '
                                  'or scoped "/events/{id}/my-status [BOTTLENECK]:p95<300ms"; a breach exits 3')
