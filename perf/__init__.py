@@ -2,7 +2,7 @@
 
 What scenario writers import, as Locust's users write ``from locust import HttpUser, task, between``::
 
-    from perf import User, task, between, constant, StopUser, SharedContext, Check
+    from perf import User, task, tag, between, constant, StopUser, SharedContext, Check
 
 These names are the public API; the modules behind them (``perf.load.user``, ``perf.load.context``,
 ``perf.analysis.audit``) are the engine's own and may move. They are loaded when first asked for, not when Django
@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # what editors and type checkers see; at run time __getattr__ imports on first use
     from perf.analysis.audit import Check
     from perf.load.context import SharedContext
-    from perf.load.user import StopUser, User, between, constant, task
+    from perf.load.user import StopUser, User, between, constant, tag, task
 
 # Public name → the module that defines it.
 _PUBLIC = {
     "User": "perf.load.user",
     "task": "perf.load.user",
+    "tag": "perf.load.user",
     "between": "perf.load.user",
     "constant": "perf.load.user",
     "StopUser": "perf.load.user",
@@ -29,7 +30,7 @@ _PUBLIC = {
     "Check": "perf.analysis.audit",
 }
 
-__all__ = ["Check", "SharedContext", "StopUser", "User", "between", "constant", "task"]  # _PUBLIC's names
+__all__ = ["Check", "SharedContext", "StopUser", "User", "between", "constant", "tag", "task"]  # _PUBLIC's names
 
 
 def __getattr__(name: str) -> Any:

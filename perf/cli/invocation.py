@@ -25,7 +25,7 @@ from perf.load.context import RunContext
 from perf.load.profile import whole_users
 from perf.load.runner import RunPlan
 from perf.load.thresholds import Threshold, parse_threshold
-from perf.load.user import User
+from perf.load.user import User, select_tasks, task_tags
 from perf.models import PerfRun
 from perf.options import (
     MAX_DURATION,
@@ -102,6 +102,10 @@ class RunRequest:
     hold: str | None = None
     resolution: str | None = None
     budget: str | None = None
+    iterations: int | None = None
+    iterations_per_user: bool = False
+    tags: str | None = None
+    exclude_tags: str | None = None
     launch_id: str = ""  # from the admin's "New run" page only
 
     @classmethod
@@ -148,6 +152,9 @@ def check_request(request: RunRequest) -> RunSetup:
         warmup = parse_duration(request.threshold_warmup)
         regression = parse_percent(request.fail_on_regression) if request.fail_on_regression else None
         _check_numbers(request)
+        _check_iterations(request)
+        tags = parse_tags("--tags", request.tags)
+        exclude = parse_tags("--exclude-tags", request.exclude_tags) or frozenset()
         for option, path in (("--csv", request.csv), ("--json", request.json), ("--html", request.html),
                              ("--junit", request.junit), ("--summary-md", request.summary_md),
                              ("--request-log", request.request_log)):
@@ -156,6 +163,8 @@ def check_request(request: RunRequest) -> RunSetup:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     scenarios, context = _pack(request.scenarios, audit=request.audit)
+    if tags is not None or exclude:
+        scenarios = _select_tagged(scenarios, tags, exclude, context)
     seed_hook = _seed_hook() if request.bootstrap else None
     processes = _processes(request.processes)
     _check_modes(request, processes, bool(thresholds), regression)
@@ -189,7 +198,8 @@ def check_request(request: RunRequest) -> RunSetup:
             spawn_rate = request.spawn_rate or float(users)
     plan = RunPlan(users=users, spawn_rate=spawn_rate, duration=duration,
                    stop_timeout=request.stop_timeout, wait=wait, seed=request.seed,
-                   request_timeout=config.request_timeout, profile=profile)
+                   request_timeout=config.request_timeout, profile=profile, iterations=request.iterations,
+                   iterations_per_user=request.iterations_per_user)
     return RunSetup(config=replace(config, backend_url=host), host=host, plan=plan, scenarios=scenarios,
                     context=context, thresholds=thresholds, threshold_warmup=warmup,
                     baseline=baseline, regression_percent=regression, processes=processes, seed_hook=seed_hook,
@@ -262,6 +272,69 @@ def _check_numbers(request: RunRequest) -> None:
         raise ValueError(f"--shards must be at least 1, got {request.shards}")
     if request.print_stats is not None and request.print_stats < 1:
         raise ValueError(f"--print-stats takes whole seconds, at least 1, got {request.print_stats}")
+
+
+def _check_iterations(request: RunRequest) -> None:
+    """``--iterations N`` (in all, or per user with ``--iterations-per-user``) in the runs that can count them:
+    one process, forked workers (each takes its part of N) and the open model (in all only)."""
+    if request.iterations is None:
+        if request.iterations_per_user:
+            raise ValueError("--iterations-per-user says how --iterations counts: give --iterations N too")
+        return
+    if request.iterations < 1:
+        raise ValueError(f"--iterations must be at least 1, got {request.iterations}")
+    if request.distributed:
+        raise ValueError("--iterations cannot be combined with --distributed (the shards cannot count together): "
+                         "use --processes, or bound the run with -t")
+    if request.find_capacity:
+        raise ValueError("--iterations cannot be combined with --find-capacity: a search's steps are timed")
+    if request.iterations_per_user:
+        other = next((option for option, value in (
+            ("--rate", request.rate), ("--rate-stages", request.rate_stages), ("--stages", request.stages),
+            ("--shape", request.shape)) if value is not None), None)
+        if other in ("--rate", "--rate-stages"):
+            raise ValueError(f"--iterations-per-user does not apply with {other}: the open model's iterations are "
+                             "the schedule's, not a user's (drop --iterations-per-user: N in all)")
+        if other is not None:
+            raise ValueError(f"--iterations-per-user does not apply with {other}: a load profile starts and stops "
+                             "users as it goes (drop --iterations-per-user: N in all)")
+
+
+def parse_tags(option: str, text: str | None) -> frozenset[str] | None:
+    """``a,b``: the tag names, spaces around them ignored (None when the option is not given); ValueError for an
+    empty name."""
+    if text is None:
+        return None
+    names = [name.strip() for name in text.split(",")]
+    if not all(names):
+        raise ValueError(f"{option} takes tag names separated by commas, like checkout,browse; got {text!r}")
+    return frozenset(names)
+
+
+def _select_tagged(scenarios: list[type[User]], tags: frozenset[str] | None, exclude: frozenset[str],
+                   context: RunContext) -> list[type[User]]:
+    """The scenarios with only the tasks ``--tags`` and ``--exclude-tags`` select, as Locust selects them: with
+    ``--tags``, a task runs if it has one of them; with ``--exclude-tags``, not if it has any of them. A scenario
+    left with no task is left out, with a note at the end of the run; none left is a usage error."""
+    kept: list[type[User]] = []
+    for cls in scenarios:
+        selected = select_tasks(cls, tags, exclude)
+        if selected is None:
+            context.note_once(f"scenario {cls.__name__} left out: none of its tasks is selected by "
+                              f"{_selection_text(tags, exclude)}")
+        else:
+            kept.append(selected)
+    if not kept:
+        known = sorted({name for cls in scenarios for func, _ in cls.tasks for name in task_tags(func)})
+        raise UsageError(f"no task to run: none is selected by {_selection_text(tags, exclude)}; tags in these "
+                         f"scenarios: {', '.join(known) or 'none (mark tasks with @tag)'}")
+    return kept
+
+
+def _selection_text(tags: frozenset[str] | None, exclude: frozenset[str]) -> str:
+    parts = ([f"--tags {','.join(sorted(tags))}"] if tags is not None else []) + (
+        [f"--exclude-tags {','.join(sorted(exclude))}"] if exclude else [])
+    return " and ".join(parts)
 
 
 def _check_target(host: str, allow_remote: bool) -> None:
@@ -348,6 +421,9 @@ def _check_modes(request: RunRequest, processes: int, has_thresholds: bool, regr
         raise UsageError("--fail-on-regression needs --compare-to RUN_ID|last")
     if request.compare_to and not request.save:
         raise UsageError("--compare-to compares stored runs: drop --no-save")
+    if request.distributed and (request.tags is not None or request.exclude_tags is not None):
+        raise UsageError("--tags and --exclude-tags cannot be combined with --distributed: each shard loads the "
+                         "scenario pack whole; use --processes")
 
 
 def check_output_path(option: str, path: str, prefix: bool = False) -> None:

@@ -117,6 +117,8 @@ class OpenModelRunner(LoadRunner):
     any other. The schedule starts when every user is ready and lasts ``plan.duration``; the run's
     time counts from ``run()``, pool start included. ``plan.wait`` does not apply: an iteration is
     a single task. ``scheduled_iterations == started_iterations + dropped_iterations`` always.
+    With ``plan.iterations`` (``--iterations N``, in all: a user of the pool has no iterations of its own) the
+    schedule ends once N iterations have started, and the run once they have ended.
     """
 
     def __init__(
@@ -139,6 +141,8 @@ class OpenModelRunner(LoadRunner):
             raise ValueError("the open model follows either --rate or a rate profile, not both nor a users profile")
         if rate is None or not rate > 0:
             raise ValueError(f"the arrival rate must be greater than 0, got {rate}")
+        if plan.iterations is not None and plan.iterations_per_user:
+            raise ValueError("the open model's iterations are the schedule's, not a user's: no iterations per user")
         super().__init__(scenarios, plan, stats, make_session, context, hooks)
         for name in set(self.spawn_order):
             if not self.scenarios[name].tasks:
@@ -214,6 +218,8 @@ class OpenModelRunner(LoadRunner):
         finally:
             client.intended_start = 0.0  # a task that sent nothing leaves no lag to the next request
             self.busy_users -= 1
+            if self.iteration_limit is not None:
+                self.iteration_limit.task_ended()
         return True
 
     # --- the schedule -------------------------------------------------------------------------------------------
@@ -228,6 +234,8 @@ class OpenModelRunner(LoadRunner):
             self.dropped_by_scenario[scenario] += 1
             return
         member = free.popleft()
+        if self.iteration_limit is not None:
+            self.iteration_limit.may_start(member.user)  # the scheduler stops before it would refuse
         member.user.waiting = False  # busy from now: a stop timeout lets it finish
         member.intended = intended
         self.started_iterations += 1
@@ -255,7 +263,8 @@ class OpenModelRunner(LoadRunner):
         self._begin_profile(time.time())  # a plain run's too: a change of rate counts from it
         profile = self.plan.profile
         self._offsets = arrival_offsets(profile) if profile is not None else (k / self.rate for k in count())
-        while True:
+        limit = self.iteration_limit
+        while limit is None or not limit.exhausted:
             offset = next(self._offsets, None)
             if offset is None or start + offset >= end:
                 break

@@ -25,7 +25,7 @@ from perf.load.profile import HeldProfile, Profile, StageSpan, plain_profile, sp
 from perf.load.session import CUT_OFF, HttpSession
 from perf.load.shares import Share
 from perf.load.stats import StatsRegistry
-from perf.load.user import User, WaitTime, between
+from perf.load.user import IterationLimit, User, WaitTime, between
 
 CPU_WARNING_PERCENT = 90.0
 # How often the end of a run looks whether the requests in flight have been answered.
@@ -110,12 +110,23 @@ class RunPlan:
     # A load profile (--stages, --rate-stages, --shape): the target over time, for the whole run. ``users`` is
     # then its peak (the spawn order's length) and ``duration`` its length, or -t when shorter.
     profile: Profile | None = None
+    # --iterations: the run ends "completed" after this many task iterations in all, or per user with
+    # ``iterations_per_user`` (``perf.load.user.IterationLimit``); the duration still bounds it.
+    iterations: int | None = None
+    iterations_per_user: bool = False
 
     @property
     def end_grace(self) -> float:
         """How long requests in flight when the run ends may still take: ``--stop-timeout`` when given, else
         the request time-out (which bounds each of them anyway), as k6's ``gracefulStop`` bounds iterations."""
         return self.stop_timeout or self.request_timeout
+
+
+def iterations_part(iterations: int, share: Share) -> int:
+    """A share's part of a run's ``iterations`` in all: the parts add up to them, the first shares taking one
+    more when they do not divide evenly (as the first shares take one more user)."""
+    whole, left = divmod(iterations, share.count)
+    return whole + (share.index < left)
 
 
 def user_rng(seed: int | None, run_index: int, shared: random.Random) -> random.Random:
@@ -370,6 +381,17 @@ class LoadRunner(Runner):
         self._wait_override: WaitTime | None = between(*plan.wait) if plan.wait else None
         self._shared_rng = random.Random()
         self._driver: gevent.Greenlet | None = None  # what brings the load (see _start_driver)
+        self.iteration_limit = self._iteration_limit()
+
+    def _iteration_limit(self) -> IterationLimit | None:
+        """The run's bound in task iterations (``--iterations``), this share's part of it when in all; reaching
+        it ends the run as completed."""
+        plan = self.plan
+        if plan.iterations is None:
+            return None
+        per_user = plan.iterations_per_user
+        limit = plan.iterations if per_user else iterations_part(plan.iterations, self.share)
+        return IterationLimit(limit, per_user, len(self.share), lambda: self.request_stop("completed"))
 
     @property
     def user_count(self) -> int:
@@ -379,8 +401,10 @@ class LoadRunner(Runner):
     def _new_user(self, run_index: int, name: str, wait_time: WaitTime | None) -> User:
         """The user at run-wide spawn position ``run_index``: its session, its random stream, the context."""
         rng = user_rng(self.plan.seed, run_index, self._shared_rng)
-        return self.scenarios[name](self.make_session(self.stats), rng, self.context, wait_time,
+        user = self.scenarios[name](self.make_session(self.stats), rng, self.context, wait_time,
                                     self._record_exception)
+        user.iteration_limit = self.iteration_limit
+        return user
 
     def _spawn_user(self, run_index: int, name: str) -> None:
         user = self._new_user(run_index, name, self._wait_override)
@@ -399,9 +423,10 @@ class LoadRunner(Runner):
         users = self.share.users
         interval = 1.0 / self.plan.spawn_rate
         started = time.monotonic()
+        limit = self.iteration_limit
         for position, (run_index, name) in enumerate(users):
-            if self._stop.is_set():
-                return
+            if self._stop.is_set() or (limit is not None and limit.exhausted):
+                return  # a user started now would have no iteration left to run
             self._spawn_user(run_index, name)
             delay = started + (position + 1) * interval - time.monotonic()
             if delay > 0 and position + 1 < len(users):
@@ -440,6 +465,8 @@ class LoadRunner(Runner):
         Users started in one step are spread over it, as a spawn rate would."""
         active = self._active
         missing = wanted - len(active)
+        if self.iteration_limit is not None and self.iteration_limit.exhausted:
+            missing = 0  # no iteration left for a new user to run
         for number in range(missing):
             run_index, name = order[len(active)]
             user = self._new_user(run_index, name, self._wait_override)
@@ -521,6 +548,8 @@ class LoadRunner(Runner):
         started = time.monotonic()
         bound = started + self._time_bound()
         cpu_mark = (started, time.process_time())
+        if self.iteration_limit is not None:
+            self.iteration_limit.check()  # a share whose part of the iterations is 0 has nothing to do
         self._driver = self._start_driver()
         try:
             while True:
@@ -584,5 +613,21 @@ class LoadRunner(Runner):
                 self.cut_off_at_end += 1
 
     def end_lines(self) -> list[str]:
-        """What became of the requests in flight when the run ended (nothing when there were none)."""
-        return in_flight_lines(self.in_flight_at_end, self.cut_off_at_end, self.plan.end_grace)
+        """What became of the requests in flight when the run ended (nothing when there were none), and of the
+        task iterations when the run was bounded in them."""
+        return self.iteration_lines() + in_flight_lines(self.in_flight_at_end, self.cut_off_at_end,
+                                                        self.plan.end_grace)
+
+    def iteration_lines(self) -> list[str]:
+        """``--iterations``: how many task iterations ran, and whether the bound was reached before -t."""
+        limit = self.iteration_limit
+        if limit is None or self.share.count > 1:  # a worker's part: the parent says nothing of it
+            return []
+        if limit.per_user:
+            bound = f"{limit.limit} per user"
+            reached = limit.ended >= limit.limit * limit.users
+        else:
+            bound = f"{limit.limit} in all"
+            reached = limit.ended >= limit.limit
+        how = "all run" if reached else "not all run before the run ended"
+        return [f"Task iterations: {limit.ended} ({bound}: {how})"]

@@ -53,6 +53,16 @@ class Command(PerfCommand):
         capacity.add_argument("--resolution", metavar="PERCENT", help="narrow down until the gap between the "
                               "passing and the failing load is within this (default 10%%)")
         capacity.add_argument("--budget", metavar="DURATION", help="the whole search's time (default 30m)")
+        parser.add_argument("--iterations", type=int, metavar="N",
+                            help="end the run (completed) after N task iterations in all, across users and "
+                                 "--processes workers; -t still bounds it. A smoke test for CI")
+        parser.add_argument("--iterations-per-user", action="store_true",
+                            help="with --iterations: N per user instead; the run ends when every user has run its N "
+                                 "(closed model only)")
+        parser.add_argument("--tags", metavar="TAG,…",
+                            help='run only the tasks with one of these @tag("…") tags; a scenario left with no task '
+                                 "is left out")
+        parser.add_argument("--exclude-tags", metavar="TAG,…", help="leave out the tasks with any of these tags")
         parser.add_argument("--scenario", dest="scenarios", action="append", default=[], metavar="NAME",
                             help=f"run only this scenario (repeatable, any case): {_scenario_names()}")
         parser.add_argument("--host", help="API root URL (default LOCUST_BACKEND_URL or http://localhost:8000/api)")
