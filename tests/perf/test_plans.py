@@ -12,9 +12,10 @@ import pytest
 from perf.cli import exit_codes
 from perf.load.stats import StatsRegistry
 from perf.models import PerfPlan, PerfRun
+from tests.adminclient import AdminClient, staff_client
 from tests.factories import unique
 from tests.liveserver import run_perf
-from tests.perf.builders import lines_of, stored_run
+from tests.perf.builders import lines_of, poll, stored_run, superuser
 
 
 def make_plan(url: str, **fields: Any) -> PerfPlan:
@@ -74,3 +75,85 @@ def test_an_unknown_plan_is_one_line_and_exit_2(seeded, orm):
     assert lines_of(result.stderr) == [lines_of(result.stderr)[0]]
     assert "unknown --plan 'no-such-plan': the plans are" in result.stderr and "known-plan" in result.stderr
     assert not PerfRun.objects.filter(options__plan="no-such-plan").exists()
+
+
+# the admin
+
+
+def plan_fields(name: str, options: str, **changes: str) -> dict[str, str]:
+    """The plan's add form as a browser sends it."""
+    fields = {"name": name, "description": "", "options": options, "thresholds": '["p95<30s"]', "noise_k": "3",
+              "history_size": "20", "min_history": "5", "min_band_percent": "5", "metrics": "[]",
+              "fail_on_regression": "on", "baseline": ""}
+    fields.update(changes)
+    return fields
+
+
+def test_a_plans_options_are_checked_by_run_perf_on_save(seeded, live_server_process, orm):
+    admin = AdminClient(live_server_process.root).login(*superuser())
+    url = live_server_process.url
+    refused = admin.post("/admin/perf/perfplan/add/", plan_fields(unique("bad"), f'{{"users": 0, "host": "{url}"}}'))
+    assert "run_perf refuses these options: --users must be between 1 and" in refused.text
+    unknown = admin.post("/admin/perf/perfplan/add/", plan_fields(unique("bad"), '{"csv": "/tmp/x"}'))
+    assert "A plan cannot set csv; it may set users" in unknown.text
+    together = admin.post("/admin/perf/perfplan/add/",
+                          plan_fields(unique("bad"), '{"stages": "1s:2", "users": 3}'))
+    assert "run_perf refuses these options: --stages sets the users over time: drop -u/--users" in together.text
+    threshold = admin.post("/admin/perf/perfplan/add/", plan_fields(unique("bad"), "{}", thresholds='["p95<"]'))
+    assert "run_perf refuses these options: bad --threshold" in threshold.text
+    assert not PerfPlan.objects.filter(name__startswith="bad").exists()
+
+    name = unique("good")
+    saved = admin.post("/admin/perf/perfplan/add/", plan_fields(
+        name, f'{{"users": "3", "duration": "2s", "scenarios": ["EventBrowser"], "host": "{url}"}}'))
+    assert saved.status_code == 200 and "/admin/perf/perfplan/" in saved.url
+    plan = PerfPlan.objects.get(name=name)
+    # As the parser read them: the number of users is a number.
+    assert plan.options == {"users": 3, "duration": "2s", "scenarios": ["EventBrowser"], "host": url}
+    assert plan.thresholds == ["p95<30s"]
+
+
+@pytest.mark.slow
+def test_run_now_starts_the_plan_for_those_who_may_start_runs_only(seeded, live_server_process, orm, quiet):
+    plan = make_plan(live_server_process.url, thresholds=["p95<30s"])
+    page = f"/admin/perf/perfplan/{plan.pk}/change/"
+    # May edit plans, may not start runs: no button, and the POST is refused with nothing started.
+    editor = staff_client(live_server_process.root, "view_perfplan", "change_perfplan", "view_perfrun")
+    assert editor.get(page).status_code == 200 and "Run now" not in editor.get(page).text
+    assert editor.post(f"/admin/perf/perfplan/{plan.pk}/run/").status_code == 403
+    assert not PerfRun.objects.filter(plan=plan).exists()
+
+    admin = AdminClient(live_server_process.root).login(*superuser())
+    assert "Run now" in admin.get(page).text and f"?plan={plan.name}" in admin.get(page).text
+    assert admin.get(f"/admin/perf/perfplan/{plan.pk}/run/").status_code == 405
+    started = admin.post(f"/admin/perf/perfplan/{plan.pk}/run/", {"run_anyway": "on"})
+    run = PerfRun.objects.get(plan=plan)
+    assert started.url.endswith(f"/admin/perf/perfrun/{run.pk}/change/")
+    assert f"Run {run.pk} of plan {plan.name} started" in started.text
+    assert run.label == plan.name and run.options["plan"] == plan.name and run.options["users"] == 3
+    assert run.options["audit"] is False  # from the plan: the page has no field for it
+    finished = poll(lambda: PerfRun.objects.exclude(status=PerfRun.Status.RUNNING).filter(pk=run.pk).first(),
+                    f"run {run.pk} did not end", timeout=60)
+    assert finished.status == PerfRun.Status.COMPLETED and finished.regressions["plan"] == plan.name
+
+
+def test_run_now_keeps_to_the_web_limits(seeded, live_server_process, orm, quiet):
+    plan = make_plan(live_server_process.url, options={"users": 5000})
+    admin = AdminClient(live_server_process.root).login(*superuser())
+    refused = admin.post(f"/admin/perf/perfplan/{plan.pk}/run/", {"run_anyway": "on"})
+    assert refused.url.endswith(f"/admin/perf/perfplan/{plan.pk}/change/")
+    assert f"Plan {plan.name} cannot start from this page: Users are at most" in refused.text
+    assert not PerfRun.objects.filter(plan=plan).exists()
+
+
+def test_the_new_run_page_starts_from_a_plan(seeded, live_server_process, orm):
+    plan = make_plan(live_server_process.url, options={"users": 4, "wait": "0.1,0.3"}, thresholds=["p95<2s"])
+    admin = AdminClient(live_server_process.root).login(*superuser())
+    page = admin.get(f"/admin/perf/perfrun/add/?plan={plan.name}").text
+    assert f'<option value="{plan.name}" selected>' in page
+    assert 'name="users" value="4"' in page and 'value="0.1,0.3"' in page and "p95&lt;2s" in page
+    assert f'value="{plan.name}"' in page  # the label
+    line = admin.post("/admin/perf/perfrun/add/command-line/", {
+        "plan": plan.name, "users": "4", "spawn_rate": "10", "duration": "2s", "host": live_server_process.url,
+        "label": "x"}).json()
+    assert line["problems"] == [] and f"--plan={plan.name}" in line["command"]
