@@ -76,7 +76,7 @@ class NewRunForm(capacity_fields.CapacityFields):
 
     plan = forms.ChoiceField(
         required=False, label="Plan",
-        help_text="Run as a saved plan (run_perf --plan): what this page has no field for comes from the plan, and the "
+        help_text="Run as a saved plan: what this page has no field for comes from the plan, and the "
                   "run is judged against the plan's history. Open the page from the plan (its \"New run from this "
                   "plan\" link) to start with its fields filled in.")
     users = forms.IntegerField(initial=10, min_value=1, required=False, help_text="Peak number of simulated users.")
@@ -145,7 +145,7 @@ class NewRunForm(capacity_fields.CapacityFields):
             self.pack_error = ""
         plan = self.fields["plan"]
         assert isinstance(plan, forms.ChoiceField)
-        plan.choices = [("", "none"), *((name, name) for name in PerfPlan.objects.values_list("name", flat=True))]
+        plan.choices = _plan_choices  # read when shown or when one is chosen: a form without a plan reads no plans
         scenarios = self.fields["scenarios"]
         assert isinstance(scenarios, forms.MultipleChoiceField)
         scenarios.choices = [(name, f"{name} (weight {cls.weight})") for name, cls in configured.items()]
@@ -356,6 +356,10 @@ class NewRunForm(capacity_fields.CapacityFields):
         if data.get("plan"):
             args.append(f"--plan={data['plan']}")
         return args
+
+
+def _plan_choices() -> list[tuple[str, str]]:
+    return [("", "none"), *((name, name) for name in PerfPlan.objects.values_list("name", flat=True))]
 
 
 def _named(form: NewRunForm, name: str, message: str) -> str:
