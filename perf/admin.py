@@ -36,13 +36,14 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 
 from perf.analysis import compare
-from perf.models import PerfRun
+from perf.models import PerfPlan, PerfRun
 from perf.options import parse_percent
 from perf.reports import downloads, formats, render
 from perf.reports.report import STATUS_CLASSES, Report
 from perf.reports.run_log import run_log
 from perf.reports.stored import stored_inputs, stored_report
 from perf.store import liveness
+from perf.web.plans import PerfPlanAdmin
 from perf.web.run_control import RunControlMixin, TargetChangeMixin, target_unit
 
 EDITABLE = ("label", "notes")
@@ -124,7 +125,7 @@ class PerfRunAdmin(RunControlMixin, TargetChangeMixin, admin.ModelAdmin):
     list_display = ("label", "started_at", "status_badge", "users", "duration", "rps", "p95_ms", "error_percent")
     list_display_links = ("label", "started_at")
     # A load test or a capacity search: their figures answer different questions, so the list tells them apart.
-    list_filter = ("status", "kind", ("started_at", admin.DateFieldListFilter))
+    list_filter = ("status", "kind", "plan", ("started_at", admin.DateFieldListFilter))
     search_fields = ("label", "host")
     date_hierarchy = "started_at"
     # Every column comes from the run's own row: one query per page, however many runs it lists.
@@ -333,3 +334,7 @@ class PerfRunAdmin(RunControlMixin, TargetChangeMixin, admin.ModelAdmin):
             "min_requests": compare.MIN_REQUESTS,
         }
         return TemplateResponse(request, "admin/perf/perfrun/compare.html", context)
+
+
+# Saved plans (run_perf --plan NAME): their options, rules and "Run now" (perf.web.plans).
+admin.site.register(PerfPlan, PerfPlanAdmin)

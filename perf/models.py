@@ -103,12 +103,21 @@ class PerfRun(models.Model):
 
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.LOAD)
     capacity = models.JSONField(null=True, blank=True, help_text="A capacity search's steps, result and verdict.")
+    # A run of a saved plan (run_perf --plan NAME): the plan, the machine the load came from, and the verdicts of
+    # its endpoints against the plan's own history (perf.analysis.noise, NoiseReport.as_json).
+    plan = models.ForeignKey("PerfPlan", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
+    hostname = models.CharField(max_length=255, blank=True, help_text="The machine run_perf ran on.")
+    regressions = models.JSONField(
+        null=True, blank=True, help_text="Each endpoint judged against the plan's last comparable runs."
+    )
 
     class Meta:
         ordering = ["-started_at", "-id"]
         indexes = [
             models.Index(fields=["-started_at"], name="perfrun_started_idx"),
             models.Index(fields=["status", "-started_at"], name="perfrun_status_idx"),
+            # A plan's history, newest first: the noise band's last N runs, and a trends page's points.
+            models.Index(fields=["plan", "-started_at"], name="perfrun_plan_idx"),
         ]
         # Beyond Django's add/change/delete/view: what the New run page may do besides starting a run. Both are
         # worth more than a run (seeding writes accounts; a remote host receives the load), so neither comes
@@ -133,6 +142,45 @@ class PerfRun(models.Model):
     def duration(self) -> float | None:
         """Measured seconds once finished, else the planned ones."""
         return self.actual_duration if self.actual_duration is not None else self.planned_duration
+
+
+class PerfPlan(models.Model):
+    """A saved run: run_perf's options under a name (``run_perf --plan NAME``), its thresholds, and the rules that
+    judge each of its runs against its own history (docs/continuous.md).
+
+    ``options`` maps RunRequest field names (the command's option dests: users, stages, scenarios, …) to values, as
+    the admin's form checked them with run_perf's own parser and checks (perf.web.plans); the model itself stays
+    below the command line and cannot check them.
+    """
+
+    name = models.SlugField(max_length=100, unique=True, help_text="run_perf --plan NAME; letters, digits, - and _.")
+    description = models.TextField(blank=True)
+    options = models.JSONField(
+        default=dict, blank=True,
+        help_text='run_perf options by name, e.g. {"users": 20, "duration": "2m", "scenarios": ["EventBrowser"]}.')
+    thresholds = models.JSONField(default=list, blank=True, help_text='--threshold rules, e.g. ["p95<500ms"].')
+    # The regression rules (perf.analysis.noise.Rules).
+    noise_k = models.FloatField(default=3.0, help_text="k: the band is the median ± k × the scaled MAD.")
+    history_size = models.PositiveIntegerField(default=20, help_text="N: judge against the last N comparable runs.")
+    min_history = models.PositiveIntegerField(
+        default=5, help_text="Fewer comparable runs than this: \"not enough history\", no verdict.")
+    min_band_percent = models.FloatField(
+        default=5.0, help_text="The band is at least this percentage of the median, so a quiet history does not "
+                               "flag small jitter.")
+    metrics = models.JSONField(default=list, blank=True,
+                               help_text='What is judged: "p95", "failure_rate" (empty: both).')
+    fail_on_regression = models.BooleanField(
+        default=True, help_text="run_perf exits 4 when an endpoint regressed beyond the noise.")
+    baseline = models.ForeignKey(PerfRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                 help_text="A run to compare with (run_perf --compare-to) when none is given.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class EndpointStats(models.Model):

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError
 
 from perf import packs
 from perf.analysis import compare
@@ -26,7 +27,7 @@ from perf.load.profile import whole_users
 from perf.load.runner import RunPlan
 from perf.load.thresholds import Threshold, parse_threshold
 from perf.load.user import User, select_tasks, task_tags
-from perf.models import PerfRun
+from perf.models import PerfPlan, PerfRun
 from perf.options import (
     MAX_DURATION,
     allowed_remote_host,
@@ -107,6 +108,7 @@ class RunRequest:
     tags: str | None = None
     exclude_tags: str | None = None
     launch_id: str = ""  # from the admin's "New run" page only
+    plan: str | None = None  # a saved plan's name (PerfPlan): its options, then the ones given over them
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> "RunRequest":
@@ -135,6 +137,7 @@ class RunSetup:
     seed_hook: Callable[[], Sequence[str]] | None = None  # with --bootstrap: called before the load
     profile: dict[str, Any] | None = None  # the load profile as PerfRun.profile stores it (perf.cli.profiles)
     capacity: CapacitySearch | None = None  # run_perf --find-capacity: the search, which is also plan.profile
+    saved_plan: PerfPlan | None = None  # run_perf --plan NAME: judged against its history at the end
 
 
 def check_request(request: RunRequest) -> RunSetup:
@@ -169,7 +172,7 @@ def check_request(request: RunRequest) -> RunSetup:
     processes = _processes(request.processes)
     _check_modes(request, processes, bool(thresholds), regression)
     _check_target(host, request.allow_remote)
-    if request.save or request.audit or request.compare_to:
+    if request.save or request.audit or request.compare_to or request.plan:
         try:
             check_ready(apps=("perf",))
         except DatabaseUnavailable as exc:
@@ -180,6 +183,7 @@ def check_request(request: RunRequest) -> RunSetup:
             baseline = compare.resolve_run(request.compare_to)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+    saved_plan = find_plan(request.plan) if request.plan else None
     users = request.users or DEFAULT_USERS
     profile, stored = (None, None) if chosen is None else (chosen[0].profile, chosen[1])
     if profile is not None:
@@ -203,7 +207,58 @@ def check_request(request: RunRequest) -> RunSetup:
     return RunSetup(config=replace(config, backend_url=host), host=host, plan=plan, scenarios=scenarios,
                     context=context, thresholds=thresholds, threshold_warmup=warmup,
                     baseline=baseline, regression_percent=regression, processes=processes, seed_hook=seed_hook,
-                    profile=stored, capacity=search)
+                    profile=stored, capacity=search, saved_plan=saved_plan)
+
+
+# What a plan may set (PerfPlan.options): the load and what judges it. Not the files a run writes (paths on the
+# machine that starts it, which the admin's "Run now" must not choose), nor the options worth more than a run
+# (--bootstrap, --allow-remote: the person starting it gives those), nor a capacity search (a plan's runs are
+# compared with each other, endpoint by endpoint; a search's steps are not).
+PLAN_OPTIONS = ("users", "spawn_rate", "duration", "stages", "rate_stages", "shape", "rate", "scenarios", "wait",
+                "seed", "host", "stop_timeout", "thresholds", "abort_on_threshold", "threshold_warmup", "audit",
+                "exit_code_on_error", "processes", "distributed", "shards", "compare_to", "fail_on_regression",
+                "label")
+
+
+def find_plan(name: str) -> PerfPlan:
+    """The saved plan ``name``, or UsageError naming the plans there are."""
+    try:
+        plan = PerfPlan.objects.select_related("baseline").filter(name=name).first()
+        names = [] if plan is not None else list(PerfPlan.objects.values_list("name", flat=True)[:10])
+    except DatabaseError as exc:
+        raise UsageError(f"--plan {name}: the database did not answer ({str(exc).splitlines()[0]})") from None
+    if plan is None:
+        known = f"the plans are {', '.join(names)}" if names else "there are no plans yet (add one in the admin)"
+        raise UsageError(f"unknown --plan {name!r}: {known}")
+    return plan
+
+
+def plan_values(plan: PerfPlan) -> dict[str, Any]:
+    """The RunRequest fields a plan sets: its options, its thresholds, and its baseline as --compare-to."""
+    values = {name: tuple(value) if isinstance(value, list) else value
+              for name, value in (plan.options or {}).items() if name in PLAN_OPTIONS}
+    if plan.thresholds:
+        values["thresholds"] = tuple(plan.thresholds)
+    if plan.baseline_id is not None and "compare_to" not in values:
+        values["compare_to"] = str(plan.baseline_id)
+    values.setdefault("label", plan.name)  # the admin's list names the plan's runs by it
+    return values
+
+
+def apply_plan(request: RunRequest, given: set[str]) -> RunRequest:
+    """``run_perf --plan NAME``: the plan's options, with the ones ``given`` on the command line over them.
+    The result is what the run stores as its options (PerfRun.options). UsageError for an unknown plan."""
+    if not request.plan:
+        return request
+    values = plan_values(find_plan(request.plan))
+    return replace(request, **{name: value for name, value in values.items() if name not in given})
+
+
+def given_options(parser: Any, options: dict[str, Any]) -> set[str]:
+    """The RunRequest fields given on the command line: those whose value is not the parser's default."""
+    names = {f.name for f in fields(RunRequest)}
+    return {name for name in names if name in options and options[name] != parser.get_default(name)
+            and not (options[name] == [] and parser.get_default(name) in (None, []))}
 
 
 def _check_profile_options(request: RunRequest) -> None:

@@ -24,7 +24,7 @@ import requests
 from django.db import DatabaseError, connection
 
 from perf import packs
-from perf.analysis import audit, compare
+from perf.analysis import audit, compare, noise
 from perf.analysis import capacity as capacity_analysis
 from perf.cli import exit_codes
 from perf.cli.invocation import RunRequest, RunSetup, UsageError, check_request
@@ -347,6 +347,8 @@ class Invocation:
             regressions, compared = self._compare(run)
             if compared is not None:
                 description = description.with_comparison(compared)
+        if self.setup.saved_plan is not None and capacity is None and not hurry():
+            regressions += self._judge_noise(run, status)
         self._write_files(duration, description)
         if run is not None:
             out.write(f"Run {run.pk} {status}: {site_root(self.setup.host)}/admin/perf/perfrun/{run.pk}/change/\n")
@@ -458,6 +460,27 @@ class Invocation:
         self.out.write(f"\nCompared with run {baseline.pk}:\n")
         regressions = comparison.write(self.out, gate)
         return regressions, comparison.verdict(compare.DEFAULT_PERCENT if gate is None else gate, gate is not None)
+
+    def _judge_noise(self, run: PerfRun | None, status: str) -> list[str]:
+        """``--plan``: each endpoint against the plan's last comparable runs (``perf.analysis.noise``), printed and
+        stored on the run; the endpoints that regressed when the plan fails on them."""
+        plan = self.setup.saved_plan
+        assert plan is not None
+        if status != PerfRun.Status.COMPLETED:
+            self.out.write(f"\nNot judged against plan {plan.name}'s history: the run did not complete.\n")
+            return []
+        try:
+            report = self.database.call(noise.judge_run, plan, self.stats, persist.jsonable(vars(self.request)), run)
+        except (DatabaseError, StoreError) as exc:
+            self.err.write(f"plan {plan.name}'s history could not be read: {first_line(exc)}\n")
+            return []
+        self.out.write("\n" + "\n".join(report.lines()) + "\n")
+        if run is not None and self.store is not None:
+            try:
+                self.store.update(regressions=report.as_json())
+            except StoreError as exc:
+                self.err.write(f"could not store the noise verdicts: {exc}\n")
+        return [verdict.endpoint for verdict in report.regressed] if plan.fail_on_regression else []
 
     def _store_audit(self, verdict: dict[str, Any]) -> None:
         assert self.store is not None

@@ -7,6 +7,7 @@ again: it replaces what it wrote). ``perf.store.thread`` makes these calls from 
 """
 
 import json
+import socket
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, overload
@@ -17,7 +18,7 @@ from django.utils import timezone
 
 from perf.load.history import HistoryPoints
 from perf.load.stats import PERCENTILES, ExceptionEntry, FailureEntry, Sample, StatsEntry, StatsRegistry
-from perf.models import EndpointStats, FailureStats, PerfRun, StatsSample, percentile_field
+from perf.models import EndpointStats, FailureStats, PerfPlan, PerfRun, StatsSample, percentile_field
 from perf.store import liveness
 
 FINAL_STATUSES = (PerfRun.Status.COMPLETED, PerfRun.Status.ABORTED, PerfRun.Status.FAILED)
@@ -80,7 +81,11 @@ def start_run(**config: Any) -> PerfRun:
     _check_fields(config, _model_fields(PerfRun), "start_run")
     _blank_text_for_none(config)
     config.setdefault("database_vendor", connection.vendor)
+    config.setdefault("hostname", socket.gethostname()[:255])
     config["options"] = jsonable(config.get("options", {}))
+    if "plan" not in config and config["options"].get("plan"):
+        # run_perf --plan NAME: the run links to the plan by its row, so a renamed plan keeps its history.
+        config["plan"] = PerfPlan.objects.filter(name=config["options"]["plan"]).first()
     config["status"] = PerfRun.Status.RUNNING
     return PerfRun.objects.create(**config)
 

@@ -22,7 +22,7 @@ from django.core.management import CommandError, load_command_class
 from django.db import transaction
 from django.utils import timezone
 
-from perf.cli.invocation import RunRequest, UsageError, check_request
+from perf.cli.invocation import RunRequest, UsageError, apply_plan, check_request, given_options
 from perf.conf import perf_settings
 from perf.models import Launch, LaunchGate, PerfRun
 from perf.reports.run_log import log_path_for
@@ -66,6 +66,7 @@ def check_arguments(args: list[str]) -> RunRequest:
         raise LaunchError(str(exc).removeprefix("Error: ")) from None
     request = RunRequest.from_options(options)
     try:
+        request = apply_plan(request, given_options(parser, options))  # --plan: checked as the command runs it
         check_request(request)
     except UsageError as exc:
         raise LaunchError(str(exc)) from None

@@ -26,11 +26,11 @@ from django.utils.decorators import method_decorator
 from perf import packs
 from perf.cli.profiles import parse_shape
 from perf.conf import load_config
-from perf.models import PerfRun
+from perf.models import PerfPlan, PerfRun
 from perf.options import MAX_RATE, check_rate, is_loopback_host, parse_duration, parse_stages, parse_wait
 from perf.reports import formats
 from perf.store import liveness
-from perf.web import capacity_fields, launch
+from perf.web import capacity_fields, launch, plan_fields
 from perf.web.shape_choices import ShapeChoice, shape_choices
 
 # The command's words for the form's, so that an error from run_perf's own checks speaks the page's language.
@@ -38,7 +38,7 @@ _FORM_WORDS = {
     "--allow-remote": 'the "Allow a remote host" box is ticked', "--spawn-rate": "Spawn rate", "--users": "Users",
     "--duration": "Duration", "--scenario": "Scenarios", "--host": "Host", "--wait": "Think time",
     "--label": "Label", "--threshold": "Thresholds", "--bootstrap": "Seed first", "--stages": "Stages",
-    "--rate-stages": "Rate stages", "--shape": "Shape",
+    "--rate-stages": "Rate stages", "--shape": "Shape", "--plan": "Plan",
     # A capacity search's (perf.web.capacity_fields): the page sends --rate only as an open-model search's first step.
     "--find-capacity": "Find capacity", "--start-load": "Start load", "--rate": "Start load", "--max-users": "Ceiling",
     "--max-rate": "Ceiling", "--step-factor": "Step factor", "--step-increment": "Step increment", "--settle": "Settle",
@@ -74,6 +74,11 @@ class NewRunForm(capacity_fields.CapacityFields):
     (``perf.seed_data``) and "Allow a remote host" (``perf.run_remote``). The most a run may ask for here are
     ``PERF_WEB_MAX_*`` (``perf.web.launch.WebLimits``)."""
 
+    plan = forms.ChoiceField(
+        required=False, label="Plan",
+        help_text="Run as a saved plan: what this page has no field for comes from the plan, and the "
+                  "run is judged against the plan's history. Open the page from the plan (its \"New run from this "
+                  "plan\" link) to start with its fields filled in.")
     users = forms.IntegerField(initial=10, min_value=1, required=False, help_text="Peak number of simulated users.")
     spawn_rate = forms.FloatField(initial=2.0, required=False, help_text="Users started per second.")
     duration = forms.CharField(initial="1m", max_length=32, required=False,
@@ -123,7 +128,7 @@ class NewRunForm(capacity_fields.CapacityFields):
     # The load profiles, one at most: the fields that ask for one, as the page names them.
     PROFILES = {"stages": "Stages", "rate_stages": "Rate stages", "shape": "Shape", "find_capacity": "Find capacity"}
     # Find capacity's fields (declared in capacity_fields.CapacityFields) after the load profiles they stand beside.
-    field_order = ["users", "spawn_rate", "duration", "stages", "rate_stages", "shape", "shape_parameters",
+    field_order = ["plan", "users", "spawn_rate", "duration", "stages", "rate_stages", "shape", "shape_parameters",
                    "find_capacity", *capacity_fields.SETTINGS]
 
     def __init__(self, *args: Any, user: Any = None, limits: launch.WebLimits | None = None, **kwargs: Any) -> None:
@@ -138,6 +143,9 @@ class NewRunForm(capacity_fields.CapacityFields):
             self.pack_error = str(exc)
         else:
             self.pack_error = ""
+        plan = self.fields["plan"]
+        assert isinstance(plan, forms.ChoiceField)
+        plan.choices = _plan_choices  # read when shown or when one is chosen: a form without a plan reads no plans
         scenarios = self.fields["scenarios"]
         assert isinstance(scenarios, forms.MultipleChoiceField)
         scenarios.choices = [(name, f"{name} (weight {cls.weight})") for name, cls in configured.items()]
@@ -345,7 +353,13 @@ class NewRunForm(capacity_fields.CapacityFields):
             args.append("--allow-remote")
         if data.get("bootstrap"):
             args.append("--bootstrap")
+        if data.get("plan"):
+            args.append(f"--plan={data['plan']}")
         return args
+
+
+def _plan_choices() -> list[tuple[str, str]]:
+    return [("", "none"), *((name, name) for name in PerfPlan.objects.values_list("name", flat=True))]
 
 
 def _named(form: NewRunForm, name: str, message: str) -> str:
@@ -411,7 +425,11 @@ class RunControlMixin(_AdminBase):
             if request.method == "POST" and request.POST.get(name) and not request.user.has_perm(permission):
                 raise PermissionDenied
         host, host_source = default_host(request)
-        form = NewRunForm(request.POST or None, initial={"host": host}, user=request.user,
+        initial: dict[str, Any] = {"host": host}
+        plan = PerfPlan.objects.filter(name=request.GET.get("plan") or "").first() if request.method == "GET" else None
+        if plan is not None:  # ?plan=NAME: the plan's fields, to change before starting
+            initial = plan_fields.form_data(plan, host)
+        form = NewRunForm(request.POST or None, initial=initial, user=request.user,
                           limits=launch.WebLimits.from_settings())
         form.fields["host"].help_text += f" Offered: {host_source}."
         return form

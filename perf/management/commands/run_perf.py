@@ -8,7 +8,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import CommandParser
 
 from perf import packs
-from perf.cli.invocation import RunRequest, UsageError
+from perf.cli.invocation import RunRequest, UsageError, apply_plan, given_options
 from perf.cli.run import execute
 from perf.management.base import LossyOutput, PerfCommand
 from perf.management.gevent_patch import patch_standard_library
@@ -117,6 +117,8 @@ class Command(PerfCommand):
         parser.add_argument("--launch-id", default="", help=argparse.SUPPRESS)
         parser.add_argument("--fail-on-regression", metavar="PERCENT",
                             help="with --compare-to: exit 4 when an endpoint regresses by more than this, e.g. 10%%")
+        parser.add_argument("--plan", metavar="NAME",
+                            help="run a saved plan (admin: Perf plans); options given here override the plan's")
 
     def run_from_argv(self, argv: list[str]) -> None:
         patch_standard_library()  # from the command line only (perf/management/gevent_patch.py)
@@ -124,6 +126,11 @@ class Command(PerfCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         request = RunRequest.from_options(options)
+        if request.plan:
+            try:
+                request = apply_plan(request, given_options(self.create_parser("manage.py", "run_perf"), options))
+            except UsageError as exc:
+                raise self.usage_error(str(exc)) from None
         # A reader that goes away (| head, a closed terminal) must not end the run: its output is dropped.
         out, err = LossyOutput(self.stdout), LossyOutput(self.stderr)
         try:
