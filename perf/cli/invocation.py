@@ -217,7 +217,7 @@ def check_request(request: RunRequest) -> RunSetup:
 PLAN_OPTIONS = ("users", "spawn_rate", "duration", "stages", "rate_stages", "shape", "rate", "scenarios", "wait",
                 "seed", "host", "stop_timeout", "thresholds", "abort_on_threshold", "threshold_warmup", "audit",
                 "exit_code_on_error", "processes", "distributed", "shards", "compare_to", "fail_on_regression",
-                "label")
+                "label", "iterations", "iterations_per_user", "tags", "exclude_tags")
 
 
 def find_plan(name: str) -> PerfPlan:
