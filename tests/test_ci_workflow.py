@@ -185,3 +185,10 @@ jobs:
         "python scripts/missing.py: reads scripts/missing.py, not in the repository",
         "manage.py loaddata --no-such-flag x.json: Error: unrecognized arguments: --no-such-flag",
     ]
+
+
+def test_docs_ci_shows_the_workflow_as_it_is():
+    """docs/ci.md names the file and shows it whole, so a reader copies what the test checked."""
+    doc = (ROOT / "docs" / "ci.md").read_text()
+    assert "(ci/perf-nightly.yml)" in doc
+    assert f"```yaml\n{WORKFLOW.read_text()}```" in doc
