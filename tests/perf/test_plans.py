@@ -4,6 +4,7 @@ admin page (its options checked by run_perf's own parser and checks on save, "Ru
 plan).
 """
 
+import json
 import socket
 from typing import Any
 
@@ -14,7 +15,7 @@ from perf.load.stats import StatsRegistry
 from perf.models import PerfPlan, PerfRun
 from tests.adminclient import AdminClient, staff_client
 from tests.factories import unique
-from tests.liveserver import run_perf
+from tests.liveserver import ROOT, run_perf
 from tests.perf.builders import lines_of, poll, stored_run, superuser
 
 
@@ -87,6 +88,18 @@ def plan_fields(name: str, options: str, **changes: str) -> dict[str, str]:
               "fail_on_regression": "on", "baseline": ""}
     fields.update(changes)
     return fields
+
+
+def test_the_committed_nightly_plan_is_one_the_admin_saves(seeded, live_server_process, orm):
+    """docs/ci/perf-nightly.yml loads perf-plans.json: its plan must be one run_perf takes, as the admin checks it."""
+    [entry] = json.loads((ROOT / "perf-plans.json").read_text())
+    fields = entry["fields"]
+    admin = AdminClient(live_server_process.root).login(*superuser())
+    name = unique("nightly")
+    saved = admin.post("/admin/perf/perfplan/add/", plan_fields(name, json.dumps(fields["options"]),
+                                                                thresholds=json.dumps(fields["thresholds"])))
+    assert saved.status_code == 200 and PerfPlan.objects.filter(name=name).exists(), saved.text[-2000:]
+    assert PerfPlan.objects.get(name=name).options == fields["options"]
 
 
 def test_a_plans_options_are_checked_by_run_perf_on_save(seeded, live_server_process, orm):
