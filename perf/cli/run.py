@@ -348,7 +348,10 @@ class Invocation:
             if compared is not None:
                 description = description.with_comparison(compared)
         if self.setup.saved_plan is not None and capacity is None and not hurry():
-            regressions += self._judge_noise(run, status)
+            regressed, noise_report = self._judge_noise(run, status)
+            regressions += regressed
+            if noise_report is not None:
+                description = description.with_noise(noise_report)
         self._write_files(duration, description)
         if run is not None:
             out.write(f"Run {run.pk} {status}: {site_root(self.setup.host)}/admin/perf/perfrun/{run.pk}/change/\n")
@@ -461,26 +464,28 @@ class Invocation:
         regressions = comparison.write(self.out, gate)
         return regressions, comparison.verdict(compare.DEFAULT_PERCENT if gate is None else gate, gate is not None)
 
-    def _judge_noise(self, run: PerfRun | None, status: str) -> list[str]:
+    def _judge_noise(self, run: PerfRun | None, status: str) -> tuple[list[str], dict[str, Any] | None]:
         """``--plan``: each endpoint against the plan's last comparable runs (``perf.analysis.noise``), printed and
-        stored on the run; the endpoints that regressed when the plan fails on them."""
+        stored on the run; (the endpoints that regressed when the plan fails on them, the verdicts as stored)."""
         plan = self.setup.saved_plan
         assert plan is not None
         if status != PerfRun.Status.COMPLETED:
             self.out.write(f"\nNot judged against plan {plan.name}'s history: the run did not complete.\n")
-            return []
+            return [], None
         try:
             report = self.database.call(noise.judge_run, plan, self.stats, persist.jsonable(vars(self.request)), run)
         except (DatabaseError, StoreError) as exc:
             self.err.write(f"plan {plan.name}'s history could not be read: {first_line(exc)}\n")
-            return []
+            return [], None
         self.out.write("\n" + "\n".join(report.lines()) + "\n")
+        verdicts = {**report.as_json(), "fail_on_regression": plan.fail_on_regression}
         if run is not None and self.store is not None:
             try:
-                self.store.update(regressions=report.as_json())
+                self.store.update(regressions=verdicts)
             except StoreError as exc:
                 self.err.write(f"could not store the noise verdicts: {exc}\n")
-        return [verdict.endpoint for verdict in report.regressed] if plan.fail_on_regression else []
+        regressed = [verdict.endpoint for verdict in report.regressed] if plan.fail_on_regression else []
+        return regressed, verdicts
 
     def _store_audit(self, verdict: dict[str, Any]) -> None:
         assert self.store is not None

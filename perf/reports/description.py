@@ -298,6 +298,9 @@ class RunDescription:
     # A capacity search's steps, result, USL fit and verdict (as perf.models.PerfRun.capacity stores them); None for
     # a load test. Kept as the JSON it is stored as: perf.reports.capacity_view reads it, leniently, for the reports.
     capacity: Json | None = None
+    # ``run_perf --plan``: each endpoint judged against the plan's history (perf.analysis.noise.NoiseReport.as_json,
+    # with the plan's "fail_on_regression"), as PerfRun.regressions stores it; None without a plan's verdicts.
+    noise: Json | None = None
 
     # --- the two ways a run is described --------------------------------------------------------------------
 
@@ -351,6 +354,7 @@ class RunDescription:
             profile=stored_profile(run.profile),
             stages=tuple(run.stages or ()),
             kind=run.kind or "load", capacity=dict(run.capacity) if isinstance(run.capacity, dict) else None,
+            noise=dict(run.regressions) if isinstance(run.regressions, dict) and run.regressions else None,
         )
 
     def with_audit(self, audit: Json) -> "RunDescription":
@@ -358,6 +362,9 @@ class RunDescription:
 
     def with_comparison(self, verdict: Json) -> "RunDescription":
         return replace(self, comparison=ComparisonResult.from_json(verdict))
+
+    def with_noise(self, report: Json) -> "RunDescription":
+        return replace(self, noise=dict(report))
 
     # --- JSON: --json's "meta" ----------------------------------------------------------------------------------
 
@@ -372,6 +379,7 @@ class RunDescription:
             options=dict(self.options), shards=[shard.as_json() for shard in self.shards],
             profile=None if self.profile is None else self.profile.as_json(), stages=[dict(s) for s in self.stages],
             capacity=None if self.capacity is None else dict(self.capacity),
+            noise=None if self.noise is None else dict(self.noise),
         )
         return data
 
@@ -414,6 +422,7 @@ class RunDescription:
             stages=_items(data, "stages", lambda item, _: dict(item), where),
             # A summary written before capacity searches has neither key: a load test.
             kind=_read(data, "kind", str, CAPACITY if capacity else "load", where), capacity=capacity,
+            noise=_read(data, "noise", dict, None, where),
         )
 
     # --- what the reports ask of it ---------------------------------------------------------------------------

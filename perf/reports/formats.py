@@ -6,6 +6,7 @@ failures is not 0 %), durations read like ``2m 30s``. A missing figure is a dash
 """
 
 from datetime import UTC, datetime
+from typing import Any
 
 MISSING = "—"
 
@@ -76,3 +77,18 @@ def plural(number: int | float | None, word: str, words: str = "") -> str:
     if number is None:
         return f"{MISSING} {words or word + 's'}"
     return f"{count(number)} {word if round(number) == 1 else words or word + 's'}"
+
+
+def noise_line(verdict: dict[str, Any]) -> str:
+    """``GET /x p95 640 ms: regressed (history 300 ± 30 ms over 12 runs)``: a noise verdict and what decided it."""
+    unit = " ms" if verdict.get("metric") == "p95" else "%"
+
+    def number(value: Any) -> str:
+        return f"{value:.1f}{unit}" if isinstance(value, int | float) else "—"
+
+    text = f"{verdict.get('endpoint')} {verdict.get('metric')} {number(verdict.get('value'))}: {verdict.get('verdict')}"
+    if isinstance(verdict.get("median"), int | float):
+        band = verdict.get("band") if isinstance(verdict.get("band"), int | float) else 0.0
+        text += (f" (history {verdict['median']:.1f} ± {band:.1f}{unit} over {verdict.get('history')} "
+                 f"run{'' if verdict.get('history') == 1 else 's'})")
+    return text

@@ -54,7 +54,8 @@ class Case:
 
 def cases(stats: StatsRegistry, run: RunDescription) -> list[Case]:
     """Every test case of the run, in the order the console prints its verdicts."""
-    found = [*_threshold_cases(run), *_capacity_cases(run), *_comparison_cases(stats, run), *_audit_cases(run)]
+    found = [*_threshold_cases(run), *_capacity_cases(run), *_comparison_cases(stats, run), *_noise_cases(run),
+             *_audit_cases(run)]
     return found + _run_cases(stats, run)
 
 
@@ -118,6 +119,26 @@ def _comparison_cases(stats: StatsRegistry, run: RunDescription) -> Iterable[Cas
         yield case(line.split(": ", 1)[0] if ": " in line else line.split(" ", 1)[0], [line])
     if run.is_capacity and not comparison.regressions:
         yield case("capacity", [])
+
+
+def _noise_cases(run: RunDescription) -> Iterable[Case]:
+    """``--plan``: each endpoint and metric against the plan's history (perf.analysis.noise); "regressed" fails
+    when the plan fails on regressions, "not enough history" is skipped (no verdict either way)."""
+    noise = run.noise
+    if noise is None:
+        return
+    plan, gate = str(noise.get("plan") or ""), bool(noise.get("fail_on_regression", True))
+    for verdict in noise.get("verdicts") or []:
+        if not isinstance(verdict, dict):
+            continue
+        said = formats.noise_line(verdict)
+        name = f"{verdict.get('metric')} {verdict.get('endpoint')} against plan {plan}"
+        if verdict.get("verdict") == "not enough history":
+            yield Case("perfkit.noise", name, skipped=said, output=said)
+        elif verdict.get("verdict") == "regressed" and gate:
+            yield Case("perfkit.noise", name, failure=said, output=said)
+        else:
+            yield Case("perfkit.noise", name, output=said)
 
 
 def _audit_cases(run: RunDescription) -> Iterable[Case]:

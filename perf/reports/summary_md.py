@@ -33,7 +33,7 @@ def admin_url(run: RunDescription) -> str | None:
 def summary_markdown(stats: StatsRegistry, duration: float, run: RunDescription) -> str:
     """The whole summary, ending with a newline (appended summaries stay apart)."""
     parts = [_heading(run, duration), _key_figures(stats, duration, run), _thresholds(run), _capacity(run),
-             _comparison(run), _audit(run), _endpoints(stats, duration)]
+             _comparison(run), _noise(run), _audit(run), _endpoints(stats, duration)]
     return "\n\n".join(part for part in parts if part) + "\n"
 
 
@@ -124,6 +124,28 @@ def _comparison(run: RunDescription) -> str:
         lines.append(f"{PASS}: no regression above {comparison.percent:g}%.")
     lines += [f"- {_cell(note)}" for note in comparison.notes]
     return "\n\n".join(lines[:3]) + ("\n\n" + "\n".join(lines[3:]) if lines[3:] else "")
+
+
+def _noise(run: RunDescription) -> str:
+    """``--plan``: the endpoints judged against the plan's history, what regressed first."""
+    noise = run.noise
+    if noise is None:
+        return ""
+    verdicts = [verdict for verdict in noise.get("verdicts") or [] if isinstance(verdict, dict)]
+    gate = bool(noise.get("fail_on_regression", True))
+    order = {"regressed": 0, "improved": 1, "within noise": 2}
+
+    def mark(said: object) -> str:
+        if said == "regressed":
+            return FAIL if gate else "⚠️"
+        return PASS if said in ("within noise", "improved") else "—"
+
+    rows = [[mark(verdict.get("verdict")), _cell(formats.noise_line(verdict))]
+            for verdict in sorted(verdicts, key=lambda verdict: order.get(str(verdict.get("verdict")), 3))]
+    head = (f"### Against plan {_cell(str(noise.get('plan') or ''))}'s history\n\nEach endpoint's p95 and failure "
+            "rate against the median ± k × scaled MAD of the plan's comparable runs"
+            + ("" if gate else " (the plan does not fail on regressions)") + ".")
+    return head + ("\n\n" + _table(["", "Verdict"], rows) if rows else "")
 
 
 def _audit(run: RunDescription) -> str:

@@ -133,6 +133,36 @@ def test_a_capacity_search_fails_as_its_exit_code_and_skips_the_steps_past_the_k
         assert data["verdict"] in (_failure(outcome) or "")
 
 
+NOISE = {"plan": "nightly", "fail_on_regression": True, "regressed": 1, "runs": [1, 2, 3, 4, 5], "verdicts": [
+    {"endpoint": f"GET {SLOW}", "metric": "p95", "verdict": "regressed", "value": 640.0, "median": 480.0, "band": 30.0,
+     "low": 450.0, "high": 510.0, "history": 5},
+    {"endpoint": f"GET {FAST}", "metric": "p95", "verdict": "within noise", "value": 10.0, "median": 10.2, "band": 1.0,
+     "low": 9.2, "high": 11.2, "history": 5},
+    {"endpoint": f"GET {FAST}", "metric": "failure_rate", "verdict": "not enough history", "value": 5.0,
+     "median": None, "band": None, "low": None, "high": None, "history": 2},
+]}
+
+
+@pytest.mark.parametrize("gate", [True, False], ids=["plan-fails", "plan-marks-only"])
+def test_a_plans_noise_verdicts_are_test_cases_and_a_summary_table(orm, gate: bool) -> None:
+    """``run_perf --plan``: a regression against the plan's history fails its test case (when the plan fails on
+    regressions, as the exit code does), "not enough history" is skipped, and both files carry the figures."""
+    stats = _registry()
+    run = stored_run(stats, duration=DURATION, label="nightly", regressions={**NOISE, "fail_on_regression": gate})
+    described = RunDescription.from_run(run)
+    cases = _cases(_suite(junit_xml(stats, DURATION, described)))
+
+    slow = cases[f"perfkit.noise/p95 GET {SLOW} against plan nightly"]
+    said = f"GET {SLOW} p95 640.0 ms: regressed (history 480.0 ± 30.0 ms over 5 runs)"
+    assert _failure(slow) == (said if gate else None)
+    assert _failure(cases[f"perfkit.noise/p95 GET {FAST} against plan nightly"]) is None
+    assert cases[f"perfkit.noise/failure_rate GET {FAST} against plan nightly"].find("skipped") is not None
+    markdown = summary_markdown(stats, DURATION, described)
+    assert "### Against plan nightly's history" in markdown and said in markdown
+    # The stored verdicts go through the JSON summary and back.
+    assert RunDescription.from_json(described.as_json()).noise == described.noise
+
+
 def test_text_xml_cannot_hold_is_replaced_and_the_file_is_written_whole(tmp_path: Path) -> None:
     stats = _registry()
     run = RunDescription(label="bell\x07 & <tag>", status="aborted", stop_reason="SIGTERM", host="http://x/api")
