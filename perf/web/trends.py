@@ -103,7 +103,9 @@ def read_endpoints(pks: Sequence[int]) -> dict[str, tuple[str, str]]:
 
 def read_endpoint_rows(pks: Sequence[int], method: str, name: str) -> dict[int, dict[str, Any]]:
     """One endpoint's row in each of these runs, by run: one query on the unique index ``(run, method, name)``."""
-    rows = EndpointStats.objects.filter(run_id__in=pks, method=method, name=name).values(*ENDPOINT_COLUMNS)
+    # No ordering: the model's, by run, would join the runs to sort by theirs.
+    rows = EndpointStats.objects.filter(run_id__in=pks, method=method, name=name).order_by().values(
+        *ENDPOINT_COLUMNS)
     return {row["run_id"]: row for row in rows}
 
 
