@@ -589,8 +589,9 @@ def usl_curve(sigma: float, kappa: float, lam: float, up_to: float, label: str =
 
 # ---------------------------------------------------------------------------------------------- trends over runs
 
-# A trend spans the page's width: one chart a row, so that 50 runs (or the 200 at most) keep their points apart.
-TREND_SIZE = (1000, 270)
+# A trend spans the page's width (1,400 px less the margins): one chart a row, so that 50 runs (or the 200 at most)
+# keep their points apart.
+TREND_SIZE = (1200, 270)
 # Room for one run's axis label (a revision's first 7 characters): fewer labels than runs when they would touch.
 TREND_LABEL_WIDTH = 62
 
