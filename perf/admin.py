@@ -100,12 +100,22 @@ def _run_report_admin(admin_: "PerfRunAdmin", request: HttpRequest, run: PerfRun
         "target_change": run.target_change if running else None,
         "lost_after": f"{liveness.lost_after():g}",
         "live_url": reverse("admin:perf_perfrun_live", args=[run.pk]),
+        "plan": plan_link(run),
         "downloads": [
             {"url": reverse("admin:perf_perfrun_download", args=[run.pk, download.kind]), "label": download.label,
              "filename": _filename(run, download)}
             for download in downloads.DOWNLOADS
         ],
     }
+
+
+def plan_link(run: PerfRun) -> dict[str, str] | None:
+    """The run's plan for its header: its name, its page and its trends (one query, for runs of a plan only)."""
+    name = PerfPlan.objects.filter(pk=run.plan_id).values_list("name", flat=True).first() if run.plan_id else None
+    if name is None:
+        return None
+    return {"name": name, "url": reverse("admin:perf_perfplan_change", args=[run.plan_id]),
+            "trends_url": reverse("admin:perf_perfplan_trends", args=[run.plan_id])}
 
 
 def _filename(run: PerfRun, download: downloads.Download) -> str:

@@ -585,3 +585,130 @@ def usl_curve(sigma: float, kappa: float, lam: float, up_to: float, label: str =
     loads = [up_to * i / CURVE_POINTS for i in range(CURVE_POINTS + 1)]
     return Series(label, COLORS["model"], tuple((load, usl_throughput(load, sigma, kappa, lam)) for load in loads),
                   dashed=True)
+
+
+# ---------------------------------------------------------------------------------------------- trends over runs
+
+# A trend spans the page's width (1,400 px less the margins): one chart a row, so that 50 runs (or the 200 at most)
+# keep their points apart.
+TREND_SIZE = (1200, 270)
+# Room for one run's axis label (a revision's first 7 characters): fewer labels than runs when they would touch.
+TREND_LABEL_WIDTH = 62
+
+
+@dataclass(frozen=True)
+class RunPoint:
+    """One run on a trend's x axis: its page, its axis label (the git revision, the date) and its tooltip."""
+
+    url: str
+    label: tuple[str, ...]
+    title: str
+
+
+@dataclass(frozen=True)
+class RunSeries:
+    """One figure over runs, a value per run (None: the run has none); ``flags`` per run: "regressed", "improved"
+    or "" (the noise verdicts, perf.analysis.noise); ``baseline``: the plan's baseline run's value, drawn across."""
+
+    label: str
+    color: str
+    values: tuple[float | None, ...]
+    flags: tuple[str, ...] = ()
+    baseline: float | None = None
+
+
+def trend_labels(count: int, room: float) -> set[int]:
+    """The runs whose label is written: every k-th counting back from the newest, so that labels never touch and
+    the newest run is always named."""
+    step = max(1, ceil(count * TREND_LABEL_WIDTH / max(room, 1.0)))
+    return {index for index in range(count) if (count - 1 - index) % step == 0}
+
+
+def _trend_point(x: float, y: float, color: str, flag: str, url: str, tip: str) -> str:
+    """A run's point, a link to its page: a regression is a red ring with a cross, an improvement a green dot,
+    told apart without their colours; a wider transparent circle makes a small point easy to hit."""
+    if flag == "regressed":
+        shape = _marker(x, y, COLORS["failed"], False)
+    elif flag == "improved":
+        shape = _marker(x, y, COLORS["passed"], True)
+    else:
+        shape = f'<circle cx="{_num(x)}" cy="{_num(y)}" r="2.5" fill="{color}"/>'
+    flagged = f' data-flag="{flag}"' if flag else ""
+    return (f'<a href="{escape(url)}" class="run-point"{flagged}><title>{escape(tip)}</title>'
+            f'<circle cx="{_num(x)}" cy="{_num(y)}" r="7" fill="transparent"/>{shape}</a>')
+
+
+def trend_chart(title: str, runs: Sequence[RunPoint], series: Sequence[RunSeries], y_label: str,
+                format_value: Callable[[float], str], description: str = "", baseline_label: str = "") -> str:
+    """Figures over a plan's runs, oldest to newest: one x position a run (a category, not a time: runs are nights
+    apart, or minutes), labelled with its revision and date; each point a link to the run's page; regressions and
+    improvements marked; the baseline run's values as dashed lines across, in their series' colours."""
+    flags = {flag for item in series for flag in item.flags if flag}
+    legend = [LegendItem(item.label, item.color) for item in series]
+    if any(item.baseline is not None for item in series):
+        legend.append(LegendItem(baseline_label or "baseline", COLORS["target"], "dashed"))
+    if "regressed" in flags:
+        legend.append(LegendItem("regressed beyond the noise", COLORS["failed"], "cross"))
+    if "improved" in flags:
+        legend.append(LegendItem("improved beyond the noise", COLORS["passed"], "dot"))
+    width = TREND_SIZE[0]
+    legend_rows = _legend_rows(legend, width - 24)
+    shift = LINE_HEIGHT * (len(legend_rows) - 1)
+    height = TREND_SIZE[1] + shift
+    left, right, top, bottom = 56, width - 16, 56 + shift, height - 58
+    values = [value for item in series for value in item.values if value is not None]
+    values += [item.baseline for item in series if item.baseline is not None]
+    y_ticks = value_ticks(max(values, default=0.0))
+    y_span = y_ticks[-1]
+    count = len(runs)
+    slot = (right - left) / max(count, 1)
+
+    def sx(index: float) -> float:
+        return left + slot * (index + 0.5)
+
+    def sy(y: float) -> float:
+        return bottom - (bottom - top) * y / y_span
+
+    body = [_text(12, 20, title, font_size="13", font_weight="600")]
+    for row, items in enumerate(legend_rows):
+        body += _legend(items, 12, 40 + LINE_HEIGHT * row)
+    for tick in y_ticks:
+        body.append(_line(left, sy(tick), right, sy(tick), COLORS["grid"]))
+        body.append(_text(left - 6, sy(tick) + 4, format_number(tick), "end", fill=COLORS["muted"]))
+    for index in sorted(trend_labels(count, right - left)):
+        body.append(_line(sx(index), bottom, sx(index), bottom + 4, COLORS["axis"]))
+        for line, text in enumerate(runs[index].label):
+            body.append(_text(sx(index), bottom + 16 + 13 * line, text, "middle", fill=COLORS["muted"],
+                              font_size="10"))
+    body.append(_line(left, bottom, right, bottom, COLORS["axis"]))
+    body.append(_line(left, top, left, bottom, COLORS["axis"]))
+    body.append(_text((left + right) / 2, height - 6, "runs, oldest to newest: git revision and date", "middle",
+                      fill=COLORS["muted"]))
+    middle = (top + bottom) / 2
+    body.append(_text(14, middle, y_label, "middle", fill=COLORS["muted"], transform=f"rotate(-90 14 {middle})"))
+    for item in series:
+        if item.baseline is not None:
+            body.append(f'<g class="baseline" data-series="{escape(item.label)}"><title>{escape(baseline_label)} '
+                        f'{escape(item.label)}: {escape(format_value(item.baseline))}</title>'
+                        + _line(left, sy(item.baseline), right, sy(item.baseline), item.color,
+                                stroke_dasharray="6 4", stroke_width="1.5", opacity="0.8") + "</g>")
+    for item in series:
+        shapes = []
+        for run in _segments([(float(index), value) for index, value in enumerate(item.values)]):
+            if len(run) > 1:
+                path = " ".join(f"{'M' if i == 0 else 'L'}{_num(sx(x))},{_num(sy(y))}" for i, (x, y) in enumerate(run))
+                shapes.append(f'<path d="{path}" fill="none" stroke="{item.color}" stroke-width="1.5" '
+                              f'stroke-linejoin="round"/>')
+        for index, value in enumerate(item.values):
+            if value is None or index >= count:
+                continue
+            flag = item.flags[index] if index < len(item.flags) else ""
+            tip = f"{runs[index].title}: {item.label} {format_value(value)}" + (f", {flag}" if flag else "")
+            shapes.append(_trend_point(sx(index), sy(value), item.color, flag, runs[index].url, tip))
+        body.append(f'<g class="series" data-series="{escape(item.label)}">{"".join(shapes)}</g>')
+    if not values:
+        body.append(_text((left + right) / 2, middle, "No run measured this yet", "middle", fill=COLORS["muted"],
+                          font_size="13"))
+    marked = sum(flag == "regressed" for item in series for flag in item.flags)
+    desc = f"{count} runs" + (f", {marked} points regressed beyond the noise" if marked else "")
+    return _svg((width, height), f"{description}: {title}" if description else title, "trend", body, desc)

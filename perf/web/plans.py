@@ -21,7 +21,7 @@ from django.utils.html import format_html
 from perf.cli.invocation import PLAN_OPTIONS
 from perf.models import PerfPlan, PerfRun
 from perf.store.persist import jsonable
-from perf.web import launch
+from perf.web import launch, trends
 from perf.web.plan_fields import form_data, plan_arguments
 from perf.web.run_control import NewRunForm, default_host, in_form_words
 
@@ -107,7 +107,8 @@ class PerfPlanAdmin(admin.ModelAdmin):
 
     def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view
-        return [path("<int:pk>/run/", view(self.run_now_view), name="perf_perfplan_run"), *super().get_urls()]
+        return [path("<int:pk>/run/", view(self.run_now_view), name="perf_perfplan_run"), trends.url(self),
+                *super().get_urls()]
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
                     extra_context: dict[str, Any] | None = None) -> HttpResponse:
