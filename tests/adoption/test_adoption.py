@@ -8,7 +8,7 @@ run was stored and that its admin page renders. Once with this interpreter, once
 Python on the machine (skipped where there is none newer).
 
 Nothing here imports the backend or the platform pack: the project knows only what the wheel holds.
-The adopting project keeps its own SQLite file, so this runs once, in the SQLite pass of the suite.
+The adopting project keeps its own SQLite file, so this runs once, in one pass of the suite (tests/conftest.py).
 """
 
 import os

@@ -264,6 +264,7 @@ class Watcher(HealthChecker):
     wait_time = constant(0.02)
 
 
+@pytest.mark.once  # by hand: the engine in this process against /healthcheck, which does no database work
 @pytest.mark.slow
 def test_the_runner_makes_a_point_a_second_and_the_last_is_the_final_figures(live_server_process) -> None:
     stats = StatsRegistry()

@@ -145,7 +145,7 @@ def test_a_database_locked_for_six_seconds_does_not_stall_the_users(
 
 def test_the_locked_database_test_holds_a_real_lock(live_database_url: str, orm):
     """The lock above is real: a write from another connection waits for it (else that test proves nothing)."""
-    with database_held_locked(live_database_url, 3):
+    with database_held_locked(live_database_url, 3) as lock:
         started = time.monotonic()
         if is_postgres(live_database_url):
             with psycopg.connect(live_database_url.replace("postgres://", "postgresql://", 1)) as conn:
@@ -158,6 +158,7 @@ def test_the_locked_database_test_holds_a_real_lock(live_database_url: str, orm)
                 conn.execute("BEGIN IMMEDIATE")
             conn.close()
         assert time.monotonic() - started >= 0.9
+        lock.release()
 
 
 
@@ -172,8 +173,9 @@ def test_a_final_save_the_database_refuses_for_good_keeps_the_summary_in_a_file(
     try:
         wait_for_requests(label)
         # Past the run's end (5 s) and its 2 s of patience, with room for a slow start.
-        with database_held_locked(live_database_url, 12):
+        with database_held_locked(live_database_url, 12) as lock:
             stdout, stderr = process.communicate(timeout=60)
+            lock.release()  # it has given up: the rest of the hold would only be waited out
     finally:
         process.kill()
         process.wait()

@@ -207,6 +207,7 @@ def _observe(runner, every: float, seen: list[tuple[float, int]]) -> gevent.Gree
     return gevent.spawn(watch)
 
 
+@pytest.mark.once  # by hand: the engine in this process against /healthcheck, which does no database work
 @pytest.mark.slow
 def test_users_follow_the_stages_and_a_ramp_down_cuts_no_task(live_server_process):
     TaskRecorder.events.clear()
@@ -241,6 +242,7 @@ def test_users_follow_the_stages_and_a_ramp_down_cuts_no_task(live_server_proces
     assert figures[1].requests_per_second > figures[0].requests_per_second
 
 
+@pytest.mark.once  # by hand: the engine in this process against /healthcheck, which does no database work
 @pytest.mark.slow
 def test_rate_stages_arrivals_are_within_five_percent_of_the_target_in_every_stage(live_server_process):
     class Check(User):

@@ -86,6 +86,7 @@ def steady(live_server_process) -> Finished:
     return run_open(live_server_process.url, [HealthChecker], plan, rate=50)
 
 
+@pytest.mark.once  # by hand: the engine in this process against /healthcheck, which does no database work
 def test_iterations_arrive_at_the_rate_for_the_duration(steady):
     runner = steady.runner
     assert steady.result == "completed"
@@ -96,6 +97,7 @@ def test_iterations_arrive_at_the_rate_for_the_duration(steady):
     assert runner.schedule_seconds == pytest.approx(2.0, abs=0.05)
 
 
+@pytest.mark.once  # by hand: the engine in this process against /healthcheck, which does no database work
 def test_each_started_iteration_runs_one_task_without_think_time(steady):
     # An iteration still in flight when the schedule ends is cut off, as LoadRunner cuts off a user's task.
     started = steady.runner.started_iterations
@@ -103,6 +105,7 @@ def test_each_started_iteration_runs_one_task_without_think_time(steady):
     assert steady.stats.total.num_failures == 0
 
 
+@pytest.mark.once  # by hand: the engine in this process against /healthcheck, which does no database work
 def test_the_pool_caps_concurrency_and_the_summary_says_so(steady):
     runner = steady.runner
     assert 1 <= runner.max_busy_users <= 5
@@ -117,6 +120,7 @@ def test_the_pool_caps_concurrency_and_the_summary_says_so(steady):
                                                 f"{100 - dropped} started, {dropped} dropped")
 
 
+@pytest.mark.once  # by hand: the engine in this process against /healthcheck, which does no database work
 def test_ticks_carry_samples_and_the_pool_as_users(steady):
     ticks = steady.ticks
     assert len(ticks) >= 4
@@ -127,6 +131,7 @@ def test_ticks_carry_samples_and_the_pool_as_users(steady):
     assert steady.runner.user_count == 0
 
 
+@pytest.mark.once  # by hand: the engine in this process against /healthcheck, which does no database work
 def test_arrivals_that_find_every_user_busy_are_dropped_and_counted(live_server_process):
     plan = RunPlan(users=1, spawn_rate=100, duration=2.0)
 
@@ -160,6 +165,7 @@ class Slow(User):
         self.client.get("/healthcheck", name="slow")
 
 
+@pytest.mark.once  # by hand: the engine in this process against /healthcheck, which does no database work
 def test_a_slow_scenario_drops_its_own_arrivals_and_keeps_its_share(live_server_process):
     """Its arrivals are not handed to the quick scenario's idle user: the mix stays as weighted."""
     plan = RunPlan(users=2, spawn_rate=100, duration=1.0)
@@ -214,6 +220,7 @@ class SlowStarter(User):
         self.client.get("/healthcheck", name="iteration")
 
 
+@pytest.mark.once  # by hand: the engine in this process against /healthcheck, which does no database work
 def test_the_pool_starts_at_the_spawn_rate_before_the_schedule(live_server_process):
     """Users spawn at 0, 0.2 and 0.4 s and log in 0.4 s later; the schedule starts at 0.8 s and
     none of that start counts as an iteration or as lateness."""
@@ -229,6 +236,7 @@ def test_the_pool_starts_at_the_spawn_rate_before_the_schedule(live_server_proce
     assert 1.8 <= finished.wall < 3.0
 
 
+@pytest.mark.once  # by hand: the engine in this process against /healthcheck, which does no database work
 def test_a_stop_request_while_the_pool_starts_ends_the_run_before_any_arrival(live_server_process):
     finished = run_open(live_server_process.url, [SlowStarter], RunPlan(users=3, spawn_rate=100, duration=30),
                         rate=20, stop_after=0.2)
@@ -239,6 +247,7 @@ def test_a_stop_request_while_the_pool_starts_ends_the_run_before_any_arrival(li
     assert finished.runner.user_count == 0
 
 
+@pytest.mark.once  # by hand: the engine in this process against /healthcheck, which does no database work
 def test_a_stop_request_ends_the_schedule_early_as_aborted(live_server_process):
     finished = run_open(live_server_process.url, [HealthChecker], RunPlan(users=2, spawn_rate=100, duration=30),
                         rate=20, stop_after=0.5)
@@ -258,6 +267,7 @@ class LongTask(User):
         self.client.get("/healthcheck", name="late answer")
 
 
+@pytest.mark.once  # by hand: the engine in this process against /healthcheck, which does no database work
 @pytest.mark.parametrize(("stop_timeout", "answers"), [(0.0, 0), (2.0, 1)])
 def test_the_stop_timeout_lets_a_busy_user_finish_its_iteration(live_server_process, stop_timeout, answers):
     plan = RunPlan(users=1, spawn_rate=100, duration=0.5, stop_timeout=stop_timeout)
@@ -268,6 +278,7 @@ def test_the_stop_timeout_lets_a_busy_user_finish_its_iteration(live_server_proc
     assert requests_named(finished, "late answer") == answers
 
 
+@pytest.mark.once  # by hand: the engine in this process against /healthcheck, which does no database work
 def test_users_that_quit_at_start_leave_their_arrivals_dropped(live_server_process):
     finished = run_open(live_server_process.url, [Quitter], RunPlan(users=2, spawn_rate=100, duration=0.5), rate=10)
 
@@ -307,6 +318,7 @@ class TwoStep(User):
             time.sleep(0.3)  # blocking: the whole generator stalls, as in a long GC pause
 
 
+@pytest.mark.once  # by hand: the engine in this process against /healthcheck, which does no database work
 def test_a_stalled_generator_s_lateness_counts_in_the_first_request_only(live_server_process):
     TwoStep.seen, TwoStep.hog_at, TwoStep.nap, TwoStep.iterations = [], 5, 0.0, 0
 
@@ -321,6 +333,7 @@ def test_a_stalled_generator_s_lateness_counts_in_the_first_request_only(live_se
     assert finished.stats.entries[("GET", "second")].max_response_time < 200
 
 
+@pytest.mark.once  # by hand: the engine in this process against /healthcheck, which does no database work
 def test_a_pause_before_the_first_send_counts_in_its_time(live_server_process):
     TwoStep.seen, TwoStep.hog_at, TwoStep.nap, TwoStep.iterations = [], 0, 0.05, 0
 

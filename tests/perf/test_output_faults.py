@@ -103,8 +103,9 @@ def test_the_summary_kept_when_the_database_refused_the_run_imports_back_as_the_
             assert time.monotonic() < deadline, "no progress stored within 60 s"
             time.sleep(0.1)
         # Past the 5 s run and its 2 s of patience; PostgreSQL's writes each wait 5 s for the lock before they fail.
-        with database_held_locked(live_database_url, 20 if is_postgres(live_database_url) else 12):
+        with database_held_locked(live_database_url, 20 if is_postgres(live_database_url) else 12) as lock:
             stdout, stderr = process.communicate(timeout=60)
+            lock.release()  # it has given up: the rest of the hold would only be waited out
     finally:
         process.kill()
         process.wait()
@@ -158,8 +159,9 @@ def test_perf_import_into_a_database_that_still_refuses_is_one_line_and_exit_6(
     path = tmp_path / "summary.json"
     path.write_text(json.dumps({"meta": {"label": label, "host": "http://127.0.0.1:1/api", "status": "completed"},
                                 "duration": 1.0, "start_time": time.time(), "entries": []}))
-    with database_held_locked(live_database_url, 4):
+    with database_held_locked(live_database_url, 4) as lock:
         result = manage("perf_import", str(path), env={**live_env, "SQLITE_BUSY_TIMEOUT": "1"}, check=False)
+        lock.release()  # it has given up: the rest of the hold would only be waited out
 
     assert result.returncode == 6, result.stdout + result.stderr
     lines = lines_of(result.stderr)

@@ -258,14 +258,20 @@ def test_run_perf_with_two_processes_stores_every_request_the_server_served(logg
 
 
 def children_of(pid: int) -> set[int]:
+    """The workers ``pid`` forked: its children that run its own command line. A child that runs another
+    program (``git``, asked for the run's revision) is no worker, and comes and goes in a moment."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return set()
     found = set()
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid and (stat.parent / "cmdline").read_bytes() == command:
+                found.add(int(stat.parent.name))
         except OSError:
             continue
-        if int(fields[1]) == pid:
-            found.add(int(stat.parent.name))
     return found
 
 

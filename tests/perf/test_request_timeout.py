@@ -57,15 +57,16 @@ def _target(scheme: str, certificate: tuple[Path, Path]) -> tuple[Any, dict[str,
 @pytest.mark.slow
 @pytest.mark.parametrize("scheme", ["http", "https"])
 @pytest.mark.parametrize("model", sorted(MODELS))
-def test_twenty_users_of_0_3_s_requests_with_a_2_s_time_out_never_time_out_in_12_s(certificate, scheme, model):
-    """Each user waits 0.3 s a request, 30 requests or more: ten times more than the 2 s time-out in all."""
+def test_twenty_users_of_0_3_s_requests_with_a_2_s_time_out_never_time_out_in_8_s(certificate, scheme, model):
+    """Each user waits 0.3 s a request, 16 requests or more on average (22 in the closed model): two to three
+    times the 2 s time-out in all."""
     target, env = _target(scheme, certificate)
     with target as served:
-        result = probe(served.url, env, users=20, duration=12, timeout=2, delay=0.3, wait=0.05, **MODELS[model])
+        result = probe(served.url, env, users=20, duration=8, timeout=2, delay=0.3, wait=0.05, **MODELS[model])
 
     per_user = [sum(1 for record in result["records"] if record[0] == user) for user in range(20)]
     assert failures(result) == []
-    assert min(per_user) >= 15, per_user  # every user's waits added up to well over the time-out
+    assert min(per_user) >= 10, per_user  # every user's waits added up to well over the time-out (3 s or more)
 
 
 @pytest.mark.parametrize("scheme", ["http", "https"])
@@ -74,7 +75,7 @@ def test_a_request_over_its_time_out_is_one_time_out_at_the_time_out_and_the_nex
         certificate, scheme, model):
     """The second request asks for 3 s with a 1 s time-out: it fails at 1 s, and the user goes on."""
     target, env = _target(scheme, certificate)
-    config = {"users": 1, "duration": 4, "timeout": 1, "delay": 0.05, "delays": [0.05, 3, 0.05], "wait": 0.05}
+    config = {"users": 1, "duration": 3, "timeout": 1, "delay": 0.05, "delays": [0.05, 3, 0.05], "wait": 0.05}
     if model == "open":
         config.update(model="open", rate=4.0)
     with target as served:
@@ -150,14 +151,15 @@ def pausable_server(live_env: dict[str, str], tmp_path: Path) -> Iterator[LiveSe
 
 
 @pytest.mark.slow
+@pytest.mark.once  # by hand: the generator against a server paused whole; the server's database is incidental
 def test_a_server_paused_at_the_end_fails_the_run_instead_of_passing_it(seeded, pausable_server, tmp_path):
     """The issue's false pass: the server paused (SIGSTOP) for the last seconds of the run. The requests
-    in flight are cut off when the grace (--stop-timeout 2) runs out: failures, and ``max<5s`` breached."""
+    in flight are cut off when the grace (--stop-timeout 2) runs out: failures, and ``max<4s`` breached."""
     summary, csv = tmp_path / "summary.json", tmp_path / f"run-{uuid.uuid4().hex[:6]}"
     process = start_run_perf(
-        seeded, "--users", "4", "--spawn-rate", "100", "--duration", "8s", "--wait", "0.05,0.1",
+        seeded, "--users", "4", "--spawn-rate", "100", "--duration", "6s", "--wait", "0.05,0.1",
         "--scenario", "EventBrowser", "--host", pausable_server.url, "--no-save", "--no-audit",
-        "--stop-timeout", "2", "--threshold", "max<5s", "--threshold", "error_rate<1%",
+        "--stop-timeout", "2", "--threshold", "max<4s", "--threshold", "error_rate<1%",
         "--json", str(summary), "--csv", str(csv))
     try:
         _wait_for_load(csv)
@@ -173,11 +175,12 @@ def test_a_server_paused_at_the_end_fails_the_run_instead_of_passing_it(seeded, 
     cut = [failure for failure in data["failures"] if failure["error"].startswith("CutOff:")]
     assert sum(failure["occurrences"] for failure in cut) == 4, data["failures"]
     aggregated = data["entries"][-1]
-    assert aggregated["max_response_time"] >= 5000
-    assert "FAIL max<5s" in out and "cut off (counted as failures)" in out
+    assert aggregated["max_response_time"] >= 4000
+    assert "FAIL max<4s" in out and "cut off (counted as failures)" in out
 
 
 @pytest.mark.slow
+@pytest.mark.once  # by hand: the generator against a server paused whole; the server's database is incidental
 def test_a_second_ctrl_c_cuts_off_the_requests_a_hung_server_holds_instead_of_waiting_out_their_grace(
         seeded, pausable_server, tmp_path):
     """The server hangs; Ctrl-C starts the grace (the request time-out, 30 s here); a second Ctrl-C ends it

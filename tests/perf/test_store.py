@@ -68,10 +68,10 @@ def test_a_progress_write_never_waits_for_a_held_lock_and_lands_after_it(
 def test_the_final_save_waits_out_a_short_lock(live_database_url: str, short_busy_timeout):
     store, stats = _started_store(patience=30)
     try:
-        with database_held_locked(live_database_url, 3) as holder:
+        with database_held_locked(live_database_url, 3) as lock:
             stats.take_sample(users=1)
             store.finish(stats, PerfRun.Status.COMPLETED, 5.0)
-            assert not holder.is_alive()  # it finished only once the lock was gone
+            assert not lock.held  # it finished only once the lock was gone
     finally:
         store.close()
     run = PerfRun.objects.get(pk=store.run.pk)
@@ -81,10 +81,11 @@ def test_the_final_save_waits_out_a_short_lock(live_database_url: str, short_bus
 def test_the_final_save_gives_up_with_one_line_naming_the_database(live_database_url: str, short_busy_timeout):
     store, stats = _started_store(patience=1)
     try:
-        with database_held_locked(live_database_url, 8):
+        with database_held_locked(live_database_url, 8) as lock:
             stats.take_sample(users=1)
             with pytest.raises(StoreError) as caught:
                 store.finish(stats, PerfRun.Status.COMPLETED, 5.0)
+            lock.release()  # it has given up: the rest of the hold would only be waited out
     finally:
         store.close()
     message = str(caught.value)
@@ -100,7 +101,7 @@ def test_the_patience_counts_from_the_call_a_write_under_way_and_every_lock_wait
     (on PostgreSQL each may wait LOCK_TIMEOUT, 5 s: the final save of a run once took 10 s here)."""
     store, stats = _started_store(patience=2)
     try:
-        with database_held_locked(live_database_url, 12):
+        with database_held_locked(live_database_url, 12) as lock:
             stats.take_sample(users=1)
             store.save_progress(stats, 5.0)  # under way, held by the lock
             assert not store.idle
@@ -108,6 +109,7 @@ def test_the_patience_counts_from_the_call_a_write_under_way_and_every_lock_wait
             with pytest.raises(StoreError) as caught:
                 store.finish(stats, PerfRun.Status.COMPLETED, 5.0)
             waited = time.monotonic() - started
+            lock.release()  # it has given up: the rest of the hold would only be waited out
     finally:
         store.close()
     assert 1.9 <= waited < 2.6, waited
