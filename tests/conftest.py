@@ -38,13 +38,14 @@ Pass = Literal["SQLite", "PostgreSQL"]
 # PostgreSQL pass's 10. With ``--two-passes`` (both passes get it, from ``make test``) the once tests of these
 # modules run in the PostgreSQL pass instead, so that both passes end together. A rule by module, so that a
 # module's tests share their module-scoped fixtures in one pass; a list, so that the share is chosen by measured
-# times: these are among the slowest once modules (about 2 minutes together; test_stack.py only where PgBouncer is
-# installed, as on CI), and with them both passes took about 10 minutes here. Weigh them again when one pass grows
-# much longer than the other. Every other module's once tests stay in the SQLite pass; without ``--two-passes``
-# (``make test-sqlite``, a bare ``pytest``) the SQLite pass runs them all, so none is lost when no PostgreSQL pass
-# runs.
+# times: these are among the slowest once modules (about 4 minutes together, the capacity searches' real runs
+# included; test_stack.py only where PgBouncer is installed, as on CI), and with them both passes end within a
+# minute of each other. Weigh them again when one pass grows much longer than the other. Every other module's
+# once tests stay in the SQLite pass; without ``--two-passes`` (``make test-sqlite``, a bare ``pytest``) the SQLite
+# pass runs them all, so none is lost when no PostgreSQL pass runs.
 ONCE_IN_THE_POSTGRESQL_PASS = frozenset({
     "tests/adoption/test_adoption.py",
+    "tests/perf/test_capacity_runs.py",
     "tests/perf/test_reconcile.py",
     "tests/perf/test_request_timeout.py",
     "tests/perf/test_stack.py",
