@@ -20,10 +20,8 @@ about 10 rows to 200. Exit code 1 when a count differs between sizes, or the two
 """
 
 import argparse
-import os
 import re
 import sys
-import tempfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +30,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.scratch_database import database_url_problem, scratch_database  # noqa: E402
 
 BIG = 1_000_000
 PAGE = 200
@@ -250,33 +250,11 @@ def main() -> None:
     if min(args.sizes) < 1:
         parser.error("sizes must be at least 1")
 
-    from tests.liveserver import create_scratch_postgres, drop_scratch_postgres, is_postgres
-
-    with tempfile.TemporaryDirectory() as folder:
-        scratch = None
-        if args.database_url and is_postgres(args.database_url):
-            url, scratch = create_scratch_postgres(args.database_url)
-        elif args.database_url:
-            parser.error("--database-url takes a postgres:// URL; SQLite is the default")
-        else:
-            url = f"sqlite:///{Path(folder) / 'queries.sqlite3'}"
-        try:
-            # Set before Django is set up: settings_perf reads DATABASE_URL once.
-            os.environ["DATABASE_URL"] = url
-            os.environ["DJANGO_SETTINGS_MODULE"] = "settings_perf"
-            import django
-
-            django.setup()
-            from django.core.management import call_command
-            from django.db import connection, connections
-
-            call_command("migrate", interactive=False, verbosity=0)
-            results = run(args.sizes)
-            vendor = "PostgreSQL" if connection.vendor == "postgresql" else "SQLite"
-            connections.close_all()
-        finally:
-            if scratch:
-                drop_scratch_postgres(args.database_url, scratch)
+    problem = database_url_problem(args.database_url)
+    if problem:
+        parser.error(problem)
+    with scratch_database(args.database_url, "queries") as vendor:
+        results = run(args.sizes)
     sys.exit(report(args.sizes, results, vendor))
 
 

@@ -15,16 +15,16 @@ Exit code 1 when a query count differs between sizes.
 """
 
 import argparse
-import os
 import re
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.scratch_database import database_url_problem, scratch_database  # noqa: E402
 
 
 def measure(client, url: str, repeat: int) -> tuple[float, int]:
@@ -104,33 +104,11 @@ def main() -> None:
     if min(args.sizes) < 1 or args.repeat < 1:
         parser.error("sizes and --repeat must be at least 1")
 
-    from tests.liveserver import create_scratch_postgres, drop_scratch_postgres, is_postgres
-
-    with tempfile.TemporaryDirectory() as folder:
-        scratch = None
-        if args.database_url and is_postgres(args.database_url):
-            url, scratch = create_scratch_postgres(args.database_url)
-        elif args.database_url:
-            parser.error("--database-url takes a postgres:// URL; SQLite is the default")
-        else:
-            url = f"sqlite:///{Path(folder) / 'trends.sqlite3'}"
-        try:
-            # Set before Django is set up: settings_perf reads DATABASE_URL once.
-            os.environ["DATABASE_URL"] = url
-            os.environ["DJANGO_SETTINGS_MODULE"] = "settings_perf"
-            import django
-
-            django.setup()
-            from django.core.management import call_command
-            from django.db import connection, connections
-
-            call_command("migrate", interactive=False, verbosity=0)
-            rows, plans, equal = run(args.sizes, args.repeat)
-            vendor = "PostgreSQL" if connection.vendor == "postgresql" else "SQLite"
-            connections.close_all()
-        finally:
-            if scratch:
-                drop_scratch_postgres(args.database_url, scratch)
+    problem = database_url_problem(args.database_url)
+    if problem:
+        parser.error(problem)
+    with scratch_database(args.database_url, "trends") as vendor:
+        rows, plans, equal = run(args.sizes, args.repeat)
 
     from tabulate import tabulate
 

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -130,6 +131,20 @@ def superuser_email(prefix: str) -> str:
     email = f"{unique(prefix)}@example.com"
     make_user(username=email, email=email, is_staff=True, is_superuser=True)
     return email
+
+
+def superuser_browser(prefix: str) -> Any:
+    """A module's ``browser`` fixture: one Chromium for the module, logged in as a new superuser named by ``prefix``
+    (``browser = superuser_browser("trends-shots")``); starting a browser costs more than a page."""
+
+    @pytest.fixture(scope="module")
+    def browser(live_server_process, django_db_setup, django_db_blocker) -> Iterator[WebDriver]:
+        with django_db_blocker.unblock():
+            email = superuser_email(prefix)
+        with logged_in_chromium(live_server_process.root, email) as driver:
+            yield driver
+
+    return browser
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,8 @@ rewrites the JSON, and the compare page of two searches. Screenshots land in the
 (``perf-*.png``).
 """
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -19,19 +17,13 @@ from tests.perf.test_browser import (
     WIDTH,
     assert_nothing_scrolls_sideways,
     full_page_screenshot,
-    logged_in_chromium,
-    superuser_email,
+    superuser_browser,
 )
 
 pytestmark = BROWSER_MARKS
 
 
-@pytest.fixture(scope="module")
-def browser(live_server_process, django_db_setup, django_db_blocker) -> Iterator[WebDriver]:
-    with django_db_blocker.unblock():
-        email = superuser_email("capacity-shots")
-    with logged_in_chromium(live_server_process.root, email) as driver:
-        yield driver
+browser = superuser_browser("capacity-shots")
 
 
 def fits(browser: WebDriver, element) -> None:

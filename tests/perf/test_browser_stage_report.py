@@ -3,10 +3,8 @@ the live server, a stored staged run whose second stage failed its threshold and
 Screenshots land in the test's temp dir and in /tmp (``perf-*.png``).
 """
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
@@ -16,19 +14,13 @@ from tests.perf.test_browser import (
     WIDTH,
     assert_nothing_scrolls_sideways,
     full_page_screenshot,
-    logged_in_chromium,
-    superuser_email,
+    superuser_browser,
 )
 
 pytestmark = BROWSER_MARKS
 
 
-@pytest.fixture(scope="module")
-def browser(live_server_process, django_db_setup, django_db_blocker) -> Iterator[WebDriver]:
-    with django_db_blocker.unblock():
-        email = superuser_email("stage-shots")
-    with logged_in_chromium(live_server_process.root, email) as driver:
-        yield driver
+browser = superuser_browser("stage-shots")
 
 
 def test_the_stages_section_fits_and_marks_the_failed_stage(browser: WebDriver, live_server_process, orm,

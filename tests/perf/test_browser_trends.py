@@ -6,11 +6,9 @@ temp dir and in /tmp (``perf-trends.png``); docs/trends.png is a copy of it.
 
 import random
 import shutil
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 from django.utils import timezone
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
@@ -27,8 +25,7 @@ from tests.perf.test_browser import (
     WIDTH,
     assert_nothing_scrolls_sideways,
     full_page_screenshot,
-    logged_in_chromium,
-    superuser_email,
+    superuser_browser,
 )
 
 pytestmark = BROWSER_MARKS
@@ -84,12 +81,7 @@ def nightly_history(plan: PerfPlan) -> list[PerfRun]:
     return runs
 
 
-@pytest.fixture(scope="module")
-def browser(live_server_process, django_db_setup, django_db_blocker) -> Iterator[WebDriver]:
-    with django_db_blocker.unblock():
-        email = superuser_email("trends-shots")
-    with logged_in_chromium(live_server_process.root, email) as driver:
-        yield driver
+browser = superuser_browser("trends-shots")
 
 
 def test_a_trends_page_with_a_flagged_regression(browser: WebDriver, live_server_process, orm,
