@@ -421,7 +421,8 @@ def test_start_a_run_from_the_new_run_page_watch_it_and_stop_it(
         full_page_screenshot(browser, tmp_path / "live-run-page.png")
 
         browser.find_element(By.CSS_SELECTOR, "form.perf-stop button").click()
-        WebDriverWait(browser, 10).until(
+        # The click posts and the page reloads: the message list found may be the old page's, gone a moment later.
+        WebDriverWait(browser, 10, ignored_exceptions=[StaleElementReferenceException]).until(
             lambda driver: "Stopping run" in driver.find_element(By.CSS_SELECTOR, "ul.messagelist").text)
         browser.execute_script("window.perfNoReload = true")
         WebDriverWait(browser, 30, ignored_exceptions=[StaleElementReferenceException]).until(
