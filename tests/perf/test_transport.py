@@ -6,6 +6,7 @@ ended by closing the connection, repeated headers).
 """
 
 import runpy
+import select
 import socket
 import struct
 import threading
@@ -127,7 +128,12 @@ def test_a_connection_the_server_closed_while_idle_is_reopened(short_keep_alive_
     connection = Connection(parts.hostname, parts.port, timeout=10)
     connection.request("GET", "/api/healthcheck", {}, b"")
 
+    # The server closes the idle connection after its 1 s keep-alive, on its own loop's next turn: a busy machine
+    # may be seconds late. Wait until it has (the socket reads as closed), never less than 2 s.
     time.sleep(2)
+    assert connection.sock is not None
+    readable, _, _ = select.select([connection.sock], [], [], 15)
+    assert readable, "the server never closed the idle connection"
     status, _, body = connection.request("POST", "/api/account/verify", {"Content-Type": "application/json"},
                                          b'{"token": "x"}')
 
