@@ -33,6 +33,7 @@ interval is left alone.
 (``perf.tasks``) uses a plain ``DatabaseThread``.
 """
 
+import os
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -317,9 +318,15 @@ class RunStore(DatabaseThread):
             self._heard_stop()
             self._heard_change()
 
+        owner = os.getpid()
+
         def poll() -> None:
             while not self._stop_requested_by:
                 gevent.sleep(interval)
+                if os.getpid() != owner:
+                    # A worker forked by --processes inherits this greenlet. Were it to read the stop flag itself,
+                    # the workers could end before the parent heard it, and the run be stored as completed.
+                    return
                 control.submit(read, done=lambda ok: heard())
 
         self._watcher = gevent.spawn(poll)
