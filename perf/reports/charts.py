@@ -187,6 +187,28 @@ class LegendItem:
     color: str
     shape: str = "line"  # "line", "dashed", "box", or a point's marker: "dot" (passed) or "cross" (failed)
 
+def _y_grid(ticks: Sequence[float], sy: Callable[[float], float], left: float, right: float) -> list[str]:
+    """A grid line and a label at each of the y axis's ticks: every chart's left side."""
+    body = []
+    for tick in ticks:
+        body.append(_line(left, sy(tick), right, sy(tick), COLORS["grid"]))
+        body.append(_text(left - 6, sy(tick) + 4, format_number(tick), "end", fill=COLORS["muted"]))
+    return body
+
+
+def _x_ticks(ticks: Sequence[float], sx: Callable[[float], float], bottom: float, width: float,
+             label_of: Callable[[float], str]) -> list[str]:
+    """A tick and its label under the x axis at each of ``ticks`` (seconds, or a load)."""
+    body = []
+    for tick in ticks:
+        label = label_of(tick)
+        # A label centred on the last tick would stick out of the chart: end it at the tick instead.
+        anchor = "end" if sx(tick) + len(label) * CHAR_WIDTH[11] / 2 > width - 2 else "middle"
+        body.append(_line(sx(tick), bottom, sx(tick), bottom + 4, COLORS["axis"]))
+        body.append(_text(sx(tick), bottom + 16, label, anchor, fill=COLORS["muted"]))
+    return body
+
+
 
 def _legend(items: Sequence[LegendItem], x: float, y: float) -> list[str]:
     """Swatch and label per item, left to right from ``x`` on the text baseline ``y``."""
@@ -244,15 +266,8 @@ def line_chart(title: str, series: Sequence[Series], y_label: str, description: 
     if shown_marks:
         legend.append(LegendItem("stage starts", COLORS["stage"], "dashed"))
     body = [_text(12, 20, title, font_size="13", font_weight="600"), *_legend(legend, 12, 40)]
-    for tick in y_ticks:
-        body.append(_line(left, sy(tick), right, sy(tick), COLORS["grid"]))
-        body.append(_text(left - 6, sy(tick) + 4, format_number(tick), "end", fill=COLORS["muted"]))
-    for tick in x_ticks:
-        label = format_elapsed(tick)
-        # A label centred on the last tick would stick out of the chart: end it at the tick instead.
-        anchor = "end" if sx(tick) + len(label) * CHAR_WIDTH[11] / 2 > width - 2 else "middle"
-        body.append(_line(sx(tick), bottom, sx(tick), bottom + 4, COLORS["axis"]))
-        body.append(_text(sx(tick), bottom + 16, label, anchor, fill=COLORS["muted"]))
+    body += _y_grid(y_ticks, sy, left, right)
+    body += _x_ticks(x_ticks, sx, bottom, width, format_elapsed)
     for number, at in shown_marks:
         body.append(f'<g class="stage-mark" data-stage="{number}"><title>stage {number} starts at '
                     f'{escape(format_elapsed(at))}</title>'
@@ -530,14 +545,8 @@ def load_chart(title: str, points: Sequence[LoadPoint], x_label: str, y_label: s
     body = [_text(12, 20, title, font_size="13", font_weight="600")]
     for row, items in enumerate(legend_rows):
         body += _legend(items, 12, 40 + LINE_HEIGHT * row)
-    for tick in y_ticks:
-        body.append(_line(left, sy(tick), right, sy(tick), COLORS["grid"]))
-        body.append(_text(left - 6, sy(tick) + 4, format_number(tick), "end", fill=COLORS["muted"]))
-    for tick in x_ticks:
-        label = format_number(tick)
-        anchor = "end" if sx(tick) + len(label) * CHAR_WIDTH[11] / 2 > width - 2 else "middle"
-        body.append(_line(sx(tick), bottom, sx(tick), bottom + 4, COLORS["axis"]))
-        body.append(_text(sx(tick), bottom + 16, label, anchor, fill=COLORS["muted"]))
+    body += _y_grid(y_ticks, sy, left, right)
+    body += _x_ticks(x_ticks, sx, bottom, width, format_number)
     for mark in marks:
         if mark.vertical:
             line = _line(sx(mark.at), top - 2, sx(mark.at), bottom, mark.color, stroke_dasharray="5 3",
@@ -672,9 +681,7 @@ def trend_chart(title: str, runs: Sequence[RunPoint], series: Sequence[RunSeries
     body = [_text(12, 20, title, font_size="13", font_weight="600")]
     for row, items in enumerate(legend_rows):
         body += _legend(items, 12, 40 + LINE_HEIGHT * row)
-    for tick in y_ticks:
-        body.append(_line(left, sy(tick), right, sy(tick), COLORS["grid"]))
-        body.append(_text(left - 6, sy(tick) + 4, format_number(tick), "end", fill=COLORS["muted"]))
+    body += _y_grid(y_ticks, sy, left, right)
     for index in sorted(trend_labels(count, right - left)):
         body.append(_line(sx(index), bottom, sx(index), bottom + 4, COLORS["axis"]))
         for line, text in enumerate(runs[index].label):
