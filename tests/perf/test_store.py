@@ -5,6 +5,7 @@ The store hands work from a gevent event loop to its thread, so the tests wait w
 that is when the loop runs and hears that a write has ended, as it does between ticks in a run.
 """
 
+import os
 import time
 from collections.abc import Iterator
 
@@ -132,3 +133,36 @@ def test_a_stop_asked_for_in_the_database_is_heard_within_two_seconds(orm):
         store.close()
     assert [who for who, _ in heard] == ["perf-admin@test.com"]
     assert heard[0][1] - asked < 2.0
+
+
+def test_a_worker_forked_beside_a_watching_store_never_reads_the_stop_flag_itself(orm):
+    """``--processes`` forks its workers from a parent whose store already watches for Stop. A child that polled
+    the flag with the inherited watcher could hear Stop before the parent, end its share, and let the run be
+    stored as completed. Only the process that started watching may ask the database.
+
+    The child records what its event loop asks of the store's thread rather than letting the thread run: in a
+    process gevent has not patched (this one), a pool's thread does not survive a fork, while run_perf's does."""
+    store, _ = _started_store(patience=30)
+    heard: list[str] = []
+    pipe_out, pipe_in = os.pipe()
+    try:
+        store.watch_stop(heard.append, interval=0.1)
+        PerfRun.objects.filter(pk=store.run.pk).update(stop_requested_by="perf-admin@test.com",
+                                                       stop_requested_at=timezone.now())
+        child = gevent.fork()
+        if child == 0:  # the worker: its event loop runs, as a worker's does, for ten polls
+            store._control.submit = lambda *args, **kwargs: os.write(pipe_in, b"read\n") > 0
+            gevent.sleep(1.0)
+            os._exit(0)
+        _, status = os.waitpid(child, 0)
+        deadline = time.monotonic() + 5
+        while not heard and time.monotonic() < deadline:
+            gevent.sleep(0.05)
+    finally:
+        store.close()
+        os.close(pipe_in)
+    asked_by_the_child = os.read(pipe_out, 4096)
+    os.close(pipe_out)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    assert asked_by_the_child == b"", "the forked worker read the stop flag itself"
+    assert heard == ["perf-admin@test.com"]
