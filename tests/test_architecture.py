@@ -244,3 +244,42 @@ def test_the_backend_services_never_import_the_api_layer() -> None:
     :class:`backend.services.errors.ServiceError` and return domain objects, and the API layer turns both into
     the contract's JSON, so the rules never know a status body or a serializer (docs/architecture.md)."""
     assert offending_imports(sorted((ROOT / "backend" / "services").rglob("*.py")), ("backend.api",)) == {}
+
+
+# In docs/design.md's "Where files are", a line's name stops before this column; its description starts there.
+DESCRIPTION_COLUMN = 27
+
+
+def named_in_where_files_are() -> list[str]:
+    """The paths docs/design.md's tree names under perf/, built from each line's indentation (two spaces a level):
+    ``perf/``, then ``  load/``, then ``    runner.py`` is ``perf/load/runner.py``."""
+    text = (ROOT / "docs" / "design.md").read_text()
+    tree = text.split("## Where files are", 1)[1].split("```")[1]
+    named: list[str] = []
+    folders: list[str] = []
+    inside = False
+    for line in tree.splitlines():
+        indent = len(line) - len(line.lstrip(" "))
+        if not line.strip() or indent >= DESCRIPTION_COLUMN:
+            continue  # a description's next line
+        if indent == 0:
+            inside = line.startswith("perf/")
+        if inside:
+            name = line.split()[0]
+            folders[indent // 2:] = [name] if name.endswith("/") else []
+            named.append("".join(folders[:indent // 2]) + name)
+    return named
+
+
+def test_where_files_are_names_every_module_of_perf_once() -> None:
+    """docs/design.md's map of perf/ has a line for each module (a sub-package's ``__init__.py`` is its folder's
+    line, the migrations one line): a module added, moved or removed without its line fails here."""
+    named = named_in_where_files_are()
+    modules = {str(path.relative_to(ROOT)) for path in (ROOT / "perf").rglob("*.py")
+               if "migrations" not in path.parts and (path.name != "__init__.py" or path.parent == ROOT / "perf")}
+    assert {
+        "modules without a line": sorted(modules - set(named)),
+        "lines naming no module or folder": sorted(name for name in named
+                                                   if name not in modules and not (ROOT / name).is_dir()),
+        "named twice": sorted({name for name in named if named.count(name) > 1}),
+    } == {"modules without a line": [], "lines naming no module or folder": [], "named twice": []}
