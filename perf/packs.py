@@ -22,7 +22,7 @@ from django.utils.module_loading import import_string
 
 from perf.analysis.audit import AuditCheck
 from perf.conf import perf_settings
-from perf.load.context import SharedContext
+from perf.load.context import RunContext, SharedContext
 from perf.load.user import User
 
 
@@ -78,13 +78,14 @@ def find_scenario(name: str, among: dict[str, type[User]] | None = None) -> type
     return next((cls for key, cls in (among or scenarios()).items() if key.lower() == lowered), None)
 
 
-def context_factory() -> Callable[[], SharedContext]:
-    """What makes a run's shared context (``PERF_CONTEXT``, else ``SharedContext``), imported but not called."""
+def context_factory() -> Callable[[], RunContext]:
+    """What makes a run's shared context (``PERF_CONTEXT``, else ``SharedContext``), imported but not called. Typed
+    as what the engine relies on (``RunContext``), not as ``SharedContext``: any context offering it will do."""
     path = perf_settings.PERF_CONTEXT
     return _load_callable("PERF_CONTEXT", path) if path else SharedContext
 
 
-def make_context() -> SharedContext:
+def make_context() -> RunContext:
     """A fresh shared context for one process of a run."""
     return context_factory()()
 

@@ -3,7 +3,7 @@
 Response times say nothing about a backend that oversold a tier or seated more people than an event
 holds; races like that only show in the data. ``PERF_AUDIT_CHECKS`` names ``platform_invariants``, which
 asks the database, through the ORM, whether the invariants the API promises still hold on the perf
-organization's events, and returns a verdict per invariant (``perf.analysis.audit.Check``) to print and store
+organization's events, and returns a verdict per invariant (``perf.Check``) to print and store
 on the run.
 
 Every check is one query or a few aggregate ones (counts plus at most ``EXAMPLES`` offending rows):
@@ -16,8 +16,7 @@ from typing import Any
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 
 from backend.models import Event, EventRSVP, Ticket, TicketTier, User
-from perf import Check
-from perf.analysis.audit import AuditReport, Facts
+from perf import AuditReport, Check, Facts
 from platform_pack.context import VERIFIED_EMAILS
 from platform_pack.seeded import ORG_SLUG
 

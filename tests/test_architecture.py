@@ -1,30 +1,94 @@
 """The arrows that must never exist (docs/architecture.md), checked on the source itself.
 
-Every module is parsed, not imported, so that an import hidden inside a function counts too.
+Every module is parsed, not imported, so that an import hidden inside a function counts too, and a relative one
+(``from ..models import PerfRun``) is read as the module it names.
 """
 
 import ast
+import graphlib
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+import perf
+
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Import:
+    """One import statement: ``module`` absolute (a relative import resolved against the file's package), ``names``
+    what ``from module import …`` takes (empty for a plain ``import module``)."""
+
+    module: str
+    names: tuple[str, ...]
+    typing_only: bool  # under ``if TYPE_CHECKING:``: never runs, so it closes no cycle
+
+    def targets(self) -> list[str]:
+        """The module, and ``module.name`` for each name, since a name may be a module of its own
+        (``from perf import cli``, ``from perf.cli import run``): a rule on ``perf.cli.run`` sees both ways."""
+        return [self.module, *(f"{self.module}.{name}" for name in self.names)]
+
+
+def module_name(path: Path, root: Path = ROOT) -> str:
+    """``perf/cli/run.py`` → ``perf.cli.run``; a package's ``__init__.py`` is the package."""
+    parts = path.relative_to(root).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def imports(path: Path, root: Path = ROOT) -> list[Import]:
+    """Every import of a source file, anywhere in it (inside functions too), relative ones resolved."""
+    name = module_name(path, root)
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    found: list[Import] = []
+
+    def visit(node: ast.AST, typing_only: bool) -> None:
+        if isinstance(node, ast.Import):
+            found.extend(Import(alias.name, (), typing_only) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            found.append(Import(module, tuple(alias.name for alias in node.names), typing_only))
+        elif isinstance(node, ast.If) and _is_type_checking(node):
+            for child in node.body:
+                visit(child, True)
+            for child in node.orelse:
+                visit(child, typing_only)
+            return
+        for child in ast.iter_child_nodes(node):
+            visit(child, typing_only)
+
+    visit(ast.parse(path.read_text(), filename=str(path)), False)
+    return found
 
 
 def imported_modules(package: str) -> dict[str, set[str]]:
     """Module path → the top-level names it imports (``from x.y import z`` gives ``x``)."""
-    found: dict[str, set[str]] = {}
-    for path in sorted((ROOT / package).rglob("*.py")):
-        names: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-            if isinstance(node, ast.Import):
-                names.update(alias.name.split(".")[0] for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names.add(node.module.split(".")[0])
-        found[str(path.relative_to(ROOT))] = names
-    return found
+    return {str(path.relative_to(ROOT)): {found.module.split(".")[0] for found in imports(path)}
+            for path in sorted((ROOT / package).rglob("*.py"))}
 
 
+def within(module: str, prefixes: tuple[str, ...]) -> bool:
+    """``perf.cli.run`` is within ``perf.cli``: a rule names a module or a whole folder by its dotted prefix."""
+    return any(module == prefix or module.startswith(prefix + ".") for prefix in prefixes)
+
+
+def offending_imports(paths: list[Path], forbidden: tuple[str, ...]) -> dict[str, list[str]]:
+    """Source file → the forbidden modules it imports, for the files that import any."""
+    offenders = {}
+    for path in paths:
+        bad = sorted({target for found in imports(path) for target in found.targets() if within(target, forbidden)})
+        if bad:
+            offenders[str(path.relative_to(ROOT))] = bad
+    return offenders
 @pytest.mark.parametrize(("package", "forbidden"), [
     ("perf", {"backend", "platform_pack"}),
     ("backend", {"perf", "platform_pack"}),
@@ -41,21 +105,6 @@ def test_scenarios_speak_http_only() -> None:
     offenders = {module: sorted(names & forbidden)
                  for module, names in imported_modules("platform_pack/scenarios").items() if names & forbidden}
     assert offenders == {}
-
-
-def perf_imports(path: Path) -> list[str]:
-    """Every ``perf.…`` module a source file imports, anywhere in it: ``from perf.x import y`` gives ``perf.x``,
-    ``from perf import x`` gives ``perf.x``, and a plain ``import perf.x`` counts too."""
-    found = []
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            if node.module == "perf":
-                found += [f"perf.{alias.name}" for alias in node.names]
-            else:
-                found.append(node.module)
-        elif isinstance(node, ast.Import):
-            found += [alias.name for alias in node.names]
-    return [module for module in found if module == "perf" or module.startswith("perf.")]
 
 
 # The layers of perf/ (docs/architecture.md), from the bottom: what each must never import. A module is named by
@@ -88,17 +137,70 @@ LAYER_RULES = {
 
 @pytest.mark.parametrize("layer", sorted(LAYER_RULES))
 def test_each_layer_of_perf_imports_only_what_is_below_it(layer: str) -> None:
-    forbidden = LAYER_RULES[layer]
     target = ROOT / layer
     paths = sorted(target.rglob("*.py")) if target.is_dir() else [target]
     assert paths, f"{layer} is gone: update LAYER_RULES and docs/architecture.md"
-    offenders = {}
-    for path in paths:
-        bad = [module for module in perf_imports(path)
-               if any(module == rule or module.startswith(rule + ".") for rule in forbidden)]
-        if bad:
-            offenders[str(path.relative_to(ROOT))] = sorted(set(bad))
-    assert offenders == {}
+    assert offending_imports(paths, LAYER_RULES[layer]) == {}
+
+
+def test_perf_reaches_its_engine_by_module_not_through_the_public_names() -> None:
+    """``from perf import Check`` inside perf/ would hide an arrow to ``perf.analysis`` from the rules above (the
+    public names are loaded by name, at run time): perf's own modules import each name from where it lives."""
+    public = set(perf._PUBLIC)
+    offenders = [f"{path.relative_to(ROOT)}: from perf import {', '.join(sorted(set(found.names) & public))}"
+                 for path in sorted((ROOT / "perf").rglob("*.py"))
+                 for found in imports(path) if found.module == "perf" and set(found.names) & public]
+    assert offenders == []
+
+
+# The one import of Django the engine keeps, inside a function: a forked --processes worker must not share the
+# parent's database socket, so ProcessRunner closes Django's connections before it forks
+# (processes._close_database_connections, which does nothing without Django or its settings). It goes once the
+# command line hands the engine a before-fork hook (perf.load.hooks.RunHooks); then this entry goes too.
+ENGINE_IMPORTS_OF_DJANGO = {"perf/load/processes.py": ["django.conf", "django.conf.settings", "django.db",
+                                                       "django.db.connections"]}
+
+
+def test_the_engine_never_imports_django_even_inside_a_function() -> None:
+    """The hot path stays free of Django: what a run sends and measures needs no settings, models or ORM, and a
+    shard or a forked worker runs it the same. perf.models is in LAYER_RULES; Django itself is here."""
+    assert offending_imports(sorted((ROOT / "perf" / "load").rglob("*.py")), ("django",)) == ENGINE_IMPORTS_OF_DJANGO
+
+
+def runtime_import_graph(package: str) -> dict[str, set[str]]:
+    """Module → the modules of ``package`` it imports when its code runs: at import time or later, inside a
+    function; an import under ``if TYPE_CHECKING:`` never runs, so it is left out."""
+    modules = {module_name(path): path for path in (ROOT / package).rglob("*.py")}
+    graph = {}
+    for name, path in modules.items():
+        graph[name] = {target for found in imports(path) if not found.typing_only
+                       for target in found.targets() if target in modules and target != name}
+    return graph
+
+
+def test_no_import_cycle_in_perf() -> None:
+    """Two modules that import each other are one knot: neither can be read, tested or moved without the other,
+    and a cycle held open by an import inside a function breaks the day someone moves that import to the top.
+    A type needed both ways goes under ``if TYPE_CHECKING:``, where it never runs."""
+    try:
+        graphlib.TopologicalSorter(runtime_import_graph("perf")).prepare()
+    except graphlib.CycleError as cycle:
+        # graphlib lists each module before the ones that import it: reversed, each arrow reads "imports".
+        pytest.fail("import cycle: " + " → ".join(reversed(cycle.args[1])))
+
+
+def test_relative_imports_are_read_as_the_module_they_name(tmp_path: Path) -> None:
+    """``from ..models import PerfRun`` in perf/cli/run.py is an import of perf.models to every rule above."""
+    (tmp_path / "perf" / "cli").mkdir(parents=True)
+    source = tmp_path / "perf" / "cli" / "run.py"
+    source.write_text("from ..models import PerfRun\nfrom . import progress\nfrom .. import conf\n"
+                      "def later():\n    from ..store import thread\n")
+    package = tmp_path / "perf" / "cli" / "__init__.py"
+    package.write_text("from .run import execute\n")
+    assert [found.targets() for found in imports(source, tmp_path)] == [
+        ["perf.models", "perf.models.PerfRun"], ["perf.cli", "perf.cli.progress"], ["perf", "perf.conf"],
+        ["perf.store", "perf.store.thread"]]
+    assert [found.targets() for found in imports(package, tmp_path)] == [["perf.cli.run", "perf.cli.run.execute"]]
 
 
 def test_every_module_of_perf_is_in_a_layer_or_is_an_entry_point() -> None:
@@ -111,35 +213,73 @@ def test_every_module_of_perf_is_in_a_layer_or_is_an_entry_point() -> None:
     assert top - entry_points - foundations == set()
 
 
-def test_the_scenarios_and_the_docs_use_the_public_api_only():
-    """Scenario writers import from ``perf`` (``from perf import User, task``), never the engine's modules, which
-    may move: the platform pack and every code example in the docs show the way."""
-    engine = ("perf.load.user", "perf.load.context")
+# What the public API (perf/__init__.py) stands in front of: the engine's modules and the checks after a run.
+ENGINE = ("perf.load", "perf.analysis")
+# The docs a scenario or pack writer reads: they name only the public names, never the modules behind them.
+WRITERS_DOCS = ("scenarios.md", "adopting.md")
+ENGINE_IMPORT_LINE = re.compile(r"^\s*(?:from|import)\s+perf\.(?:load|analysis)\b")
+
+
+def test_the_packs_use_the_public_api_only() -> None:
+    """Scenario writers import from ``perf`` (``from perf import User, task, Shape, Check``), never the engine's
+    modules, which may move: the platform pack and the tests' own packs (named in PERF_* settings as a project's
+    would be) show the way."""
+    packs = sorted((ROOT / "platform_pack").rglob("*.py")) + sorted((ROOT / "tests").rglob("*_pack.py"))
+    assert offending_imports(packs, ENGINE) == {}
+
+
+def test_the_docs_teach_the_public_api_only() -> None:
+    """No code example in the docs imports the engine; the writers' guides do not even name its modules."""
     offenders = []
-    for path in sorted((ROOT / "platform_pack").rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module in engine:
-                offenders.append(f"{path.relative_to(ROOT)}: from {node.module}")
-    for path in sorted((ROOT / "docs").glob("*.md")):
-        offenders += [f"{path.name}: {line.strip()}" for line in path.read_text().splitlines()
-                      if line.lstrip().startswith(("from perf.load.user", "from perf.load.context",
-                                                   "from perf.analysis.audit"))]
+    for path in [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]:
+        for line in path.read_text().splitlines():
+            if ENGINE_IMPORT_LINE.match(line) or (path.name in WRITERS_DOCS and re.search(r"perf\.(load|analysis)\.",
+                                                                                         line)):
+                offenders.append(f"{path.name}: {line.strip()}")
     assert offenders == []
 
 
-def test_the_backend_services_never_import_the_api_layer():
+def test_the_backend_services_never_import_the_api_layer() -> None:
     """backend/services holds the events platform's rules; backend/api speaks HTTP about them. Services raise
     :class:`backend.services.errors.ServiceError` and return domain objects, and the API layer turns both into
     the contract's JSON, so the rules never know a status body or a serializer (docs/architecture.md)."""
-    offenders = []
-    for path in sorted((ROOT / "backend" / "services").rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                modules = [node.module]
-            elif isinstance(node, ast.Import):
-                modules = [alias.name for alias in node.names]
-            else:
-                continue
-            offenders += [f"{path.name}: {module}" for module in modules
-                          if module == "backend.api" or module.startswith("backend.api.")]
-    assert offenders == []
+    assert offending_imports(sorted((ROOT / "backend" / "services").rglob("*.py")), ("backend.api",)) == {}
+
+
+# In docs/design.md's "Where files are", a line's name stops before this column; its description starts there.
+DESCRIPTION_COLUMN = 27
+
+
+def named_in_where_files_are() -> list[str]:
+    """The paths docs/design.md's tree names under perf/, built from each line's indentation (two spaces a level):
+    ``perf/``, then ``  load/``, then ``    runner.py`` is ``perf/load/runner.py``."""
+    text = (ROOT / "docs" / "design.md").read_text()
+    tree = text.split("## Where files are", 1)[1].split("```")[1]
+    named: list[str] = []
+    folders: list[str] = []
+    inside = False
+    for line in tree.splitlines():
+        indent = len(line) - len(line.lstrip(" "))
+        if not line.strip() or indent >= DESCRIPTION_COLUMN:
+            continue  # a description's next line
+        if indent == 0:
+            inside = line.startswith("perf/")
+        if inside:
+            name = line.split()[0]
+            folders[indent // 2:] = [name] if name.endswith("/") else []
+            named.append("".join(folders[:indent // 2]) + name)
+    return named
+
+
+def test_where_files_are_names_every_module_of_perf_once() -> None:
+    """docs/design.md's map of perf/ has a line for each module (a sub-package's ``__init__.py`` is its folder's
+    line, the migrations one line): a module added, moved or removed without its line fails here."""
+    named = named_in_where_files_are()
+    modules = {str(path.relative_to(ROOT)) for path in (ROOT / "perf").rglob("*.py")
+               if "migrations" not in path.parts and (path.name != "__init__.py" or path.parent == ROOT / "perf")}
+    assert {
+        "modules without a line": sorted(modules - set(named)),
+        "lines naming no module or folder": sorted(name for name in named
+                                                   if name not in modules and not (ROOT / name).is_dir()),
+        "named twice": sorted({name for name in named if named.count(name) > 1}),
+    } == {"modules without a line": [], "lines naming no module or folder": [], "named twice": []}

@@ -137,11 +137,6 @@ def spans_from_json(items: Sequence[dict[str, Any]]) -> tuple[StageSpan, ...]:
                            float(item["start_target"]), float(item["target"])) for item in items)
 
 
-def stages_of(spans: Sequence[StageSpan]) -> tuple[Stage, ...]:
-    """The stages back from their spans (a stored profile rebuilt on a Celery shard)."""
-    return tuple(Stage(span.end - span.start, span.target) for span in spans)
-
-
 class HeldProfile(Profile):
     """A change of target from the live page: ``base`` until ``at`` seconds, then ``target`` held until ``end``
     (the run's end). Its spans are the base's up to ``at`` (the one under way cut there, its later ones

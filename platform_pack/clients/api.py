@@ -9,7 +9,7 @@ suffix, as in the Locust suite. Methods return the session's response (or its
 
 from typing import Any
 
-from perf.load.session import HttpSession, Response, ResponseContext
+from perf import HttpSession, Response, ResponseContext
 
 BOTTLENECK = " [BOTTLENECK]"
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import requests
 from requests.adapters import HTTPAdapter
 
-from perf.load.session import describe_error
+from perf import describe_error
 
 TOKEN_PATTERN = re.compile(r"\?token=([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)")
 

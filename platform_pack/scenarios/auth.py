@@ -4,8 +4,7 @@ import random
 import time
 import uuid
 
-from perf import task
-from perf.load.session import describe_error
+from perf import describe_error, task
 from platform_pack.clients.api import EMAIL_WAIT, EMAIL_WAIT_METHOD
 from platform_pack.clients.mailpit import TokenWait
 from platform_pack.context import VERIFIED_EMAILS

@@ -2,7 +2,7 @@
 
 from typing import ClassVar
 
-from perf.load.shapes import ParameterKind, Shape
+from perf import ParameterKind, Shape
 
 
 class Pulse(Shape):

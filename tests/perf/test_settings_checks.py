@@ -3,6 +3,7 @@ named by ``manage.py check`` with its id and a hint, and every perf command refu
 exit 2, before any work. The commands run as child processes, with the repository's settings changed through
 the environment or through a settings module of the test's own."""
 
+import ast
 import math
 import re
 import subprocess
@@ -179,3 +180,39 @@ def test_the_new_run_page_tells_a_wrong_launch_via_as_a_run_that_could_not_start
     settings.PERF_LAUNCH_VIA = "thread"
     with pytest.raises(launch.LaunchError, match=r"^PERF_LAUNCH_VIA must be 'process' or 'celery', got 'thread'$"):
         launch._start(["--users", "1"], "settings-check")
+
+
+def _direct_reads(path: Path) -> list[str]:
+    """Where ``path`` reads a PERF_* setting off Django's settings object (``settings.PERF_X``,
+    ``getattr(settings, "PERF_X", default)``), under whatever name the module imported it. A ``getattr`` whose name
+    is computed counts too: only perf/conf.py may read settings by a name it does not spell out."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    aliases = {alias.asname or alias.name for node in ast.walk(tree)
+               if isinstance(node, ast.ImportFrom) and node.module == "django.conf"
+               for alias in node.names if alias.name == "settings"}
+
+    def is_settings(node: ast.expr) -> bool:
+        return (isinstance(node, ast.Name) and node.id in aliases) or ast.unparse(node) == "django.conf.settings"
+
+    def names_other_setting(node: ast.expr) -> bool:
+        return isinstance(node, ast.Constant) and isinstance(node.value, str) and not node.value.startswith("PERF_")
+
+    found = []
+    for node in ast.walk(tree):
+        direct = isinstance(node, ast.Attribute) and node.attr.startswith("PERF_") and is_settings(node.value)
+        by_name = (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("getattr",
+                   "hasattr") and len(node.args) >= 2 and is_settings(node.args[0])
+                   and not names_other_setting(node.args[1]))
+        if direct or by_name:
+            found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_only_perf_conf_reads_a_perf_setting_off_djangos_settings():
+    """Every PERF_* read goes through ``perf_settings`` (perf/conf.py), where its default and its check live: a
+    ``getattr(settings, "PERF_X", 60)`` elsewhere would be a second default, and would take a wrong value unchecked."""
+    sources = [path for folder in ("perf", "platform_pack", "backend") for path in sorted((ROOT / folder).rglob("*.py"))
+               if path != ROOT / "perf" / "conf.py"]
+    assert [read for path in sources for read in _direct_reads(path)] == []
+    # The guard sees what it must: conf.py itself reads them by name.
+    assert any("getattr(settings, name, None)" in read for read in _direct_reads(ROOT / "perf" / "conf.py"))
