@@ -277,6 +277,10 @@ class StatsSample(models.Model):
     )
     requests_per_second = models.FloatField(default=0.0)
     failures_per_second = models.FloatField(default=0.0)
+    iterations_per_second = models.FloatField(
+        null=True, blank=True,
+        help_text="Iterations started a second since the previous sample (the open model); empty for the closed model.",
+    )
     p50 = models.FloatField(null=True, blank=True)
     p95 = models.FloatField(null=True, blank=True)
     p99 = models.FloatField(null=True, blank=True)

@@ -21,6 +21,9 @@ from perf.models import PerfRun
 from perf.reports.description import CAPACITY, RunDescription
 from perf.store import persist
 
+# A sample's fields that a summary may lack (written before they existed) or holds in another form.
+_LATER_FIELDS = ("endpoints", "history", "target", "iterations_per_second")
+
 
 def read_summary(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The summary in ``path``; ValueError (one line) when it cannot be read or is not a run's summary."""
@@ -63,11 +66,13 @@ def _registry(data: dict[str, Any]) -> StatsRegistry:
 
 
 def _sample(data: dict[str, Any]) -> Sample:
-    plain = {f.name: data[f.name] for f in fields(Sample) if f.name not in ("endpoints", "history", "target")}
+    plain = {f.name: data[f.name] for f in fields(Sample) if f.name not in _LATER_FIELDS}
     endpoints = {name: tuple(figures) for name, figures in data.get("endpoints", {}).items()}
     history = HistoryPoints.from_json([[point[name] for name in POINT_FIELDS] for point in data.get("history", [])])
-    # A summary written before load profiles has no target: None, as a run without a profile.
-    return Sample(**plain, endpoints=endpoints, history=history, target=data.get("target"))
+    # A summary written before load profiles has no target, one written before the open model's samples counted
+    # iterations no iterations_per_second: None, as a run without a profile or of the closed model.
+    return Sample(**plain, endpoints=endpoints, history=history, target=data.get("target"),
+                  iterations_per_second=data.get("iterations_per_second"))
 
 
 def store_summary(data: dict[str, Any]) -> PerfRun:

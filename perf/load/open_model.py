@@ -332,6 +332,12 @@ class OpenModelRunner(LoadRunner):
 
     # --- what to report -----------------------------------------------------------------------------------------
 
+    def report_tick(self, elapsed: float, users: int, cpu_percent: float, peak_percent: float | None = None) -> None:
+        """As ``LoadRunner.report_tick``; each sample also says the iterations started a second, what a rate profile
+        asks for, since a task may send several requests and req/s is then another unit than the target's."""
+        self.stats.iterations_started = self.started_iterations
+        super().report_tick(elapsed, users, cpu_percent, peak_percent)
+
     def arrival_counts(self) -> tuple[int, int]:
         """(iterations scheduled, iterations dropped) so far: a capacity search's steps tell the pool's part apart
         with them (``perf.load.capacity``)."""

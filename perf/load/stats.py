@@ -280,6 +280,9 @@ class Sample:
     history: HistoryPoints = field(default_factory=HistoryPoints)
     # What the load profile asked for at this point (users, or iterations a second); None without a profile.
     target: float | None = None
+    # Iterations started a second over the same window as the rates: what the open model did beside its target
+    # (a task may send several requests, so req/s is another unit); None for the closed model, which counts none.
+    iterations_per_second: float | None = None
 
 
 @dataclass(slots=True)
@@ -330,6 +333,10 @@ class StatsRegistry:
     _history_rates: RateWindow = field(default_factory=RateWindow)
     # The load profile's stage boundaries, as the figures stood at each (perf.load.stage_figures).
     stage_marks: list[StageMark] = field(default_factory=list)
+    # Iterations started so far, kept current by a runner that counts them (the open model) before each sample;
+    # None for the closed model. Each sample turns what it grew by into iterations_per_second.
+    iterations_started: int | None = None
+    _iterations_sampled: int = 0
 
     def record(
         self,
@@ -419,6 +426,7 @@ class StatsRegistry:
         self.mark_second(users, now)
         history, self._pending_history = self._pending_history, HistoryPoints()
         total = self.total
+        iterations_per_second = self._iteration_rate(now)  # before the window moves on
         rps, fps, avg, window = self._windows("", total, now)
         entries = self.sorted_entries()
         names = tuple(f"{entry.method} {entry.name}" for entry in entries)
@@ -444,9 +452,22 @@ class StatsRegistry:
             endpoints=endpoints,
             history=history,
             target=target,
+            iterations_per_second=iterations_per_second,
         )
         self.samples.append(sample)
         return sample
+
+    def _iteration_rate(self, now: float) -> float | None:
+        """Iterations started a second since the previous sample (the window of the sample's req/s), or None when
+        no runner counts them."""
+        started = self.iterations_started
+        if started is None:
+            return None
+        past = self._rolling.get("")
+        since = self.start_time if past is None else past.at
+        rate = (started - self._iterations_sampled) / max(now - since, 1e-9)
+        self._iterations_sampled = started
+        return rate
 
     def _windows(self, key: str, entry: "StatsEntry", now: float) -> tuple[float, float, float | None, Histogram]:
         """(req/s, failures/s, avg ms) since the previous sample and the histogram of the rolling window

@@ -31,7 +31,7 @@ COLORS = {
     "users": "#2563eb", "rps": "#16a34a", "failures": "#dc2626", "p50": "#7c3aed", "p95": "#ea580c",
     "p99": "#be123c", "bars": "#60a5fa", "grid": "#e5e7eb", "axis": "#6b7280", "text": "#111827",
     "muted": "#6b7280", "target": "#0f172a", "stage": "#94a3b8", "passed": "#15803d", "failed": "#dc2626",
-    "model": "#7c3aed", "knee": "#0f172a", "limit": "#b45309",
+    "model": "#7c3aed", "knee": "#0f172a", "limit": "#b45309", "iterations": "#0d9488",
 }
 # Rough glyph widths (px) of the chart font, to lay out legends and wrap names without measuring.
 CHAR_WIDTH = {11: 6.2, 12: 7.0}
@@ -54,6 +54,7 @@ class SamplePoint(Protocol):
     p50: float | None
     p95: float | None
     p99: float | None
+    iterations_per_second: float | None  # the open model's; None for the closed model
 
 
 @dataclass(frozen=True)
@@ -320,14 +321,27 @@ def users_chart(samples: Sequence[SamplePoint], target: TargetLine | None = None
                       "running users", marks=marks)
 
 
-def throughput_chart(samples: Sequence[SamplePoint], target: TargetLine | None = None,
-                     marks: Sequence[float] = ()) -> str:
+def throughput_chart(samples: Sequence[SamplePoint], marks: Sequence[float] = ()) -> str:
+    """Requests, not iterations: a rate profile's target goes on the iterations chart, in its own unit."""
     return line_chart(
         "Requests and failures per second",
         [_series("req/s", COLORS["rps"], samples, "requests_per_second"),
-         _series("failures/s", COLORS["failures"], samples, "failures_per_second"), *_target_series(target, "rate")],
+         _series("failures/s", COLORS["failures"], samples, "failures_per_second")],
         "per second (req/s)", marks=marks,
     )
+
+
+def iterations_chart(samples: Sequence[SamplePoint], target: TargetLine | None = None,
+                     marks: Sequence[float] = ()) -> str | None:
+    """The open model's iterations started a second beside the rate its profile asked for, like with like (an
+    iteration is one task, which may send several requests); None when neither was recorded (the closed model,
+    a run stored before samples counted iterations and without a rate profile)."""
+    actual = _series("iterations/s", COLORS["iterations"], samples, "iterations_per_second")
+    drawn = [actual] if any(y is not None for _, y in actual.points) else []
+    drawn += _target_series(target, "rate")
+    if not drawn:
+        return None
+    return line_chart("Iterations started per second", drawn, "iterations per second", marks=marks)
 
 
 def latency_chart(samples: Sequence[SamplePoint], marks: Sequence[float] = ()) -> str:
@@ -341,11 +355,13 @@ def latency_chart(samples: Sequence[SamplePoint], marks: Sequence[float] = ()) -
 
 def timeline_charts(samples: Iterable[SamplePoint], target: TargetLine | None = None,
                     marks: Sequence[float] = ()) -> list[str]:
-    """req/s with failures/s, p50/p95/p99 and users over the run's samples, in Locust's order. With a load
-    profile: its ``target`` beside the users (or the rate) and its stage starts (``marks``) on every chart."""
+    """req/s with failures/s, p50/p95/p99 and users over the run's samples, in Locust's order, then the open
+    model's iterations a second. With a load profile: its ``target`` beside the users (or the iterations) and its
+    stage starts (``marks``) on every chart."""
     ordered = sorted(samples, key=lambda s: s.elapsed)
-    return [throughput_chart(ordered, target, marks), latency_chart(ordered, marks),
-            users_chart(ordered, target, marks)]
+    drawn = [throughput_chart(ordered, marks), latency_chart(ordered, marks), users_chart(ordered, target, marks)]
+    iterations = iterations_chart(ordered, target, marks)
+    return drawn if iterations is None else [*drawn, iterations]
 
 
 def _endpoint_point(sample: SamplePoint, key: str) -> tuple[float | None, float | None]:

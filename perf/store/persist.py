@@ -106,6 +106,7 @@ def _sample_row(run: PerfRun, sample: Sample) -> StatsSample:
         total_failures=sample.total_failures,
         endpoints=_endpoints_json(sample),
         target=sample.target,
+        iterations_per_second=sample.iterations_per_second,
     )
 
 
@@ -134,6 +135,7 @@ def _sample_from_row(row: StatsSample) -> Sample:
         endpoints={name: (figures[0], figures[1]) for name, figures in endpoints.items()},
         history=history,
         target=row.target,
+        iterations_per_second=row.iterations_per_second,
     )
 
 

@@ -135,7 +135,7 @@ def test_the_stage_at_each_moment_follows_the_stored_spans() -> None:
         assert ProfileView.of(stored_profile(broken), []) is None, broken
 
 
-def test_a_rate_target_goes_beside_the_throughput_and_marks_only_where_the_chart_has_reached() -> None:
+def test_a_rate_target_goes_beside_the_iterations_and_marks_only_where_the_chart_has_reached() -> None:
     from types import SimpleNamespace
 
     from perf.reports.charts import TargetLine, timeline_charts
@@ -143,7 +143,7 @@ def test_a_rate_target_goes_beside_the_throughput_and_marks_only_where_the_chart
     samples = [SimpleNamespace(elapsed=float(at), users=3, requests_per_second=2.0 * at, failures_per_second=0.0,
                                p50=5.0, p95=9.0, p99=12.0) for at in range(2, 22, 2)]
     target = TargetLine("rate", tuple((sample.elapsed, 2.0 * sample.elapsed) for sample in samples))
-    throughput, latency, users = timeline_charts(samples, target, (10.0, 20.0, 30.0))
-    assert 'data-series="target iterations/s"' in throughput and "target" not in users
-    for svg in (throughput, latency, users):
+    throughput, latency, users, iterations = timeline_charts(samples, target, (10.0, 20.0, 30.0))
+    assert 'data-series="target iterations/s"' in iterations and "target" not in throughput + users
+    for svg in (throughput, latency, users, iterations):
         assert re.findall(r'data-stage="(\d+)"', svg) == ["2", "3"]  # stage 4 begins past the last sample
