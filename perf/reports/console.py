@@ -10,6 +10,7 @@ from typing import Any
 from tabulate import SEPARATING_LINE, DataRow, Line, TableFormat, tabulate
 
 from perf.load.stats import PERCENTILE_LABELS, PERCENTILES, StatsEntry, StatsRegistry
+from perf.reports import formats as fmt
 from perf.reports.locust_csv import NOT_AVAILABLE
 
 # Locust's console look: columns separated by one space, rule lines with "|" where columns meet.
@@ -161,6 +162,15 @@ def summary_tables(stats: StatsRegistry, duration: float) -> str:
     return "\n\n".join(part for part in parts if part) + "\n"
 
 
+def ran_short(seconds: float | None, start: float | None, end: float | None) -> str:
+    """``ran 15s`` when the run ended inside a stage (it ran there half a second less than its span, or more), else
+    "": a stage's req/s is over the time it ran, so a table that shows its span must say so. The console and the
+    run page's Stages section both say it by this rule."""
+    if seconds is None or start is None or end is None or seconds >= end - start - 0.5:
+        return ""
+    return f"ran {fmt.duration(seconds)}"
+
+
 def stages_table(stages: Sequence[Any]) -> str:
     """Each stage of the load profile: its span and target, req/s, percentiles, failures and how many of the
     thresholds it passed (``perf.load.stage_figures.StageFigures``); '' for a run without stages."""
@@ -170,8 +180,10 @@ def stages_table(stages: Sequence[Any]) -> str:
     for stage in stages:
         total, span = stage.total, stage.span
         passed = sum(1 for verdict in stage.verdicts if verdict.ok)
+        ran = ran_short(stage.seconds, span.start, span.end)
         rows.append([
-            str(span.index + 1), f"{span.start:g}-{span.end:g}s", f"{span.start_target:g} → {span.target:g}",
+            str(span.index + 1), f"{span.start:g}-{span.end:g}s" + (f" ({ran})" if ran else ""),
+            f"{span.start_target:g} → {span.target:g}",
             str(total.num_requests), f"{stage.requests_per_second:.2f}",
             _console_ms(total.percentile(0.5)), _console_ms(total.percentile(0.95)),
             _console_ms(total.percentile(0.99)), f"{total.num_failures}({total.fail_ratio * 100:.2f}%)",

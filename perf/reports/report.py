@@ -21,6 +21,7 @@ from perf.load.stats import AGGREGATED, PERCENTILE_LABELS, Sample, StatsEntry, S
 from perf.reports import charts, locust_csv
 from perf.reports import formats as fmt
 from perf.reports.capacity_view import CapacityView, capacity_view, kind_label
+from perf.reports.console import ran_short
 from perf.reports.description import ComparisonResult, DescriptionError, RunDescription, ShardResult, ThresholdResult
 from perf.reports.profile_view import ProfileView, StageNow
 
@@ -514,14 +515,12 @@ def _stage_row(stage: dict[str, Any], position: int, expressions: list[str], ver
     if not isinstance(name, str) or not name:
         name = f"stage {int(index if index is not None else position) + 1}"
     start, end, seconds = number("start"), number("end"), number("seconds")
-    planned = end - start if start is not None and end is not None else None
-    cut = seconds is not None and planned is not None and seconds < planned - 0.5
     requests, failures = number("requests"), number("failures")
     error = 100.0 * failures / requests if requests and failures is not None else None
     cells = [fmt.count(requests), fmt.rate(number("requests_per_second")),
              *(fmt.ms(number(key)) for key in ("p50", "p95", "p99")),
              fmt.count(failures) + (f" ({fmt.percent(error)})" if error is not None else "")]
-    return StageRow(name, _stage_span(start, end), f"ran {fmt.duration(seconds)}" if cut else "", cells,
+    return StageRow(name, _stage_span(start, end), ran_short(seconds, start, end), cells,
                     [verdicts.get(expression) for expression in expressions])
 
 

@@ -19,7 +19,7 @@ from perf.cli.profiles import parse_shape, profile_from_json, profile_json
 from perf.load.hooks import RunHooks, Tick
 from perf.load.open_model import OpenModelRunner, arrival_offsets
 from perf.load.profile import Stage, StagedProfile, whole_users
-from perf.load.runner import LoadRunner, RunPlan, allocate_users, split_counts
+from perf.load.runner import LoadRunner, RunPlan, allocate_users
 from perf.load.session import HttpSession
 from perf.load.shapes import SoakShape, SpikeShape, StepShape
 from perf.load.shares import Share
@@ -52,12 +52,6 @@ def test_the_shares_parts_add_up_to_the_target_and_each_is_within_one_user(count
         running = [share.run_index(position) for share, part in zip(shares, parts, strict=True)
                    for position in range(part)]
         assert sorted(running) == list(range(whole_users(target)))
-
-
-def test_going_down_the_most_recently_started_users_stop_first_and_the_mix_holds():
-    order = allocate_users(WEIGHTS, 100)
-    for users in (100, 57, 20, 11):
-        assert split_counts(order[:users]) == split_counts(allocate_users(WEIGHTS, users))
 
 
 # --- profiles, shapes and the open model's arrivals ------------------------------------------------------------

@@ -1,6 +1,8 @@
 """The Stages section of the run page and the HTML report (issue 20), over real HTTP: a stored run that followed a
 load profile shows one row per stage with its span, req/s, percentiles, failures and each threshold's verdict for
-that stage; a plain run shows none; the HTML file (the download, and run_perf's own --html) has it too.
+that stage; a plain run shows none; the HTML file (the download, and run_perf's own --html) has it too. And the
+console's per-stage table, which run_perf prints at the end of such a run, with a line for each stage's failed
+threshold.
 
 Runs are stored as run_perf stores them (tests/perf/staged.py): the registry marked at each stage boundary,
 ``perf.load.stage_figures`` computing each stage's figures and verdicts.
@@ -12,12 +14,15 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from perf.load.stage_figures import stage_figures
+from perf.load.thresholds import parse_threshold
 from perf.models import PerfRun
+from perf.reports import console
 from tests.adminclient import AdminClient
 from tests.factories import PASSWORD, make_user, unique
 from tests.liveserver import run_perf
 from tests.perf.builders import stored_run
-from tests.perf.staged import stored_staged_run
+from tests.perf.staged import ENDPOINT, staged_registry, stored_staged_run
 
 CHANGELIST = "/admin/perf/perfrun/"
 
@@ -122,3 +127,35 @@ def test_run_perfs_own_html_file_has_a_row_per_stage(seeded, live_server_process
     assert len(stored.stages) == 2
     for row, stage in zip(rows, stored.stages, strict=True):
         assert stage["requests"] > 0 and f" {stage['requests']:,} " in row, (row, stage)
+
+
+def test_the_console_prints_each_stages_figures_and_a_line_for_each_threshold_a_stage_failed() -> None:
+    # As the run page's: stage 2 slow (150 ms against p95<100ms) with 3 failures out of 30, stages 1 and 3 quick.
+    stats, profile = staged_registry([20, 150, 20], failures=[0, 3, 0])
+    rules = [parse_threshold("p95<100ms"), parse_threshold("error_rate<5%")]
+    stages = stage_figures(stats, profile.spans(), 40.0, rules)
+    assert console.stages_table(stages).splitlines() == [
+        "Per stage of the load profile",
+        "Stage   Time   Target     # reqs   req/s   50%   95%   99%   # fails   Thresholds",
+        "-------|------|--------|--------|-------|-----|-----|-----|---------|------------",
+        "1       0-10s  0 → 4          30    3.00    20    20    20  0(0.00%)          2/2",
+        "2       10-30s 4 → 4          30    1.50   150   150   150 3(10.00%)          0/2",
+        "3       30-40s 4 → 0          30    3.00    20    20    20  0(0.00%)          2/2",
+    ]
+    assert console.stage_verdict_lines(stages) == [
+        "FAIL stage 2: p95<100ms: 150 ms", "FAIL stage 2: error_rate<5%: 10%"]
+
+
+def test_the_console_says_how_long_a_run_that_ended_inside_a_stage_ran_there() -> None:
+    # Stopped at 25 s, in stage 2: its requests came in the 15 s it ran, not in its 20 s span; no stage 3. Stage 2
+    # has 30 requests at 40 ms and 100 more at 1, 2, … 100 ms: of its 130, the median is 40 ms, the 95th percentile
+    # the 124th (94 ms) and the 99th the 129th (99 ms, 100 within the histogram's 1 %).
+    stats, profile = staged_registry([20, 40])
+    for ms in range(1, 101):
+        stats.record("GET", ENDPOINT, float(ms), 500)
+    stages = stage_figures(stats, profile.spans(), 25.0)
+    assert console.stages_table(stages).splitlines()[3:] == [
+        "1       0-10s            0 → 4          30    3.00    20    20    20  0(0.00%)            -",
+        "2       10-30s (ran 15s) 4 → 4         130    8.67    40    94   100  0(0.00%)            -",
+    ]
+    assert console.stage_verdict_lines(stages) == []
