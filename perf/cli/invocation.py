@@ -34,6 +34,7 @@ from perf.options import (
     check_base_url,
     check_rate,
     check_seconds,
+    escaped,
     is_loopback_host,
     parse_duration,
     parse_percent,
@@ -226,7 +227,7 @@ def find_plan(name: str) -> PerfPlan:
         plan = PerfPlan.objects.select_related("baseline").filter(name=name).first()
         names = [] if plan is not None else list(PerfPlan.objects.values_list("name", flat=True)[:10])
     except DatabaseError as exc:
-        raise UsageError(f"--plan {name}: the database did not answer ({str(exc).splitlines()[0]})") from None
+        raise UsageError(f"--plan {escaped(name)}: the database did not answer ({str(exc).splitlines()[0]})") from None
     if plan is None:
         known = f"the plans are {', '.join(names)}" if names else "there are no plans yet (add one in the admin)"
         raise UsageError(f"unknown --plan {name!r}: {known}")
@@ -298,10 +299,9 @@ def _check_text(request: RunRequest) -> None:
                 try:
                     text.encode("utf-8")
                 except UnicodeEncodeError:
-                    shown = text.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
                     dest = item.name[:-1] if item.name in _PLURAL_DESTS else item.name
                     option = "--" + dest.replace("_", "-")
-                    raise ValueError(f"{option} '{shown}' is not valid UTF-8 text: give it in UTF-8") from None
+                    raise ValueError(f"{option} '{escaped(text)}' is not valid UTF-8 text: give it in UTF-8") from None
 
 
 _PLURAL_DESTS = ("scenarios", "thresholds")  # repeatable options gathered under a plural dest
@@ -389,7 +389,7 @@ def _select_tagged(scenarios: list[type[User]], tags: frozenset[str] | None, exc
 def _selection_text(tags: frozenset[str] | None, exclude: frozenset[str]) -> str:
     parts = ([f"--tags {','.join(sorted(tags))}"] if tags is not None else []) + (
         [f"--exclude-tags {','.join(sorted(exclude))}"] if exclude else [])
-    return " and ".join(parts)
+    return escaped(" and ".join(parts))
 
 
 def _check_target(host: str, allow_remote: bool) -> None:
@@ -487,22 +487,25 @@ def check_output_path(option: str, path: str, prefix: bool = False) -> None:
     Its folder must exist or be creatable, and be writable (tried for real, with a file that is
     removed at once: permissions alone do not tell of a read-only mount); the file itself must
     not be a folder. With ``prefix`` (``--csv``) the files are ``PATH_stats.csv`` and so on, the
-    prefix taken as text as Locust does (``out/`` gives ``out/_stats.csv``).
+    prefix taken as text as Locust does (``out/`` gives ``out/_stats.csv``). The paths in the message are
+    ``escaped``: a path may hold a line break, which would end the one line early.
     """
     base = os.path.expanduser(path)
     files = [base + suffix for suffix in CSV_SUFFIXES] if prefix else [base]
     for file in files:
         if os.path.isdir(file):
-            raise ValueError(f"{option} {path}: {file} is a folder; give a file {'prefix' if prefix else 'path'}")
+            raise ValueError(escaped(f"{option} {path}: {file} is a folder; give a file "
+                                     f"{'prefix' if prefix else 'path'}"))
     folder = Path(os.path.dirname(files[0]) or ".")
     existing = folder
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir():
-        raise ValueError(f"{option} {path}: {existing} is a file, so the folder {folder} cannot be made")
+        raise ValueError(escaped(f"{option} {path}: {existing} is a file, so the folder {folder} cannot be made"))
     try:
         probe = existing / f".perfkit-write-test-{os.getpid()}"
         probe.touch()
         probe.unlink()
     except OSError as exc:
-        raise ValueError(f"{option} {path}: cannot write in {existing} ({exc.strerror}); choose another path") from None
+        raise ValueError(escaped(f"{option} {path}: cannot write in {existing} ({exc.strerror}); "
+                                 "choose another path")) from None

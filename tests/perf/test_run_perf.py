@@ -160,6 +160,18 @@ def _server_without_test_tokens(env: dict[str, str], tmp_path: Path) -> LiveServ
         (("--host", "http://10.1.2.3:8000/api", "--allow-remote"),
          "http://10.1.2.3:8000/api is not in PERF_ALLOWED_HOSTS (empty); add its host name there"),
         (("--host", "http://127.0.0.1:{closed}/api"), "cannot reach http://127.0.0.1:{closed}/api/healthcheck"),
+        # Every echo of what was typed is escaped: a CR LF would end the line and start a forged one.
+        (("--tags", "a\r\nb"), "no task to run: none is selected by --tags a\\r\\nb;"),
+        (("--tags", "x", "--exclude-tags", "a\r\nb"), "none is selected by --tags x and --exclude-tags a\\r\\nb;"),
+        (("--shape", "step:add=1\r\nx"), "--shape step: add=1\\r\\nx: add must be a whole number of users"),
+        (("--scenario", "a\r\nb"), "unknown scenario 'a\\r\\nb'; valid scenarios"),
+        (("--rate-stages", "1m:5\r\nx"), "--rate-stages stage 1 ('1m:5\\r\\nx'): the target must be a rate"),
+        (("--threshold", "p95<1s\r\nx"), "bad --threshold 'p95<1s\\r\\nx': p95 needs a time"),
+        (("--plan", "a\r\nb"), "unknown --plan 'a\\r\\nb'"),
+        (("--json", "manage.py/a\r\nb/run.json"),
+         "--json manage.py/a\\r\\nb/run.json: manage.py is a file, so the folder manage.py/a\\r\\nb cannot be made"),
+        (("--label", "bad\udcff\r\n\x1b[2J"), "--label 'bad\\xff\\r\\n\\x1b[2J' is not valid UTF-8 text"),
+        (("a\r\nb",), "unrecognized arguments: a\\r\\nb (see --help)"),
     ],
 )
 def test_bad_input_is_one_line_usage_error(seeded, args, message):
@@ -170,6 +182,8 @@ def test_bad_input_is_one_line_usage_error(seeded, args, message):
     assert result.returncode == 2
     error_lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(error_lines) == 1, result.stderr
+    assert error_lines[0].isprintable(), error_lines[0]  # no raw control character: no CR, no terminal escape
     assert message.replace("{closed}", closed) in error_lines[0]
     assert "Traceback" not in result.stderr
     assert "s3cret" not in result.stderr + result.stdout
+
