@@ -18,7 +18,7 @@ from perf import packs
 from perf.analysis import compare
 from perf.cli.capacity import DEFAULT_POOL, capacity_search
 from perf.cli.exit_codes import FAILURES
-from perf.cli.profiles import MAX_USERS, choose_profile
+from perf.cli.profiles import MAX_USERS, ProfileChoice, choose_profile
 from perf.conf import load_config, perf_settings
 from perf.config import PerfConfig
 from perf.load.capacity import CapacitySearch
@@ -148,8 +148,10 @@ def check_request(request: RunRequest) -> RunSetup:
         config = load_config()
         thresholds = [parse_threshold(text) for text in request.thresholds]
         search = capacity_search(request, thresholds)
-        _check_profile_options(request)
+        _check_one_profile(request)
         chosen = choose_profile(request.stages, request.rate_stages, request.shape)
+        if chosen is not None:
+            _check_profile_options(request, chosen[0])
         duration = parse_duration(request.duration or DEFAULT_DURATION)
         wait = parse_wait(request.wait) if request.wait else None
         host = check_base_url(request.host or config.backend_url)
@@ -171,7 +173,7 @@ def check_request(request: RunRequest) -> RunSetup:
         scenarios = _select_tagged(scenarios, tags, exclude, context)
     seed_hook = _seed_hook() if request.bootstrap else None
     processes = _processes(request.processes)
-    _check_modes(request, processes, bool(thresholds), regression)
+    _check_modes(request, processes, bool(thresholds), regression, _rate_profile(chosen[0] if chosen else None))
     _check_target(host, request.allow_remote)
     if request.save or request.audit or request.compare_to or request.plan:
         try:
@@ -262,20 +264,23 @@ def given_options(parser: Any, options: dict[str, Any]) -> set[str]:
             and not (options[name] == [] and parser.get_default(name) in (None, []))}
 
 
-def _check_profile_options(request: RunRequest) -> None:
-    """A load profile sets the load over time: one profile, and none of the options it replaces."""
+def _check_one_profile(request: RunRequest) -> None:
+    """A load profile sets the load over time: one at most."""
     given = [option for option, value in (("--stages", request.stages), ("--rate-stages", request.rate_stages),
                                           ("--shape", request.shape)) if value is not None]
     if len(given) > 1:
         raise ValueError(f"{' and '.join(given)} cannot be combined: give one load profile")
-    if not given:
-        return
-    option = given[0]
-    if option == "--rate-stages":
+
+
+def _check_profile_options(request: RunRequest, choice: ProfileChoice) -> None:
+    """None of the options the profile replaces. Its kind, not its option, says which: a shape may set an arrival
+    rate (the open model, as --rate-stages does) as well as users."""
+    option = choice.option
+    if choice.profile.kind == "rate":
         if request.rate is not None:
-            raise ValueError("--rate-stages sets the arrival rate over time: drop --rate")
+            raise ValueError(f"{option} sets the arrival rate over time: drop --rate")
         if request.wait:
-            raise ValueError("--wait does not apply with --rate-stages: iterations arrive on the schedule, "
+            raise ValueError(f"--wait does not apply with {option}: iterations arrive on the schedule, "
                              "without think time")
         return
     if request.rate is not None:
@@ -455,15 +460,27 @@ def _processes(text: str | None) -> int:
     return count
 
 
-def _check_modes(request: RunRequest, processes: int, has_thresholds: bool, regression: float | None) -> None:
-    """Options that only make sense together, or never together."""
+def _rate_profile(choice: ProfileChoice | None) -> str | None:
+    """The option of a profile that sets an arrival rate, as the mode checks name it: ``--rate-stages``, or a shape
+    whose kind is "rate" (``--shape NAME (an arrival rate)``: other shapes go with every mode)."""
+    if choice is None or choice.profile.kind != "rate":
+        return None
+    if choice.option != "--shape":
+        return choice.option
+    return f"--shape {escaped(choice.text.partition(':')[0].strip())} (an arrival rate)"
+
+
+def _check_modes(request: RunRequest, processes: int, has_thresholds: bool, regression: float | None,
+                 rate_profile: str | None) -> None:
+    """Options that only make sense together, or never together. The open model (``--rate``, or a profile of an
+    arrival rate) runs in one process: it cannot be split over workers or shards."""
     if request.distributed not in (None, "celery"):
         raise UsageError(f"unknown --distributed {request.distributed!r}; the only backend is 'celery'")
     if request.distributed and not request.save:
         raise UsageError("--distributed shards report through the database: drop --no-save")
     modes = [flag for flag, on in (("--processes", processes > 1), ("--distributed", bool(request.distributed)),
                                    ("--rate", request.rate is not None),
-                                   ("--rate-stages", request.rate_stages is not None)) if on]
+                                   (rate_profile or "", rate_profile is not None)) if on]
     if len(modes) > 1:
         raise UsageError(f"{' and '.join(modes)} cannot be combined; choose one")
     if request.rate is not None and request.wait:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from perf.cli.invocation import RunRequest, UsageError, check_request
 from perf.models import EndpointStats, PerfRun, StatsSample
 from platform_pack.clients import api as names
 from platform_pack.scenarios import SCENARIOS
@@ -186,4 +187,35 @@ def test_bad_input_is_one_line_usage_error(seeded, args, message):
     assert message.replace("{closed}", closed) in error_lines[0]
     assert "Traceback" not in result.stderr
     assert "s3cret" not in result.stderr + result.stdout
+
+
+# --- the open model's shapes ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def rate_shape(settings) -> str:
+    """A project's shape whose kind is "rate" (none of the built-ins is), under the name ``arrivals``."""
+    settings.PERF_SHAPES = {"arrivals": "tests.perf.rate_shape_pack.Arrivals"}
+    return "arrivals:rate=5,length=10s"
+
+
+def test_a_rate_shape_is_the_open_model_in_one_process(rate_shape):
+    """A shape of arrivals is refused where --rate-stages is (split over workers or shards, each would run the
+    rate as users), and takes the open model's options, not the closed one's."""
+    setup = check_request(RunRequest(shape=rate_shape, users=20, spawn_rate=20.0, save=False, audit=False))
+    assert setup.plan.profile is not None and setup.plan.profile.kind == "rate"
+    assert (setup.plan.users, setup.processes) == (20, 1)  # -u is the pool, as with --rate-stages
+    assert check_request(RunRequest(shape="step:add=1,every=1s,to=2", processes="2", save=False,
+                                    audit=False)).processes == 2  # a shape of users is split as ever
+    refused = [
+        ({"processes": "2"}, "--processes and --shape arrivals (an arrival rate) cannot be combined; choose one"),
+        ({"distributed": "celery", "save": True},
+         "--distributed and --shape arrivals (an arrival rate) cannot be combined; choose one"),
+        ({"rate": 5.0}, "--shape sets the arrival rate over time: drop --rate"),
+        ({"wait": "0.1,0.2"}, "--wait does not apply with --shape: iterations arrive on the schedule"),
+    ]
+    for options, message in refused:
+        with pytest.raises(UsageError) as raised:
+            check_request(RunRequest(**{"shape": rate_shape, "save": False, "audit": False, **options}))
+        assert message in str(raised.value), options
 
