@@ -6,17 +6,24 @@ the live server; the run it stores lands in the same database, which the test re
 
 import json
 import signal
+import socket
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from perf.cli.invocation import RunRequest, UsageError, check_request
+from perf.cli.run import check_reachable
 from perf.models import EndpointStats, PerfRun, StatsSample
 from platform_pack.clients import api as names
 from platform_pack.scenarios import SCENARIOS
 from tests.liveserver import LiveServer, free_port, run_perf, start_run_perf
+from tests.perf.other_host import own_address
 
 # Every endpoint name the eight scenarios use when all goes well.
 EXPECTED_NAMES = {
@@ -218,4 +225,58 @@ def test_a_rate_shape_is_the_open_model_in_one_process(rate_shape):
         with pytest.raises(UsageError) as raised:
             check_request(RunRequest(**{"shape": rate_shape, "save": False, "audit": False, **options}))
         assert message in str(raised.value), options
+
+
+# --- the health check stays on the host it was given ---------------------------------------------------------------
+
+
+@contextmanager
+def redirecting_server(location: str) -> Iterator[tuple[str, list[str]]]:
+    """A loopback server answering every GET with a 302 to ``location`` + the path asked; (its root, the paths
+    asked so far)."""
+    asked: list[str] = []
+
+    class Redirect(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            asked.append(self.path)
+            self.send_response(302)
+            self.send_header("Location", location + self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (http.server's name)
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", asked
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.once  # by hand: reaches no database; what it tests cannot differ by it
+def test_the_health_check_does_not_follow_a_redirect_to_another_host(live_env, settings):
+    """The host is checked to be this machine before anything is sent, but its answer could still send the
+    check elsewhere: a 302 to another host (here this machine's own non-loopback address, with a listener that
+    records any connection) is an answer, not a place to go."""
+    address = own_address()
+    listener = socket.create_server((address, 0))
+    listener.settimeout(0.2)
+    try:
+        with redirecting_server(f"http://{address}:{listener.getsockname()[1]}") as (root, asked):
+            result = run_perf(live_env, "--host", f"{root}/api", "--duration", "5s", "--no-save", "--no-audit",
+                              timeout=60)
+            settings.PERF_HEALTHCHECK_PATH = ""  # without a health-check path, any answer shows a server is there
+            check_reachable(f"{root}/api")
+        with pytest.raises(TimeoutError):
+            listener.accept()  # not one connection
+    finally:
+        listener.close()
+    assert asked == ["/api/healthcheck", "/api/"]
+    assert result.returncode == 2
+    assert [line for line in result.stderr.splitlines() if line.strip()] == [
+        f"CommandError: {root}/api/healthcheck answered 302, not 200; is this the API root? pass --host"]
 
