@@ -5,6 +5,8 @@ the live server; the run it stores lands in the same database, which the test re
 """
 
 import json
+import re
+import shlex
 import signal
 import socket
 import threading
@@ -16,13 +18,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from django.core.management import load_command_class
+from django.core.management.base import CommandError
 
 from perf.cli.invocation import RunRequest, UsageError, check_request
 from perf.cli.run import check_reachable
 from perf.models import EndpointStats, PerfRun, StatsSample
 from platform_pack.clients import api as names
 from platform_pack.scenarios import SCENARIOS
-from tests.liveserver import LiveServer, free_port, run_perf, start_run_perf
+from tests.liveserver import ROOT, LiveServer, free_port, run_perf, start_run_perf
 from tests.perf.other_host import own_address
 
 # Every endpoint name the eight scenarios use when all goes well.
@@ -280,3 +284,33 @@ def test_the_health_check_does_not_follow_a_redirect_to_another_host(live_env, s
     assert [line for line in result.stderr.splitlines() if line.strip()] == [
         f"CommandError: {root}/api/healthcheck answered 302, not 200; is this the API root? pass --host"]
 
+
+# --- the README's commands -----------------------------------------------------------------------------------------
+
+
+def readme_section(title: str) -> str:
+    """The README's section under the heading ``title``, to the next heading of any level."""
+    text = (ROOT / "README.md").read_text()
+    start = text.index(f"\n### {title}\n") + len(f"\n### {title}\n")
+    following = re.search(r"^#{1,6} ", text[start:], flags=re.MULTILINE)
+    return text[start:start + following.start()] if following else text[start:]
+
+
+def test_every_command_of_the_readmes_load_profiles_passes_run_perfs_checks():
+    """Each standard test's commands (the table's every code span, its options alone or after run_perf) and any
+    other run_perf command of the section, read by run_perf's own parser and checked as a run would be: a
+    command the README gives that exits 2 teaches the wrong thing."""
+    section = readme_section("Load profiles")
+    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| Test |")]
+    assert len(rows) == 6 and all("`run_perf " in row for row in rows), rows  # the six standard tests
+    spans = [span.removeprefix("run_perf ") for row in rows for span in re.findall(r"`([^`]+)`", row)]
+    spans += [span for span in re.findall(r"`run_perf ([^`]+)`", section) if span not in spans]
+    parser = load_command_class("perf", "run_perf").create_parser("manage.py", "run_perf")
+    refused = []
+    for command in spans:
+        try:
+            options = vars(parser.parse_args([*shlex.split(command), "--no-save", "--no-audit"]))
+            check_request(RunRequest.from_options(options))
+        except (CommandError, UsageError) as exc:
+            refused.append(f"run_perf {command}: {exc}")
+    assert refused == []
