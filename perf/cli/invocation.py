@@ -467,7 +467,7 @@ def _rate_profile(choice: ProfileChoice | None) -> str | None:
         return None
     if choice.option != "--shape":
         return choice.option
-    return f"--shape {escaped(choice.text.partition(':')[0].strip())} (an arrival rate)"
+    return f"--shape {choice.text.partition(':')[0].strip()} (an arrival rate)"
 
 
 def _check_modes(request: RunRequest, processes: int, has_thresholds: bool, regression: float | None,
