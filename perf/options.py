@@ -24,6 +24,23 @@ _DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+(?:\.\d+)?
 _NOT_IN_URL = re.compile(r"[\x00-\x20\x7f]")
 
 
+def escaped(text: str) -> str:
+    """``text`` as typed, save what a terminal or a log would not show as it is: a control character (a CR or LF
+    would end the one-line error and start a forged line, or a header of its own) and every other character that
+    is not printable are written as Python escapes them (``\\r``, ``\\n``, ``\\x1b``); a byte that was not UTF-8
+    (it reaches Python as a lone surrogate) as that byte (``\\xff``). Every usage error that echoes user text
+    unquoted (a path, a tag list, a shape's ``KEY=VALUE``, argparse's own lines) passes it through here; one that
+    quotes it whole uses ``{text!r}``, which escapes the same characters."""
+    return "".join(char if char.isprintable() else _escape(char) for char in text)
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # how surrogateescape carries an undecodable byte
+        return f"\\x{code - 0xDC00:02x}"
+    return repr(char)[1:-1]
+
+
 def parse_duration(text: str) -> float:
     """Seconds in ``text``: ``90``, ``90s``, ``5m``, ``1h30m``, ``1h2m3s`` (as Locust's --run-time)."""
     value = text.strip().lower()

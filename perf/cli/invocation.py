@@ -18,7 +18,7 @@ from perf import packs
 from perf.analysis import compare
 from perf.cli.capacity import DEFAULT_POOL, capacity_search
 from perf.cli.exit_codes import FAILURES
-from perf.cli.profiles import MAX_USERS, choose_profile
+from perf.cli.profiles import MAX_USERS, ProfileChoice, choose_profile
 from perf.conf import load_config, perf_settings
 from perf.config import PerfConfig
 from perf.load.capacity import CapacitySearch
@@ -34,6 +34,7 @@ from perf.options import (
     check_base_url,
     check_rate,
     check_seconds,
+    escaped,
     is_loopback_host,
     parse_duration,
     parse_percent,
@@ -147,8 +148,10 @@ def check_request(request: RunRequest) -> RunSetup:
         config = load_config()
         thresholds = [parse_threshold(text) for text in request.thresholds]
         search = capacity_search(request, thresholds)
-        _check_profile_options(request)
+        _check_one_profile(request)
         chosen = choose_profile(request.stages, request.rate_stages, request.shape)
+        if chosen is not None:
+            _check_profile_options(request, chosen[0])
         duration = parse_duration(request.duration or DEFAULT_DURATION)
         wait = parse_wait(request.wait) if request.wait else None
         host = check_base_url(request.host or config.backend_url)
@@ -170,7 +173,7 @@ def check_request(request: RunRequest) -> RunSetup:
         scenarios = _select_tagged(scenarios, tags, exclude, context)
     seed_hook = _seed_hook() if request.bootstrap else None
     processes = _processes(request.processes)
-    _check_modes(request, processes, bool(thresholds), regression)
+    _check_modes(request, processes, bool(thresholds), regression, _rate_profile(chosen[0] if chosen else None))
     _check_target(host, request.allow_remote)
     if request.save or request.audit or request.compare_to or request.plan:
         try:
@@ -226,7 +229,7 @@ def find_plan(name: str) -> PerfPlan:
         plan = PerfPlan.objects.select_related("baseline").filter(name=name).first()
         names = [] if plan is not None else list(PerfPlan.objects.values_list("name", flat=True)[:10])
     except DatabaseError as exc:
-        raise UsageError(f"--plan {name}: the database did not answer ({str(exc).splitlines()[0]})") from None
+        raise UsageError(f"--plan {escaped(name)}: the database did not answer ({str(exc).splitlines()[0]})") from None
     if plan is None:
         known = f"the plans are {', '.join(names)}" if names else "there are no plans yet (add one in the admin)"
         raise UsageError(f"unknown --plan {name!r}: {known}")
@@ -261,20 +264,23 @@ def given_options(parser: Any, options: dict[str, Any]) -> set[str]:
             and not (options[name] == [] and parser.get_default(name) in (None, []))}
 
 
-def _check_profile_options(request: RunRequest) -> None:
-    """A load profile sets the load over time: one profile, and none of the options it replaces."""
+def _check_one_profile(request: RunRequest) -> None:
+    """A load profile sets the load over time: one at most."""
     given = [option for option, value in (("--stages", request.stages), ("--rate-stages", request.rate_stages),
                                           ("--shape", request.shape)) if value is not None]
     if len(given) > 1:
         raise ValueError(f"{' and '.join(given)} cannot be combined: give one load profile")
-    if not given:
-        return
-    option = given[0]
-    if option == "--rate-stages":
+
+
+def _check_profile_options(request: RunRequest, choice: ProfileChoice) -> None:
+    """None of the options the profile replaces. Its kind, not its option, says which: a shape may set an arrival
+    rate (the open model, as --rate-stages does) as well as users."""
+    option = choice.option
+    if choice.profile.kind == "rate":
         if request.rate is not None:
-            raise ValueError("--rate-stages sets the arrival rate over time: drop --rate")
+            raise ValueError(f"{option} sets the arrival rate over time: drop --rate")
         if request.wait:
-            raise ValueError("--wait does not apply with --rate-stages: iterations arrive on the schedule, "
+            raise ValueError(f"--wait does not apply with {option}: iterations arrive on the schedule, "
                              "without think time")
         return
     if request.rate is not None:
@@ -298,10 +304,9 @@ def _check_text(request: RunRequest) -> None:
                 try:
                     text.encode("utf-8")
                 except UnicodeEncodeError:
-                    shown = text.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
                     dest = item.name[:-1] if item.name in _PLURAL_DESTS else item.name
                     option = "--" + dest.replace("_", "-")
-                    raise ValueError(f"{option} '{shown}' is not valid UTF-8 text: give it in UTF-8") from None
+                    raise ValueError(f"{option} '{escaped(text)}' is not valid UTF-8 text: give it in UTF-8") from None
 
 
 _PLURAL_DESTS = ("scenarios", "thresholds")  # repeatable options gathered under a plural dest
@@ -389,7 +394,7 @@ def _select_tagged(scenarios: list[type[User]], tags: frozenset[str] | None, exc
 def _selection_text(tags: frozenset[str] | None, exclude: frozenset[str]) -> str:
     parts = ([f"--tags {','.join(sorted(tags))}"] if tags is not None else []) + (
         [f"--exclude-tags {','.join(sorted(exclude))}"] if exclude else [])
-    return " and ".join(parts)
+    return escaped(" and ".join(parts))
 
 
 def _check_target(host: str, allow_remote: bool) -> None:
@@ -455,15 +460,27 @@ def _processes(text: str | None) -> int:
     return count
 
 
-def _check_modes(request: RunRequest, processes: int, has_thresholds: bool, regression: float | None) -> None:
-    """Options that only make sense together, or never together."""
+def _rate_profile(choice: ProfileChoice | None) -> str | None:
+    """The option of a profile that sets an arrival rate, as the mode checks name it: ``--rate-stages``, or a shape
+    whose kind is "rate" (``--shape NAME (an arrival rate)``: other shapes go with every mode)."""
+    if choice is None or choice.profile.kind != "rate":
+        return None
+    if choice.option != "--shape":
+        return choice.option
+    return f"--shape {choice.text.partition(':')[0].strip()} (an arrival rate)"
+
+
+def _check_modes(request: RunRequest, processes: int, has_thresholds: bool, regression: float | None,
+                 rate_profile: str | None) -> None:
+    """Options that only make sense together, or never together. The open model (``--rate``, or a profile of an
+    arrival rate) runs in one process: it cannot be split over workers or shards."""
     if request.distributed not in (None, "celery"):
         raise UsageError(f"unknown --distributed {request.distributed!r}; the only backend is 'celery'")
     if request.distributed and not request.save:
         raise UsageError("--distributed shards report through the database: drop --no-save")
     modes = [flag for flag, on in (("--processes", processes > 1), ("--distributed", bool(request.distributed)),
                                    ("--rate", request.rate is not None),
-                                   ("--rate-stages", request.rate_stages is not None)) if on]
+                                   (rate_profile or "", rate_profile is not None)) if on]
     if len(modes) > 1:
         raise UsageError(f"{' and '.join(modes)} cannot be combined; choose one")
     if request.rate is not None and request.wait:
@@ -487,22 +504,25 @@ def check_output_path(option: str, path: str, prefix: bool = False) -> None:
     Its folder must exist or be creatable, and be writable (tried for real, with a file that is
     removed at once: permissions alone do not tell of a read-only mount); the file itself must
     not be a folder. With ``prefix`` (``--csv``) the files are ``PATH_stats.csv`` and so on, the
-    prefix taken as text as Locust does (``out/`` gives ``out/_stats.csv``).
+    prefix taken as text as Locust does (``out/`` gives ``out/_stats.csv``). The paths in the message are
+    ``escaped``: a path may hold a line break, which would end the one line early.
     """
     base = os.path.expanduser(path)
     files = [base + suffix for suffix in CSV_SUFFIXES] if prefix else [base]
     for file in files:
         if os.path.isdir(file):
-            raise ValueError(f"{option} {path}: {file} is a folder; give a file {'prefix' if prefix else 'path'}")
+            raise ValueError(escaped(f"{option} {path}: {file} is a folder; give a file "
+                                     f"{'prefix' if prefix else 'path'}"))
     folder = Path(os.path.dirname(files[0]) or ".")
     existing = folder
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir():
-        raise ValueError(f"{option} {path}: {existing} is a file, so the folder {folder} cannot be made")
+        raise ValueError(escaped(f"{option} {path}: {existing} is a file, so the folder {folder} cannot be made"))
     try:
         probe = existing / f".perfkit-write-test-{os.getpid()}"
         probe.touch()
         probe.unlink()
     except OSError as exc:
-        raise ValueError(f"{option} {path}: cannot write in {existing} ({exc.strerror}); choose another path") from None
+        raise ValueError(escaped(f"{option} {path}: cannot write in {existing} ({exc.strerror}); "
+                                 "choose another path")) from None

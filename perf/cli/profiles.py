@@ -21,7 +21,7 @@ from django.utils.module_loading import import_string
 from perf.conf import perf_settings
 from perf.load.profile import Kind, Profile, SpanProfile, Stage, StagedProfile, spans_from_json, spans_json
 from perf.load.shapes import BUILTIN_SHAPES, ParameterKind, Shape
-from perf.options import MAX_DURATION, MAX_RATE, parse_stages, parse_unit_duration
+from perf.options import MAX_DURATION, MAX_RATE, escaped, parse_stages, parse_unit_duration
 
 # Beyond this a run is a typo, not a test (the user split alone would take minutes): --users' limit, and the
 # most users a profile may ask for.
@@ -78,7 +78,7 @@ def shape_parameters(cls: type[Shape]) -> list[ShapeParameter]:
 
 def _parameter(shape: str, cls: type[Shape], key: str, text: str) -> float:
     kind = cls.parameters.get(key, "number")
-    where = f"--shape {shape}: {key}={text}"
+    where = f"--shape {shape}: {key}={escaped(text)}"
     if kind == "duration":
         return parse_unit_duration(text, where)
     try:

@@ -16,13 +16,15 @@ from django.core import checks
 from django.core.management.base import BaseCommand, CommandError, CommandParser, SystemCheckError
 
 from perf.cli import exit_codes
+from perf.options import escaped
 from perf.store.database import DatabaseUnavailable, check_ready
 
 
 class ExactParser(CommandParser):
-    """Django's parser, with parse errors as one line."""
+    """Django's parser, with parse errors as one line (the arguments it echoes, ``escaped``)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
+        message = escaped(message)
         if self.called_from_command_line:
             self.exit(exit_codes.USAGE, f"{self.prog}: error: {message} (see --help)\n")
         super().error(message)

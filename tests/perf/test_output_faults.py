@@ -18,6 +18,7 @@ import pytest
 
 from perf.models import EndpointStats, FailureStats, PerfRun, StatsSample
 from perf.reports.files import write_atomic
+from perf.store.liveness import lost_line
 from tests.dblock import database_held_locked
 from tests.liveserver import ROOT, is_postgres, manage, start_run_perf
 from tests.perf.builders import browse_args, lines_of
@@ -89,11 +90,13 @@ def _console_requests(stdout: str) -> int:
     return int(row.split()[1])
 
 
-def test_the_summary_kept_when_the_database_refused_the_run_imports_back_as_the_console_printed_it(
+def test_a_run_the_database_refused_becomes_lost_with_its_last_progress_and_its_summary_imports_back_whole(
     seeded, live_server_process, orm, live_database_url: str
 ):
-    """Exit 6 leaves the row with its last progress write and the whole run in a file; ``perf_import``
-    finishes that row with the console's figures: requests, endpoints, failures and every sample."""
+    """Exit 6 leaves the row with its last progress write and the whole run in a file. Left so, the row is not
+    ``running`` for ever: it becomes ``lost`` (``perf_mark_lost``, as the admin does on reading it) with the
+    figures of that write. ``perf_import`` then finishes that row with the console's figures: requests,
+    endpoints, failures and every sample."""
     label = f"import-{uuid.uuid4().hex[:8]}"
     env = {**seeded, "SQLITE_BUSY_TIMEOUT": "1", "PERF_SAVE_PATIENCE": "2"}
     process = start_run_perf(env, *_browse(live_server_process.url, label, "5s"))
@@ -115,6 +118,7 @@ def test_the_summary_kept_when_the_database_refused_the_run_imports_back_as_the_
         run = PerfRun.objects.get(label=label)
         printed = _console_requests(stdout)
         assert run.status == PerfRun.Status.RUNNING and run.total_requests < printed  # the last progress write
+        _assert_marked_lost_with_its_figures(run, seeded)
 
         imported = manage("perf_import", str(saved), env=seeded, check=False)
         summary = json.loads(saved.read_text())
@@ -124,13 +128,32 @@ def test_the_summary_kept_when_the_database_refused_the_run_imports_back_as_the_
     assert imported.returncode == 0, imported.stderr
     assert imported.stdout.strip() == f"Run {run.pk} completed: {printed} requests stored from {saved}"
     run.refresh_from_db()
-    assert run.status == PerfRun.Status.COMPLETED and run.total_requests == printed
+    assert run.status == PerfRun.Status.COMPLETED and run.total_requests == printed and run.error == ""
     assert run.actual_duration == pytest.approx(summary["duration"])
     assert run.p95 == summary["entries"][-1]["percentiles"]["95%"]
     stored = {(row.method, row.name): row.num_requests for row in EndpointStats.objects.filter(run=run)}
     assert stored == {(e["method"], e["name"]): e["num_requests"] for e in summary["entries"]}
     assert FailureStats.objects.filter(run=run).count() == len(summary["failures"])
     assert StatsSample.objects.filter(run=run).count() == len(summary["samples"]) >= 2
+
+
+def _figures(run: PerfRun) -> tuple[object, ...]:
+    """What a progress write stores: the totals, the percentiles, each endpoint's row and the samples."""
+    run.refresh_from_db()
+    return (run.total_requests, run.total_failures, run.actual_duration, run.p95, run.heartbeat_at,
+            sorted(EndpointStats.objects.filter(run=run).values_list("method", "name", "num_requests")),
+            StatsSample.objects.filter(run=run).count())
+
+
+def _assert_marked_lost_with_its_figures(run: PerfRun, env: dict[str, str]) -> None:
+    """The refused run's row, silent since its last progress write (over a second ago: the hold outlasted
+    it), is marked lost by ``perf_mark_lost`` and keeps that write's figures."""
+    kept = _figures(run)
+    marked = manage("perf_mark_lost", "--after", "1", env=env)
+    assert _figures(run) == kept
+    assert run.status == PerfRun.Status.LOST and run.heartbeat_at is not None
+    assert run.finished_at == run.heartbeat_at and run.error == lost_line(run.heartbeat_at)
+    assert f"Run {run.pk} {run.error}" in marked.stdout.splitlines()
 
 
 @pytest.mark.once  # by hand: reaches the database only through the live server; what it tests cannot differ by it

@@ -5,17 +5,29 @@ the live server; the run it stores lands in the same database, which the test re
 """
 
 import json
+import re
+import shlex
 import signal
+import socket
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from django.core.management import load_command_class
+from django.core.management.base import CommandError
 
+from perf.cli.invocation import RunRequest, UsageError, check_request
+from perf.cli.run import check_reachable
 from perf.models import EndpointStats, PerfRun, StatsSample
 from platform_pack.clients import api as names
 from platform_pack.scenarios import SCENARIOS
-from tests.liveserver import LiveServer, free_port, run_perf, start_run_perf
+from tests.liveserver import ROOT, LiveServer, free_port, run_perf, start_run_perf
+from tests.perf.other_host import own_address
 
 # Every endpoint name the eight scenarios use when all goes well.
 EXPECTED_NAMES = {
@@ -160,6 +172,18 @@ def _server_without_test_tokens(env: dict[str, str], tmp_path: Path) -> LiveServ
         (("--host", "http://10.1.2.3:8000/api", "--allow-remote"),
          "http://10.1.2.3:8000/api is not in PERF_ALLOWED_HOSTS (empty); add its host name there"),
         (("--host", "http://127.0.0.1:{closed}/api"), "cannot reach http://127.0.0.1:{closed}/api/healthcheck"),
+        # Every echo of what was typed is escaped: a CR LF would end the line and start a forged one.
+        (("--tags", "a\r\nb"), "no task to run: none is selected by --tags a\\r\\nb;"),
+        (("--tags", "x", "--exclude-tags", "a\r\nb"), "none is selected by --tags x and --exclude-tags a\\r\\nb;"),
+        (("--shape", "step:add=1\r\nx"), "--shape step: add=1\\r\\nx: add must be a whole number of users"),
+        (("--scenario", "a\r\nb"), "unknown scenario 'a\\r\\nb'; valid scenarios"),
+        (("--rate-stages", "1m:5\r\nx"), "--rate-stages stage 1 ('1m:5\\r\\nx'): the target must be a rate"),
+        (("--threshold", "p95<1s\r\nx"), "bad --threshold 'p95<1s\\r\\nx': p95 needs a time"),
+        (("--plan", "a\r\nb"), "unknown --plan 'a\\r\\nb'"),
+        (("--json", "manage.py/a\r\nb/run.json"),
+         "--json manage.py/a\\r\\nb/run.json: manage.py is a file, so the folder manage.py/a\\r\\nb cannot be made"),
+        (("--label", "bad\udcff\r\n\x1b[2J"), "--label 'bad\\xff\\r\\n\\x1b[2J' is not valid UTF-8 text"),
+        (("a\r\nb",), "unrecognized arguments: a\\r\\nb (see --help)"),
     ],
 )
 def test_bad_input_is_one_line_usage_error(seeded, args, message):
@@ -170,6 +194,123 @@ def test_bad_input_is_one_line_usage_error(seeded, args, message):
     assert result.returncode == 2
     error_lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(error_lines) == 1, result.stderr
+    assert error_lines[0].isprintable(), error_lines[0]  # no raw control character: no CR, no terminal escape
     assert message.replace("{closed}", closed) in error_lines[0]
     assert "Traceback" not in result.stderr
     assert "s3cret" not in result.stderr + result.stdout
+
+
+# --- the open model's shapes ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def rate_shape(settings) -> str:
+    """A project's shape whose kind is "rate" (none of the built-ins is), under the name ``arrivals``."""
+    settings.PERF_SHAPES = {"arrivals": "tests.perf.rate_shape_pack.Arrivals"}
+    return "arrivals:rate=5,length=10s"
+
+
+def test_a_rate_shape_is_the_open_model_in_one_process(rate_shape):
+    """A shape of arrivals is refused where --rate-stages is (split over workers or shards, each would run the
+    rate as users), and takes the open model's options, not the closed one's."""
+    setup = check_request(RunRequest(shape=rate_shape, users=20, spawn_rate=20.0, save=False, audit=False))
+    assert setup.plan.profile is not None and setup.plan.profile.kind == "rate"
+    assert (setup.plan.users, setup.processes) == (20, 1)  # -u is the pool, as with --rate-stages
+    assert check_request(RunRequest(shape="step:add=1,every=1s,to=2", processes="2", save=False,
+                                    audit=False)).processes == 2  # a shape of users is split as ever
+    refused = [
+        ({"processes": "2"}, "--processes and --shape arrivals (an arrival rate) cannot be combined; choose one"),
+        ({"distributed": "celery", "save": True},
+         "--distributed and --shape arrivals (an arrival rate) cannot be combined; choose one"),
+        ({"rate": 5.0}, "--shape sets the arrival rate over time: drop --rate"),
+        ({"wait": "0.1,0.2"}, "--wait does not apply with --shape: iterations arrive on the schedule"),
+    ]
+    for options, message in refused:
+        with pytest.raises(UsageError) as raised:
+            check_request(RunRequest(**{"shape": rate_shape, "save": False, "audit": False, **options}))
+        assert message in str(raised.value), options
+
+
+# --- the health check stays on the host it was given ---------------------------------------------------------------
+
+
+@contextmanager
+def redirecting_server(location: str) -> Iterator[tuple[str, list[str]]]:
+    """A loopback server answering every GET with a 302 to ``location`` + the path asked; (its root, the paths
+    asked so far)."""
+    asked: list[str] = []
+
+    class Redirect(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            asked.append(self.path)
+            self.send_response(302)
+            self.send_header("Location", location + self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (http.server's name)
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", asked
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.once  # by hand: reaches no database; what it tests cannot differ by it
+def test_the_health_check_does_not_follow_a_redirect_to_another_host(live_env, settings):
+    """The host is checked to be this machine before anything is sent, but its answer could still send the
+    check elsewhere: a 302 to another host (here this machine's own non-loopback address, with a listener that
+    records any connection) is an answer, not a place to go."""
+    address = own_address()
+    listener = socket.create_server((address, 0))
+    listener.settimeout(0.2)
+    try:
+        with redirecting_server(f"http://{address}:{listener.getsockname()[1]}") as (root, asked):
+            result = run_perf(live_env, "--host", f"{root}/api", "--duration", "5s", "--no-save", "--no-audit",
+                              timeout=60)
+            settings.PERF_HEALTHCHECK_PATH = ""  # without a health-check path, any answer shows a server is there
+            check_reachable(f"{root}/api")
+        with pytest.raises(TimeoutError):
+            listener.accept()  # not one connection
+    finally:
+        listener.close()
+    assert asked == ["/api/healthcheck", "/api/"]
+    assert result.returncode == 2
+    assert [line for line in result.stderr.splitlines() if line.strip()] == [
+        f"CommandError: {root}/api/healthcheck answered 302, not 200; is this the API root? pass --host"]
+
+
+# --- the README's commands -----------------------------------------------------------------------------------------
+
+
+def readme_section(title: str) -> str:
+    """The README's section under the heading ``title``, to the next heading of any level."""
+    text = (ROOT / "README.md").read_text()
+    start = text.index(f"\n### {title}\n") + len(f"\n### {title}\n")
+    following = re.search(r"^#{1,6} ", text[start:], flags=re.MULTILINE)
+    return text[start:start + following.start()] if following else text[start:]
+
+
+def test_every_command_of_the_readmes_load_profiles_passes_run_perfs_checks():
+    """Each standard test's commands (the table's every code span, its options alone or after run_perf) and any
+    other run_perf command of the section, read by run_perf's own parser and checked as a run would be: a
+    command the README gives that exits 2 teaches the wrong thing."""
+    section = readme_section("Load profiles")
+    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| Test |")]
+    assert len(rows) == 6 and all("`run_perf " in row for row in rows), rows  # the six standard tests
+    spans = [span.removeprefix("run_perf ") for row in rows for span in re.findall(r"`([^`]+)`", row)]
+    spans += [span for span in re.findall(r"`run_perf ([^`]+)`", section) if span not in spans]
+    parser = load_command_class("perf", "run_perf").create_parser("manage.py", "run_perf")
+    refused = []
+    for command in spans:
+        try:
+            options = vars(parser.parse_args([*shlex.split(command), "--no-save", "--no-audit"]))
+            check_request(RunRequest.from_options(options))
+        except (CommandError, UsageError) as exc:
+            refused.append(f"run_perf {command}: {exc}")
+    assert refused == []

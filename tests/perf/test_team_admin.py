@@ -20,6 +20,7 @@ from perf.models import Launch, PerfRun
 from perf.web import launch
 from tests.adminclient import AdminClient, staff_client
 from tests.perf.builders import superuser, wait_until_running
+from tests.perf.other_host import own_address
 
 
 def starter(live_server_process, *codenames: str) -> AdminClient:
@@ -63,7 +64,7 @@ def test_a_remote_host_needs_its_own_permission_and_the_allow_list_and_nothing_r
                                                                                         live_server_process, orm):
     """The attack: "Allow a remote host" ticked to send a run (and its health check) to another machine. Here the
     other machine is this one's own non-loopback address, with a listener that records any connection."""
-    address = _own_address()
+    address = own_address()
     listener = socket.create_server((address, 0))
     listener.settimeout(0.2)
     remote = f"http://{address}:{listener.getsockname()[1]}/api"
@@ -181,18 +182,3 @@ def test_two_starts_sent_at_the_same_moment_start_one_run(seeded, live_server_pr
     while PerfRun.objects.filter(label__in=labels, status=PerfRun.Status.RUNNING).exists():
         assert time.monotonic() < deadline, "the started run did not stop within 30 s"
         time.sleep(0.2)
-
-
-def _own_address() -> str:
-    """This machine's address on its default route (not a loopback one), or skip where there is none."""
-    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        probe.connect(("10.255.255.255", 9))  # no packet is sent: connect() on UDP only picks the route
-        address = probe.getsockname()[0]
-    except OSError:
-        address = "127.0.0.1"
-    finally:
-        probe.close()
-    if address.startswith("127."):
-        pytest.skip("this machine has no address but loopback ones: there is no other host to protect")
-    return address
