@@ -51,6 +51,16 @@ class PerfCommand(BaseCommand):
         except SystemCheckError:
             raise self.usage_error(_first_error(*args, **kwargs)) from None
 
+    def execute(self, *args: Any, **options: Any) -> Any:
+        """Django's execute, with the line a failure ends on ``escaped``: an error may quote a path, a file's line
+        or a label as the user gave it, and a CR or LF in it must not become a second, forged line."""
+        try:
+            return super().execute(*args, **options)
+        except CommandError as exc:
+            if len(exc.args) == 1 and isinstance(exc.args[0], str) and exc.args[0] != escaped(exc.args[0]):
+                raise CommandError(escaped(exc.args[0]), returncode=exc.returncode) from None
+            raise
+
     def usage_error(self, message: str) -> CommandError:
         return CommandError(message, returncode=exit_codes.USAGE)
 

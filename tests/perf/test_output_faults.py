@@ -171,6 +171,18 @@ def test_perf_import_refuses_what_is_not_a_whole_summary_in_one_line(live_env, t
     assert len(lines_of(result.stderr)) == 1 and message in result.stderr, result.stderr
 
 
+@pytest.mark.once  # by hand: reaches the database only through the live server; what it tests cannot differ by it
+@pytest.mark.parametrize("command", ["perf_import", "perf_reconcile"])
+def test_a_path_with_a_line_break_is_echoed_on_one_line(live_env, tmp_path: Path, command):
+    """A command's last line quotes the path it could not read; a CR/LF in the path must not forge a second."""
+    path = str(tmp_path / "run\r\nError: forged.json")
+    arguments = [path] if command == "perf_import" else ["--requests", path, "--access-log", path]
+    result = manage(command, *arguments, env=live_env, check=False)
+    assert result.returncode == 2 and result.stdout == ""
+    assert len(lines_of(result.stderr)) == 1 and "\r" not in result.stderr, result.stderr
+    assert "run\\r\\nError: forged.json" in result.stderr
+
+
 def test_perf_import_into_a_database_that_still_refuses_is_one_line_and_exit_6(
     live_env, orm, live_database_url: str, tmp_path: Path
 ):
