@@ -1,14 +1,18 @@
 """What the perf tests build over and over: ``run_perf`` arguments, settings modules, small scenarios, the
-waits for a run that another process stores, and a run stored the way ``run_perf`` stores it.
+waits for a run that another process stores, a registry of chosen requests, and a run stored the way ``run_perf``
+stores it.
 
 Each of these was once copied from test file to test file, and the copies had begun to drift (one wait polled
-every 0.05 s, its copy every 0.2 s, a third checked another column). One copy each, here, so that a fix reaches
-every test. Figures a single test asserts on (its registries, the run fields it compares) stay in that test.
+every 0.05 s, its copy every 0.2 s, a third checked another column; three ``make_registry`` built three kinds of
+registry three ways). One copy each, here, so that a fix reaches every test. The figures a test
+asserts on (which requests, how slow, which failed; the run fields it compares) stay in that test, as the data
+it gives these builders.
 """
 
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -155,6 +159,47 @@ def stored_run(stats: StatsRegistry | None = None, *, status: str = "completed",
         return run
     add_samples(run, stats.samples[:samples_while_running])
     return finish_run(run, stats, status, duration, **at_end)
+
+
+# ------------------------------------------------------------------------------------------ a registry
+
+REGISTRY_START = 1_700_000_000.0  # a made registry's start: its samples' times are fixed, so its charts are too
+
+
+@dataclass(frozen=True)
+class Requests:
+    """Requests to one endpoint, recorded in order: one per response time in ``ms``, of ``size`` bytes; those
+    whose place (from 0) is in ``failing`` fail with ``error``."""
+
+    name: str
+    ms: Sequence[float]
+    method: str = "GET"
+    size: int = 100
+    failing: Collection[int] = ()
+    error: str = "HTTPError('500')"
+
+
+@dataclass(frozen=True)
+class Sampled:
+    """A sample of what was recorded before it: ``users`` running, ``at`` seconds after the registry's start."""
+
+    users: int
+    at: float
+
+
+def make_registry(*steps: Requests | Sampled, exceptions: Sequence[tuple[str, str]] = ()) -> StatsRegistry:
+    """A registry of exactly the requests a test chose, sampled where it says, in the order given; then the
+    ``exceptions`` (message, traceback) raised in users. Its start is ``REGISTRY_START``."""
+    registry = StatsRegistry(start_time=REGISTRY_START)
+    for step in steps:
+        if isinstance(step, Sampled):
+            registry.take_sample(users=step.users, now=REGISTRY_START + step.at)
+            continue
+        for place, ms in enumerate(step.ms):
+            registry.record(step.method, step.name, ms, step.size, step.error if place in step.failing else None)
+    for message, traceback in exceptions:
+        registry.record_exception(message, traceback)
+    return registry
 
 
 # ------------------------------------------------------------------------------------------ scenarios
