@@ -11,7 +11,7 @@ it gives these builders.
 
 import subprocess
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -60,6 +60,19 @@ def settings_module(folder: Path, **names: object) -> dict[str, str]:
     lines += [f"{name} = {value!r}" for name, value in names.items()]
     (folder / "changed_settings.py").write_text("\n".join(lines) + "\n")
     return {"PYTHONPATH": f"{folder}:{ROOT}", "DJANGO_SETTINGS_MODULE": "changed_settings"}
+
+
+def command_env(folder: Path, pack: str, base: Mapping[str, str], request_timeout: float) -> dict[str, str]:
+    """The environment of a ``manage.py`` child that runs the scenario pack ``pack`` (a dotted path) alone: the
+    repository's settings (in ``folder``) with it as PERF_SCENARIOS, the shared context and no audit checks (a
+    test pack's users need neither the platform's context nor its data), requests timing out after
+    ``request_timeout`` s. ``base``'s PYTEST_* variables are left out, as tests.liveserver leaves them out of a
+    server's: the child is no test."""
+    env = {key: value for key, value in base.items() if not key.startswith("PYTEST")}
+    env.update(settings_module(folder, PERF_SCENARIOS=pack, PERF_CONTEXT="perf.load.context.SharedContext",
+                               PERF_AUDIT_CHECKS=[]))
+    env["LOCUST_REQUEST_TIMEOUT"] = str(request_timeout)
+    return env
 
 
 def superuser() -> tuple[str, str]:
