@@ -1,20 +1,25 @@
 """What the perf tests build over and over: ``run_perf`` arguments, settings modules, small scenarios, the
-waits for a run that another process stores, a registry of chosen requests, and a run stored the way ``run_perf``
-stores it.
+waits for a run that another process stores, a registry of chosen requests, a run stored the way ``run_perf``
+stores it, and a page's error lines.
 
 Each of these was once copied from test file to test file, and the copies had begun to drift (one wait polled
 every 0.05 s, its copy every 0.2 s, a third checked another column; three ``make_registry`` built three kinds of
-registry three ways). One copy each, here, so that a fix reaches every test. The figures a test
+registry three ways). One copy each, here, so that a fix reaches every test; a test module imports them from here
+(or another helper module), never from another test module (tests/test_test_layout.py). The figures a test
 asserts on (which requests, how slow, which failed; the run fields it compares) stay in that test, as the data
 it gives these builders.
 """
 
+import html
+import re
 import subprocess
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+
+from django.core.management import load_command_class
 
 from perf.load.stats import StatsRegistry
 from perf.load.user import StopUser, User, constant, task
@@ -73,6 +78,12 @@ def command_env(folder: Path, pack: str, base: Mapping[str, str], request_timeou
                                PERF_AUDIT_CHECKS=[]))
     env["LOCUST_REQUEST_TIMEOUT"] = str(request_timeout)
     return env
+
+
+def run_perf_knows_stages() -> bool:
+    """Whether run_perf's parser has ``--stages``: for tests written before the command learnt it."""
+    parser = load_command_class("perf", "run_perf").create_parser("manage.py", "run_perf")
+    return "--stages" in parser._option_string_actions
 
 
 def superuser() -> tuple[str, str]:
@@ -213,6 +224,18 @@ def make_registry(*steps: Requests | Sampled, exceptions: Sequence[tuple[str, st
     for message, traceback in exceptions:
         registry.record_exception(message, traceback)
     return registry
+
+
+# ------------------------------------------------------------------------------------------ a page's answers
+
+
+def page_errors(page: str) -> list[str]:
+    """The error lines of a Django form page (each field's list and the note above the form), as a person reads
+    them: tags dropped, entities read."""
+    found = re.findall(r'<ul class="errorlist[^"]*"[^>]*>(.*?)</ul>|<p class="errornote">(.*?)</p>', page, re.DOTALL)
+    items = [re.sub(r"<[^>]+>", "", item) for field, note in found
+             for item in (re.findall(r"<li>(.*?)</li>", field, re.DOTALL) if field else [note])]
+    return [html.unescape(item).strip() for item in items]
 
 
 # ------------------------------------------------------------------------------------------ scenarios
