@@ -27,7 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from tests.liveserver import run_perf
-from tests.perf.test_reconcile import command_env
+from tests.perf.builders import command_env
 
 # The scenario pack run_perf loads in the child (PERF_SCENARIOS).
 CAPACITY_PACK = "tests.perf.capacity_pack.SCENARIOS"
@@ -203,7 +203,7 @@ def capacity_run_env(folder: Path, base: Mapping[str, str] | None = None, reques
     scenario pack (a dotted path) than the capacity pack."""
     if base is None:
         base = {**os.environ, "DATABASE_URL": f"sqlite:///{folder / 'unused.sqlite3'}"}
-    return command_env(folder, pack, dict(base), request_timeout)
+    return command_env(folder, pack, base, request_timeout)
 
 
 def run_capacity_perf(url: str, folder: Path, *options: str, env: Mapping[str, str] | None = None,

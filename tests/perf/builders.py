@@ -1,21 +1,29 @@
 """What the perf tests build over and over: ``run_perf`` arguments, settings modules, small scenarios, the
-waits for a run that another process stores, and a run stored the way ``run_perf`` stores it.
+waits for a run that another process stores, a registry of chosen requests, a run stored the way ``run_perf``
+stores it, and a page's error lines.
 
 Each of these was once copied from test file to test file, and the copies had begun to drift (one wait polled
-every 0.05 s, its copy every 0.2 s, a third checked another column). One copy each, here, so that a fix reaches
-every test. Figures a single test asserts on (its registries, the run fields it compares) stay in that test.
+every 0.05 s, its copy every 0.2 s, a third checked another column; three ``make_registry`` built three kinds of
+registry three ways). One copy each, here, so that a fix reaches every test; a test module imports them from here
+(or another helper module), never from another test module (tests/test_test_layout.py). The figures a test
+asserts on (which requests, how slow, which failed; the run fields it compares) stay in that test, as the data
+it gives these builders.
 """
 
+import html
+import re
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from perf.load.stats import StatsRegistry
 from perf.load.user import StopUser, User, constant, task
-from perf.models import PerfRun, StatsSample
+from perf.models import EndpointStats, PerfRun, StatsSample
 from perf.store.persist import add_samples, finish_run, start_run
+from tests.adminclient import AdminClient
 from tests.factories import PASSWORD, make_user, unique
 from tests.liveserver import ROOT
 
@@ -56,6 +64,19 @@ def settings_module(folder: Path, **names: object) -> dict[str, str]:
     lines += [f"{name} = {value!r}" for name, value in names.items()]
     (folder / "changed_settings.py").write_text("\n".join(lines) + "\n")
     return {"PYTHONPATH": f"{folder}:{ROOT}", "DJANGO_SETTINGS_MODULE": "changed_settings"}
+
+
+def command_env(folder: Path, pack: str, base: Mapping[str, str], request_timeout: float) -> dict[str, str]:
+    """The environment of a ``manage.py`` child that runs the scenario pack ``pack`` (a dotted path) alone: the
+    repository's settings (in ``folder``) with it as PERF_SCENARIOS, the shared context and no audit checks (a
+    test pack's users need neither the platform's context nor its data), requests timing out after
+    ``request_timeout`` s. ``base``'s PYTEST_* variables are left out, as tests.liveserver leaves them out of a
+    server's: the child is no test."""
+    env = {key: value for key, value in base.items() if not key.startswith("PYTEST")}
+    env.update(settings_module(folder, PERF_SCENARIOS=pack, PERF_CONTEXT="perf.load.context.SharedContext",
+                               PERF_AUDIT_CHECKS=[]))
+    env["LOCUST_REQUEST_TIMEOUT"] = str(request_timeout)
+    return env
 
 
 def superuser() -> tuple[str, str]:
@@ -134,6 +155,22 @@ def stop_from_admin(admin: Any, run: PerfRun, timeout: float = 30) -> PerfRun:
     return PerfRun.objects.get(pk=run.pk)
 
 
+def stop_and_check(admin: AdminClient, process: subprocess.Popen, label: str) -> PerfRun:
+    """Press Stop; the load ends within 2 s of the request and the run is stored aborted with its data."""
+    run = wait_until_running(label)
+    response = admin.post(f"/admin/perf/perfrun/{run.pk}/stop/")
+    assert response.status_code == 200 and f"/admin/perf/perfrun/{run.pk}/change/" in response.url
+    stdout, stderr = process.communicate(timeout=60)
+    run.refresh_from_db()
+    assert run.status == PerfRun.Status.ABORTED, stdout[-2000:] + stderr[-2000:]
+    assert run.stop_reason == f"stopped from the admin by {admin.username}"
+    assert run.stop_requested_by == admin.username and run.total_requests > 0
+    last_request = max(row.last_request_at for row in EndpointStats.objects.filter(run=run, is_aggregated=False))
+    assert (last_request - run.stop_requested_at).total_seconds() < 2.0
+    assert f"Stopped early: {run.stop_reason}" in stdout
+    return run
+
+
 def stored_run(stats: StatsRegistry | None = None, *, status: str = "completed", duration: float = 10.0,
                samples_while_running: int = 0, **fields: Any) -> PerfRun:
     """A run stored through the calls run_perf makes (perf.store.persist): ``start_run`` with ``RUN_FIELDS``
@@ -155,6 +192,59 @@ def stored_run(stats: StatsRegistry | None = None, *, status: str = "completed",
         return run
     add_samples(run, stats.samples[:samples_while_running])
     return finish_run(run, stats, status, duration, **at_end)
+
+
+# ------------------------------------------------------------------------------------------ a registry
+
+REGISTRY_START = 1_700_000_000.0  # a made registry's start: its samples' times are fixed, so its charts are too
+
+
+@dataclass(frozen=True)
+class Requests:
+    """Requests to one endpoint, recorded in order: one per response time in ``ms``, of ``size`` bytes; those
+    whose place (from 0) is in ``failing`` fail with ``error``."""
+
+    name: str
+    ms: Sequence[float]
+    method: str = "GET"
+    size: int = 100
+    failing: Collection[int] = ()
+    error: str = "HTTPError('500')"
+
+
+@dataclass(frozen=True)
+class Sampled:
+    """A sample of what was recorded before it: ``users`` running, ``at`` seconds after the registry's start."""
+
+    users: int
+    at: float
+
+
+def make_registry(*steps: Requests | Sampled, exceptions: Sequence[tuple[str, str]] = ()) -> StatsRegistry:
+    """A registry of exactly the requests a test chose, sampled where it says, in the order given; then the
+    ``exceptions`` (message, traceback) raised in users. Its start is ``REGISTRY_START``."""
+    registry = StatsRegistry(start_time=REGISTRY_START)
+    for step in steps:
+        if isinstance(step, Sampled):
+            registry.take_sample(users=step.users, now=REGISTRY_START + step.at)
+            continue
+        for place, ms in enumerate(step.ms):
+            registry.record(step.method, step.name, ms, step.size, step.error if place in step.failing else None)
+    for message, traceback in exceptions:
+        registry.record_exception(message, traceback)
+    return registry
+
+
+# ------------------------------------------------------------------------------------------ a page's answers
+
+
+def page_errors(page: str) -> list[str]:
+    """The error lines of a Django form page (each field's list and the note above the form), as a person reads
+    them: tags dropped, entities read."""
+    found = re.findall(r'<ul class="errorlist[^"]*"[^>]*>(.*?)</ul>|<p class="errornote">(.*?)</p>', page, re.DOTALL)
+    items = [re.sub(r"<[^>]+>", "", item) for field, note in found
+             for item in (re.findall(r"<li>(.*?)</li>", field, re.DOTALL) if field else [note])]
+    return [html.unescape(item).strip() for item in items]
 
 
 # ------------------------------------------------------------------------------------------ scenarios

@@ -16,29 +16,29 @@ from perf.load.stats import PERCENTILES, StatsRegistry
 from perf.models import EndpointStats, FailureStats, PerfRun, StatsSample, percentile_field
 from perf.store.persist import add_samples, finish_run, load_registry, start_run
 from tests.factories import make_user, unique
-from tests.perf.builders import stored_run
+from tests.perf.builders import Requests, Sampled, make_registry, stored_run
 
 CHANGELIST = "/admin/perf/perfrun/"
 COMPARE = f"{CHANGELIST}compare/"
 SLOW_ERROR = "HTTPError('503 Server Error: Service Unavailable')"
 
 
-def make_registry() -> StatsRegistry:
-    """A small run: three endpoints with distinct latencies, two kinds of failure, two samples."""
-    registry = StatsRegistry(start_time=1_700_000_000.0)
-    for i in range(40):
-        registry.record("GET", "/events/", 10 + i % 7, 2_000)
-    for i in range(20):
-        error = SLOW_ERROR if i % 5 == 0 else None
-        registry.record("POST", "/events/{id}/rsvp/{answer} [BOTTLENECK]", 120 + i * 3, 150, error)
-    for i in range(10):
-        error = "AssertionError('no access token')" if i == 9 else None
-        registry.record("POST", "/auth/token/pair", 300 + i, 400, error)
-    registry.take_sample(users=5, now=1_700_000_005.0)
-    registry.record("GET", "/events/", 12, 2_000)
-    registry.take_sample(users=10, now=1_700_000_010.0)
-    registry.record_exception("KeyError: 'id'", "Traceback ...\nKeyError: 'id'")
-    return registry
+# A small run: three endpoints with distinct latencies, two kinds of failure, two samples, an exception.
+SMALL_RUN = (
+    Requests("/events/", [10 + i % 7 for i in range(40)], size=2_000),
+    Requests("/events/{id}/rsvp/{answer} [BOTTLENECK]", [120 + i * 3 for i in range(20)], method="POST", size=150,
+             failing=range(0, 20, 5), error=SLOW_ERROR),
+    Requests("/auth/token/pair", [300 + i for i in range(10)], method="POST", size=400, failing={9},
+             error="AssertionError('no access token')"),
+    Sampled(users=5, at=5),
+    Requests("/events/", [12], size=2_000),
+    Sampled(users=10, at=10),
+)
+EXCEPTION = ("KeyError: 'id'", "Traceback ...\nKeyError: 'id'")
+
+
+def small_run() -> StatsRegistry:
+    return make_registry(*SMALL_RUN, exceptions=[EXCEPTION])
 
 
 def store(registry: StatsRegistry, label: str | None = None, status: str = "completed") -> PerfRun:
@@ -113,7 +113,7 @@ def test_start_run_stores_a_missing_label_as_blank(orm) -> None:
 
 
 def test_finish_run_stores_endpoints_aggregated_row_failures_and_totals(orm) -> None:
-    registry = make_registry()
+    registry = small_run()
     run = store(registry)
     assert run.status == PerfRun.Status.COMPLETED
     assert run.finished_at is not None
@@ -135,7 +135,7 @@ def test_finish_run_stores_endpoints_aggregated_row_failures_and_totals(orm) -> 
 
 
 def test_finish_run_twice_replaces_rows(orm) -> None:
-    registry = make_registry()
+    registry = small_run()
     run = store(registry)
     registry.record("GET", "/events/", 15, 2_000)
     finish_run(run, registry, "aborted", duration=12.0)
@@ -155,7 +155,7 @@ def test_finish_run_rejects_a_non_final_status_and_measured_fields(orm) -> None:
 
 
 def test_add_samples_twice_stores_each_sample_once(orm) -> None:
-    registry = make_registry()
+    registry = small_run()
     run = start_run(label=unique("run"), host="http://h/api")
     add_samples(run, registry.samples)
     add_samples(run, registry.samples)
@@ -163,7 +163,7 @@ def test_add_samples_twice_stores_each_sample_once(orm) -> None:
 
 
 def test_load_registry_gives_back_the_stored_figures(orm) -> None:
-    original = make_registry()
+    original = small_run()
     loaded = load_registry(store(original))
     assert set(loaded.entries) == set(original.entries)
     for key, entry in original.entries.items():
@@ -183,7 +183,7 @@ def test_load_registry_gives_back_the_stored_figures(orm) -> None:
 
 
 def test_loaded_registries_merge_like_the_originals(orm) -> None:
-    first, second = make_registry(), make_registry()
+    first, second = small_run(), small_run()
     merged = load_registry(store(first))
     merged.merge(load_registry(store(second)))
     first.merge(second)
@@ -196,7 +196,7 @@ def test_loaded_registries_merge_like_the_originals(orm) -> None:
 
 def test_changelist_lists_the_run(admin_client: Client) -> None:
     label = unique("list")
-    store(make_registry(), label)
+    store(small_run(), label)
     response = admin_client.get(CHANGELIST)
     assert response.status_code == 200
     assert label in response.content.decode()
@@ -204,8 +204,8 @@ def test_changelist_lists_the_run(admin_client: Client) -> None:
 
 def test_changelist_filters_by_status(admin_client: Client) -> None:
     completed, aborted = unique("completed"), unique("aborted")
-    store(make_registry(), completed)
-    store(make_registry(), aborted, status="aborted")
+    store(small_run(), completed)
+    store(small_run(), aborted, status="aborted")
     page = admin_client.get(CHANGELIST, {"status__exact": "completed"}).content.decode()
     assert completed in page
     assert aborted not in page
@@ -213,26 +213,26 @@ def test_changelist_filters_by_status(admin_client: Client) -> None:
 
 def test_changelist_searches_label(admin_client: Client) -> None:
     wanted, other = unique("needle"), unique("hay")
-    store(make_registry(), wanted)
-    store(make_registry(), other)
+    store(small_run(), wanted)
+    store(small_run(), other)
     page = admin_client.get(CHANGELIST, {"q": wanted}).content.decode()
     assert wanted in page
     assert other not in page
 
 
 def test_changelist_sorts_by_each_column(admin_client: Client) -> None:
-    store(make_registry())
+    store(small_run())
     for column in range(1, 9):
         for order in (str(column), f"-{column}"):
             assert admin_client.get(CHANGELIST, {"o": order}).status_code == 200, order
 
 
 def test_changelist_query_count_does_not_grow_with_runs(admin_client: Client) -> None:
-    store(make_registry())
+    store(small_run())
     with CaptureQueriesContext(connection) as before:
         admin_client.get(CHANGELIST)
-    store(make_registry())
-    store(make_registry())
+    store(small_run())
+    store(small_run())
     with CaptureQueriesContext(connection) as after:
         admin_client.get(CHANGELIST)
     assert len(after) == len(before)
@@ -244,7 +244,7 @@ def test_changelist_add_button_reads_new_run(admin_client: Client) -> None:
 
 
 def test_change_page_shows_endpoints_failures_and_read_only_figures(admin_client: Client) -> None:
-    run = store(make_registry())
+    run = store(small_run())
     response = admin_client.get(f"{CHANGELIST}{run.pk}/change/")
     assert response.status_code == 200
     page = response.content.decode()
@@ -269,7 +269,7 @@ def request_rows(page: str) -> dict[str, str]:
 
 
 def test_change_page_explains_bottleneck_names_once_and_never_shows_a_cross(admin_client: Client) -> None:
-    registry = make_registry()
+    registry = small_run()
     page = admin_client.get(f"{CHANGELIST}{store(registry).pk}/change/").content.decode()
     rows = request_rows(page)
     # The scenario's mark is in the name, said once: no badge repeats it, or marks the merely slow.
@@ -282,7 +282,7 @@ def test_change_page_explains_bottleneck_names_once_and_never_shows_a_cross(admi
 
 
 def test_change_page_saves_a_new_label_and_leaves_figures_alone(admin_client: Client) -> None:
-    run = store(make_registry())
+    run = store(small_run())
     url = f"{CHANGELIST}{run.pk}/change/"
     fields = form_fields(admin_client.get(url).content.decode())
     new_label = unique("renamed")
@@ -295,7 +295,7 @@ def test_change_page_saves_a_new_label_and_leaves_figures_alone(admin_client: Cl
 
 
 def test_compare_page_refuses_a_run_compared_with_itself(admin_client: Client) -> None:
-    run = store(make_registry())
+    run = store(small_run())
     response = admin_client.get(COMPARE, {"a": run.pk, "b": run.pk}, follow=True)
     assert response.redirect_chain == [(CHANGELIST, 302)]
     page = response.content.decode()

@@ -12,7 +12,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.perf import capacity_builders as cb
-from tests.perf.test_browser import (
+from tests.perf.browser import (
     BROWSER_MARKS,
     WIDTH,
     assert_nothing_scrolls_sideways,

@@ -17,8 +17,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from perf.models import PerfRun
 from perf.web.capacity_fields import SETTINGS
 from tests.factories import unique
-from tests.perf.test_browser import BROWSER_MARKS, full_page_screenshot, logged_in_chromium, superuser_email
-from tests.perf.test_browser_stages import set_value
+from tests.perf.browser import BROWSER_MARKS, full_page_screenshot, logged_in_chromium, set_value, superuser_email
 
 pytestmark = BROWSER_MARKS
 NOT_IN_A_SEARCH = ("spawn_rate", "duration", "stages", "rate_stages", "shape", "shape_parameters")

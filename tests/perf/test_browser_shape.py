@@ -13,12 +13,12 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from perf.models import PerfRun
 from tests.factories import unique
-from tests.perf.test_browser import (
+from tests.perf.browser import (
     BROWSER_MARKS,
     logged_in_chromium,
+    set_value,
     superuser_email,
 )
-from tests.perf.test_browser_stages import set_value
 
 pytestmark = BROWSER_MARKS
 SET_FIELDS = ("id_users", "id_spawn_rate", "id_duration")

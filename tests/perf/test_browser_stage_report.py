@@ -8,14 +8,14 @@ from pathlib import Path
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
-from tests.perf.staged import stored_staged_run
-from tests.perf.test_browser import (
+from tests.perf.browser import (
     BROWSER_MARKS,
     WIDTH,
     assert_nothing_scrolls_sideways,
     full_page_screenshot,
     superuser_browser,
 )
+from tests.perf.staged import stored_staged_run
 
 pytestmark = BROWSER_MARKS
 

@@ -20,14 +20,15 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from perf.models import PerfRun
 from tests.factories import unique
-from tests.perf.test_browser import (
+from tests.perf.browser import (
     BROWSER_MARKS,
     SHOTS,
     full_page_screenshot,
     logged_in_chromium,
+    set_value,
     superuser_email,
 )
-from tests.perf.test_profile_live_page import profile_json, staged_run
+from tests.perf.staged import running_staged_run, stages_profile
 
 pytestmark = BROWSER_MARKS
 SCREENSHOT_STAGES = "30s:10,1m:10,30s:30,1m:30,30s:0"
@@ -47,12 +48,6 @@ def rows(driver: WebDriver) -> list[tuple[str, str]]:
     return [(row.find_element(By.CSS_SELECTOR, ".perf-stage-duration").get_attribute("value"),
              row.find_element(By.CSS_SELECTOR, ".perf-stage-target").get_attribute("value"))
             for row in driver.find_elements(By.CSS_SELECTOR, ".perf-stage-row")]
-
-
-def set_value(driver: WebDriver, selector: str, value: str) -> None:
-    element = driver.find_element(By.CSS_SELECTOR, selector)
-    element.clear()
-    element.send_keys(value)
 
 
 def sketch_title(driver: WebDriver) -> str:
@@ -135,7 +130,7 @@ def test_build_a_three_stage_profile_with_a_preset_and_the_editor_see_its_sketch
 def test_a_staged_runs_page_shows_its_stage_the_target_and_the_boundaries(
     browser: WebDriver, live_server_process, tmp_path: Path
 ) -> None:
-    run = staged_run(unique("staged-page"), 150.0, profile_json(SCREENSHOT_STAGES), SCREENSHOT_STAGES)
+    run = running_staged_run(unique("staged-page"), 150.0, stages_profile(SCREENSHOT_STAGES), SCREENSHOT_STAGES)
     browser.get(f"{live_server_process.root}/admin/perf/perfrun/{run.pk}/change/")
     figures = browser.find_element(By.CSS_SELECTOR, "#figures").text
     assert "Stage\n4 of 5\nholding 30 users" in figures and "Left in stage\n30s" in figures, figures

@@ -19,7 +19,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from perf.analysis import noise
 from perf.models import EndpointStats, PerfPlan, PerfRun
 from tests.factories import unique
-from tests.perf.test_browser import (
+from tests.perf.browser import (
     BROWSER_MARKS,
     SHOTS,
     WIDTH,

@@ -20,7 +20,7 @@ from perf.reports.description import RunDescription
 from perf.reports.html_report import write_html
 from perf.reports.render import SECTIONS
 from tests.factories import make_user, unique
-from tests.perf.builders import stored_run
+from tests.perf.builders import Requests, Sampled, make_registry, stored_run
 
 SVG = "{http://www.w3.org/2000/svg}"
 HOST = "http://127.0.0.1:8000/api"
@@ -53,13 +53,14 @@ def series_paths(root: ET.Element) -> dict[str, list[ET.Element]]:
     return {group.get("data-series"): list(group) for group in root.iter(f"{SVG}g") if group.get("data-series")}
 
 
-def make_registry(*names: str) -> StatsRegistry:
-    registry = StatsRegistry(start_time=1_700_000_000.0)
-    for index, name in enumerate(names):
-        for i in range(30):
-            registry.record("GET", name, 5 * (index + 1) + i, 100, "HTTPError('500')" if i == 0 else None)
-        registry.take_sample(users=index + 1, now=1_700_000_000.0 + 5 * (index + 1))
-    return registry
+def endpoints(*names: str) -> StatsRegistry:
+    """30 GETs to each name in turn (5 ms slower for each next name, the first of each failing), a sample after
+    each name's with one more user."""
+    steps: list[Requests | Sampled] = []
+    for number, name in enumerate(names, 1):
+        steps += [Requests(name, [5 * number + i for i in range(30)], failing={0}),
+                  Sampled(users=number, at=5 * number)]
+    return make_registry(*steps)
 
 
 # charts
@@ -137,7 +138,7 @@ def test_charts_without_samples_say_so() -> None:
 
 
 def test_distribution_bars_account_for_every_request() -> None:
-    registry = make_registry("/events/")
+    registry = endpoints("/events/")
     root = parse(charts.distribution_chart("GET /events/", registry.total.histogram.to_json()))
     bars = next(group for group in root.iter(f"{SVG}g") if group.get("class") == "bars")
     counts = [int(re.search(r": ([\d,]+) \(", rect.find(f"{SVG}title").text)[1].replace(",", "")) for rect in bars]
@@ -167,7 +168,7 @@ def test_wrap_text_breaks_after_separators_and_keeps_every_character() -> None:
 
 
 def test_distribution_chart_has_a_legend_and_labelled_axes() -> None:
-    root = parse(charts.distribution_chart("GET /events/", make_registry("/events/").total.histogram.to_json()))
+    root = parse(charts.distribution_chart("GET /events/", endpoints("/events/").total.histogram.to_json()))
     labels = texts(root)
     assert "requests" in labels and any(label.startswith("p50 ") for label in labels)
     assert {"% of requests", "response time (ms, log scale)"} <= set(labels)
@@ -195,7 +196,7 @@ def report_meta(registry: StatsRegistry) -> dict:
 
 @pytest.fixture
 def html_report(tmp_path: Path) -> tuple[str, ET.Element]:
-    registry = make_registry("/events/", EVIL)
+    registry = endpoints("/events/", EVIL)
     path = write_html(tmp_path / "out" / "report.html", registry, 30.0, RunDescription.from_json(report_meta(registry)))
     text = path.read_text(encoding="utf-8")
     assert text.startswith("<!DOCTYPE html>\n")
@@ -263,7 +264,7 @@ def test_html_report_keeps_options_last_and_collapsed(html_report: tuple[str, ET
 
 def test_html_report_and_admin_page_share_their_section_templates(orm, tmp_path: Path) -> None:
     """The same sections, from the same templates: their headings and tables match word for word."""
-    registry = make_registry("/events/", "/auth/token/pair")
+    registry = endpoints("/events/", "/auth/token/pair")
     run = stored_run(registry, duration=30.0, label=unique("shared"), host=HOST, users=3,
                      thresholds=report_meta(registry)["thresholds"])
     client = Client()

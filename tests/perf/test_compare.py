@@ -18,7 +18,7 @@ from perf.options import parse_percent
 from platform_pack.clients import api as names
 from tests.factories import make_user, unique
 from tests.liveserver import manage, run_perf
-from tests.perf.builders import stored_run
+from tests.perf.builders import Requests, make_registry, stored_run
 
 EVENTS = "/events/"
 RSVP = "/events/{id}/rsvp/{answer} [BOTTLENECK]"
@@ -28,20 +28,16 @@ COMPARE = CHANGELIST + "compare/"
 FAILED = "HTTPError('503 Server Error')"
 
 
-def make_registry(rsvp_ms: float = 100.0, rsvp_failures: int = 0, detail_ms: float = 10.0,
-                  only: str = "/gone") -> StatsRegistry:
+def endpoints(rsvp_ms: float = 100.0, rsvp_failures: int = 0, detail_ms: float = 10.0,
+              only: str = "/gone") -> StatsRegistry:
     """Constant latencies, so every percentile is exact: /events/ 10 ms ×40, the RSVP endpoint ×30,
     a detail endpoint with too few requests to judge (×5), and one endpoint ``only`` this run has (×25)."""
-    registry = StatsRegistry(start_time=1_700_000_000.0)
-    for _ in range(40):
-        registry.record("GET", EVENTS, 10.0, 2_000)
-    for i in range(30):
-        registry.record("POST", RSVP, rsvp_ms, 150, FAILED if i < rsvp_failures else None)
-    for _ in range(5):
-        registry.record("GET", DETAIL, detail_ms, 500)
-    for _ in range(25):
-        registry.record("GET", only, 5.0, 10)
-    return registry
+    return make_registry(
+        Requests(EVENTS, [10.0] * 40, size=2_000),
+        Requests(RSVP, [rsvp_ms] * 30, method="POST", size=150, failing=range(rsvp_failures), error=FAILED),
+        Requests(DETAIL, [detail_ms] * 5, size=500),
+        Requests(only, [5.0] * 25, size=10),
+    )
 
 
 def store(registry: StatsRegistry, duration: float = 10.0, status: str = "completed", **config: Any) -> PerfRun:
@@ -58,8 +54,8 @@ def store(registry: StatsRegistry, duration: float = 10.0, status: str = "comple
 @pytest.fixture
 def pair(orm) -> tuple[PerfRun, PerfRun]:
     """Like-for-like runs; the second is three times slower on the RSVP endpoint (and on the tiny detail one)."""
-    base = store(make_registry())
-    new = store(make_registry(rsvp_ms=300.0, detail_ms=100.0, only="/health"))
+    base = store(endpoints())
+    new = store(endpoints(rsvp_ms=300.0, detail_ms=100.0, only="/health"))
     return base, new
 
 
@@ -113,35 +109,35 @@ def test_endpoints_in_one_run_only_are_noted_and_not_compared(pair) -> None:
 
 
 def test_error_rate_rising_from_zero_is_judged_in_points(orm) -> None:
-    base, new = store(make_registry()), store(make_registry(rsvp_failures=6))  # 0% → 20%
+    base, new = store(endpoints()), store(endpoints(rsvp_failures=6))  # 0% → 20%
     comparison = compare_runs(base, new)
     assert f"POST {RSVP}: error % 0.00% → 20.00% (+20.00 pt)" in comparison.regressions(10)
     assert not any("error %" in line for line in comparison.regressions(25))
 
 
 def test_error_rate_rising_from_a_base_is_judged_relatively(orm) -> None:
-    base, new = store(make_registry(rsvp_failures=3)), store(make_registry(rsvp_failures=4))  # 10% → 13.3%
+    base, new = store(endpoints(rsvp_failures=3)), store(endpoints(rsvp_failures=4))  # 10% → 13.3%
     comparison = compare_runs(base, new)
     assert any("error % 10.00% → 13.33% (+33.3%)" in line for line in comparison.regressions(30))
     assert not any("error %" in line for line in comparison.regressions(40))
 
 
 def test_falling_req_per_second_is_a_regression_under_the_same_load(orm) -> None:
-    base, new = store(make_registry(), duration=10.0), store(make_registry(), duration=20.0)
+    base, new = store(endpoints(), duration=10.0), store(endpoints(), duration=20.0)
     regressions = compare_runs(base, new).regressions(10)
     assert f"GET {EVENTS}: req/s 4.0 → 2.0 (-50.0%)" in regressions
 
 
 def test_req_per_second_is_not_judged_when_the_load_differs(orm) -> None:
-    base, new = store(make_registry(), duration=10.0), store(make_registry(), duration=20.0, users=20)
+    base, new = store(endpoints(), duration=10.0), store(endpoints(), duration=20.0, users=20)
     comparison = compare_runs(base, new)
     assert "users differ: 10 vs 20: rates are not like-for-like" in comparison.notes
     assert comparison.regressions(10) == []
 
 
 def test_each_differing_load_option_gets_one_note(orm) -> None:
-    base = store(make_registry())
-    new = store(make_registry(only="/gone"), users=20, spawn_rate=4.0, planned_duration=120.0,
+    base = store(endpoints())
+    new = store(endpoints(only="/gone"), users=20, spawn_rate=4.0, planned_duration=120.0,
                 scenarios=["EventBrowser"], user_split={"EventBrowser": 20}, seed=43, host="http://localhost:9000/api",
                 database_vendor="postgresql", options={"wait": "0.5,1"})
     notes = compare_runs(base, new).notes
@@ -155,13 +151,13 @@ def test_each_differing_load_option_gets_one_note(orm) -> None:
 
 
 def test_like_for_like_runs_have_no_notes(orm) -> None:
-    base = store(make_registry())
-    new = store(make_registry(rsvp_ms=120.0), options={"wait": "0.10, 0.20"})
+    base = store(endpoints())
+    new = store(endpoints(rsvp_ms=120.0), options={"wait": "0.10, 0.20"})
     assert compare_runs(base, new).notes == []
 
 
 def test_an_aborted_run_is_noted(orm) -> None:
-    base, new = store(make_registry()), store(make_registry(), status="aborted")
+    base, new = store(endpoints()), store(endpoints(), status="aborted")
     assert f"run {new.pk} is aborted: its figures cover only part of the planned load" in compare_runs(base, new).notes
 
 
@@ -199,8 +195,8 @@ def test_resolve_run_finds_a_run_by_id(pair) -> None:
 
 
 def test_resolve_last_is_the_newest_completed_run_and_previous_the_one_before(orm) -> None:
-    older, newer = store(make_registry()), store(make_registry())
-    store(make_registry(), status="aborted")
+    older, newer = store(endpoints()), store(endpoints())
+    store(endpoints(), status="aborted")
     assert (resolve_run("last"), resolve_run("previous")) == (newer, older)
 
 

@@ -32,7 +32,7 @@ from platform_pack.scenarios import SCENARIOS
 from tests.factories import unique
 from tests.liveserver import ROOT
 from tests.perf.builders import settings_module
-from tests.perf.test_distributed import broker_url, celery_env, worker_logs, worker_pool, workers  # noqa: F401
+from tests.perf.celery_workers import broker_url, celery_env, worker_logs, worker_pool, workers  # noqa: F401
 
 WEIGHTS = {name: cls.weight for name, cls in SCENARIOS.items()}
 

@@ -9,7 +9,6 @@ run_perf's own parser and checks (perf.cli.capacity) take the lines the page mak
 them in its words; a search started from the page is stored as a capacity run with the settings it was given.
 """
 
-import html
 import uuid
 
 import pytest
@@ -20,8 +19,7 @@ from perf.web import capacity_fields, launch
 from perf.web.run_control import NewRunForm, in_form_words
 from tests.adminclient import AdminClient, staff_client
 from tests.factories import PASSWORD, make_user
-from tests.perf.builders import stop_from_admin, superuser, wait_until_running
-from tests.perf.test_new_run_stages import errors as escaped_errors
+from tests.perf.builders import page_errors, stop_from_admin, superuser, wait_until_running
 
 ADD = "/admin/perf/perfrun/add/"
 COMMAND_LINE = "/admin/perf/perfrun/add/command-line/"
@@ -41,11 +39,6 @@ def form(host: str, label: str, **changes: str) -> dict[str, str]:
 
 def bound(limits: launch.WebLimits | None = None, **changes: str) -> NewRunForm:
     return NewRunForm({**form(HOST, "-x", **changes), "scenarios": ["EventBrowser"]}, limits=limits)
-
-
-def errors(page: str) -> list[str]:
-    """The page's error lines, as a person reads them (a threshold's "<" too)."""
-    return [html.unescape(line) for line in escaped_errors(page)]
 
 
 def field_errors(page: NewRunForm) -> dict[str, list[str]]:
@@ -192,7 +185,7 @@ def test_run_perfs_own_parser_and_checks_take_the_lines_the_page_makes(orm) -> N
 def test_what_the_page_leaves_to_run_perf_is_refused_in_the_pages_words(admin, live_server_process, changes,
                                                                         message) -> None:
     page = admin.post(ADD, form(live_server_process.url, "left-to-run-perf", **changes))
-    assert errors(page.text) == [message], errors(page.text)
+    assert page_errors(page.text) == [message], page_errors(page.text)
     assert not PerfRun.objects.filter(label="left-to-run-perf").exists()
 
 
@@ -226,7 +219,7 @@ def test_a_user_who_may_only_add_runs_cannot_start_a_search_beyond_the_pages_lim
          "bounds a search's ceiling in iterations a second too); larger searches start from the command line."),
     ):
         page = adder.post(ADD, form(live_server_process.url, label, run_anyway="on", **changes))
-        assert page.status_code == 200 and errors(page.text) == [message], (changes, errors(page.text))
+        assert page.status_code == 200 and page_errors(page.text) == [message], (changes, page_errors(page.text))
     # Nothing started: no run stored, no start reserved.
     assert not PerfRun.objects.filter(label=label).exists()
     assert not Launch.objects.filter(requested_by=adder.username).exists()
@@ -235,8 +228,9 @@ def test_a_user_who_may_only_add_runs_cannot_start_a_search_beyond_the_pages_lim
 def test_a_search_without_thresholds_is_refused_by_the_page_first(admin, live_server_process) -> None:
     page = admin.post(ADD, form(live_server_process.url, "no-thresholds", thresholds=""))
     # The page's own message alone, before run_perf's parser or checks are asked.
-    assert errors(page.text) == ["Find capacity needs at least one threshold: each step passes while they all hold, "
-                                 "e.g. p95<500ms."], errors(page.text)
+    assert page_errors(page.text) == [
+        "Find capacity needs at least one threshold: each step passes while they all hold, e.g. p95<500ms."
+    ], page_errors(page.text)
     assert not PerfRun.objects.filter(label="no-thresholds").exists()
 
 
@@ -278,7 +272,7 @@ def test_a_search_started_from_the_page_is_stored_as_a_capacity_run(seeded, quie
     started = admin.post(ADD, form(live_server_process.url, label, start_load="1", max_load="2", settle="1s",
                                    hold="2s", budget="30s", thresholds="p95<5s", run_anyway="on"))
     run = PerfRun.objects.filter(label=label).first()
-    assert run is not None, errors(started.text)
+    assert run is not None, page_errors(started.text)
     try:
         assert started.url.endswith(f"/admin/perf/perfrun/{run.pk}/change/")
         assert run.kind == "capacity", run.kind

@@ -17,8 +17,7 @@ from perf.options import MAX_RATE, parse_stages
 from perf.web import launch
 from perf.web.run_control import NewRunForm
 from tests.adminclient import AdminClient
-from tests.perf.builders import poll, superuser
-from tests.perf.test_new_run_stages import errors
+from tests.perf.builders import page_errors, poll, superuser
 
 ADD = "/admin/perf/perfrun/add/"
 
@@ -61,7 +60,7 @@ def test_a_shape_with_parameters_becomes_the_command_lines_shape_and_the_run_fol
     label = f"shaped-{uuid.uuid4().hex[:8]}"
     started = admin.post(ADD, form(live_server_process.url, label))
     run = PerfRun.objects.filter(label=label).first()
-    assert run is not None, errors(started.text)
+    assert run is not None, page_errors(started.text)
     assert started.url.endswith(f"/admin/perf/perfrun/{run.pk}/change/")
     # The launched command line: --shape with the spaces dropped, and none of -u, -r, -t (the shape sets them).
     assert (run.options["shape"], run.options["users"], run.options["spawn_rate"], run.options["duration"]) == (
@@ -82,7 +81,7 @@ def test_bad_parameters_give_run_perfs_message_in_the_pages_words(admin, live_se
         parse_shape(f"step:{parameters}")
     expected = str(refused.value).replace("--shape", "Shape") + "."
     page = admin.post(ADD, form(live_server_process.url, "bad-shape", shape_parameters=parameters))
-    assert page.status_code == 200 and errors(page.text) == [expected], (expected, errors(page.text))
+    assert page.status_code == 200 and page_errors(page.text) == [expected], (expected, page_errors(page.text))
     assert "--" not in page.text.split('id="new-run"')[1].split("</form>")[0].replace("<!--", "").replace("-->", "")
     assert not PerfRun.objects.filter(label="bad-shape").exists()
 
@@ -98,7 +97,7 @@ def test_a_shape_keeps_to_the_pages_limits(admin, live_server_process) -> None:
     ]
     for shape, parameters, message in cases:
         page = admin.post(ADD, form(live_server_process.url, "shape-limits", shape=shape, shape_parameters=parameters))
-        assert errors(page.text) == [message], errors(page.text)
+        assert page_errors(page.text) == [message], page_errors(page.text)
     # Within them: soak's hold and ramps shortened to fit the hour.
     fits = NewRunForm({**form(live_server_process.url, "x", shape="soak", shape_parameters="users=10,ramp=1m,hold=50m"),
                        "scenarios": ["EventBrowser"]})
@@ -117,7 +116,7 @@ def test_two_load_profiles_at_once_are_refused_with_one_message(admin, live_serv
                                                                   "one load profile."),
     ):
         page = admin.post(ADD, form(live_server_process.url, "two-profiles", **given))
-        assert errors(page.text) == [message], (given, errors(page.text))
+        assert page_errors(page.text) == [message], (given, page_errors(page.text))
     assert not PerfRun.objects.filter(label="two-profiles").exists()
 
 
@@ -127,10 +126,11 @@ def test_the_fields_a_shape_sets_are_refused_beside_it_and_parameters_need_a_sha
     for given in ({"users": "2", "spawn_rate": "10", "duration": "3m"}, {"users": "2"}, {"spawn_rate": "1"},
                   {"duration": "3m"}):
         page = admin.post(ADD, form(live_server_process.url, "shape-both", **given))
-        assert errors(page.text) == [message], (given, errors(page.text))
+        assert page_errors(page.text) == [message], (given, page_errors(page.text))
     page = admin.post(ADD, form(live_server_process.url, "shape-both", shape="", users="2", spawn_rate="1",
                                 duration="1m"))
-    assert errors(page.text) == ["Shape parameters need a Shape: pick one, or leave them empty."], errors(page.text)
+    needs_a_shape = "Shape parameters need a Shape: pick one, or leave them empty."
+    assert page_errors(page.text) == [needs_a_shape], page_errors(page.text)
     assert not PerfRun.objects.filter(label="shape-both").exists()
 
 
@@ -179,7 +179,7 @@ def test_rate_stages_start_an_open_model_run_on_the_users_pool(admin, live_serve
     started = admin.post(ADD, form(live_server_process.url, label, shape="", shape_parameters="", wait="",
                                    rate_stages="2s:6, 2s:0", users="3"))
     run = PerfRun.objects.filter(label=label).first()
-    assert run is not None, errors(started.text)
+    assert run is not None, page_errors(started.text)
     assert (run.options["rate_stages"], run.options["users"], run.options["spawn_rate"]) == ("2s:6,2s:0", 3, None)
     assert run.profile["kind"] == "rate" and [span["end"] for span in run.profile["spans"]] == [2, 4]
     run = finished(run.pk)
@@ -194,13 +194,13 @@ def test_bad_rate_stages_give_the_command_lines_message_in_the_pages_words(admin
     expected = str(refused.value).replace("--rate-stages", "Rate stages") + "."
     page = admin.post(ADD, form(live_server_process.url, "bad-rate", shape="", shape_parameters="", users="3",
                                 rate_stages=rate_stages))
-    assert errors(page.text) == [expected], (expected, errors(page.text))
+    assert page_errors(page.text) == [expected], (expected, page_errors(page.text))
 
 
 def test_rate_stages_need_their_pool_and_set_the_rest(admin, live_server_process) -> None:
     def refused(**changes: str) -> list[str]:
         fields = {"shape": "", "shape_parameters": "", "rate_stages": "30s:2", **changes}
-        return errors(admin.post(ADD, form(live_server_process.url, "rate-fields", **fields)).text)
+        return page_errors(admin.post(ADD, form(live_server_process.url, "rate-fields", **fields)).text)
 
     assert refused() == ["With Rate stages, Users is the pool the iterations run on: give it."]
     assert refused(users="3", duration="1m") == refused(users="3", spawn_rate="2") == [

@@ -1,31 +1,21 @@
 """The New run page's Stages field, over real HTTP as a browser without JavaScript sends it: accepted stages become
 ``--stages=TEXT`` on the command line the page starts, bad ones give the command line's own message in the page's
 words (perf.options.parse_stages, "Stages" for "--stages"), the page's limits hold for the stages' peak and total,
-and Users, Spawn rate or Duration sent with stages are refused with one message.
-
-Until ``run_perf`` knows ``--stages`` (issue 20's engine side, another branch), the command line the page built is
-checked through the command's own parser, which then refuses it and names it whole; once it knows it, the run it
-starts is checked instead, and stopped.
+and Users, Spawn rate or Duration sent with stages are refused with one message; the run accepted stages start is
+checked, and stopped.
 """
 
-import re
 import uuid
 
 import pytest
-from django.core.management import load_command_class
 
 from perf.models import PerfRun
 from perf.options import parse_stages
 from perf.web.run_control import NewRunForm
 from tests.adminclient import AdminClient
-from tests.perf.builders import stop_from_admin, superuser, wait_until_running
+from tests.perf.builders import page_errors, stop_from_admin, superuser, wait_until_running
 
 ADD = "/admin/perf/perfrun/add/"
-
-
-def run_perf_knows_stages() -> bool:
-    parser = load_command_class("perf", "run_perf").create_parser("manage.py", "run_perf")
-    return "--stages" in parser._option_string_actions
 
 
 def form(host: str, label: str, **changes: str) -> dict[str, str]:
@@ -36,32 +26,16 @@ def form(host: str, label: str, **changes: str) -> dict[str, str]:
     return fields
 
 
-def errors(page: str) -> list[str]:
-    """The page's error lines, as a person reads them."""
-    found = re.findall(r'<ul class="errorlist[^"]*"[^>]*>(.*?)</ul>|<p class="errornote">(.*?)</p>', page, re.DOTALL)
-    items = [re.sub(r"<[^>]+>", "", item) for field, note in found
-             for item in (re.findall(r"<li>(.*?)</li>", field, re.DOTALL) if field else [note])]
-    return [item.replace("&#x27;", "'").replace("&quot;", '"').replace("&gt;", ">").strip() for item in items]
-
-
 @pytest.fixture
 def admin(orm, live_server_process) -> AdminClient:
     return AdminClient(live_server_process.root).login(*superuser())
 
 
-def test_accepted_stages_become_the_command_lines_stages(admin, live_server_process, request) -> None:
+def test_accepted_stages_become_the_command_lines_stages(seeded, quiet, admin, live_server_process) -> None:
     label = f"staged-{uuid.uuid4().hex[:8]}"
-    if not run_perf_knows_stages():
-        page = admin.post(ADD, form(live_server_process.url, label))
-        # run_perf's own parser read the command line the page built: the stages, spaces dropped, as one value.
-        assert errors(page.text) == ["unrecognized arguments: Stages=30s:2,1m:2,30s:0"], errors(page.text)
-        assert not PerfRun.objects.filter(label=label).exists()
-        return
-    request.getfixturevalue("seeded")
-    request.getfixturevalue("quiet")
     started = admin.post(ADD, form(live_server_process.url, label))
     run = PerfRun.objects.filter(label=label).first()
-    assert run is not None, errors(started.text)
+    assert run is not None, page_errors(started.text)
     try:
         assert started.url.endswith(f"/admin/perf/perfrun/{run.pk}/change/")
         assert run.profile["kind"] == "users" and [span["end"] for span in run.profile["spans"]] == [30, 90, 120]
@@ -90,7 +64,7 @@ def test_bad_stages_give_the_command_lines_message_in_the_pages_words(admin, liv
     expected = str(refused.value).replace("--stages", "Stages") + "."
     page = admin.post(ADD, form(live_server_process.url, "bad-stages", stages=stages))
     # The parser's message alone: Users, Spawn rate and Duration are not asked for when stages are.
-    assert page.status_code == 200 and errors(page.text) == [expected], (expected, errors(page.text))
+    assert page.status_code == 200 and page_errors(page.text) == [expected], (expected, page_errors(page.text))
     assert "--" not in page.text.split('id="new-run"')[1].split("</form>")[0].replace("<!--", "").replace("-->", "")
     assert not PerfRun.objects.filter(label="bad-stages").exists()
 
@@ -104,7 +78,7 @@ def test_stages_keep_to_the_pages_limits(admin, live_server_process) -> None:
     ]
     for stages, message in cases:
         page = admin.post(ADD, form(live_server_process.url, "staged-limits", stages=stages))
-        assert errors(page.text) == [message], errors(page.text)
+        assert page_errors(page.text) == [message], page_errors(page.text)
     assert not PerfRun.objects.filter(label="staged-limits").exists()
 
 
@@ -114,8 +88,8 @@ def test_users_spawn_rate_or_duration_with_stages_are_refused_with_one_message(a
     for given in ({"users": "2", "spawn_rate": "10", "duration": "3m"}, {"users": "2"}, {"duration": "3m"},
                   {"spawn_rate": "1"}):
         page = admin.post(ADD, form(live_server_process.url, "staged-both", **given))
-        assert errors(page.text) == [message], (given, errors(page.text))
+        assert page_errors(page.text) == [message], (given, page_errors(page.text))
     # Without stages each of the three is needed, as before.
     page = admin.post(ADD, form(live_server_process.url, "staged-both", stages="", duration="3m"))
-    assert errors(page.text) == ["This field is required."] * 2, errors(page.text)
+    assert page_errors(page.text) == ["This field is required."] * 2, page_errors(page.text)
     assert not PerfRun.objects.filter(label="staged-both").exists()

@@ -7,62 +7,24 @@ Runs are stored as run_perf stores them (perf.store.persist). The samples' targe
 ``StatsSample.target`` here, as the engine writes them with each sample (issue 20's engine side).
 """
 
-import dataclasses
 import re
-import time
-from datetime import timedelta
 
 import pytest
-from django.utils import timezone
 
-from perf.load.profile import StagedProfile
 from perf.load.stats import StatsRegistry
-from perf.models import PerfRun, StatsSample
-from perf.options import parse_stages
+from perf.models import PerfRun
 from perf.reports.description import stored_profile
 from perf.reports.profile_view import ProfileView
-from perf.store.persist import finish_run, save_progress, start_run
+from perf.store.persist import finish_run
 from tests.adminclient import AdminClient
 from tests.factories import PASSWORD, make_user, unique
+from tests.perf.staged import STAGES, running_staged_run, stages_profile
 
 CHANGELIST = "/admin/perf/perfrun/"
-STAGES = "10s:4,20s:4,10s:0"  # 0 → 4 users over 10 s, hold 20 s, back to 0 over 10 s
 
 
 def text(markup: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", markup)).replace("&#x27;", "'").strip()
-
-
-def profile_json(stages: str) -> dict:
-    """``PerfRun.profile`` as the models' comment lays it out."""
-    profile = StagedProfile(parse_stages(stages))
-    return {"kind": "users", "source": "stages", "text": stages, "shape": None, "params": {},
-            "spans": [dataclasses.asdict(span) for span in profile.spans()]}
-
-
-def staged_run(label: str, elapsed: float, profile: object, stages: str = STAGES) -> PerfRun:
-    """A run ``elapsed`` seconds in, that has followed ``stages`` so far: a sample every 2 s with its users and its
-    target, requests in proportion to the users. Its start and last progress write are set so that the page's
-    elapsed time is exactly ``elapsed``."""
-    staged = StagedProfile(parse_stages(stages))
-    start = time.time() - elapsed
-    stats = StatsRegistry(start_time=start)
-    for tick in range(1, int(elapsed // 2) + 1):
-        users = round(staged.target(max(2.0 * tick - 3.0, 0.0)) or 0)  # starting users takes the runner a moment
-        for i in range(2 * users + 1):
-            stats.record("GET", "/events/", 5 + i % 20 + users, 200)
-            stats.record("GET", "/events/{id}/my-status [BOTTLENECK]", 20 + i % 40 + 2 * users, 200)
-        stats.take_sample(users=users, now=start + 2.0 * tick)
-    peak = round(staged.peak)
-    run = start_run(label=label, host="http://127.0.0.1:8000/api", users=peak, spawn_rate=1.0,
-                    planned_duration=staged.duration, scenarios=["EventBrowser"], user_split={"EventBrowser": peak},
-                    profile=profile)
-    save_progress(run, stats, elapsed)
-    for sample in StatsSample.objects.filter(run=run):
-        StatsSample.objects.filter(pk=sample.pk).update(target=staged.target(sample.elapsed))
-    began = timezone.now() - timedelta(seconds=elapsed)
-    PerfRun.objects.filter(pk=run.pk).update(started_at=began, heartbeat_at=began + timedelta(seconds=elapsed))
-    return run
 
 
 @pytest.fixture
@@ -79,14 +41,14 @@ def live(admin: AdminClient, run: PerfRun) -> dict:
 
 
 def test_the_live_page_shows_the_stage_under_way_its_target_and_the_time_left(admin: AdminClient) -> None:
-    holding = staged_run(unique("staged-hold"), 15.0, profile_json(STAGES))
+    holding = running_staged_run(unique("staged-hold"), 15.0, stages_profile(STAGES))
     shown = text(live(admin, holding)["figures"])
     assert "Stage 2 of 3 holding 4 users" in shown, shown
     assert "Target now 4 users" in shown and "Left in stage 15s of 20s" in shown, shown
     # The page as first loaded says the same as its live updates.
     assert "Stage 2 of 3 holding 4 users" in text(admin.get(f"{CHANGELIST}{holding.pk}/change/").text)
 
-    ramping = staged_run(unique("staged-ramp"), 6.0, profile_json(STAGES))
+    ramping = running_staged_run(unique("staged-ramp"), 6.0, stages_profile(STAGES))
     shown = text(live(admin, ramping)["figures"])
     assert "Stage 1 of 3 ramping 0 → 4 users" in shown, shown
     assert "Target now 2 users" in shown and "Left in stage 4.0s of 10s" in shown, shown
@@ -97,7 +59,7 @@ def test_the_live_page_shows_the_stage_under_way_its_target_and_the_time_left(ad
 
 
 def test_the_charts_show_the_target_beside_the_users_and_mark_where_stages_began(admin: AdminClient) -> None:
-    run = staged_run(unique("staged-charts"), 16.0, profile_json(STAGES))
+    run = running_staged_run(unique("staged-charts"), 16.0, stages_profile(STAGES))
     charts = live(admin, run)["charts"]
     svgs = re.findall(r"<svg.*?</svg>", charts, re.DOTALL)
     users = next(svg for svg in svgs if "<title>Users</title>" in svg)
@@ -114,8 +76,9 @@ def test_the_charts_show_the_target_beside_the_users_and_mark_where_stages_began
 
 
 def test_a_run_without_a_usable_profile_shows_no_stage_and_still_shows(admin: AdminClient) -> None:
-    plain = staged_run(unique("unstaged"), 15.0, None)
-    broken = staged_run(unique("broken-profile"), 15.0, {"kind": "users", "spans": [{"index": 0, "start": "soon"}]})
+    plain = running_staged_run(unique("unstaged"), 15.0, None)
+    broken = running_staged_run(unique("broken-profile"), 15.0,
+                                {"kind": "users", "spans": [{"index": 0, "start": "soon"}]})
     for run in (plain, broken):
         sections = live(admin, run)
         assert "Stage" not in text(sections["figures"]) and "Elapsed" in text(sections["figures"])
@@ -124,7 +87,7 @@ def test_a_run_without_a_usable_profile_shows_no_stage_and_still_shows(admin: Ad
 
 
 def test_the_stage_at_each_moment_follows_the_stored_spans() -> None:
-    view = ProfileView.of(stored_profile(profile_json(STAGES)), [])
+    view = ProfileView.of(stored_profile(stages_profile(STAGES)), [])
     assert view is not None and view.boundaries == (10.0, 30.0)
     assert [(now.span.index, now.target, now.left) for now in map(view.now, (0.0, 5.0, 10.0, 35.0))] == [
         (0, 0.0, 10.0), (0, 2.0, 5.0), (1, 4.0, 20.0), (2, 2.0, 5.0)]

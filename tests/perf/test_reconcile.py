@@ -720,20 +720,6 @@ class Visitor(User):
 BACKEND_PACK = [Visitor]
 
 
-def command_env(folder: Path, pack: str, base: dict[str, str], timeout: float) -> dict[str, str]:
-    """The environment of a manage.py child whose settings are the repository's with ``pack`` as PERF_SCENARIOS."""
-    (folder / "reconcile_settings.py").write_text(
-        "from settings_perf import *  # noqa: F403\n"
-        f"PERF_SCENARIOS = {pack!r}\n"
-        "PERF_CONTEXT = 'perf.load.context.SharedContext'\n"
-        "PERF_AUDIT_CHECKS = []\n"
-    )
-    env = {key: value for key, value in base.items() if not key.startswith("PYTEST")}
-    env.update({"PYTHONPATH": f"{folder}:{ROOT}", "DJANGO_SETTINGS_MODULE": "reconcile_settings",
-                "LOCUST_REQUEST_TIMEOUT": str(timeout)})
-    return env
-
-
 def manage_py(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=90)
@@ -756,7 +742,10 @@ def perf_reconcile(env: dict[str, str], requests: Path, access_log: Path, summar
 
 @pytest.mark.slow
 def test_run_perf_with_a_request_log_then_perf_reconcile(tmp_path):
-    env = command_env(tmp_path, f"{__name__}.COMMAND_PACK", dict(os.environ), TIMEOUT)
+    # Imported here, not at the top: the drive's child imports this module for its scenarios, without Django.
+    from tests.perf.builders import command_env
+
+    env = command_env(tmp_path, f"{__name__}.COMMAND_PACK", os.environ, TIMEOUT)
     env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'unused.sqlite3'}"  # --no-save --no-audit: never opened
 
     with fault_target(tmp_path, "--seed", "9", "--close-rate", "0.1", "--drop-rate", "0.1") as target:
@@ -777,6 +766,8 @@ def test_run_perf_with_a_request_log_then_perf_reconcile(tmp_path):
 @pytest.mark.slow
 def test_a_run_against_gunicorn_reconciles_with_gunicorns_own_access_log(django_db_setup, live_env, tmp_path):
     """The real server and its real log format (gunicorn.conf.py), on this pass's database: 200s, 404s, 401s."""
+    from tests.perf.builders import command_env  # as above: not at the top
+
     access_log = tmp_path / "gunicorn-access.log"
     server = LiveServer(env=live_env, port=free_port(), log_path=tmp_path / "gunicorn.log")
     server.start(2, 2, "--access-logfile", str(access_log))

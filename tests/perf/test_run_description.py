@@ -38,7 +38,7 @@ from perf.reports.description import (
 from perf.store.persist import start_run
 from tests.adminclient import AdminClient
 from tests.liveserver import manage, start_run_perf
-from tests.perf.test_run_control import superuser, wait_until_running
+from tests.perf.builders import superuser, wait_until_running
 
 # Keys holding epoch seconds that the database stores to the microsecond.
 MOMENTS = {"timestamp", "first_request_at", "last_request_at", "first_seen", "last_seen", "started_at",

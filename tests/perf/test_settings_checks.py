@@ -17,6 +17,7 @@ from perf.checks import PACK_LOADERS, check_settings
 from perf.conf import SETTINGS, perf_settings
 from perf.web import launch
 from tests.liveserver import ROOT, manage, run_perf
+from tests.perf.builders import settings_module
 
 NOT_A_CALLABLE = 42
 
@@ -108,14 +109,6 @@ def test_a_project_without_base_dir_is_told_to_set_the_file_settings(settings):
     }
 
 
-def _settings_module(tmp_path: Path, **names: object) -> dict[str, str]:
-    """A settings module that is the repository's with some PERF_* names changed; its environment."""
-    lines = ["from settings_perf import *  # noqa: F403"]
-    lines += [f"{name} = {value!r}" for name, value in names.items()]
-    (tmp_path / "checked_settings.py").write_text("\n".join(lines) + "\n")
-    return {"PYTHONPATH": f"{tmp_path}:{ROOT}", "DJANGO_SETTINGS_MODULE": "checked_settings"}
-
-
 def test_manage_py_check_lists_every_wrong_setting_with_its_id(live_env):
     env = {**live_env, "PERF_LOST_AFTER": "-1", "PERF_LAUNCH_VIA": "thread", "PERF_WEB_MAX_USERS": "lots"}
     result = manage("check", env=env, check=False)
@@ -141,7 +134,7 @@ def test_manage_py_check_lists_every_wrong_setting_with_its_id(live_env):
      "Module \"platform_pack.context\" does not define a \"Nothing\" attribute/class (perf.E002)"),
 ])
 def test_run_perf_with_a_wrong_setting_is_one_line_and_exit_2(live_env, tmp_path, env_names, module_names, line):
-    env = {**live_env, **env_names, **(_settings_module(tmp_path, **module_names) if module_names else {})}
+    env = {**live_env, **env_names, **(settings_module(tmp_path, **module_names) if module_names else {})}
     result = run_perf(env, "--users", "1", "--duration", "1s", "--host", "http://127.0.0.1:9/api", "--no-save")
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stderr.strip().splitlines() == [line] and result.stdout == ""

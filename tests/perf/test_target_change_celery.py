@@ -1,6 +1,6 @@
 """A change of target from the live page reaches Celery shards: each reads it from the run's row with its
 heartbeat and follows its part, so the shards' users add up to the new target (the broker and workers of
-tests/perf/test_distributed.py)."""
+tests/perf/celery_workers.py)."""
 
 import subprocess
 
@@ -10,13 +10,13 @@ from perf.models import PerfRun, ShardReport
 from tests.adminclient import AdminClient
 from tests.factories import unique
 from tests.liveserver import ROOT
-from tests.perf import test_distributed
+from tests.perf import celery_workers
 from tests.perf.builders import poll, superuser, wait_until_running
-from tests.perf.test_distributed import run_perf_args, wait_for_shards, worker_logs
+from tests.perf.celery_workers import run_perf_args, wait_for_shards, worker_logs
 
-# That module's broker, workers and seeded database, for this module too.
-broker_url, celery_env, seeded = test_distributed.broker_url, test_distributed.celery_env, test_distributed.seeded
-worker_pool, workers = test_distributed.worker_pool, test_distributed.workers
+# The broker, the workers and the seeded database, as this module's fixtures.
+broker_url, celery_env, seeded = celery_workers.broker_url, celery_workers.celery_env, celery_workers.seeded
+worker_pool, workers = celery_workers.worker_pool, celery_workers.workers
 
 pytestmark = pytest.mark.slow
 
