@@ -4,8 +4,7 @@ test_run_perf.py)."""
 
 from typing import ClassVar
 
-from perf.load.profile import StageSpan
-from perf.load.shapes import ParameterKind, SpanShape
+from perf import ParameterKind, SpanShape, StageSpan
 
 
 class Arrivals(SpanShape):
