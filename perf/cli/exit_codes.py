@@ -19,9 +19,9 @@ THRESHOLD = 3  # a --threshold was breached
 REGRESSION = 4  # --fail-on-regression found a regression
 AUDIT = 5  # the data-integrity audit found a broken invariant
 NOT_STORED = 6  # the database refused the run's final save: its summary went to a file instead
+GENERATOR_LIMIT = 7  # run_perf --find-capacity: the generator, not the server, was the limit; no capacity is reported
 
 
 def for_signal(signum: int) -> int:
     """128 + N, as shells report a process ended by signal N: 129 for SIGHUP, 130 for SIGINT, 143 for SIGTERM."""
     return 128 + signum
-GENERATOR_LIMIT = 7  # run_perf --find-capacity: the generator, not the server, was the limit; no capacity is reported
