@@ -143,6 +143,21 @@ def test_each_layer_of_perf_imports_only_what_is_below_it(layer: str) -> None:
     assert offending_imports(paths, LAYER_RULES[layer]) == {}
 
 
+# The only modules of the command line the admin may read: the parser and checks of the command it will start.
+WEB_READS_OF_CLI = ("perf.cli.invocation", "perf.cli.profiles")
+
+
+def test_the_admin_reads_of_the_command_line_only_what_checks_a_command() -> None:
+    """The web side starts a run as a process of its own (docs/architecture.md): of ``perf.cli`` it may read the
+    parser and checks of the command line it will start, nothing else. An allow-list, where LAYER_RULES' entry for
+    ``perf/web`` names what it must never reach, so a new module of ``perf.cli`` is refused until it is judged."""
+    paths = [*sorted((ROOT / "perf" / "web").rglob("*.py")), ROOT / "perf" / "admin.py"]
+    read = {f"{path.relative_to(ROOT)}: {found.module}" for path in paths for found in imports(path)
+            if within(found.module, ("perf.cli",)) and not within(found.module, WEB_READS_OF_CLI)
+            and not (found.module == "perf.cli" and set(found.names) <= {"invocation", "profiles"})}
+    assert read == set()
+
+
 def test_perf_reaches_its_engine_by_module_not_through_the_public_names() -> None:
     """``from perf import Check`` inside perf/ would hide an arrow to ``perf.analysis`` from the rules above (the
     public names are loaded by name, at run time): perf's own modules import each name from where it lives."""
