@@ -6,7 +6,10 @@ failures is not 0 %), durations read like ``2m 30s``. A missing figure is a dash
 """
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from perf.reports.description import NoiseVerdict
 
 MISSING = "—"
 
@@ -79,16 +82,18 @@ def plural(number: int | float | None, word: str, words: str = "") -> str:
     return f"{count(number)} {word if round(number) == 1 else words or word + 's'}"
 
 
-def noise_line(verdict: dict[str, Any]) -> str:
-    """``GET /x p95 640 ms: regressed (history 300 ± 30 ms over 12 runs)``: a noise verdict and what decided it."""
-    unit = " ms" if verdict.get("metric") == "p95" else "%"
+def noise_line(verdict: "NoiseVerdict") -> str:
+    """``GET /x p95 640.0 ms: regressed (history 300.0 ± 30.0 ms over 12 runs)``: a noise verdict and what decided it.
+    One decimal, as ``perf.analysis.noise`` prints the verdicts at the end of the run: a band is often narrower
+    than a millisecond."""
+    unit = " ms" if verdict.metric == "p95" else "%"
 
-    def number(value: Any) -> str:
-        return f"{value:.1f}{unit}" if isinstance(value, int | float) else "—"
+    def number(value: float | None) -> str:
+        return MISSING if value is None else f"{value:.1f}{unit}"
 
-    text = f"{verdict.get('endpoint')} {verdict.get('metric')} {number(verdict.get('value'))}: {verdict.get('verdict')}"
-    if isinstance(verdict.get("median"), int | float):
-        band = verdict.get("band") if isinstance(verdict.get("band"), int | float) else 0.0
-        text += (f" (history {verdict['median']:.1f} ± {band:.1f}{unit} over {verdict.get('history')} "
-                 f"run{'' if verdict.get('history') == 1 else 's'})")
+    text = f"{verdict.endpoint} {verdict.metric} {number(verdict.value)}: {verdict.verdict}"
+    if verdict.median is not None:
+        band = verdict.band or 0.0
+        text += (f" (history {verdict.median:.1f} ± {band:.1f}{unit} over {verdict.history} "
+                 f"run{'' if verdict.history == 1 else 's'})")
     return text

@@ -38,6 +38,7 @@ from perf.reports.description import (
 from perf.store.persist import start_run
 from tests.adminclient import AdminClient
 from tests.liveserver import manage, start_run_perf
+from tests.perf import capacity_builders as cb
 from tests.perf.test_run_control import superuser, wait_until_running
 
 # Keys holding epoch seconds that the database stores to the microsecond.
@@ -169,11 +170,44 @@ def test_a_summary_written_before_the_description_is_read_with_its_unsaved_row_a
     ({"thresholds": [{"ok": "yes"}]}, "meta.thresholds[0].ok is 'yes', not bool"),
     ({"scenarios": "EventBrowser"}, "meta.scenarios is 'EventBrowser', not list"),
     ([], "meta is [], not an object"),
+    # The stored layouts the reports read (typed, leniently) are checked where a summary comes in.
+    ({"stages": [{"name": "stage 1", "requests": "many"}]}, "meta.stages[0].requests is 'many', not int or float"),
+    ({"stages": [{"thresholds": [{"ok": "yes"}]}]}, "meta.stages[0].thresholds[0].ok is 'yes', not bool"),
+    ({"capacity": {"steps": [{"load": 10, "p95": "slow"}]}}, "meta.capacity.steps[0].p95 is 'slow', not int or float"),
+    ({"capacity": {"usl": {"shown": "yes"}}}, "meta.capacity.usl.shown is 'yes', not bool"),
+    ({"noise": {"verdicts": [3]}}, "meta.noise.verdicts[0] is 3, not an object"),
 ])
 def test_a_meta_of_the_wrong_shape_is_one_line_naming_the_key(meta: Any, message: str) -> None:
     with pytest.raises(ValueError) as raised:
         RunDescription.from_json(meta)
     assert str(raised.value) == message
+
+
+def test_the_reports_read_the_stored_layouts_typed_and_a_row_edited_by_hand_as_missing_figures() -> None:
+    """``stage_results``, ``capacity_result`` and ``noise_result``: what the reports read, never the JSON; a value
+    that is not what the run stores reads as missing (the page shows a dash and opens), an item that is not an
+    object is left out."""
+    search = cb.found_search()
+    run = RunDescription(
+        kind="capacity", capacity=search,
+        stages=({"index": 1, "name": "stage 2 (4 → 4)", "requests": 30, "p95": "slow",
+                 "thresholds": [{"expression": "p95<100ms", "ok": True}, {"ok": "yes"}, 7]},),
+        noise={"plan": "nightly", "fail_on_regression": False, "verdicts": [
+            {"endpoint": "GET /x/", "metric": "p95", "verdict": "regressed", "value": 640.0, "history": 5}, 3]})
+    (stage,) = run.stage_results
+    assert (stage.index, stage.name, stage.requests, stage.p95) == (1, "stage 2 (4 → 4)", 30, None)
+    assert [verdict.expression for verdict in stage.thresholds] == ["p95<100ms"]
+    found = run.capacity_result
+    assert found is not None and (found.status, found.unit, len(found.steps)) == ("found", "users", 8)
+    assert (found.capacity.load, found.first_failing.load) == (47, 50)
+    assert found.usl.shown and found.usl.lam == 10.0 and found.broke_first.breakdown.queue_ms == 467.0
+    assert found.steps[4].verdicts[0].line == search["steps"][4]["verdicts"][0]["line"]
+    noise = run.noise_result
+    assert noise is not None and not noise.fail_on_regression and len(noise.verdicts) == 1
+    assert (noise.verdicts[0].verdict, noise.verdicts[0].value, noise.verdicts[0].history) == ("regressed", 640.0, 5)
+    # The JSON itself goes to the files whole, keys the reports never read included.
+    assert run.as_json()["capacity"] == search and "endpoints" in run.as_json()["capacity"]["steps"][0]
+    assert RunDescription(kind="capacity", capacity={"steps": "many"}).capacity_result.steps == ()
 
 
 @pytest.mark.slow
