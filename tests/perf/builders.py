@@ -14,8 +14,9 @@ from typing import Any, TypeVar
 
 from perf.load.stats import StatsRegistry
 from perf.load.user import StopUser, User, constant, task
-from perf.models import PerfRun, StatsSample
+from perf.models import EndpointStats, PerfRun, StatsSample
 from perf.store.persist import add_samples, finish_run, start_run
+from tests.adminclient import AdminClient
 from tests.factories import PASSWORD, make_user, unique
 from tests.liveserver import ROOT
 
@@ -179,3 +180,23 @@ class Quitter(User):
     @task
     def healthcheck(self) -> None:
         self.client.get("/healthcheck")
+
+
+# ------------------------------------------------------------------------------------------ Stop from the admin
+# (shared by test_run_control and test_distributed)
+
+
+def stop_and_check(admin: AdminClient, process, label: str) -> PerfRun:
+    """Press Stop; the load ends within 2 s of the request and the run is stored aborted with its data."""
+    run = wait_until_running(label)
+    response = admin.post(f"/admin/perf/perfrun/{run.pk}/stop/")
+    assert response.status_code == 200 and f"/admin/perf/perfrun/{run.pk}/change/" in response.url
+    stdout, stderr = process.communicate(timeout=60)
+    run.refresh_from_db()
+    assert run.status == PerfRun.Status.ABORTED, stdout[-2000:] + stderr[-2000:]
+    assert run.stop_reason == f"stopped from the admin by {admin.username}"
+    assert run.stop_requested_by == admin.username and run.total_requests > 0
+    last_request = max(row.last_request_at for row in EndpointStats.objects.filter(run=run, is_aggregated=False))
+    assert (last_request - run.stop_requested_at).total_seconds() < 2.0
+    assert f"Stopped early: {run.stop_reason}" in stdout
+    return run

@@ -350,8 +350,7 @@ def test_an_unreachable_broker_is_a_usage_error_before_any_run_is_stored(seeded,
 
 def test_stop_from_the_admin_stops_every_shard_within_two_seconds(celery_env, workers, live_server_process, orm):
     from tests.adminclient import AdminClient
-    from tests.perf.builders import superuser
-    from tests.perf.test_run_control import stop_and_check
+    from tests.perf.builders import stop_and_check, superuser
 
     label = unique("celery-stop")
     process = subprocess.Popen(run_perf_args(celery_env, live_server_process.url, label, "3m"), cwd=ROOT,

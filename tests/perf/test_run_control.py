@@ -7,27 +7,11 @@ import uuid
 import pytest
 from django.contrib.auth.models import Permission
 
-from perf.models import EndpointStats, PerfRun
+from perf.models import PerfRun
 from tests.adminclient import AdminClient
 from tests.factories import PASSWORD, make_user
 from tests.liveserver import start_run_perf
-from tests.perf.builders import stop_from_admin, stoppable_args, superuser, wait_until_running
-
-
-def stop_and_check(admin: AdminClient, process, label: str) -> PerfRun:
-    """Press Stop; the load ends within 2 s of the request and the run is stored aborted with its data."""
-    run = wait_until_running(label)
-    response = admin.post(f"/admin/perf/perfrun/{run.pk}/stop/")
-    assert response.status_code == 200 and f"/admin/perf/perfrun/{run.pk}/change/" in response.url
-    stdout, stderr = process.communicate(timeout=60)
-    run.refresh_from_db()
-    assert run.status == PerfRun.Status.ABORTED, stdout[-2000:] + stderr[-2000:]
-    assert run.stop_reason == f"stopped from the admin by {admin.username}"
-    assert run.stop_requested_by == admin.username and run.total_requests > 0
-    last_request = max(row.last_request_at for row in EndpointStats.objects.filter(run=run, is_aggregated=False))
-    assert (last_request - run.stop_requested_at).total_seconds() < 2.0
-    assert f"Stopped early: {run.stop_reason}" in stdout
-    return run
+from tests.perf.builders import stop_and_check, stop_from_admin, stoppable_args, superuser, wait_until_running
 
 
 @pytest.fixture
