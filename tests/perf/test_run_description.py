@@ -2,8 +2,9 @@
 
 ``run_perf --html/--json`` describe a run from what the process knows at its end; the admin's downloads
 describe it from the stored row. Both go through one ``RunDescription``, so for a completed run, an
-aborted one (SIGTERM mid-run) and one whose threshold fails, the JSON summaries are equal and the HTML
-reports are equal, but for what may legitimately differ:
+aborted one (SIGTERM mid-run), one whose threshold fails and one whose runner broke (stored ``failed``, its
+files written all the same), the JSON summaries are equal and the HTML reports are equal, but for what may
+legitimately differ:
 
 * the HTML footer's "Written by perfkit at ...": each file says when it was rendered;
 * in the JSON, moments the database keeps to the microsecond while the process has them to the
@@ -39,7 +40,7 @@ from perf.store.persist import start_run
 from tests.adminclient import AdminClient
 from tests.liveserver import manage, start_run_perf
 from tests.perf import capacity_builders as cb
-from tests.perf.test_run_control import superuser, wait_until_running
+from tests.perf.builders import settings_module, superuser, wait_until_running
 
 # Keys holding epoch seconds that the database stores to the microsecond.
 MOMENTS = {"timestamp", "first_request_at", "last_request_at", "first_seen", "last_seen", "started_at",
@@ -47,8 +48,14 @@ MOMENTS = {"timestamp", "first_request_at", "last_request_at", "first_seen", "la
 FOOTER = re.compile(r"<footer>Written by perfkit at [^<]*</footer>")
 
 
+USERS = ("--users", "3", "--spawn-rate", "10")
+# A project's shape whose code fails 3 s into the run (tests/perf/shapes_pack.py): its runner breaks mid-run.
+BREAKS = ("--shape", "breaks:users=3,after=3s")
+
+
 def _args(url: str, label: str, tmp_path: Path, duration: str, *extra: str) -> tuple[str, ...]:
-    return ("--users", "3", "--spawn-rate", "10", "--duration", duration, "--wait", "0.05,0.2",
+    """``extra`` starts with the load: ``USERS`` or a shape."""
+    return ("--duration", duration, "--wait", "0.05,0.2",
             "--scenario", "EventBrowser", "--host", url, "--label", label, "--seed", "3",
             "--json", str(tmp_path / "run.json"), "--html", str(tmp_path / "run.html"), *extra)
 
@@ -89,21 +96,24 @@ def _finish(process, stop: bool, label: str) -> tuple[int, str]:
 @pytest.mark.parametrize(
     ("case", "duration", "extra", "status", "code"),
     [
-        ("completed", "3s", (), PerfRun.Status.COMPLETED, exit_codes.OK),
-        ("aborted", "60s", (), PerfRun.Status.ABORTED, exit_codes.for_signal(signal.SIGTERM)),
-        ("threshold", "3s", ("--threshold", "rps>100000"), PerfRun.Status.COMPLETED, exit_codes.THRESHOLD),
+        ("completed", "3s", USERS, PerfRun.Status.COMPLETED, exit_codes.OK),
+        ("aborted", "60s", USERS, PerfRun.Status.ABORTED, exit_codes.for_signal(signal.SIGTERM)),
+        ("threshold", "3s", (*USERS, "--threshold", "rps>100000"), PerfRun.Status.COMPLETED, exit_codes.THRESHOLD),
+        # A crash is an error of the process: Python's exit code 1 and its traceback.
+        ("failed", "30s", BREAKS, PerfRun.Status.FAILED, 1),
     ],
 )
 def test_the_runs_own_files_and_the_admins_downloads_agree(
     seeded, live_server_process, orm, admin: AdminClient, tmp_path: Path, case, duration, extra, status, code
 ):
     label = f"describe-{case}-{uuid.uuid4().hex[:8]}"
+    env = {**seeded, **settings_module(tmp_path, PERF_SHAPES={"breaks": "tests.perf.shapes_pack.Breaks"})}
     started = time.monotonic()
-    process = start_run_perf(seeded, *_args(live_server_process.url, label, tmp_path, duration, *extra))
+    process = start_run_perf(env, *_args(live_server_process.url, label, tmp_path, duration, *extra))
     returncode, output = _finish(process, case == "aborted", label)
 
     assert returncode == code, output
-    assert time.monotonic() - started < 60, "the aborted run was not cut short"
+    assert time.monotonic() - started < 60, "the aborted or failed run was not cut short"
     run = PerfRun.objects.get(label=label)
     assert run.status == status and run.total_requests > 0
     own_json = json.loads((tmp_path / "run.json").read_text())
@@ -123,10 +133,18 @@ def test_the_runs_own_files_and_the_admins_downloads_agree(
         assert meta["stop_reason"] == "interrupted by SIGTERM" and "Stopped early: interrupted by SIGTERM" in own_html
     else:
         assert meta["stop_reason"] == "" and "Stopped early" not in own_html
+    if case == "failed":
+        assert "RuntimeError: the shape broke 3 s in" in output
+        assert meta["error"] == run.error == "RuntimeError('the shape broke 3 s in')"
+        assert "Failed: RuntimeError(&#x27;the shape broke 3 s in&#x27;)" in own_html
+    else:
+        assert meta["error"] == ""
     if case == "threshold":
         assert [(item["expression"], item["ok"]) for item in meta["thresholds"]] == [("rps>100000", False)]
         assert "perf-fail\">FAIL" in own_html
-    assert meta["audit"]["ok"] is True and meta["options"]["label"] == label
+    # A broken run is not audited: what its users did was cut short by the crash, not by a plan.
+    assert (meta["audit"] is None) if case == "failed" else (meta["audit"]["ok"] is True)
+    assert meta["options"]["label"] == label
 
 
 # ---------------------------------------------------------------------------------------------- the JSON form
