@@ -350,8 +350,7 @@ def _charts(search: CapacityResult, unit: str, knee: float | None, fit: Fit | No
         charts.load_chart("Throughput against load", points(lambda step: step.requests_per_second), x_label,
                           "requests per second (req/s)", lambda value: f"{fmt.rate(value)} req/s", curve, knee_marks),
         charts.load_chart("p95 against load", points(lambda step: step.p95), x_label, "p95 response time (ms)",
-                          charts.format_ms,
-                          marks=[*knee_marks, *limit_mark(p95_limit, f"limit {fmt.ms_unit(p95_limit)}")]),
+                          fmt.ms_unit, marks=[*knee_marks, *limit_mark(p95_limit, f"limit {fmt.ms_unit(p95_limit)}")]),
         charts.load_chart("Failures against load", points(lambda step: step.failure_percent), x_label,
                           "failures (% of requests)", fmt.percent, marks=[*knee_marks, *limit_mark(
                               failure_limit, f"limit {fmt.percent(failure_limit)}")]),

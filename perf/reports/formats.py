@@ -1,8 +1,13 @@
-"""How the run page and the HTML report write figures: one place, so the two never disagree.
+"""How the run page, the HTML report, its charts and the console's progress line write figures: one place, so
+they never disagree.
 
 Milliseconds are whole (a load test's latencies are not known to a tenth of a millisecond, and
-columns of integers are easier to scan), rates have one decimal, percentages two (0.04 % of
-failures is not 0 %), durations read like ``2m 30s``. A missing figure is a dash, never 0.
+columns of integers are easier to scan), tables and charts alike; rates have one decimal, percentages two (0.04 %
+of failures is not 0 %), durations read like ``2m 30s``. A missing figure is a dash, never 0.
+
+Two ways to write time, for two different things: ``duration`` says how long something lasted (``8.5s``,
+``2m 30s``), ``clock`` names a round point on a chart's time axis (``2m``, ``1m30s``), where six labels must fit
+under a chart and a tenth of a second would be noise.
 """
 
 from datetime import UTC, datetime
@@ -60,6 +65,18 @@ def duration(seconds: float | None) -> str:
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
+
+
+def clock(seconds: float) -> str:
+    """A point on a chart's time axis, which falls on a round time: ``45s``, ``2m``, ``1m30s``, ``1h05m``."""
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m" if not secs else f"{minutes}m{secs:02d}s"
 
 
 def moment(epoch: float | None) -> str:
