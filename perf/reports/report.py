@@ -212,13 +212,20 @@ def stop_note(reason: str, status: str) -> str:
     return f"A shard failed: {reason}" if status == "failed" else f"Stopped early: {reason}"
 
 
-def _notes(run: RunDescription, stats: StatsRegistry, now: float | None) -> list[str]:
+def ending_notes(run: RunDescription) -> list[str]:
+    """How the run ended when it did not simply complete: its error, and why it stopped early; the page's notes and
+    the Markdown summary's heading say it in the same words."""
     notes = []
     if run.error:
         # A lost run's error is already its whole story ("lost: its process stopped answering at ...").
         notes.append(run.error if run.status == "lost" else f"Failed: {run.error}")
     if run.stop_reason:
         notes.append(stop_note(run.stop_reason, run.status))
+    return notes
+
+
+def _notes(run: RunDescription, stats: StatsRegistry, now: float | None) -> list[str]:
+    notes = ending_notes(run)
     if run.cpu_warning:
         at = f" (peak {run.max_cpu_percent:.0f}%)" if run.max_cpu_percent is not None else ""
         notes.append(f"The load generator's CPU was saturated{at}: latencies may be inflated.")

@@ -17,6 +17,7 @@ from perf.options import site_root
 from perf.reports import formats
 from perf.reports.description import CapacityStep, RunDescription
 from perf.reports.files import write_atomic
+from perf.reports.report import ending_notes
 
 GITHUB_STEP_SUMMARY = "GITHUB_STEP_SUMMARY"
 PASS, FAIL = "✅ PASS", "❌ FAIL"
@@ -46,8 +47,7 @@ def _heading(run: RunDescription, duration: float) -> str:
              f"revision `{run.git_revision}`" if run.git_revision else "",
              formats.moment(run.started_at) if run.started_at is not None else ""]
     lines.append(", ".join(fact for fact in facts if fact))
-    if run.stop_reason or run.error:
-        lines.append(f"Stopped early: {_cell(run.stop_reason or run.error)}")
+    lines += [_cell(note) for note in ending_notes(run)]
     url = admin_url(run)
     if url:
         lines.append(f"[Run {run.run_id} in the admin]({url})")
