@@ -1,4 +1,5 @@
-"""Live progress during a run: one updating line on a terminal, plain lines otherwise."""
+"""Live progress during a run: one updating line on a terminal, plain lines otherwise. Its figures are written as
+the run page writes them (``perf.reports.formats``): ``[1m 05s of 5m 00s] users   10 | ... | p95 41 ms``."""
 
 from perf.load.hooks import Tick
 from perf.reports import formats
@@ -17,7 +18,7 @@ class ProgressPrinter:
         total = sample.total_requests
         percent = 100.0 * sample.total_failures / total if total else 0.0
         return (
-            f"[{tick.elapsed:5.0f}s/{self.duration:.0f}s] users {tick.users:>4} | "
+            f"[{formats.duration(tick.elapsed)} of {formats.duration(self.duration)}] users {tick.users:>4} | "
             f"{sample.requests_per_second:7.1f} req/s | requests {total} | "
             f"failures {sample.total_failures} ({percent:.2f}%) | "
             f"p50 {formats.ms_unit(sample.p50)} | p95 {formats.ms_unit(sample.p95)}"

@@ -293,14 +293,24 @@ class Invocation:
         return PerfRun.Kind.CAPACITY if self.setup.capacity is not None else PerfRun.Kind.LOAD
 
     def _save_failed(self, duration: float, exc: BaseException) -> None:
-        """The runner itself broke: keep what it measured, as ``failed``, before the error goes up."""
-        if self.store is None or self.store.run is None:
-            return
-        try:
-            self.store.finish(self.stats, PerfRun.Status.FAILED, duration, error=repr(exc)[:2000],
-                              cpu_warning=self.runner.cpu_warned, max_cpu_percent=self.runner.max_cpu_percent)
-        except (StoreError, DatabaseError) as save_error:
-            self.err.write(f"could not store the failed run: {first_line(save_error)}\n")
+        """The runner itself broke: keep what it measured, as ``failed``, and write its files as an aborted run's are
+        written (no audit, no verdicts: the load did not run its course), before the error goes up. The files
+        describe the run as the stored row does, its error included."""
+        error = repr(exc)[:2000]
+        search = self.setup.capacity
+        capacity = search.as_json() if search is not None else None
+        unsaved = False
+        if self.store is not None and self.store.run is not None:
+            extra = {"capacity": capacity} if capacity is not None else {}
+            try:
+                self.store.finish(self.stats, PerfRun.Status.FAILED, duration, error=error, **extra,
+                                  open_model=self.runner.outcome(), cpu_warning=self.runner.cpu_warned,
+                                  max_cpu_percent=self.runner.max_cpu_percent)
+            except (StoreError, DatabaseError) as save_error:
+                self.err.write(f"could not store the failed run: {first_line(save_error)}\n")
+                unsaved = True
+        self._write_files(duration, self._describe(PerfRun.Status.FAILED, "", duration, [], [], unsaved=unsaved,
+                                                   capacity=capacity, error=error))
 
     def _finish(self, reason: str, duration: float) -> RunOutcome:
         """Print, store, audit, write the files and compare, in the order that never loses the run."""
@@ -400,8 +410,8 @@ class Invocation:
             return exc
 
     def _describe(self, status: str, reason: str, duration: float, thresholds: list[dict[str, Any]],
-                  stages: list[dict[str, Any]], unsaved: bool, capacity: dict[str, Any] | None = None
-                  ) -> RunDescription:
+                  stages: list[dict[str, Any]], unsaved: bool, capacity: dict[str, Any] | None = None,
+                  error: str = "") -> RunDescription:
         """The run as its files describe it, after the final save: what the admin's downloads of the stored run
         say too (``RunDescription.from_run``). The stored row, when there is one, gives its id and the moments
         the database recorded; an unsaved run keeps the id ``perf_import`` finishes later."""
@@ -416,7 +426,7 @@ class Invocation:
             started_at=self.stats.start_time, finished_at=self.stats.start_time + duration,
             git_revision=self.git_revision, database_vendor=connection.vendor, cpu_warning=runner.cpu_warned,
             max_cpu_percent=runner.max_cpu_percent, thresholds=thresholds, open_model=runner.outcome(),
-            unsaved=unsaved, shards=shards, stages=stages, capacity=capacity,
+            unsaved=unsaved, shards=shards, stages=stages, capacity=capacity, error=error,
             # The stored row's: a change of target from the live page is a stage of it (RunStore keeps it current).
             profile=row.profile if row is not None and row.profile else self.setup.profile)
 

@@ -1,5 +1,6 @@
 """A capacity search as the reports show it: its result in words, what broke first, each step, the USL fit and
-the charts against load, built from the JSON the search stores (``PerfRun.capacity``, ``RunDescription.capacity``).
+the charts against load, built from the JSON the search stores (``PerfRun.capacity``) as the run's description
+reads it (``RunDescription.capacity_result``, a ``CapacityResult``).
 
 The run page, its live view and the ``--html`` file all render ``CapacityView`` (the "Capacity" section), so a
 search under way grows on its page step by step, from the very JSON its process rewrites after each step.
@@ -12,7 +13,7 @@ invalid and no capacity is shown. And the USL fit is a model's prediction from t
 only when the search judged it good enough, labelled as a prediction, never beside the measured figures as one.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,9 +22,8 @@ from tabulate import tabulate
 
 from perf.reports import charts
 from perf.reports import formats as fmt
-from perf.reports.description import DescriptionError, ThresholdResult
+from perf.reports.description import CapacityResult, CapacityStep, ThresholdResult, UslResult
 
-Json = Mapping[str, Any]
 STATUS_CLASSES = {"searching": "running", "found": "pass", "ceiling": "pass", "first_step_failed": "fail",
                   "budget": "warn", "stopped": "warn", "generator_limit": "fail"}
 STATUS_BADGES = {"searching": "searching", "found": "capacity found", "ceiling": "ceiling reached",
@@ -33,27 +33,7 @@ LIMITS = {"max_users": "the largest load allowed (--max-users)", "max_rate": "th
           "budget": "the time budget (--budget)"}
 
 
-# ---------------------------------------------------------------------------------------------- reading the JSON
-
-
-def _number(data: Json | None, key: str) -> float | None:
-    value = data.get(key) if isinstance(data, Mapping) else None
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def _text(data: Json | None, key: str) -> str:
-    value = data.get(key) if isinstance(data, Mapping) else None
-    return value if isinstance(value, str) else ""
-
-
-def _object(data: Json | None, key: str) -> Json | None:
-    value = data.get(key) if isinstance(data, Mapping) else None
-    return value if isinstance(value, Mapping) else None
-
-
-def _objects(data: Json | None, key: str) -> list[Json]:
-    value = data.get(key) if isinstance(data, Mapping) else None
-    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
+# ---------------------------------------------------------------------------------------------- loads
 
 
 def load_text(value: float | None, unit: str) -> str:
@@ -140,66 +120,63 @@ class CapacityView:
 # ---------------------------------------------------------------------------------------------- building it
 
 
-def _headline(status: str, data: Json, unit: str, steps: list[Json]) -> str:
-    capacity, failing = _object(data, "capacity"), _object(data, "first_failing")
-    settings, limit = _object(data, "settings"), _object(data, "limit")
-    found = load_text(_number(capacity, "load"), unit)
+def _headline(status: str, search: CapacityResult, unit: str) -> str:
+    capacity, failing, settings, limit = search.capacity, search.first_failing, search.settings, search.limit
+    found = load_text(capacity.load if capacity else None, unit)
     if status == "generator_limit":
         return ("The load generator was the limit: it could not produce the load asked for, so the steps measured "
                 "the generator, not the server. The result is invalid, and no capacity is shown.")
     if status == "first_step_failed":
-        first = _number(steps[0], "load") if steps else _number(settings, "start")
+        first = search.steps[0].load if search.steps else settings.start if settings else None
         return (f"Even the first step failed: the capacity is below {load_text(first, unit)}, the smallest load "
                 "tried. Start lower (--start-load, or --rate) to find it.")
     if status == "ceiling":
-        ceiling = _number(limit, "value")
-        why = LIMITS.get(_text(limit, "kind"), "the ceiling")
+        ceiling = limit.value if limit else None
+        why = LIMITS.get(limit.kind if limit else "", "the ceiling")
         at = f" ({load_text(ceiling, unit)})" if ceiling is not None else ""
         return f"Every step passed up to {why}{at}: the capacity is above {found}."
     if status == "budget":
         return (f"The time budget was spent before the search ended: the capacity is at least {found}"
-                + (f", below {load_text(_number(failing, 'load'), unit)}." if failing else "."))
+                + (f", below {load_text(failing.load, unit)}." if failing else "."))
     if status == "stopped":
         return (f"Stopped before the search ended: the capacity is at least {found}." if capacity
                 else "Stopped before any step passed: no capacity was found.")
     if status == "searching":
         return "Searching: the load goes up step by step until a step fails its thresholds, then narrows down."
     if status == "found":
-        between = f", and {load_text(_number(failing, 'load'), unit)} failed" if failing else ""
+        between = f", and {load_text(failing.load, unit)} failed" if failing else ""
         return f"Capacity found: {found} passed every threshold{between}."
     return f"Status {status or 'unknown'}."
 
 
-def _result_figures(status: str, data: Json, unit: str) -> list[Figure]:
+def _result_figures(status: str, search: CapacityResult, unit: str) -> list[Figure]:
     """The capacity and the first failing load side by side; the capacity qualified where the search did not find
     its edge (above it, at least), and left out of an invalid search."""
     if status == "generator_limit":
         return []
-    capacity, failing = _object(data, "capacity"), _object(data, "first_failing")
+    capacity, failing = search.capacity, search.first_failing
     figures = []
     if capacity is not None:
         label = {"ceiling": "Capacity: above", "budget": "Capacity: at least", "stopped": "Capacity: at least",
                  "searching": "Passed so far"}.get(status, "Capacity")
-        figures.append(Figure(label, load_text(_number(capacity, "load"), unit),
-                              f"{fmt.rate(_number(capacity, 'requests_per_second'))} req/s"))
+        figures.append(Figure(label, load_text(capacity.load, unit), f"{fmt.rate(capacity.requests_per_second)} req/s"))
     elif status != "searching":
         figures.append(Figure("Capacity", "none found", "no step passed"))
     if failing is not None:
-        figures.append(Figure("First failing load", load_text(_number(failing, "load"), unit),
-                              f"{fmt.rate(_number(failing, 'requests_per_second'))} req/s"))
+        figures.append(Figure("First failing load", load_text(failing.load, unit),
+                              f"{fmt.rate(failing.requests_per_second)} req/s"))
     return figures
 
 
-def _current(data: Json, unit: str, elapsed: float | None) -> list[Figure]:
+def _current(search: CapacityResult, unit: str, elapsed: float | None) -> list[Figure]:
     """The step under way: its number, load and phase, and how long it has left (settling first)."""
-    current = _object(data, "current")
+    current = search.current
     if current is None:
         return []
-    index, start, settle_end, end = (_number(current, key) for key in ("index", "start", "settle_end", "end"))
-    phase = _text(current, "phase")
-    figures = [Figure("Step now", f"{int(index) + 1}" if index is not None else fmt.MISSING,
+    index, start, settle_end, end, phase = current.index, current.start, current.settle_end, current.end, current.phase
+    figures = [Figure("Step now", f"{index + 1}" if index is not None else fmt.MISSING,
                       "raising the load" if phase == "raise" else "narrowing down" if phase == "narrow" else ""),
-               Figure("Load now", load_text(_number(current, "load"), unit))]
+               Figure("Load now", load_text(current.load, unit))]
     if end is not None and elapsed is not None:
         left = max(end - elapsed, 0.0)
         settling = settle_end is not None and elapsed < settle_end
@@ -209,12 +186,8 @@ def _current(data: Json, unit: str, elapsed: float | None) -> list[Figure]:
     return figures
 
 
-def verdict_cell(item: Json) -> VerdictCell | None:
-    """A stored verdict (``Verdict.as_dict``) as a cell: the measured value with its unit; None when unreadable."""
-    try:
-        verdict = ThresholdResult.from_json(dict(item))
-    except DescriptionError:
-        return None
+def verdict_cell(verdict: ThresholdResult) -> VerdictCell:
+    """A stored verdict as a cell: the measured value with its unit, and whether it held."""
     if verdict.unit == "ms" and verdict.actual is not None:
         value = fmt.ms_unit(verdict.actual)
     elif ": " in verdict.line:
@@ -224,19 +197,17 @@ def verdict_cell(item: Json) -> VerdictCell | None:
     return VerdictCell(value, verdict.ok)
 
 
-def _thresholds(data: Json, steps: list[Json]) -> list[str]:
+def _thresholds(search: CapacityResult) -> list[str]:
     """The thresholds in the search's own order, then any a step judged that the settings do not name."""
-    settings = _object(data, "settings")
-    listed = settings.get("thresholds") if settings is not None else None
-    names = [item for item in listed if isinstance(item, str)] if isinstance(listed, list) else []
-    for step in steps:
-        names += [name for item in _objects(step, "verdicts") if (name := _text(item, "expression"))
-                  and name not in names]
+    names = list(search.settings.thresholds) if search.settings is not None else []
+    for step in search.steps:
+        names += [verdict.expression for verdict in step.verdicts
+                  if verdict.expression and verdict.expression not in names]
     return names
 
 
-def _open_model(data: Json, steps: list[Json]) -> bool:
-    return _text(data, "model") == "rate" or any(_number(step, "dropped_percent") is not None for step in steps)
+def _open_model(search: CapacityResult) -> bool:
+    return search.model == "rate" or any(step.dropped_percent is not None for step in search.steps)
 
 
 def _headers(unit: str, open_model: bool) -> list[str]:
@@ -244,62 +215,56 @@ def _headers(unit: str, open_model: bool) -> list[str]:
             *(["Dropped"] if open_model else []), "Result"]
 
 
-def _step_row(step: Json, position: int, unit: str, thresholds: list[str], open_model: bool,
+def _step_row(step: CapacityStep, position: int, unit: str, thresholds: list[str], open_model: bool,
               capacity_step: int | None, failing_step: int | None, searching: bool) -> StepRow:
-    index = _number(step, "index")
-    number = int(index) if index is not None else position
-    verdicts = {_text(item, "expression"): verdict_cell(item) for item in _objects(step, "verdicts")}
-    cpu = _number(step, "cpu_percent")
-    cells = [fmt.rate(_number(step, "requests_per_second")),
-             *(fmt.ms(_number(step, key)) for key in ("p50", "p95", "p99")),
-             fmt.percent(_number(step, "failure_percent")), fmt.MISSING if cpu is None else f"{cpu:.0f}%"]
+    number = step.index if step.index is not None else position
+    verdicts = {verdict.expression: verdict_cell(verdict) for verdict in step.verdicts}
+    cpu = step.cpu_percent
+    cells = [fmt.rate(step.requests_per_second), fmt.ms(step.p50), fmt.ms(step.p95), fmt.ms(step.p99),
+             fmt.percent(step.failure_percent), fmt.MISSING if cpu is None else f"{cpu:.0f}%"]
     if open_model:
-        cells.append(fmt.percent(_number(step, "dropped_percent")))
-    passed = step.get("passed")
+        cells.append(fmt.percent(step.dropped_percent))
     is_capacity = capacity_step == number
     mark = ("passed so far" if searching else "capacity") if is_capacity else \
         "first failing" if failing_step == number else ""
-    return StepRow(number + 1, _text(step, "phase"), load_text(
-        _number(step, "load"), unit).removesuffix(f" {unit}"), cells, passed if isinstance(passed, bool) else None,
-        [verdicts.get(name) for name in thresholds], is_capacity, mark, step.get("generator_limited") is True)
+    return StepRow(number + 1, step.phase, load_text(step.load, unit).removesuffix(f" {unit}"), cells, step.passed,
+                   [verdicts.get(name) for name in thresholds], is_capacity, mark, step.generator_limited)
 
 
-def _broke_first(data: Json) -> BrokeFirst | None:
-    broke = _object(data, "broke_first")
+def _broke_first(search: CapacityResult) -> BrokeFirst | None:
+    broke = search.broke_first
     if broke is None:
         return None
-    breakdown = _object(broke, "breakdown")
+    breakdown = broke.breakdown
     parts: list[Figure] = []
     timed = False
     if breakdown is not None:
-        client, app, db, queries, queue = (_number(breakdown, key) for key in (
-            "client_ms", "app_ms", "db_ms", "queries", "queue_ms"))
+        app, db, queries = breakdown.app_ms, breakdown.db_ms, breakdown.queries
         timed = app is not None
-        parts = [Figure("Client", fmt.ms_unit(client), "what the user waited")]
+        parts = [Figure("Client", fmt.ms_unit(breakdown.client_ms), "what the user waited")]
         if timed:  # without Server-Timing the server's parts are unknown: one line says so, not three dashes
             parts += [
                 Figure("App", fmt.ms_unit(app), "inside the Django app"),
                 Figure("DB", fmt.MISSING if db is None else f"{db:,.1f} ms",
                        "" if queries is None else f"{queries:,.1f} queries a request"),
-                Figure("Queueing", fmt.ms_unit(queue), "waiting for a free worker, and the network")]
-    actual = broke.get("actual")
+                Figure("Queueing", fmt.ms_unit(breakdown.queue_ms), "waiting for a free worker, and the network")]
+    actual = broke.actual
     actual_text = actual if isinstance(actual, str) else fmt.MISSING if actual is None else f"{actual:,.6g}"
-    return BrokeFirst(_text(broke, "threshold") or fmt.MISSING, actual_text, _text(broke, "endpoint"), parts, timed)
+    return BrokeFirst(broke.threshold or fmt.MISSING, actual_text, broke.endpoint, parts, timed)
 
 
-def _on_load_axis(usl: Json, unit: str) -> bool:
+def _on_load_axis(usl: UslResult, unit: str) -> bool:
     """Whether the fit's loads are the search's own (users), so its curve can be drawn against them."""
-    return (_text(usl, "load_axis") or "users") == unit
+    return (usl.load_axis or "users") == unit
 
 
-def _fit(data: Json, unit: str) -> Fit | None:
-    usl = _object(data, "usl")
+def _fit(search: CapacityResult, unit: str) -> Fit | None:
+    usl = search.usl
     if usl is None:
         return None
-    if usl.get("shown") is not True:
-        return Fit(False, _text(usl, "why") or "the fit is not good enough to show", [])
-    sigma, kappa, lam = _number(usl, "sigma"), _number(usl, "kappa"), _number(usl, "lambda")
-    peak_load, peak, r2 = _number(usl, "peak_load"), _number(usl, "peak_throughput"), _number(usl, "r2")
+    if not usl.shown:
+        return Fit(False, usl.why or "the fit is not good enough to show", [])
+    sigma, kappa, lam, peak_load, peak, r2 = usl.sigma, usl.kappa, usl.lam, usl.peak_load, usl.peak_throughput, usl.r2
     # An open model's fit is over the requests in flight (Little's law), not the arrival rate it asked for.
     axis = unit if _on_load_axis(usl, unit) else "requests in flight"
     figures = [
@@ -315,71 +280,66 @@ def _fit(data: Json, unit: str) -> Fit | None:
     return Fit(True, "", figures, axis)
 
 
-def _settings(data: Json, unit: str) -> list[str]:
+def _settings(search: CapacityResult, unit: str) -> list[str]:
     """The search as it was asked for, in the options' words."""
-    settings = _object(data, "settings")
+    settings = search.settings
     if settings is None:
         return []
-    start, factor, increment = (_number(settings, key) for key in ("start", "factor", "increment"))
-    parts = [f"start {load_text(start, unit)}"]
-    if increment is not None:
-        parts.append(f"+{load_text(increment, unit)} a step")
-    elif factor is not None:
-        parts.append(f"×{factor:g} a step")
-    settle, hold, resolution = _number(settings, "settle"), _number(settings, "hold"), _number(settings, "resolution")
-    parts.append(f"settle {fmt.duration(settle)}, hold (judged) {fmt.duration(hold)}")
-    if resolution is not None:
-        parts.append(f"resolution {resolution * 100:g}%")
-    ceiling, budget = _number(settings, "max_load"), _number(settings, "budget")
-    if ceiling is not None:
-        parts.append(f"ceiling {load_text(ceiling, unit)}")
-    if budget is not None:
-        parts.append(f"budget {fmt.duration(budget)}")
+    parts = [f"start {load_text(settings.start, unit)}"]
+    if settings.increment is not None:
+        parts.append(f"+{load_text(settings.increment, unit)} a step")
+    elif settings.factor is not None:
+        parts.append(f"×{settings.factor:g} a step")
+    parts.append(f"settle {fmt.duration(settings.settle)}, hold (judged) {fmt.duration(settings.hold)}")
+    if settings.resolution is not None:
+        parts.append(f"resolution {settings.resolution * 100:g}%")
+    if settings.max_load is not None:
+        parts.append(f"ceiling {load_text(settings.max_load, unit)}")
+    if settings.budget is not None:
+        parts.append(f"budget {fmt.duration(settings.budget)}")
     return parts
 
 
 # ---------------------------------------------------------------------------------------------- charts
 
 
-def _limit(steps: list[Json], metrics: tuple[str, ...], unit: str) -> float | None:
+def _limit(steps: Sequence[CapacityStep], metrics: tuple[str, ...], unit: str) -> float | None:
     """The limit of the run-wide threshold on ``metrics`` (p95 in ms, error rate in %), to draw across its chart."""
     for step in steps:
-        for item in _objects(step, "verdicts"):
-            if _text(item, "metric") in metrics and _text(item, "unit") == unit and item.get("endpoint") is None:
-                return _number(item, "limit")
+        for verdict in step.verdicts:
+            if verdict.metric in metrics and verdict.unit == unit and verdict.endpoint is None:
+                return verdict.limit
     return None
 
 
-def _charts(data: Json, steps: list[Json], unit: str, knee: float | None, fit: Fit | None,
+def _charts(search: CapacityResult, unit: str, knee: float | None, fit: Fit | None,
             searching: bool) -> list[SafeString]:
     """Throughput, p95 and failures % against load, each step a point, the capacity marked on each (while searching:
     the highest passing load so far, and the load of the step under way); the USL curve on the throughput chart
     when its fit is shown."""
-    def points(key: str) -> list[charts.LoadPoint]:
+    steps = search.steps
+
+    def points(figure: Callable[[CapacityStep], float | None]) -> list[charts.LoadPoint]:
         found = []
         for position, step in enumerate(steps):
-            load = _number(step, "load")
-            if load is None:
+            if step.load is None:
                 continue
-            passed = step.get("passed")
-            index = _number(step, "index")
-            note = f"step {int(index if index is not None else position) + 1} ({_text(step, 'phase')})"
-            found.append(charts.LoadPoint(load, _number(step, key), passed if isinstance(passed, bool) else None, note))
+            note = f"step {(step.index if step.index is not None else position) + 1} ({step.phase})"
+            found.append(charts.LoadPoint(step.load, figure(step), step.passed, note))
         return found
 
     what = "passed so far" if searching else "capacity"
     knee_marks = [charts.Mark(knee, f"{what} {load_text(knee, unit)}", charts.COLORS["knee"])] if knee else []
-    now = _number(_object(data, "current"), "load") if searching else None
+    now = search.current.load if searching and search.current is not None else None
     if now is not None:
         knee_marks.append(charts.Mark(now, f"now {load_text(now, unit)}", charts.COLORS["stage"]))
     x_label = f"load ({unit})"
     curve = None
-    usl = _object(data, "usl")
+    usl = search.usl
     if fit is not None and fit.shown and usl is not None and _on_load_axis(usl, unit):
-        sigma, kappa, lam = _number(usl, "sigma"), _number(usl, "kappa"), _number(usl, "lambda")
-        loads = [load for step in steps if (load := _number(step, "load")) is not None]
-        if sigma is not None and kappa is not None and lam is not None and loads:
-            curve = charts.usl_curve(sigma, kappa, lam, max(loads), "USL fit (model)")
+        loads = [step.load for step in steps if step.load is not None]
+        if usl.sigma is not None and usl.kappa is not None and usl.lam is not None and loads:
+            curve = charts.usl_curve(usl.sigma, usl.kappa, usl.lam, max(loads), "USL fit (model)")
 
     def limit_mark(value: float | None, text: str) -> list[charts.Mark]:
         return [charts.Mark(value, text, charts.COLORS["limit"], vertical=False)] if value is not None else []
@@ -387,12 +347,12 @@ def _charts(data: Json, steps: list[Json], unit: str, knee: float | None, fit: F
     p95_limit = _limit(steps, ("p95",), "ms")
     failure_limit = _limit(steps, ("error_rate",), "%")
     drawn = [
-        charts.load_chart("Throughput against load", points("requests_per_second"), x_label,
+        charts.load_chart("Throughput against load", points(lambda step: step.requests_per_second), x_label,
                           "requests per second (req/s)", lambda value: f"{fmt.rate(value)} req/s", curve, knee_marks),
-        charts.load_chart("p95 against load", points("p95"), x_label, "p95 response time (ms)", charts.format_ms,
-                          marks=[*knee_marks, *limit_mark(p95_limit, f"limit {fmt.ms_unit(p95_limit)}")]),
-        charts.load_chart("Failures against load", points("failure_percent"), x_label, "failures (% of requests)",
-                          fmt.percent, marks=[*knee_marks, *limit_mark(
+        charts.load_chart("p95 against load", points(lambda step: step.p95), x_label, "p95 response time (ms)",
+                          fmt.ms_unit, marks=[*knee_marks, *limit_mark(p95_limit, f"limit {fmt.ms_unit(p95_limit)}")]),
+        charts.load_chart("Failures against load", points(lambda step: step.failure_percent), x_label,
+                          "failures (% of requests)", fmt.percent, marks=[*knee_marks, *limit_mark(
                               failure_limit, f"limit {fmt.percent(failure_limit)}")]),
     ]
     # perf.reports.charts escapes every text it draws; the SVG is markup to keep as it is.
@@ -402,33 +362,33 @@ def _charts(data: Json, steps: list[Json], unit: str, knee: float | None, fit: F
 # ---------------------------------------------------------------------------------------------- the view
 
 
-def capacity_view(data: Json | None, elapsed: float | None = None) -> CapacityView | None:
-    """The section's content from a capacity search's JSON; None for a run that is not one. ``elapsed`` (seconds
-    since the run's start) says how long the step under way has left."""
-    if not isinstance(data, Mapping):
+def capacity_view(search: CapacityResult | None, elapsed: float | None = None) -> CapacityView | None:
+    """The section's content from a capacity search (``RunDescription.capacity_result``); None for a run that is
+    not one. ``elapsed`` (seconds since the run's start) says how long the step under way has left."""
+    if search is None:
         return None
-    status = _text(data, "status") or "searching"
-    unit = _text(data, "unit") or ("iterations/s" if _text(data, "model") == "rate" else "users")
-    steps = _objects(data, "steps")
+    status = search.status or "searching"
+    unit = search.unit or ("iterations/s" if search.model == "rate" else "users")
     valid = status != "generator_limit"
-    capacity, failing = _object(data, "capacity"), _object(data, "first_failing")
-    capacity_step, failing_step = _number(capacity, "step"), _number(failing, "step")
-    knee = _number(capacity, "load") if valid else None
-    thresholds = _thresholds(data, steps)
-    open_model = _open_model(data, steps)
-    fit = _fit(data, unit)
-    rows = [_step_row(step, position, unit, thresholds, open_model,
-                      None if capacity_step is None or not valid else int(capacity_step),
-                      None if failing_step is None or not valid else int(failing_step), status == "searching")
-            for position, step in enumerate(steps)]
+    capacity, failing = search.capacity, search.first_failing
+    capacity_step = capacity.step if capacity is not None and valid else None
+    failing_step = failing.step if failing is not None and valid else None
+    knee = capacity.load if capacity is not None and valid else None
+    thresholds = _thresholds(search)
+    open_model = _open_model(search)
+    fit = _fit(search, unit)
+    rows = [_step_row(step, position, unit, thresholds, open_model, capacity_step, failing_step,
+                      status == "searching")
+            for position, step in enumerate(search.steps)]
     return CapacityView(
         status=status, badge=STATUS_BADGES.get(status, status), badge_class=STATUS_CLASSES.get(status, "warn"),
-        headline=_headline(status, data, unit, steps), valid=valid, searching=status == "searching", unit=unit,
-        figures=_result_figures(status, data, unit),
-        current=_current(data, unit, elapsed) if status == "searching" else [],
-        broke_first=_broke_first(data) if valid else None, headers=_headers(unit, open_model), thresholds=thresholds,
-        steps=rows, fit=fit if valid else None, verdict=_text(data, "verdict"), settings=_settings(data, unit),
-        charts=_charts(data, steps, unit, knee, fit if valid else None, status == "searching"),
+        headline=_headline(status, search, unit), valid=valid, searching=status == "searching", unit=unit,
+        figures=_result_figures(status, search, unit),
+        current=_current(search, unit, elapsed) if status == "searching" else [],
+        broke_first=_broke_first(search) if valid else None, headers=_headers(unit, open_model),
+        thresholds=thresholds, steps=rows, fit=fit if valid else None, verdict=search.verdict,
+        settings=_settings(search, unit),
+        charts=_charts(search, unit, knee, fit if valid else None, status == "searching"),
     )
 
 
@@ -446,11 +406,11 @@ def _result_word(row: StepRow) -> str:
     return " ".join([word, *([row.mark] if row.mark else []), *(["generator limit"] if row.generator_limited else [])])
 
 
-def console_text(data: Json | None, elapsed: float | None = None) -> str:
-    """The search as a terminal shows it (``run_perf`` at its end, or between steps): the result in words, the
-    capacity and the first failing load, what broke first, the step table, the USL fit or why there is none, and the
-    verdict; "" for a run that is not a capacity search. The same words as the run page's section."""
-    view = capacity_view(data, elapsed)
+def console_text(data: Any, elapsed: float | None = None) -> str:
+    """The search as a terminal shows it (``run_perf`` at its end, or between steps), from its JSON: the result in
+    words, the capacity and the first failing load, what broke first, the step table, the USL fit or why there is
+    none, and the verdict; "" for a run that is not a capacity search. The same words as the run page's section."""
+    view = capacity_view(CapacityResult.read(data), elapsed)
     if view is None:
         return ""
     lines = [view.headline]
@@ -463,7 +423,7 @@ def console_text(data: Json | None, elapsed: float | None = None) -> str:
         lines.append(f"Broke first: {broke.threshold} at {broke.actual}{where}" + (f" ({parts})" if parts else ""))
     if view.steps:
         body = [[row.number, row.phase, row.load, *row.cells, _result_word(row),
-                 *(f"{cell.value} {'PASS' if cell.ok else 'FAIL'}" if cell else "—" for cell in row.verdicts)]
+                 *(f"{cell.value} {'PASS' if cell.ok else 'FAIL'}" if cell else fmt.MISSING for cell in row.verdicts)]
                 for row in view.steps]
         lines += ["", tabulate(body, headers=[*view.headers, *view.thresholds], tablefmt="simple",
                                disable_numparse=True), ""]

@@ -8,7 +8,10 @@ CSS is not served) and in a report file opened from disk. Inputs are plain objec
 the database.
 
 Every axis names its unit and every chart has a legend; names are wrapped onto more lines, never
-cut short, since two endpoints often differ only at the end of a long name.
+cut short, since two endpoints often differ only at the end of a long name. A figure a chart states (a legend's
+p50, a point's tooltip) is written by ``perf.reports.formats``, as the tables beside it write it (``4 ms`` on the
+chart where the table says ``4``); an axis tick is a place on the axis, a plain number (``format_number``) under an
+axis title that names the unit, or a point on the run's clock (``formats.clock``).
 """
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -19,6 +22,7 @@ from typing import Protocol
 
 from perf.analysis.usl import usl_throughput
 from perf.load.histogram import Histogram, bucket_value
+from perf.reports.formats import clock, ms_unit
 
 SVG_NS = "http://www.w3.org/2000/svg"
 FONT = "system-ui, -apple-system, Segoe UI, Roboto, Helvetica, Arial, sans-serif"
@@ -86,26 +90,10 @@ def format_number(value: float) -> str:
     return f"{round(value, 6):g}"
 
 
-def format_elapsed(seconds: float) -> str:
-    """Time-axis labels: ``45s``, ``2m``, ``1m30s``, ``1h05m``."""
-    whole = round(seconds)
-    if whole < 60:
-        return f"{whole}s"
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    return f"{minutes}m" if not secs else f"{minutes}m{secs:02d}s"
-
-
-def format_ms(ms: float) -> str:
-    """Latency labels with their unit: ``0.5 ms``, ``4.2 ms``, ``45 ms``, ``1.2 s``; whole ms from 10 ms on,
-    as the tables print them."""
-    if ms >= 1000:
-        return f"{round(ms / 1000, 2):g} s"
-    if ms >= 10:
-        return f"{ms:.0f} ms"
-    return f"{round(ms, 1):g} ms"
+def _bin_edge(ms: float) -> str:
+    """A distribution bar's edge on the log axis, two significant figures (a bar is ~26 % wide): a place on the
+    axis, written as its ticks are; the unit is the tooltip's."""
+    return format_number(float(f"{ms:.2g}"))
 
 
 def _num(value: float) -> str:
@@ -268,10 +256,10 @@ def line_chart(title: str, series: Sequence[Series], y_label: str, description: 
         legend.append(LegendItem("stage starts", COLORS["stage"], "dashed"))
     body = [_text(12, 20, title, font_size="13", font_weight="600"), *_legend(legend, 12, 40)]
     body += _y_grid(y_ticks, sy, left, right)
-    body += _x_ticks(x_ticks, sx, bottom, width, format_elapsed)
+    body += _x_ticks(x_ticks, sx, bottom, width, clock)
     for number, at in shown_marks:
         body.append(f'<g class="stage-mark" data-stage="{number}"><title>stage {number} starts at '
-                    f'{escape(format_elapsed(at))}</title>'
+                    f'{escape(clock(at))}</title>'
                     + _line(sx(at), top - 2, sx(at), bottom, COLORS["stage"], stroke_dasharray="2 3",
                             stroke_width="1.5")
                     + _text(sx(at) + 3, top + 8, str(number), fill=COLORS["muted"], font_size="10") + "</g>")
@@ -441,7 +429,7 @@ def distribution_chart(name: str, histogram: Mapping[str, int]) -> str:
     for tick in _decade_ticks(low, high):
         x = sx(log10(tick))
         body.append(_line(x, top, x, bottom, COLORS["grid"]))
-        body.append(_text(x, bottom + 13, format_ms(tick), "middle", fill=COLORS["muted"], font_size="10"))
+        body.append(_text(x, bottom + 13, format_number(tick), "middle", fill=COLORS["muted"], font_size="10"))
     bar_width = (right - left) / ((high - low) * BINS_PER_DECADE)
     bars = [
         f'<rect x="{_num(sx(index / BINS_PER_DECADE))}" y="{_num(sy(count))}" width="{_num(max(bar_width - 1, 1))}" '
@@ -461,7 +449,7 @@ def distribution_chart(name: str, histogram: Mapping[str, int]) -> str:
     for label, value in markers:
         x = sx(log10(value))
         body.append(_line(x, top - 4, x, bottom, COLORS[label], stroke_width="1.5", stroke_dasharray="4 3"))
-    summary = [f"n={total:,}", *(f"{label} {format_ms(value)}" for label, value in markers)]
+    summary = [f"n={total:,}", *(f"{label} {ms_unit(value)}" for label, value in markers)]
     legend_y = 38 + shift
     body.append(_text(10, legend_y, summary[0], fill=COLORS["muted"]))
     legend = [LegendItem(text, COLORS[label], "dashed") for (label, _), text in zip(markers, summary[1:], strict=True)]
@@ -473,7 +461,7 @@ def distribution_chart(name: str, histogram: Mapping[str, int]) -> str:
 
 def _bin_label(index: int, count: int, total: int) -> str:
     low, high = 10 ** (index / BINS_PER_DECADE), 10 ** ((index + 1) / BINS_PER_DECADE)
-    return f"{format_ms(low)}–{format_ms(high)}: {count:,} ({count / total:.1%})"
+    return f"{_bin_edge(low)}–{_bin_edge(high)} ms: {count:,} ({count / total:.1%})"
 
 
 # ---------------------------------------------------------------------------------------------- against load

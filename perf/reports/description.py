@@ -12,11 +12,18 @@ readers use its fields, each typed and with a default, instead of guessing at ke
 and is the one place that checks the types of what it reads: a summary is a file anyone may edit.
 It also reads the layout written before this type existed (the same keys, with ``unsaved`` an object
 holding the row's id and three fields), so summaries kept by older versions can still be imported.
+
+Three values are kept as the JSON the run stores, whole, because the files carry them whole: the stages, a capacity
+search and a plan's noise verdicts (each has keys the reports never show, and ``perf_import`` stores what the file
+holds). The reports read them typed (``stage_results``, ``capacity_result``, ``noise_result``: ``StageResult``,
+``CapacityResult``, ``NoiseResult``), leniently, as a stored row may have been edited by hand; ``from_json`` checks
+them strictly, as every other key.
 """
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:  # the JSON side is read without Django (a test harness writes summaries without settings)
@@ -77,6 +84,78 @@ def _counts(data: Mapping[str, Any], key: str, where: str) -> dict[str, int]:
 
 def _epoch(moment: datetime | None) -> float | None:
     return None if moment is None else moment.timestamp()
+
+
+@dataclass(frozen=True)
+class _Reader:
+    """One JSON object of a stored layout being read, and where it is (for the message).
+
+    Strict (a summary, which anyone may edit, read by ``RunDescription.from_json``): a value of the wrong type is a
+    DescriptionError naming its key, as for every key of ``meta``. Lenient (the reports' reading of what the run
+    stored): it reads as missing and an item that is not an object is left out, so a row edited by hand or written
+    by an older version shows a dash where it lacks a figure, and its page still opens.
+    """
+
+    data: Mapping[str, Any]
+    where: str
+    strict: bool
+
+    def value(self, key: str, kind: type | tuple[type, ...], default: Any) -> Any:
+        try:
+            return _read(self.data, key, kind, default, self.where)
+        except DescriptionError:
+            if self.strict:
+                raise
+            return default
+
+    def number(self, key: str) -> float | None:
+        value = self.value(key, (int, float), None)
+        return None if value is None else float(value)
+
+    def whole(self, key: str) -> int | None:
+        """A count or an index, stored as a number (``2.0`` reads as 2)."""
+        value = self.number(key)
+        return None if value is None else int(value)
+
+    def text(self, key: str) -> str:
+        return str(self.value(key, str, ""))
+
+    def flag(self, key: str, default: bool = False) -> bool:
+        return bool(self.value(key, bool, default))
+
+    def strings(self, key: str) -> tuple[str, ...]:
+        if self.strict:
+            return _strings(self.data, key, self.where)
+        return tuple(value for value in self.value(key, list, None) or [] if isinstance(value, str))
+
+    def child(self, key: str, read: "Callable[[_Reader], T]") -> T | None:
+        """The object under ``key`` read by ``read``; None when it is missing or null (or, leniently, not one)."""
+        value = self.value(key, dict, None)
+        return None if value is None else read(_Reader(value, f"{self.where}{key}.", self.strict))
+
+    def children(self, key: str, read: "Callable[[_Reader], T]") -> tuple[T, ...]:
+        """Each object of the list under ``key``, read by ``read``."""
+        found = []
+        for index, item in enumerate(self.value(key, list, None) or []):
+            place = f"{self.where}{key}[{index}]"
+            if isinstance(item, dict):
+                found.append(read(_Reader(item, place + ".", self.strict)))
+            elif self.strict:
+                raise DescriptionError(f"{place} is {item!r}, not an object")
+        return tuple(found)
+
+    def verdicts(self, key: str) -> tuple["ThresholdResult", ...]:
+        """Threshold verdicts as stored; leniently, one that does not hold their layout is left out (a verdict read
+        wrong would say PASS or FAIL on its own)."""
+        found = []
+        for index, item in enumerate(self.value(key, list, None) or []):
+            try:
+                found.append(ThresholdResult.from_json(_object(item, f"{self.where}{key}[{index}]"),
+                                                       f"{self.where}{key}[{index}]."))
+            except DescriptionError:
+                if self.strict:
+                    raise
+        return tuple(found)
 
 
 # ---------------------------------------------------------------------------------------------- verdicts
@@ -257,6 +336,271 @@ def _span(data: Json, where: str) -> dict[str, float]:
     return span
 
 
+# ---------------------------------------------------------------------------------------------- stages
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """One stage's figures and verdicts (``perf.load.stage_figures.StageFigures.as_json``, as ``PerfRun.stages``
+    stores it). None: the figure is not there (the stage had no request, or the row does not hold it)."""
+
+    index: int | None = None
+    name: str = ""  # "stage 2 (50 → 200)"
+    start: float | None = None  # seconds since the run's start
+    end: float | None = None
+    start_target: float | None = None
+    target: float | None = None
+    seconds: float | None = None  # how long the run spent in it: less than end - start when it ended inside it
+    requests: int | None = None
+    failures: int | None = None
+    requests_per_second: float | None = None
+    failures_per_second: float | None = None
+    avg_response_time: float | None = None
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    thresholds: tuple[ThresholdResult, ...] = ()
+
+    @classmethod
+    def from_json(cls, data: Json, where: str = "", strict: bool = True) -> "StageResult":
+        return cls.of(_Reader(data, where, strict))
+
+    @classmethod
+    def of(cls, read: _Reader) -> "StageResult":
+        return cls(
+            index=read.whole("index"), name=read.text("name"), start=read.number("start"), end=read.number("end"),
+            start_target=read.number("start_target"), target=read.number("target"), seconds=read.number("seconds"),
+            requests=read.whole("requests"), failures=read.whole("failures"),
+            requests_per_second=read.number("requests_per_second"),
+            failures_per_second=read.number("failures_per_second"),
+            avg_response_time=read.number("avg_response_time"), p50=read.number("p50"), p95=read.number("p95"),
+            p99=read.number("p99"), thresholds=read.verdicts("thresholds"),
+        )
+
+
+# ---------------------------------------------------------------------------------------------- capacity
+# A capacity search's JSON (``PerfRun.capacity``, docs/capacity.md) as the reports read it: the keys they show. The
+# description keeps the JSON itself too, whole, for the files (each step's endpoints, its concurrency, ...).
+
+
+@dataclass(frozen=True)
+class CapacitySettingsResult:
+    """The search as it was asked for (``perf.load.capacity.CapacitySettings.as_json``)."""
+
+    start: float | None = None
+    factor: float | None = None
+    increment: float | None = None
+    settle: float | None = None
+    hold: float | None = None
+    resolution: float | None = None
+    max_load: float | None = None
+    budget: float | None = None
+    thresholds: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, read: _Reader) -> "CapacitySettingsResult":
+        number = read.number
+        return cls(number("start"), number("factor"), number("increment"), number("settle"), number("hold"),
+                   number("resolution"), number("max_load"), number("budget"), read.strings("thresholds"))
+
+
+@dataclass(frozen=True)
+class CapacityStep:
+    """One step: where it lies (the step under way has only that), what its judged window measured, and its
+    verdicts (``perf.load.capacity.Step.as_json``)."""
+
+    index: int | None = None
+    load: float | None = None
+    phase: str = ""  # "raise" or "narrow"
+    start: float | None = None  # seconds since the run's start
+    settle_end: float | None = None
+    end: float | None = None
+    seconds: float | None = None
+    requests_per_second: float | None = None
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    failure_percent: float | None = None
+    cpu_percent: float | None = None
+    dropped_percent: float | None = None  # an open model's arrivals dropped for want of a free user
+    passed: bool | None = None  # None: not judged
+    generator_limited: bool = False
+    verdicts: tuple[ThresholdResult, ...] = ()
+
+    @classmethod
+    def of(cls, read: _Reader) -> "CapacityStep":
+        return cls(
+            index=read.whole("index"), load=read.number("load"), phase=read.text("phase"), start=read.number("start"),
+            settle_end=read.number("settle_end"), end=read.number("end"), seconds=read.number("seconds"),
+            requests_per_second=read.number("requests_per_second"), p50=read.number("p50"), p95=read.number("p95"),
+            p99=read.number("p99"), failure_percent=read.number("failure_percent"),
+            cpu_percent=read.number("cpu_percent"), dropped_percent=read.number("dropped_percent"),
+            passed=read.value("passed", bool, None), generator_limited=read.flag("generator_limited"),
+            verdicts=read.verdicts("verdicts"),
+        )
+
+
+@dataclass(frozen=True)
+class CapacityPoint:
+    """The capacity, or the first failing load: a step's load, throughput and index."""
+
+    load: float | None = None
+    requests_per_second: float | None = None
+    step: int | None = None
+
+    @classmethod
+    def of(cls, read: _Reader) -> "CapacityPoint":
+        return cls(read.number("load"), read.number("requests_per_second"), read.whole("step"))
+
+
+@dataclass(frozen=True)
+class CapacityLimit:
+    """The ceiling a search hit: ``max_users``, ``max_rate`` or ``budget``, and its value."""
+
+    kind: str = ""
+    value: float | None = None
+
+    @classmethod
+    def of(cls, read: _Reader) -> "CapacityLimit":
+        return cls(read.text("kind"), read.number("value"))
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """Where an endpoint's time went at the knee, in ms (``perf.load.capacity.endpoint_json``)."""
+
+    client_ms: float | None = None
+    app_ms: float | None = None  # None without Server-Timing
+    db_ms: float | None = None
+    queries: float | None = None
+    queue_ms: float | None = None
+
+    @classmethod
+    def of(cls, read: _Reader) -> "Breakdown":
+        number = read.number
+        return cls(number("client_ms"), number("app_ms"), number("db_ms"), number("queries"), number("queue_ms"))
+
+
+@dataclass(frozen=True)
+class BrokeFirstResult:
+    """What failed first at the first failing load (``perf.analysis.capacity.broke_first``)."""
+
+    threshold: str = ""
+    actual: str | float | None = None  # as the verdict's line prints it: "512 ms"
+    endpoint: str = ""
+    breakdown: Breakdown | None = None
+
+    @classmethod
+    def of(cls, read: _Reader) -> "BrokeFirstResult":
+        return cls(read.text("threshold"), read.value("actual", (str, int, float), None), read.text("endpoint"),
+                   read.child("breakdown", Breakdown.of))
+
+
+@dataclass(frozen=True)
+class UslResult:
+    """The Universal Scalability Law's fit of the steps (``perf.analysis.usl.UslFit.as_json``): shown only when
+    good enough, else ``why`` not."""
+
+    shown: bool = False
+    why: str = ""
+    sigma: float | None = None
+    kappa: float | None = None
+    lam: float | None = None  # "lambda" in the JSON
+    peak_load: float | None = None
+    peak_throughput: float | None = None
+    r2: float | None = None
+    load_axis: str = ""  # what its loads count: "users", or "concurrency" (an open model's requests in flight)
+
+    @classmethod
+    def of(cls, read: _Reader) -> "UslResult":
+        return cls(read.flag("shown"), read.text("why"), read.number("sigma"), read.number("kappa"),
+                   read.number("lambda"), read.number("peak_load"), read.number("peak_throughput"), read.number("r2"),
+                   read.text("load_axis"))
+
+
+@dataclass(frozen=True)
+class CapacityResult:
+    """A capacity search: what it counts, how it ended, its steps, its result and its verdict."""
+
+    model: str = ""  # "users", or "rate" (the open model)
+    unit: str = ""  # "users" or "iterations/s"
+    status: str = ""  # perf.load.capacity's: "searching", "found", "ceiling", "first_step_failed", ...
+    settings: CapacitySettingsResult | None = None
+    current: CapacityStep | None = None  # while searching: the step under way (where it lies)
+    steps: tuple[CapacityStep, ...] = ()  # the judged steps, in the order they ran
+    capacity: CapacityPoint | None = None
+    first_failing: CapacityPoint | None = None
+    limit: CapacityLimit | None = None
+    broke_first: BrokeFirstResult | None = None
+    usl: UslResult | None = None
+    verdict: str = ""  # one paragraph in plain words
+
+    @classmethod
+    def from_json(cls, data: Json, where: str = "", strict: bool = True) -> "CapacityResult":
+        read = _Reader(data, where, strict)
+        point = CapacityPoint.of
+        return cls(
+            model=read.text("model"), unit=read.text("unit"), status=read.text("status"),
+            settings=read.child("settings", CapacitySettingsResult.of), current=read.child("current", CapacityStep.of),
+            steps=read.children("steps", CapacityStep.of), capacity=read.child("capacity", point),
+            first_failing=read.child("first_failing", point), limit=read.child("limit", CapacityLimit.of),
+            broke_first=read.child("broke_first", BrokeFirstResult.of), usl=read.child("usl", UslResult.of),
+            verdict=read.text("verdict"),
+        )
+
+    @classmethod
+    def read(cls, data: Any) -> "CapacityResult | None":
+        """The reports' lenient reading of a stored search; None for anything that is not one."""
+        return cls.from_json(data, strict=False) if isinstance(data, dict) else None
+
+
+# ---------------------------------------------------------------------------------------------- noise
+
+
+@dataclass(frozen=True)
+class NoiseVerdict:
+    """One endpoint and metric judged against a plan's history (``perf.analysis.noise.Verdict.as_json``)."""
+
+    endpoint: str = ""
+    metric: str = ""  # "p95" (ms) or "failure_rate" (%)
+    verdict: str = ""  # "regressed", "improved", "within noise" or "not enough history"
+    value: float | None = None
+    median: float | None = None
+    band: float | None = None  # half the band's width: the value may be median ± band
+    history: int | None = None  # how many comparable runs measured it
+
+    @classmethod
+    def of(cls, read: _Reader) -> "NoiseVerdict":
+        return cls(read.text("endpoint"), read.text("metric"), read.text("verdict"), read.number("value"),
+                   read.number("median"), read.number("band"), read.whole("history"))
+
+
+@dataclass(frozen=True)
+class NoiseResult:
+    """``run_perf --plan``: each endpoint judged against the plan's history (``NoiseReport.as_json``, as
+    ``PerfRun.regressions`` stores it), and whether the plan fails on a regression."""
+
+    plan: str = ""
+    fail_on_regression: bool = True
+    runs: tuple[int, ...] = ()  # the comparable runs judged against, newest first
+    verdicts: tuple[NoiseVerdict, ...] = ()
+
+    @classmethod
+    def from_json(cls, data: Json, where: str = "", strict: bool = True) -> "NoiseResult":
+        read = _Reader(data, where, strict)
+        runs = read.value("runs", list, None) or []
+        if strict and not all(isinstance(run, int) and not isinstance(run, bool) for run in runs):
+            raise DescriptionError(f"{where}runs holds something else than run ids: {runs!r}")
+        return cls(read.text("plan"), read.flag("fail_on_regression", True),
+                   tuple(run for run in runs if isinstance(run, int) and not isinstance(run, bool)),
+                   read.children("verdicts", NoiseVerdict.of))
+
+    @classmethod
+    def read(cls, data: Any) -> "NoiseResult | None":
+        """The reports' lenient reading of stored verdicts; None for anything that is not an object."""
+        return cls.from_json(data, strict=False) if isinstance(data, dict) else None
+
+
 # ---------------------------------------------------------------------------------------------- the run
 
 
@@ -293,10 +637,13 @@ class RunDescription:
     shards: tuple[ShardResult, ...] = ()
     unsaved: bool = False  # the database refused the final save: ``perf_import`` finishes row ``run_id``
     profile: ProfileResult | None = None  # None: no load profile (-u, -r, -t)
+    # The next three are kept as the JSON the run stores, whole: the JSON summary writes it and perf_import stores it
+    # back, keys the reports never show included. The reports read them typed: ``stage_results``,
+    # ``capacity_result`` and ``noise_result``, never the JSON.
     stages: tuple[Json, ...] = ()  # each stage's figures and verdicts (perf.load.stage_figures.StageFigures.as_json)
     kind: str = "load"  # perf.models.PerfRun.Kind: a load test, or a capacity search (run_perf --find-capacity)
     # A capacity search's steps, result, USL fit and verdict (as perf.models.PerfRun.capacity stores them); None for
-    # a load test. Kept as the JSON it is stored as: perf.reports.capacity_view reads it, leniently, for the reports.
+    # a load test.
     capacity: Json | None = None
     # ``run_perf --plan``: each endpoint judged against the plan's history (perf.analysis.noise.NoiseReport.as_json,
     # with the plan's "fail_on_regression"), as PerfRun.regressions stores it; None without a plan's verdicts.
@@ -311,11 +658,12 @@ class RunDescription:
              git_revision: str, database_vendor: str, cpu_warning: bool, max_cpu_percent: float | None,
              thresholds: list[Json], open_model: Json | None, unsaved: bool = False,
              shards: tuple[ShardResult, ...] = (), profile: Json | None = None,
-             stages: list[Json] | None = None, capacity: Json | None = None) -> "RunDescription":
+             stages: list[Json] | None = None, capacity: Json | None = None, error: str = "") -> "RunDescription":
         """What ``run_perf`` knows at the end of a run, after its final save. ``row`` is the stored run when
         there is one: its id, and the moments and the stop request the database recorded, so that the run's
         own files say what the admin's downloads of it say. ``options`` are already JSON (as stored). ``capacity``
-        is a capacity search's JSON (``PerfRun.capacity``): given, the run is described as one."""
+        is a capacity search's JSON (``PerfRun.capacity``): given, the run is described as one. ``error``: why the
+        runner broke (a run stored ``failed``), as the row stores it."""
         return cls(
             run_id=None if row is None else row.pk, label=label or "", host=host, status=status, users=users,
             spawn_rate=spawn_rate, planned_duration=planned_duration, scenarios=tuple(scenarios),
@@ -324,7 +672,7 @@ class RunDescription:
             finished_at=finished_at if row is None or row.finished_at is None else _epoch(row.finished_at),
             heartbeat_at=None if row is None else _epoch(row.heartbeat_at),
             git_revision=git_revision, database_vendor=database_vendor, cpu_warning=cpu_warning,
-            max_cpu_percent=max_cpu_percent, stop_reason="" if reason == "completed" else reason,
+            max_cpu_percent=max_cpu_percent, stop_reason="" if reason == "completed" else reason, error=error,
             stop_requested_by="" if row is None else row.stop_requested_by,
             thresholds=tuple(ThresholdResult.from_json(item) for item in thresholds),
             open_model=None if open_model is None else OpenModelResult.from_json(open_model),
@@ -352,7 +700,7 @@ class RunDescription:
             open_model=OpenModelResult.from_json(run.open_model) if run.open_model else None,
             comparison=comparison, options=options, shards=shards,
             profile=stored_profile(run.profile),
-            stages=tuple(run.stages or ()),
+            stages=tuple(stage for stage in run.stages or () if isinstance(stage, dict)),
             kind=run.kind or "load", capacity=dict(run.capacity) if isinstance(run.capacity, dict) else None,
             noise=dict(run.regressions) if isinstance(run.regressions, dict) and run.regressions else None,
         )
@@ -397,6 +745,7 @@ class RunDescription:
             legacy = _object(unsaved.get("fields", {}), where + "unsaved.fields")
         merged = {**data, **legacy}
         capacity = _read(data, "capacity", dict, None, where)
+        _check_layouts(data, where)
         return cls(
             run_id=run_id, label=_read(data, "label", str, "", where), host=_read(data, "host", str, "", where),
             status=_read(data, "status", str, "", where), users=_read(data, "users", int, None, where),
@@ -432,13 +781,35 @@ class RunDescription:
         return self.status == "running"
 
     @property
-    def ended_early(self) -> bool:
-        return bool(self.stop_reason)
-
-    @property
     def is_capacity(self) -> bool:
         """A capacity search (``run_perf --find-capacity``): the reports show its steps and result first."""
         return self.kind == CAPACITY
+
+    @cached_property
+    def stage_results(self) -> tuple[StageResult, ...]:
+        """The stages as the reports read them: a stored figure that is not one reads as missing (a dash)."""
+        return tuple(StageResult.from_json(stage, strict=False) for stage in self.stages)
+
+    @cached_property
+    def capacity_result(self) -> CapacityResult | None:
+        """The capacity search as the reports read it, leniently; None for a load test."""
+        return CapacityResult.read(self.capacity)
+
+    @cached_property
+    def noise_result(self) -> NoiseResult | None:
+        """The plan's verdicts as the reports read them, leniently; None without them."""
+        return NoiseResult.read(self.noise)
+
+
+def _check_layouts(data: Json, where: str) -> None:
+    """A summary's stages, capacity search and plan verdicts hold the layouts the run stores them in: the reports
+    read them leniently, so a value of the wrong type is refused here, in one line naming its key, not stored."""
+    for index, stage in enumerate(_read(data, "stages", list, None, where) or []):
+        StageResult.from_json(_object(stage, f"{where}stages[{index}]"), f"{where}stages[{index}].")
+    for key, read in (("capacity", CapacityResult.from_json), ("noise", NoiseResult.from_json)):
+        value = _read(data, key, dict, None, where)
+        if value is not None:
+            read(value, f"{where}{key}.")
 
 
 def _optional(data: Json, key: str, read: Callable[[Json, str], T], where: str) -> T | None:

@@ -1,12 +1,20 @@
-"""How the run page and the HTML report write figures: one place, so the two never disagree.
+"""How the run page, the HTML report, its charts and the console's progress line write figures: one place, so
+they never disagree.
 
 Milliseconds are whole (a load test's latencies are not known to a tenth of a millisecond, and
-columns of integers are easier to scan), rates have one decimal, percentages two (0.04 % of
-failures is not 0 %), durations read like ``2m 30s``. A missing figure is a dash, never 0.
+columns of integers are easier to scan), tables and charts alike; rates have one decimal, percentages two (0.04 %
+of failures is not 0 %), durations read like ``2m 30s``. A missing figure is a dash, never 0.
+
+Two ways to write time, for two different things: ``duration`` says how long something lasted (``8.5s``,
+``2m 30s``), ``clock`` names a round point on a chart's time axis (``2m``, ``1m30s``), where six labels must fit
+under a chart and a tenth of a second would be noise.
 """
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from perf.reports.description import NoiseVerdict
 
 MISSING = "—"
 
@@ -59,6 +67,18 @@ def duration(seconds: float | None) -> str:
     return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
 
 
+def clock(seconds: float) -> str:
+    """A point on a chart's time axis, which falls on a round time: ``45s``, ``2m``, ``1m30s``, ``1h05m``."""
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m" if not secs else f"{minutes}m{secs:02d}s"
+
+
 def moment(epoch: float | None) -> str:
     """``2026-11-24 17:20:45 UTC``."""
     if epoch is None:
@@ -79,16 +99,18 @@ def plural(number: int | float | None, word: str, words: str = "") -> str:
     return f"{count(number)} {word if round(number) == 1 else words or word + 's'}"
 
 
-def noise_line(verdict: dict[str, Any]) -> str:
-    """``GET /x p95 640 ms: regressed (history 300 ± 30 ms over 12 runs)``: a noise verdict and what decided it."""
-    unit = " ms" if verdict.get("metric") == "p95" else "%"
+def noise_line(verdict: "NoiseVerdict") -> str:
+    """``GET /x p95 640.0 ms: regressed (history 300.0 ± 30.0 ms over 12 runs)``: a noise verdict and what decided it.
+    One decimal, as ``perf.analysis.noise`` prints the verdicts at the end of the run: a band is often narrower
+    than a millisecond."""
+    unit = " ms" if verdict.metric == "p95" else "%"
 
-    def number(value: Any) -> str:
-        return f"{value:.1f}{unit}" if isinstance(value, int | float) else "—"
+    def number(value: float | None) -> str:
+        return MISSING if value is None else f"{value:.1f}{unit}"
 
-    text = f"{verdict.get('endpoint')} {verdict.get('metric')} {number(verdict.get('value'))}: {verdict.get('verdict')}"
-    if isinstance(verdict.get("median"), int | float):
-        band = verdict.get("band") if isinstance(verdict.get("band"), int | float) else 0.0
-        text += (f" (history {verdict['median']:.1f} ± {band:.1f}{unit} over {verdict.get('history')} "
-                 f"run{'' if verdict.get('history') == 1 else 's'})")
+    text = f"{verdict.endpoint} {verdict.metric} {number(verdict.value)}: {verdict.verdict}"
+    if verdict.median is not None:
+        band = verdict.band or 0.0
+        text += (f" (history {verdict.median:.1f} ± {band:.1f}{unit} over {verdict.history} "
+                 f"run{'' if verdict.history == 1 else 's'})")
     return text

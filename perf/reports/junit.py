@@ -66,30 +66,23 @@ def _threshold_cases(run: RunDescription) -> Iterable[Case]:
 
 
 def _capacity_cases(run: RunDescription) -> Iterable[Case]:
-    found = run.capacity
+    found = run.capacity_result
     if found is None:
         return
-    status = str(found.get("status") or "")
-    verdict = str(found.get("verdict") or status)
-    why = FAILING_CAPACITY.get(status)
+    verdict = found.verdict or found.status
+    why = FAILING_CAPACITY.get(found.status)
     yield Case("perfkit.capacity", "capacity search", failure=f"{why}: {verdict}" if why else None, output=verdict)
-    unit = str(found.get("unit") or "")
-    for step in found.get("steps") or []:
-        if not isinstance(step, dict):
-            continue
-        verdicts = [v for v in step.get("verdicts") or [] if isinstance(v, dict)]
-        lines = [("PASS " if v.get("ok") else "FAIL ") + str(v.get("line") or v.get("expression")) for v in verdicts]
-        broken = "; ".join(str(v.get("line") or v.get("expression")) for v in verdicts if not v.get("ok"))
+    for step in found.steps:
+        lines = [("PASS " if v.ok else "FAIL ") + (v.line or v.expression) for v in step.verdicts]
+        broken = "; ".join(v.line or v.expression for v in step.verdicts if not v.ok)
         skipped = None
-        if step.get("generator_limited"):
+        if step.generator_limited:
             skipped = "the load generator limited itself at this step: not a verdict on the server"
-        elif not step.get("passed"):
+        elif not step.passed:
             skipped = f"past the capacity: {broken or 'no answers'}"
-        load = step.get("load")
-        name = f"step {int(step.get('index', 0)) + 1}: {load:g} {unit}" if isinstance(load, int | float) else "step"
-        seconds = step.get("seconds")
+        name = f"step {(step.index or 0) + 1}: {step.load:g} {found.unit}" if step.load is not None else "step"
         yield Case("perfkit.capacity.steps", name.strip(), skipped=skipped, output="\n".join(lines),
-                   seconds=float(seconds) if isinstance(seconds, int | float) else None)
+                   seconds=step.seconds)
 
 
 def _comparison_cases(stats: StatsRegistry, run: RunDescription) -> Iterable[Case]:
@@ -124,18 +117,15 @@ def _comparison_cases(stats: StatsRegistry, run: RunDescription) -> Iterable[Cas
 def _noise_cases(run: RunDescription) -> Iterable[Case]:
     """``--plan``: each endpoint and metric against the plan's history (perf.analysis.noise); "regressed" fails
     when the plan fails on regressions, "not enough history" is skipped (no verdict either way)."""
-    noise = run.noise
+    noise = run.noise_result
     if noise is None:
         return
-    plan, gate = str(noise.get("plan") or ""), bool(noise.get("fail_on_regression", True))
-    for verdict in noise.get("verdicts") or []:
-        if not isinstance(verdict, dict):
-            continue
+    for verdict in noise.verdicts:
         said = formats.noise_line(verdict)
-        name = f"{verdict.get('metric')} {verdict.get('endpoint')} against plan {plan}"
-        if verdict.get("verdict") == "not enough history":
+        name = f"{verdict.metric} {verdict.endpoint} against plan {noise.plan}"
+        if verdict.verdict == "not enough history":
             yield Case("perfkit.noise", name, skipped=said, output=said)
-        elif verdict.get("verdict") == "regressed" and gate:
+        elif verdict.verdict == "regressed" and noise.fail_on_regression:
             yield Case("perfkit.noise", name, failure=said, output=said)
         else:
             yield Case("perfkit.noise", name, output=said)

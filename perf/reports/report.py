@@ -11,7 +11,6 @@ and are formatted here (perf.reports.formats), so templates only lay them out.
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 from django.utils.safestring import SafeString, mark_safe
@@ -22,7 +21,7 @@ from perf.reports import charts, locust_csv
 from perf.reports import formats as fmt
 from perf.reports.capacity_view import CapacityView, capacity_view, kind_label
 from perf.reports.console import ran_short
-from perf.reports.description import ComparisonResult, DescriptionError, RunDescription, ShardResult, ThresholdResult
+from perf.reports.description import ComparisonResult, RunDescription, ShardResult, StageResult, ThresholdResult
 from perf.reports.profile_view import ProfileView, StageNow
 
 # A scenario's own mark in an endpoint's name (docs/scenarios.md): the tables say what it means, once, below them.
@@ -214,13 +213,20 @@ def stop_note(reason: str, status: str) -> str:
     return f"A shard failed: {reason}" if status == "failed" else f"Stopped early: {reason}"
 
 
-def _notes(run: RunDescription, stats: StatsRegistry, now: float | None) -> list[str]:
+def ending_notes(run: RunDescription) -> list[str]:
+    """How the run ended when it did not simply complete: its error, and why it stopped early; the page's notes and
+    the Markdown summary's heading say it in the same words."""
     notes = []
     if run.error:
         # A lost run's error is already its whole story ("lost: its process stopped answering at ...").
         notes.append(run.error if run.status == "lost" else f"Failed: {run.error}")
     if run.stop_reason:
         notes.append(stop_note(run.stop_reason, run.status))
+    return notes
+
+
+def _notes(run: RunDescription, stats: StatsRegistry, now: float | None) -> list[str]:
+    notes = ending_notes(run)
     if run.cpu_warning:
         at = f" (peak {run.max_cpu_percent:.0f}%)" if run.max_cpu_percent is not None else ""
         notes.append(f"The load generator's CPU was saturated{at}: latencies may be inflated.")
@@ -328,9 +334,10 @@ def _starting(stats: StatsRegistry, duration: float, run: RunDescription) -> str
 def _users_word(run: RunDescription) -> tuple[str, str]:
     """What a run's users number is: planned for a load test; a capacity search's ceiling (it steps below it), or
     the open model's pool."""
-    if run.capacity is None:
+    search = run.capacity_result
+    if search is None:
         return "planned", "planned"
-    return ("ceiling", "at most") if run.capacity.get("model") == "users" else ("pool", "in the pool")
+    return ("ceiling", "at most") if search.model == "users" else ("pool", "in the pool")
 
 
 def _figures(stats: StatsRegistry, duration: float, run: RunDescription) -> list[Figure]:
@@ -479,26 +486,10 @@ def _exceptions(stats: StatsRegistry) -> list[list[str]]:
 STAGE_HEADERS = ["Time", "# Requests", "Req/s", "p50 (ms)", "p95 (ms)", "p99 (ms)", "Failures"]
 
 
-def _stage_number(stage: dict[str, Any], key: str) -> float | None:
-    """A figure of a stored stage; None when it is missing or not a number (a row edited by hand shows a dash,
-    and the page still opens)."""
-    value = stage.get(key)
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def _stage_verdicts(stage: dict[str, Any]) -> dict[str, Check]:
-    """The stage's threshold verdicts by expression, written as the thresholds section writes the run's; a verdict
-    that does not hold the stored layout is left out."""
-    checks = {}
-    items = stage.get("thresholds")
-    for item in items if isinstance(items, list) else ():
-        try:
-            verdict = ThresholdResult.from_json(item) if isinstance(item, dict) else None
-        except DescriptionError:
-            verdict = None
-        if verdict is not None and verdict.expression:
-            checks[verdict.expression] = _threshold(verdict)
-    return checks
+def _stage_verdicts(stage: StageResult) -> dict[str, Check]:
+    """The stage's threshold verdicts by expression, written as the thresholds section writes the run's (one that
+    does not hold the stored layout was left out when the stage was read)."""
+    return {verdict.expression: _threshold(verdict) for verdict in stage.thresholds if verdict.expression}
 
 
 def _stage_span(start: float | None, end: float | None) -> str:
@@ -508,26 +499,21 @@ def _stage_span(start: float | None, end: float | None) -> str:
     return f"{at(start)} – {at(end)}"
 
 
-def _stage_row(stage: dict[str, Any], position: int, expressions: list[str], verdicts: dict[str, Check]) -> StageRow:
-    number = partial(_stage_number, stage)
-    index = number("index")
-    name = stage.get("name")
-    if not isinstance(name, str) or not name:
-        name = f"stage {int(index if index is not None else position) + 1}"
-    start, end, seconds = number("start"), number("end"), number("seconds")
-    requests, failures = number("requests"), number("failures")
+def _stage_row(stage: StageResult, position: int, expressions: list[str], verdicts: dict[str, Check]) -> StageRow:
+    name = stage.name or f"stage {(stage.index if stage.index is not None else position) + 1}"
+    start, end, seconds = stage.start, stage.end, stage.seconds
+    requests, failures = stage.requests, stage.failures
     error = 100.0 * failures / requests if requests and failures is not None else None
-    cells = [fmt.count(requests), fmt.rate(number("requests_per_second")),
-             *(fmt.ms(number(key)) for key in ("p50", "p95", "p99")),
-             fmt.count(failures) + (f" ({fmt.percent(error)})" if error is not None else "")]
+    cells = [fmt.count(requests), fmt.rate(stage.requests_per_second), fmt.ms(stage.p50), fmt.ms(stage.p95),
+             fmt.ms(stage.p99), fmt.count(failures) + (f" ({fmt.percent(error)})" if error is not None else "")]
     return StageRow(name, _stage_span(start, end), ran_short(seconds, start, end), cells,
                     [verdicts.get(expression) for expression in expressions])
 
 
 def _stages(run: RunDescription) -> StagesTable | None:
-    """Each stage's own figures and verdicts (``RunDescription.stages``, as ``perf.load.stage_figures`` wrote them);
-    None for a run without stages. The thresholds' columns follow the run's own order."""
-    stages = [stage for stage in run.stages if isinstance(stage, dict)]
+    """Each stage's own figures and verdicts (``RunDescription.stage_results``, as ``perf.load.stage_figures``
+    wrote them); None for a run without stages. The thresholds' columns follow the run's own order."""
+    stages = run.stage_results
     if not stages:
         return None
     verdicts = [_stage_verdicts(stage) for stage in stages]
@@ -622,6 +608,6 @@ def build_report(stats: StatsRegistry, duration: float, run: RunDescription, *, 
         stop_requested_by=run.stop_requested_by,
         profile=profile,
         stages=_stages(run),
-        capacity=capacity_view(run.capacity, _elapsed(run, duration, now)) if run.is_capacity else None,
+        capacity=capacity_view(run.capacity_result, _elapsed(run, duration, now)) if run.is_capacity else None,
         kind=kind_label(run.is_capacity),
     )

@@ -11,13 +11,13 @@ whether it needs reading.
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from perf.load.stats import StatsEntry, StatsRegistry
 from perf.options import site_root
 from perf.reports import formats
-from perf.reports.description import RunDescription
+from perf.reports.description import CapacityStep, RunDescription
 from perf.reports.files import write_atomic
+from perf.reports.report import ending_notes
 
 GITHUB_STEP_SUMMARY = "GITHUB_STEP_SUMMARY"
 PASS, FAIL = "✅ PASS", "❌ FAIL"
@@ -47,8 +47,7 @@ def _heading(run: RunDescription, duration: float) -> str:
              f"revision `{run.git_revision}`" if run.git_revision else "",
              formats.moment(run.started_at) if run.started_at is not None else ""]
     lines.append(", ".join(fact for fact in facts if fact))
-    if run.stop_reason or run.error:
-        lines.append(f"Stopped early: {_cell(run.stop_reason or run.error)}")
+    lines += [_cell(note) for note in ending_notes(run)]
     url = admin_url(run)
     if url:
         lines.append(f"[Run {run.run_id} in the admin]({url})")
@@ -82,26 +81,25 @@ def _measured(line: str) -> str:
 
 
 def _capacity(run: RunDescription) -> str:
-    found = run.capacity
+    found = run.capacity_result
     if found is None:
         return ""
-    lines = ["### Capacity", _cell(str(found.get("verdict") or found.get("status") or ""))]
-    steps = [step for step in found.get("steps") or [] if isinstance(step, dict)]
-    if steps:
-        rows = [[str(int(step.get("index", 0)) + 1), str(step.get("phase", "")), _number(step.get("load")),
-                 formats.rate(step.get("requests_per_second")), formats.ms_unit(step.get("p95")),
-                 formats.percent(step.get("failure_percent")), _step_result(step)] for step in steps]
-        unit = "Users" if found.get("model") == "users" else "Iterations/s"
+    lines = ["### Capacity", _cell(found.verdict or found.status)]
+    if found.steps:
+        rows = [[str((step.index or 0) + 1), step.phase, _number(step.load), formats.rate(step.requests_per_second),
+                 formats.ms_unit(step.p95), formats.percent(step.failure_percent), _step_result(step)]
+                for step in found.steps]
+        unit = "Users" if found.model == "users" else "Iterations/s"
         lines.append(_table(["Step", "Phase", unit, "req/s", "p95", "Failures", "Result"], rows))
     return "\n\n".join(line for line in lines if line)
 
 
-def _step_result(step: dict[str, Any]) -> str:
-    if step.get("generator_limited"):
+def _step_result(step: CapacityStep) -> str:
+    if step.generator_limited:
         return "generator-limited"
-    if step.get("passed"):
+    if step.passed:
         return PASS
-    broken = [str(v.get("line", "")) for v in step.get("verdicts") or [] if isinstance(v, dict) and not v.get("ok")]
+    broken = [verdict.line for verdict in step.verdicts if not verdict.ok]
     return f"{FAIL} " + _cell("; ".join(broken)) if broken else FAIL
 
 
@@ -128,21 +126,20 @@ def _comparison(run: RunDescription) -> str:
 
 def _noise(run: RunDescription) -> str:
     """``--plan``: the endpoints judged against the plan's history, what regressed first."""
-    noise = run.noise
+    noise = run.noise_result
     if noise is None:
         return ""
-    verdicts = [verdict for verdict in noise.get("verdicts") or [] if isinstance(verdict, dict)]
-    gate = bool(noise.get("fail_on_regression", True))
+    gate = noise.fail_on_regression
     order = {"regressed": 0, "improved": 1, "within noise": 2}
 
-    def mark(said: object) -> str:
+    def mark(said: str) -> str:
         if said == "regressed":
             return FAIL if gate else "⚠️"
-        return PASS if said in ("within noise", "improved") else "—"
+        return PASS if said in ("within noise", "improved") else formats.MISSING
 
-    rows = [[mark(verdict.get("verdict")), _cell(formats.noise_line(verdict))]
-            for verdict in sorted(verdicts, key=lambda verdict: order.get(str(verdict.get("verdict")), 3))]
-    head = (f"### Against plan {_cell(str(noise.get('plan') or ''))}'s history\n\nEach endpoint's p95 and failure "
+    rows = [[mark(verdict.verdict), _cell(formats.noise_line(verdict))]
+            for verdict in sorted(noise.verdicts, key=lambda verdict: order.get(verdict.verdict, 3))]
+    head = (f"### Against plan {_cell(noise.plan)}'s history\n\nEach endpoint's p95 and failure "
             "rate against the median ± k × scaled MAD of the plan's comparable runs"
             + ("" if gate else " (the plan does not fail on regressions)") + ".")
     return head + ("\n\n" + _table(["", "Verdict"], rows) if rows else "")
@@ -177,8 +174,8 @@ def _ms(entry: StatsEntry, fraction: float) -> str:
     return formats.ms_unit(entry.percentile(fraction) if entry.num_requests else None)
 
 
-def _number(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, int | float) else formats.MISSING
+def _number(value: float | None) -> str:
+    return formats.MISSING if value is None else f"{value:g}"
 
 
 def _table(headers: list[str], rows: Iterable[list[str]]) -> str:

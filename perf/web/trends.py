@@ -161,7 +161,7 @@ def trend_charts(runs: Sequence[TrendRun], verdict_key: str, baseline: tuple[int
 
     made: list[tuple[str, list[charts.RunSeries], str, Callable[[float], str]]] = [
         ("Response times", [series("p50", charts.COLORS["p50"]), series("p95", charts.COLORS["p95"], "p95"),
-                            series("p99", charts.COLORS["p99"])], "response time (ms)", charts.format_ms),
+                            series("p99", charts.COLORS["p99"])], "response time (ms)", formats.ms_unit),
         ("Requests per second", [series("req/s", charts.COLORS["rps"])], "requests per second (req/s)",
          lambda value: f"{formats.rate(value)} req/s"),
         ("Failure rate", [series("failure rate", charts.COLORS["failures"], "failure_rate")], "failed requests (%)",

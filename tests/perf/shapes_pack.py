@@ -23,3 +23,23 @@ class Pulse(Shape):
         if elapsed >= self.length:
             return None
         return self.high if int(elapsed // self.period) % 2 else self.low
+
+
+class Breaks(Shape):
+    """``breaks:users=N,after=T``: N users until its own code fails, T seconds in (a project's shape with a bug): the
+    runner cannot go on without a target, and run_perf stores the run ``failed`` (tests/perf/test_run_description.py).
+    """
+
+    parameters: ClassVar[dict[str, ParameterKind]] = {"users": "users", "after": "duration"}
+
+    def __init__(self, users: float = 3, after: float = 3.0) -> None:
+        self.users, self.after = users, after
+
+    @property
+    def peak(self) -> float:
+        return self.users
+
+    def target(self, elapsed: float) -> float | None:
+        if elapsed >= self.after:
+            raise RuntimeError(f"the shape broke {self.after:g} s in")
+        return self.users

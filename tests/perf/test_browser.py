@@ -335,7 +335,7 @@ def test_start_a_run_from_the_new_run_page_watch_it_and_stop_it(
         live.until(lambda driver: _request_count(driver) > first)  # no reload: the script
         # The run's own output, growing as it goes: its first line, then a progress line.
         live.until(lambda driver: "Running 3 users (EventBrowser 3)" in _log(driver))
-        live.until(lambda driver: "s/180s] users" in _log(driver))
+        live.until(lambda driver: "s of 3m 00s] users" in _log(driver))
         assert browser.execute_script("return window.perfNoReload") is True
         full_page_screenshot(browser, tmp_path / "live-run-page.png")
 

@@ -143,7 +143,7 @@ def test_distribution_bars_account_for_every_request() -> None:
     bars = next(group for group in root.iter(f"{SVG}g") if group.get("class") == "bars")
     counts = [int(re.search(r": ([\d,]+) \(", rect.find(f"{SVG}title").text)[1].replace(",", "")) for rect in bars]
     assert sum(counts) == 30
-    assert {"10 ms", "100 ms"} <= set(texts(root))
+    assert {"10", "100"} <= set(texts(root))  # a log axis in ms: its ticks are plain numbers
 
 
 def test_distribution_of_an_endpoint_without_requests_says_so() -> None:

@@ -174,6 +174,16 @@ def test_text_xml_cannot_hold_is_replaced_and_the_file_is_written_whole(tmp_path
     assert "admin_url" not in {p.get("name") for p in suite.iterfind("properties/property")}  # not stored
 
 
+def test_a_run_whose_runner_broke_says_so_in_both_files_as_its_page_does() -> None:
+    """Stored ``failed`` with the runner's error (perf.cli.run._save_failed): the Markdown's heading says "Failed:",
+    not "Stopped early:" (nothing stopped it: it broke), and the JUnit run case fails with the error."""
+    run = RunDescription(run_id=5, label="nightly", status="failed", error="RuntimeError('the shape broke')")
+    heading = summary_markdown(_registry(), DURATION, run).split("###")[0]
+    assert "Failed: RuntimeError('the shape broke')" in heading and "Stopped early" not in heading
+    suite = _suite(junit_xml(_registry(), DURATION, run))
+    assert _failure(_cases(suite)["perfkit.run/run completed"]) == "the run is failed: RuntimeError('the shape broke')"
+
+
 def test_summary_md_holds_the_figures_the_verdicts_and_the_link(orm) -> None:
     stats, run = _described()
     text = summary_markdown(stats, DURATION, run)

@@ -4,6 +4,7 @@ Pure unit tests: registries are filled through ``StatsRegistry.record`` with kno
 """
 
 import csv
+import io
 import json
 import random
 import re
@@ -13,10 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from perf.cli.progress import ProgressPrinter
 from perf.load.history import entry_percentiles
+from perf.load.hooks import Tick
 from perf.load.stats import PERCENTILES, Sample, StatsEntry, StatsRegistry
 from perf.reports import console, locust_csv, summary_json
 from perf.reports.description import RunDescription
+from perf.reports.report import build_report
 from tests.perf.conftest import FakeClock
 
 # Locust's header rows as the project documents them (copied from Locust 2.x's CSV writer's output).
@@ -391,3 +395,27 @@ def test_empty_run_renders_tables_without_failures_or_exceptions() -> None:
     assert console.failures_table(stats) == ""
     summary = console.summary_tables(stats, 0.0)
     assert "Aggregated" in summary and "Error report" not in summary
+
+
+# ---------------------------------------------------------------------------------------------- one way to write a time
+
+
+def test_a_chart_legend_writes_a_latency_as_the_table_beside_it_does() -> None:
+    """A p50 of 4.2 ms is "4" in the endpoints' table, so "p50 4 ms" in the distribution's legend on the same
+    page, not "4.2 ms" (perf.reports.formats writes both)."""
+    stats = StatsRegistry(start_time=START)
+    for _ in range(30):
+        stats.record("GET", "/fast/", 4.2, 100)
+    report = build_report(stats, 10.0, RunDescription(status="completed"))
+    (row, _) = report.endpoints.rows
+    median = row.cells[report.endpoints.headers.index("Median (ms)")]
+    legend = re.findall(r">(p50 [^<]*)</text>", report.distributions[0].svgs[0])
+    assert (median, legend) == ("4", ["p50 4 ms"])
+
+
+def test_the_progress_line_writes_times_as_the_run_page_does() -> None:
+    sample = Sample(timestamp=START + 65, elapsed=65.0, users=3, requests_per_second=41.25, failures_per_second=0.0,
+                    p50=4.2, p95=12.6, avg_response_time=5.0, total_requests=2_600, total_failures=0)
+    line = ProgressPrinter(io.StringIO(), 300.0, is_tty=False).format(Tick(sample, 65.0, 3, 12.0))
+    assert line == ("[1m 05s of 5m 00s] users    3 |    41.2 req/s | requests 2600 | failures 0 (0.00%) | "
+                    "p50 4 ms | p95 13 ms")

@@ -2,8 +2,9 @@
 
 ``run_perf --html/--json`` describe a run from what the process knows at its end; the admin's downloads
 describe it from the stored row. Both go through one ``RunDescription``, so for a completed run, an
-aborted one (SIGTERM mid-run) and one whose threshold fails, the JSON summaries are equal and the HTML
-reports are equal, but for what may legitimately differ:
+aborted one (SIGTERM mid-run), one whose threshold fails and one whose runner broke (stored ``failed``, its
+files written all the same), the JSON summaries are equal and the HTML reports are equal, but for what may
+legitimately differ:
 
 * the HTML footer's "Written by perfkit at ...": each file says when it was rendered;
 * in the JSON, moments the database keeps to the microsecond while the process has them to the
@@ -38,7 +39,8 @@ from perf.reports.description import (
 from perf.store.persist import start_run
 from tests.adminclient import AdminClient
 from tests.liveserver import manage, start_run_perf
-from tests.perf.builders import superuser, wait_until_running
+from tests.perf import capacity_builders as cb
+from tests.perf.builders import settings_module, superuser, wait_until_running
 
 # Keys holding epoch seconds that the database stores to the microsecond.
 MOMENTS = {"timestamp", "first_request_at", "last_request_at", "first_seen", "last_seen", "started_at",
@@ -46,8 +48,14 @@ MOMENTS = {"timestamp", "first_request_at", "last_request_at", "first_seen", "la
 FOOTER = re.compile(r"<footer>Written by perfkit at [^<]*</footer>")
 
 
+USERS = ("--users", "3", "--spawn-rate", "10")
+# A project's shape whose code fails 3 s into the run (tests/perf/shapes_pack.py): its runner breaks mid-run.
+BREAKS = ("--shape", "breaks:users=3,after=3s")
+
+
 def _args(url: str, label: str, tmp_path: Path, duration: str, *extra: str) -> tuple[str, ...]:
-    return ("--users", "3", "--spawn-rate", "10", "--duration", duration, "--wait", "0.05,0.2",
+    """``extra`` starts with the load: ``USERS`` or a shape."""
+    return ("--duration", duration, "--wait", "0.05,0.2",
             "--scenario", "EventBrowser", "--host", url, "--label", label, "--seed", "3",
             "--json", str(tmp_path / "run.json"), "--html", str(tmp_path / "run.html"), *extra)
 
@@ -88,21 +96,24 @@ def _finish(process, stop: bool, label: str) -> tuple[int, str]:
 @pytest.mark.parametrize(
     ("case", "duration", "extra", "status", "code"),
     [
-        ("completed", "3s", (), PerfRun.Status.COMPLETED, exit_codes.OK),
-        ("aborted", "60s", (), PerfRun.Status.ABORTED, exit_codes.for_signal(signal.SIGTERM)),
-        ("threshold", "3s", ("--threshold", "rps>100000"), PerfRun.Status.COMPLETED, exit_codes.THRESHOLD),
+        ("completed", "3s", USERS, PerfRun.Status.COMPLETED, exit_codes.OK),
+        ("aborted", "60s", USERS, PerfRun.Status.ABORTED, exit_codes.for_signal(signal.SIGTERM)),
+        ("threshold", "3s", (*USERS, "--threshold", "rps>100000"), PerfRun.Status.COMPLETED, exit_codes.THRESHOLD),
+        # A crash is an error of the process: Python's exit code 1 and its traceback.
+        ("failed", "30s", BREAKS, PerfRun.Status.FAILED, 1),
     ],
 )
 def test_the_runs_own_files_and_the_admins_downloads_agree(
     seeded, live_server_process, orm, admin: AdminClient, tmp_path: Path, case, duration, extra, status, code
 ):
     label = f"describe-{case}-{uuid.uuid4().hex[:8]}"
+    env = {**seeded, **settings_module(tmp_path, PERF_SHAPES={"breaks": "tests.perf.shapes_pack.Breaks"})}
     started = time.monotonic()
-    process = start_run_perf(seeded, *_args(live_server_process.url, label, tmp_path, duration, *extra))
+    process = start_run_perf(env, *_args(live_server_process.url, label, tmp_path, duration, *extra))
     returncode, output = _finish(process, case == "aborted", label)
 
     assert returncode == code, output
-    assert time.monotonic() - started < 60, "the aborted run was not cut short"
+    assert time.monotonic() - started < 60, "the aborted or failed run was not cut short"
     run = PerfRun.objects.get(label=label)
     assert run.status == status and run.total_requests > 0
     own_json = json.loads((tmp_path / "run.json").read_text())
@@ -122,10 +133,18 @@ def test_the_runs_own_files_and_the_admins_downloads_agree(
         assert meta["stop_reason"] == "interrupted by SIGTERM" and "Stopped early: interrupted by SIGTERM" in own_html
     else:
         assert meta["stop_reason"] == "" and "Stopped early" not in own_html
+    if case == "failed":
+        assert "RuntimeError: the shape broke 3 s in" in output
+        assert meta["error"] == run.error == "RuntimeError('the shape broke 3 s in')"
+        assert "Failed: RuntimeError(&#x27;the shape broke 3 s in&#x27;)" in own_html
+    else:
+        assert meta["error"] == ""
     if case == "threshold":
         assert [(item["expression"], item["ok"]) for item in meta["thresholds"]] == [("rps>100000", False)]
         assert "perf-fail\">FAIL" in own_html
-    assert meta["audit"]["ok"] is True and meta["options"]["label"] == label
+    # A broken run is not audited: what its users did was cut short by the crash, not by a plan.
+    assert (meta["audit"] is None) if case == "failed" else (meta["audit"]["ok"] is True)
+    assert meta["options"]["label"] == label
 
 
 # ---------------------------------------------------------------------------------------------- the JSON form
@@ -169,11 +188,44 @@ def test_a_summary_written_before_the_description_is_read_with_its_unsaved_row_a
     ({"thresholds": [{"ok": "yes"}]}, "meta.thresholds[0].ok is 'yes', not bool"),
     ({"scenarios": "EventBrowser"}, "meta.scenarios is 'EventBrowser', not list"),
     ([], "meta is [], not an object"),
+    # The stored layouts the reports read (typed, leniently) are checked where a summary comes in.
+    ({"stages": [{"name": "stage 1", "requests": "many"}]}, "meta.stages[0].requests is 'many', not int or float"),
+    ({"stages": [{"thresholds": [{"ok": "yes"}]}]}, "meta.stages[0].thresholds[0].ok is 'yes', not bool"),
+    ({"capacity": {"steps": [{"load": 10, "p95": "slow"}]}}, "meta.capacity.steps[0].p95 is 'slow', not int or float"),
+    ({"capacity": {"usl": {"shown": "yes"}}}, "meta.capacity.usl.shown is 'yes', not bool"),
+    ({"noise": {"verdicts": [3]}}, "meta.noise.verdicts[0] is 3, not an object"),
 ])
 def test_a_meta_of_the_wrong_shape_is_one_line_naming_the_key(meta: Any, message: str) -> None:
     with pytest.raises(ValueError) as raised:
         RunDescription.from_json(meta)
     assert str(raised.value) == message
+
+
+def test_the_reports_read_the_stored_layouts_typed_and_a_row_edited_by_hand_as_missing_figures() -> None:
+    """``stage_results``, ``capacity_result`` and ``noise_result``: what the reports read, never the JSON; a value
+    that is not what the run stores reads as missing (the page shows a dash and opens), an item that is not an
+    object is left out."""
+    search = cb.found_search()
+    run = RunDescription(
+        kind="capacity", capacity=search,
+        stages=({"index": 1, "name": "stage 2 (4 → 4)", "requests": 30, "p95": "slow",
+                 "thresholds": [{"expression": "p95<100ms", "ok": True}, {"ok": "yes"}, 7]},),
+        noise={"plan": "nightly", "fail_on_regression": False, "verdicts": [
+            {"endpoint": "GET /x/", "metric": "p95", "verdict": "regressed", "value": 640.0, "history": 5}, 3]})
+    (stage,) = run.stage_results
+    assert (stage.index, stage.name, stage.requests, stage.p95) == (1, "stage 2 (4 → 4)", 30, None)
+    assert [verdict.expression for verdict in stage.thresholds] == ["p95<100ms"]
+    found = run.capacity_result
+    assert found is not None and (found.status, found.unit, len(found.steps)) == ("found", "users", 8)
+    assert (found.capacity.load, found.first_failing.load) == (47, 50)
+    assert found.usl.shown and found.usl.lam == 10.0 and found.broke_first.breakdown.queue_ms == 467.0
+    assert found.steps[4].verdicts[0].line == search["steps"][4]["verdicts"][0]["line"]
+    noise = run.noise_result
+    assert noise is not None and not noise.fail_on_regression and len(noise.verdicts) == 1
+    assert (noise.verdicts[0].verdict, noise.verdicts[0].value, noise.verdicts[0].history) == ("regressed", 640.0, 5)
+    # The JSON itself goes to the files whole, keys the reports never read included.
+    assert run.as_json()["capacity"] == search and "endpoints" in run.as_json()["capacity"]["steps"][0]
+    assert RunDescription(kind="capacity", capacity={"steps": "many"}).capacity_result.steps == ()
 
 
 @pytest.mark.slow

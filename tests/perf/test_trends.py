@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from perf.analysis import noise
 from perf.models import EndpointStats, PerfPlan, PerfRun
-from perf.reports import charts
+from perf.reports import charts, formats
 from perf.web import trends
 from tests.factories import make_user, unique
 
@@ -139,7 +139,7 @@ def test_one_endpoint_its_own_rows_and_its_regressions(admin_client: Client) -> 
     assert flagged == [str(runs[-11].pk), str(runs[-1].pk)]
     # Its p95 from its own rows: 30 + night % 5, plus 20 in a regressed run.
     newest = EndpointStats.objects.get(run=runs[-1], name="/events/{id}/rsvp/")
-    assert f"p95 {charts.format_ms(newest.p95)}, regressed" in html
+    assert f"p95 {formats.ms_unit(newest.p95)}, regressed" in html
     # An endpoint these runs never measured is the Aggregated view, not an error.
     other, _ = page(admin_client, plan, "?endpoint=GET%20/nowhere/")
     assert '<option value="" selected>' in other
@@ -206,9 +206,9 @@ def test_a_trend_chart_marks_points_and_draws_the_baseline() -> None:
     runs = [charts.RunPoint(f"/run/{i}/", (f"rev{i}", "05-0{i}"), f"run {i}") for i in range(3)]
     svg = charts.trend_chart("p95", runs, [charts.RunSeries("p95", "#000", (10.0, None, 30.0),
                                                             ("", "", "regressed"), baseline=12.0)],
-                             "response time (ms)", charts.format_ms, baseline_label="baseline: run 1")
+                             "response time (ms)", formats.ms_unit, baseline_label="baseline: run 1")
     assert svg.count('class="run-point"') == 2  # no point where the run has no value
     assert '<a href="/run/2/" class="run-point" data-flag="regressed"><title>run 2: p95 30 ms, regressed' in svg
     assert "regressed beyond the noise" in svg and '<g class="baseline"' in svg
-    empty = charts.trend_chart("p95", [], [charts.RunSeries("p95", "#000", ())], "ms", charts.format_ms)
+    empty = charts.trend_chart("p95", [], [charts.RunSeries("p95", "#000", ())], "ms", formats.ms_unit)
     assert "No run measured this yet" in empty
