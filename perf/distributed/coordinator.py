@@ -123,9 +123,16 @@ class CeleryRunner(Runner):
         self._db: Callable[..., Any] = lambda work, *args: work(*args)
         self._seen: dict[int, tuple[datetime | None, float]] = {}
         self._marks = MarksRead()
+        self._running_users = 0  # as the shards' latest heartbeats say, read every half second
         if self.shards < shards:
             self._note(f"--shards {shards} is more than --users {plan.users}: ran {self.shards} shards")
         check_broker()
+
+    @property
+    def user_count(self) -> int:
+        """Users running, as the shards' latest heartbeats say: read with every poll, so the stats history's
+        point a second is as fresh as the heartbeats, not as the last tick."""
+        return self._running_users
 
     def attach_store(self, store: Any) -> None:
         """The stored run the shards report under (run.py calls this before ``run()``)."""
@@ -153,6 +160,7 @@ class CeleryRunner(Runner):
             for row in rows:
                 if row.status in OPEN_STATUSES:
                     self._check_alive(row, now, started)
+            self._running_users = _running_users(rows)
             if self._stop.is_set() and not stopping:
                 stopping = True
                 give_up_at = min(give_up_at, now + self.plan.end_grace + END_GRACE)
@@ -271,8 +279,8 @@ class CeleryRunner(Runner):
         stats.stage_marks = merge_marks(shares)
         cpu_now = max((row.cpu_percent or 0.0 for row in rows), default=0.0)
         peak = max((row.max_cpu_percent or 0.0 for row in rows), default=0.0)
-        users = sum(row.running_users for row in rows if row.status != ShardReport.Status.FAILED)
-        self.report_tick(time.time() - started_at, users, cpu_now, peak_percent=peak)
+        self._running_users = _running_users(rows)
+        self.report_tick(time.time() - started_at, self._running_users, cpu_now, peak_percent=peak)
         return rows
 
     def _outcome(self, rows: list[ShardReport]) -> str:
@@ -292,3 +300,7 @@ class CeleryRunner(Runner):
         tail = f"results from {complete} complete shard{'' if complete == 1 else 's'} and the failed ones' last reports"
         return f"{head}; {tail}"[:200]
 
+
+def _running_users(rows: list[ShardReport]) -> int:
+    """The users the shards ran at their latest heartbeats; a shard given up runs none the run can count."""
+    return sum(row.running_users for row in rows if row.status != ShardReport.Status.FAILED)
