@@ -4,8 +4,8 @@ The worker must run the gevent pool (``celery -A perf.celery worker -P gevent``)
 the standard library at start for that pool, which the engine's sockets and greenlets need, and each
 shard then runs as one greenlet of the worker, its users as greenlets beside it. The shard is a plain
 LoadRunner over its share of the users (``perf.load.shares.Share``, as a forked worker's is); its tick
-(every second here) is the heartbeat that writes its cumulative figures to its ``ShardReport`` row, and
-reads the coordinator's stop flag.
+(every second here) is the heartbeat that writes its cumulative figures to its ``ShardReport`` row, with
+its recent stage marks beside them, and reads the coordinator's stop flag.
 """
 
 import time
@@ -22,13 +22,14 @@ from perf.celery import app
 from perf.cli.profiles import profile_from_json
 from perf.conf import load_config
 from perf.config import PerfConfig
-from perf.distributed.coordinator import HEARTBEAT_INTERVAL, OPEN_STATUSES, TASK_NAME
+from perf.distributed.coordinator import HEARTBEAT_INTERVAL, MARKS_RESENT_FOR, OPEN_STATUSES, TASK_NAME
 from perf.load.context import RunContext
 from perf.load.hooks import RunHooks, Tick
 from perf.load.request_log import RequestLog
 from perf.load.runner import LoadRunner, RunPlan, scenario_spawn_order
 from perf.load.session import HttpSession
 from perf.load.shares import Share
+from perf.load.stage_figures import share_json
 from perf.load.stats import StatsRegistry
 from perf.load.user import User
 from perf.models import PerfRun, ShardReport
@@ -89,9 +90,11 @@ class Heartbeat:
         self.change_asked: dict[str, Any] | None = None
         self._change_at: Any = None  # the "at" of the change applied last
 
-    def _figures(self, **fields: Any) -> dict[str, Any]:
-        """A snapshot of the shard's figures, taken on the event loop where they change."""
-        return {"stats": self.stats.to_json(), "requests": self.stats.total.num_requests,
+    def _figures(self, last: bool = False, **fields: Any) -> dict[str, Any]:
+        """A snapshot of the shard's figures, taken on the event loop where they change: its stage marks of the
+        last ``MARKS_RESENT_FOR`` seconds (the coordinator keeps those it read before), all of them in the last."""
+        since = None if last else time.time() - MARKS_RESENT_FOR
+        return {"stats": share_json(self.stats, since), "requests": self.stats.total.num_requests,
                 "heartbeat_at": timezone.now(), "max_cpu_percent": self.runner.max_cpu_percent,
                 "notes": list(self.context.notes), **fields}
 
@@ -143,8 +146,8 @@ class Heartbeat:
     def finish(self) -> None:
         """The last report, waited for (and retried while the database is locked)."""
         try:
-            self.db.call(self._write, self._figures(status=ShardReport.Status.DONE, finished_at=timezone.now(),
-                                                    facts=self.context.facts_as_lists()))
+            self.db.call(self._write, self._figures(last=True, status=ShardReport.Status.DONE,
+                                                    finished_at=timezone.now(), facts=self.context.facts_as_lists()))
         finally:
             self.db.close()
 
@@ -195,7 +198,7 @@ def run_shard(self: Any, *, run_id: int, index: int, shards: int, host: str, sce
         return "done"
     except Exception as exc:
         ShardReport.objects.filter(pk=pk, status__in=OPEN_STATUSES).update(
-            status=ShardReport.Status.FAILED, finished_at=timezone.now(), stats=stats.to_json(),
+            status=ShardReport.Status.FAILED, finished_at=timezone.now(), stats=share_json(stats),
             requests=stats.total.num_requests,
             error=f"failed ({type(exc).__name__}: {exc})\n\n{traceback.format_exc()}")
         raise

@@ -7,6 +7,11 @@ run's registry as the exact merge of the latest rows (histograms merge without l
 back through the broker, so no result backend is needed and a shard that dies still leaves what it
 measured up to its last heartbeat.
 
+A shard marks its own stage boundaries; each mark rides with its heartbeats for ``MARKS_RESENT_FOR``
+seconds and with its last report, and the coordinator keeps every mark it reads (``MarksRead``): the
+run's marks are the shards' added up (``stage_figures.merge_marks``), so a request counts in the stage
+during which its shard recorded it, not in the one under way when its heartbeat was read.
+
 A shard is dead when its heartbeat stops changing for ``PERF_SHARD_TIMEOUT`` seconds (default 10), or when no
 worker took it within ``START_TIMEOUT``; liveness is judged by the coordinator's own clock (a
 heartbeat is only compared with the previous one), so clock skew between machines cannot kill a shard.
@@ -15,7 +20,7 @@ with ``shard`` and names it, and ``failed_shards`` lists them.
 """
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -29,12 +34,17 @@ from perf.load.context import RunContext
 from perf.load.hooks import RunHooks
 from perf.load.runner import Runner, RunPlan
 from perf.load.shares import Share, merge_findings, share_count
-from perf.load.stats import StatsRegistry
+from perf.load.stage_figures import merge_marks, share_from_json
+from perf.load.stats import StageMark, StatsRegistry
 from perf.load.user import User
 from perf.models import ShardReport
 from perf.store import liveness, persist
 
 HEARTBEAT_INTERVAL = 1.0
+# A shard's stage mark rides with its heartbeats this long after it is taken, and with its last report: the
+# coordinator reads the rows every tick and keeps each mark it sees, so a heartbeat stays about one snapshot long
+# however many stages the run has (a mark is one more snapshot).
+MARKS_RESENT_FOR = 30.0
 START_TIMEOUT = 30.0
 # After the planned end: time for shards to stop their users and write their last report.
 END_GRACE = 20.0
@@ -61,8 +71,27 @@ def check_broker(timeout: float = 3.0) -> None:
                                     "set CELERY_BROKER_URL") from None
 
 
+class MarksRead:
+    """Each shard's stage marks read so far, in the order it took them. A heartbeat carries only its recent ones
+    (``MARKS_RESENT_FOR``), so this is where a shard's earlier marks stay, those of a shard that dies too."""
+
+    def __init__(self) -> None:
+        self._kept: dict[int, list[StageMark]] = {}
+
+    def add(self, shard: int, marks: Iterable[StageMark]) -> list[StageMark]:
+        """Keep the marks of ``marks`` not read before (a mark is known by its stage and its moment); every mark of
+        shard ``shard`` read so far."""
+        kept = self._kept.setdefault(shard, [])
+        known = {(mark.index, mark.at) for mark in kept}
+        kept += [mark for mark in marks if (mark.index, mark.at) not in known]
+        kept.sort(key=lambda mark: mark.at)
+        return list(kept)
+
+
 class CeleryRunner(Runner):
     """The runner contract (``perf.load.runner.Runner``) with the users running as Celery shard tasks."""
+
+    merges_shares = True
 
     def __init__(
         self,
@@ -93,9 +122,17 @@ class CeleryRunner(Runner):
         # Every query goes through the run's store thread once attached (perf.store.thread): never on the event loop.
         self._db: Callable[..., Any] = lambda work, *args: work(*args)
         self._seen: dict[int, tuple[datetime | None, float]] = {}
+        self._marks = MarksRead()
+        self._running_users = 0  # as the shards' latest heartbeats say, read every half second
         if self.shards < shards:
             self._note(f"--shards {shards} is more than --users {plan.users}: ran {self.shards} shards")
         check_broker()
+
+    @property
+    def user_count(self) -> int:
+        """Users running, as the shards' latest heartbeats say: read with every poll, so the stats history's
+        point a second is as fresh as the heartbeats, not as the last tick."""
+        return self._running_users
 
     def attach_store(self, store: Any) -> None:
         """The stored run the shards report under (run.py calls this before ``run()``)."""
@@ -123,6 +160,7 @@ class CeleryRunner(Runner):
             for row in rows:
                 if row.status in OPEN_STATUSES:
                     self._check_alive(row, now, started)
+            self._running_users = _running_users(rows)
             if self._stop.is_set() and not stopping:
                 stopping = True
                 give_up_at = min(give_up_at, now + self.plan.end_grace + END_GRACE)
@@ -230,14 +268,19 @@ class CeleryRunner(Runner):
         rows: list[ShardReport] = self._db(self._rows)
         stats = self.stats
         stats.reset_tables()
+        shares = []
         for row in rows:
             if row.stats:
-                stats.merge(StatsRegistry.from_json(row.stats))
+                share = share_from_json(row.stats)
+                share.stage_marks = self._marks.add(row.index, share.stage_marks)
+                stats.merge(share)
+                shares.append(share)
             merge_findings(self.context, row.notes or [], row.facts or {})
+        stats.stage_marks = merge_marks(shares)
         cpu_now = max((row.cpu_percent or 0.0 for row in rows), default=0.0)
         peak = max((row.max_cpu_percent or 0.0 for row in rows), default=0.0)
-        users = sum(row.running_users for row in rows if row.status != ShardReport.Status.FAILED)
-        self.report_tick(time.time() - started_at, users, cpu_now, peak_percent=peak)
+        self._running_users = _running_users(rows)
+        self.report_tick(time.time() - started_at, self._running_users, cpu_now, peak_percent=peak)
         return rows
 
     def _outcome(self, rows: list[ShardReport]) -> str:
@@ -256,3 +299,8 @@ class CeleryRunner(Runner):
         complete = self.shards - len(failed)
         tail = f"results from {complete} complete shard{'' if complete == 1 else 's'} and the failed ones' last reports"
         return f"{head}; {tail}"[:200]
+
+
+def _running_users(rows: list[ShardReport]) -> int:
+    """The users the shards ran at their latest heartbeats; a shard given up runs none the run can count."""
+    return sum(row.running_users for row in rows if row.status != ShardReport.Status.FAILED)

@@ -3,11 +3,13 @@
 One gevent process tops out at one core (docs/design.md, "HTTP transport"); ``--processes N`` forks N
 workers, each a :class:`~perf.load.runner.LoadRunner` over its share of the users
 (:class:`~perf.load.shares.Share`, as a Celery shard is). Every second a
-worker sends what it recorded since its last report (a drained :class:`StatsRegistry`), its live
-user count and its CPU %, over a pipe; the parent merges each delta into the run's registry, which
-is exact (histograms add key-wise), takes the samples on its own ticks and is the only process that
-prints or touches the database. Workers inherit scenarios, context and ``make_session`` by fork,
-so nothing of the run has to be picklable but the statistics.
+worker sends what it recorded since its last report (a drained :class:`StatsRegistry`, with the stage
+marks it took meanwhile), its live user count and its CPU %, over a pipe; the parent merges each delta
+into the run's registry, which is exact (histograms add key-wise), takes the samples on its own ticks
+and is the only process that prints or touches the database. It keeps each worker's own figures too, so
+that the run's stage marks are the workers' added up at the end (``stage_figures.merge_marks``).
+Workers inherit scenarios, context and ``make_session`` by fork, so nothing of the run has to be
+picklable but the statistics.
 """
 
 import contextlib
@@ -32,6 +34,7 @@ from perf.load.profile import Profile
 from perf.load.runner import LoadRunner, Runner, RunPlan
 from perf.load.session import HttpSession
 from perf.load.shares import Share, findings, merge_findings
+from perf.load.stage_figures import mark_after, merge_marks
 from perf.load.stats import Sample, StatsRegistry
 from perf.load.user import User
 
@@ -43,17 +46,21 @@ _HEADER = struct.Struct(">I")
 
 
 class WorkerStats(StatsRegistry):
-    """A worker's registry, emptied at every report so that it always holds the delta not yet sent."""
+    """A worker's registry, emptied at every report so that it always holds the delta not yet sent. A stage
+    mark taken on it holds what was recorded since the last drain: the parent adds it to what it had from
+    the worker (``stage_figures.mark_after``)."""
 
     def drain(self) -> StatsRegistry:
-        """Hand over what was recorded since the last drain and start afresh.
+        """Hand over what was recorded since the last drain, and the stage marks taken meanwhile, and start
+        afresh.
 
         Swapping the containers (not the registry) keeps the sessions' bound ``record`` valid;
-        under gevent no request lands between the two statements.
+        under gevent no request lands between the statements.
         """
         delta = StatsRegistry(entries=self.entries, total=self.total, failures=self.failures,
-                              exceptions=self.exceptions, start_time=self.start_time)
+                              exceptions=self.exceptions, start_time=self.start_time, stage_marks=self.stage_marks)
         self.reset_tables()
+        self.stage_marks = []
         return delta
 
     def take_sample(self, users: int, now: float | None = None, target: float | None = None) -> Sample:
@@ -72,6 +79,8 @@ class _Worker:
     pid: int
     fd: int
     control: int = -1  # the write end of the pipe to the worker: changes of target (see ProcessRunner.change_target)
+    # Everything merged from this worker, with its stage marks as they stood on it: its part of the run's marks.
+    stats: StatsRegistry = field(default_factory=StatsRegistry, repr=False)
     requests: int = 0
     users: int = 0
     cpu_percent: float = 0.0
@@ -85,6 +94,8 @@ class _Worker:
 
 class ProcessRunner(Runner):
     """Runs the users of one run in ``processes`` forked workers; LoadRunner's face for ``perf.cli.run``."""
+
+    merges_shares = True
 
     def __init__(
         self,
@@ -165,6 +176,7 @@ class ProcessRunner(Runner):
         finally:
             self._end_profile()
             self._finish()
+        self.stats.stage_marks = merge_marks([worker.stats for worker in self.workers])  # every report is in
         self._tick(started)
         failed = [worker for worker in self.workers if not worker.done]
         if failed and not self.stopping:
@@ -244,6 +256,9 @@ class ProcessRunner(Runner):
         kind = message[0]
         if kind == "report":
             _, delta, users, cpu_percent = message
+            mine = worker.stats
+            mine.stage_marks += [mark_after(mine, mark) for mark in delta.stage_marks]
+            mine.merge(delta)
             self.stats.merge(delta)
             worker.requests += delta.total.num_requests
             worker.users = users
@@ -339,7 +354,6 @@ class ProcessRunner(Runner):
             os.dup2(devnull, target)  # workers print nothing: the parent owns the terminal
         os.close(devnull)
         share.deal_accounts(self.context)  # workers never share a pre-seeded account
-        self._end_profile()  # the parent's stage marks, inherited: a worker's registry is drained, not marked
         self._worker = LoadRunner(list(self.scenarios.values()), share.scaled(self.plan, REPORT_INTERVAL), stats,
                                   self.make_session, context=self.context, hooks=hooks, share=share,
                                   clock_start=self.stats.start_time)

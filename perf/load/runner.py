@@ -146,6 +146,10 @@ class Runner:
     runner's next tick or sooner.
     """
 
+    # A runner whose registry is the merge of its shares' (forked workers, Celery shards) marks no stage itself: its
+    # shares mark theirs where the requests happen, and it adds their marks up (``stage_figures.merge_marks``).
+    merges_shares = False
+
     def __init__(
         self,
         scenarios: Sequence[type[User]],
@@ -185,11 +189,12 @@ class Runner:
     # --- the load profile ---------------------------------------------------------------------------------------
 
     def _begin_profile(self, origin: float) -> None:
-        """The profile's clock starts at ``origin`` (time.time()). The runner that holds the run's registry (not a
-        share of it) marks the registry at each stage boundary (``StatsRegistry.mark_stage``)."""
+        """The profile's clock starts at ``origin`` (time.time()). A runner that records requests (the whole run, a
+        worker's or a shard's share) marks its registry at each stage boundary (``StatsRegistry.mark_stage``), so
+        each request counts in the stage during which it was recorded."""
         self.profile_origin = origin
         profile = self.plan.profile
-        if profile is not None and profile.spans() and self.share.count == 1:
+        if profile is not None and profile.spans() and not self.merges_shares:
             self._stage_watch = gevent.spawn(self._mark_stages, profile, origin)
 
     def _mark_stages(self, profile: Profile, origin: float) -> None:
@@ -206,8 +211,8 @@ class Runner:
     def change_target(self, target: float, at: float) -> Profile:
         """From ``at`` (Unix seconds: when it was asked for on the live page) hold ``target`` to the end of the run:
         the profile becomes its own past plus one stage from that moment (a run without one gets one). Every
-        process of the run computes the same stage from the same stored moment; the one that holds the run's
-        registry marks its start, so the reports show its own figures."""
+        process of the run computes the same stage from the same stored moment; each that records requests marks
+        its start as it hears of it, so the reports show its own figures."""
         origin = self.profile_origin or self.clock_start or self.stats.start_time
         elapsed = max(0.0, at - origin)
         plan = self.plan
@@ -222,7 +227,7 @@ class Runner:
         self.plan = replace(plan, profile=profile, users=max(plan.users, len(self.share)))
         if self.profile_origin is None:
             self.profile_origin = origin
-        if self.share.count == 1:
+        if not self.merges_shares:
             self._end_profile()  # the base's later stages never begin
             self.stats.mark_stage(profile.spans()[-1].index)
         return profile

@@ -7,15 +7,21 @@ requests it recorded, within the histogram's 1 %. Minimum and maximum cannot be 
 lowest and highest buckets, clamped into the run's measured range. Thresholds are evaluated over a stage's
 figures as they are over the run's (``perf.load.thresholds.evaluate``), so a run can pass overall and show
 the stage that broke the rule.
+
+A run split into shares (forked workers, Celery shards) is marked where its requests happen: each share marks its
+own registry at its stage boundaries, on the run's clock, and sends its marks with its figures (a worker's with
+the delta they belong to, a shard's beside its tables in its row: ``share_json``). The run's marks are the shares'
+added up stage by stage (``merge_marks``), so a request lands in the stage during which its share recorded it,
+however late its report reached the parent (a second) or the coordinator (three).
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from perf.load.histogram import bucket_value
 from perf.load.profile import StageSpan
-from perf.load.stats import StageMark, StatsEntry, StatsRegistry
+from perf.load.stats import AGGREGATED, StageMark, StatsEntry, StatsRegistry
 from perf.load.thresholds import Threshold, Verdict, evaluate
 
 # A stage shorter than this (a run cut off at a boundary) has no rate worth showing.
@@ -104,3 +110,74 @@ def stage_figures(stats: StatsRegistry, spans: Sequence[StageSpan], duration: fl
 
 def stages_json(figures: Sequence[StageFigures]) -> list[dict[str, Any]]:
     return [stage.as_json() for stage in figures]
+
+
+# --- the marks of a run split into shares -------------------------------------------------------------------------
+
+# A share's stage marks ride beside its tables in its report's JSON (a Celery shard's row) under this key.
+MARKS_KEY = "stage_marks"
+
+
+def _added(parts: Iterable[StageMark | StatsRegistry], index: int, at: float) -> StageMark:
+    """A mark holding the figures of ``parts`` added up (each entry's, exactly: histograms add key-wise)."""
+    entries: dict[tuple[str, str], StatsEntry] = {}
+    total = StatsEntry("", AGGREGATED)
+    for part in parts:
+        for key, entry in part.entries.items():
+            mine = entries.get(key)
+            if mine is None:
+                mine = entries[key] = StatsEntry(entry.method, entry.name)
+            mine.merge(entry)
+        total.merge(part.total)
+    return StageMark(index, at, entries, total)
+
+
+def mark_after(base: StatsRegistry, mark: StageMark) -> StageMark:
+    """A mark taken on a registry that held only what came after ``base`` (a forked worker's, drained at every
+    report) as it stands on the whole: ``base`` plus the mark."""
+    return _added((base, mark), mark.index, mark.at)
+
+
+def _at_boundary(share: StatsRegistry, index: int) -> StageMark | StatsRegistry:
+    """Where ``share`` stood when stage ``index`` began: its first mark of it. A share that never marked it stood
+    where it was at its next boundary (its first mark of a later stage), or at its end: it ended before the stage
+    (its requests belong to the stages before)."""
+    return next((mark for mark in share.stage_marks if mark.index >= index), share)
+
+
+def merge_marks(shares: Sequence[StatsRegistry]) -> list[StageMark]:
+    """The run's stage marks from its shares' (each share a registry of its cumulative figures and its marks, in
+    the order taken): stage by stage, the sum of where each share stood when it began it. A stage is marked when any
+    share began it; the mark's time is the earliest share's. The first mark of a stage counts when a share marked
+    one twice (a change of target that arrived after the old stage of its number had begun)."""
+    indices = sorted({mark.index for share in shares for mark in share.stage_marks})
+    merged = []
+    for index in indices:
+        at = min(mark.at for share in shares for mark in share.stage_marks if mark.index == index)
+        merged.append(_added((_at_boundary(share, index) for share in shares), index, at))
+    return merged
+
+
+def mark_json(mark: StageMark) -> dict[str, Any]:
+    return {"index": mark.index, "at": mark.at, "entries": [entry.to_dict() for entry in mark.entries.values()],
+            "total": mark.total.to_dict()}
+
+
+def mark_from_json(data: Mapping[str, Any]) -> StageMark:
+    entries = [StatsEntry.from_dict(item) for item in data["entries"]]
+    return StageMark(int(data["index"]), float(data["at"]), {(entry.method, entry.name): entry for entry in entries},
+                     StatsEntry.from_dict(data["total"]))
+
+
+def share_json(stats: StatsRegistry, since: float | None = None) -> dict[str, Any]:
+    """A share's report: its tables (``StatsRegistry.to_json``) and beside them its stage marks, those taken at
+    ``since`` (time.time()) or later when given."""
+    marks = [mark for mark in stats.stage_marks if since is None or mark.at >= since]
+    return {**stats.to_json(), MARKS_KEY: [mark_json(mark) for mark in marks]}
+
+
+def share_from_json(data: Mapping[str, Any]) -> StatsRegistry:
+    """A share's registry back from ``share_json``'s form, its marks with it (none in a report that has none)."""
+    stats = StatsRegistry.from_json(data)
+    stats.stage_marks = [mark_from_json(item) for item in data.get(MARKS_KEY, [])]
+    return stats

@@ -9,6 +9,9 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 import gevent
@@ -18,21 +21,29 @@ from perf.cli.invocation import RunRequest, UsageError, check_request
 from perf.cli.profiles import parse_shape, profile_from_json, profile_json
 from perf.load.hooks import RunHooks, Tick
 from perf.load.open_model import OpenModelRunner, arrival_offsets
-from perf.load.profile import Stage, StagedProfile, whole_users
+from perf.load.processes import WorkerStats
+from perf.load.profile import Profile, Stage, StagedProfile, StageSpan, whole_users
 from perf.load.runner import LoadRunner, RunPlan, allocate_users
 from perf.load.session import HttpSession
 from perf.load.shapes import SoakShape, SpikeShape, StepShape
 from perf.load.shares import Share
-from perf.load.stage_figures import stage_figures
+from perf.load.stage_figures import mark_after, merge_marks, share_from_json, share_json, stage_figures
 from perf.load.stats import StatsRegistry
 from perf.load.thresholds import parse_threshold
 from perf.load.user import User, constant, task
 from perf.models import PerfRun, StatsSample
+from perf.store.persist import load_registry
 from platform_pack.scenarios import SCENARIOS
 from tests.factories import unique
 from tests.liveserver import ROOT
 from tests.perf.builders import settings_module
-from tests.perf.celery_workers import broker_url, celery_env, worker_logs, worker_pool, workers  # noqa: F401
+from tests.perf.celery_workers import (  # noqa: F401
+    WorkerPool,
+    broker_url,
+    celery_env,
+    worker_logs,
+    worker_pool,
+)
 
 WEIGHTS = {name: cls.weight for name, cls in SCENARIOS.items()}
 
@@ -127,6 +138,75 @@ def test_each_stage_has_its_own_figures_and_threshold_verdicts():
     assert first["p95"] == pytest.approx(10, rel=0.01) and second["p50"] == pytest.approx(500, rel=0.01)
     assert [v["ok"] for v in first["thresholds"]] == [True, True]
     assert [v["ok"] for v in second["thresholds"]] == [False, False]
+
+
+def _record(stats: StatsRegistry, count: int, ms: float = 10.0) -> None:
+    for _ in range(count):
+        stats.record("GET", "/a", ms, 100)
+
+
+def test_a_run_s_marks_are_its_shares_marks_added_up_stage_by_stage():
+    """Share A marks both boundaries; share B stops before the second (its later requests are its first stage's
+    last) and marks its first twice (a change of target heard late: the first mark counts)."""
+    spans = StagedProfile([Stage(10, 4), Stage(10, 4), Stage(10, 4)]).spans()
+    a, b = StatsRegistry(start_time=0.0), StatsRegistry(start_time=0.0)
+    _record(a, 10)
+    _record(b, 3)
+    a.mark_stage(1, 10.0)
+    b.mark_stage(1, 10.1)
+    _record(a, 20, 50.0)
+    _record(b, 4, 50.0)
+    b.mark_stage(1, 10.6)
+    _record(b, 2, 50.0)
+    a.mark_stage(2, 20.0)
+    _record(a, 40, 90.0)
+    merged = StatsRegistry(start_time=0.0)
+    for share in (a, b):
+        merged.merge(share_from_json(json.loads(json.dumps(share_json(share)))))
+    merged.stage_marks = merge_marks([share_from_json(share_json(a)), share_from_json(share_json(b))])
+    assert [(mark.index, mark.at) for mark in merged.stage_marks] == [(1, 10.0), (2, 20.0)]
+    figures = stage_figures(merged, spans, 30.0)
+    assert [stage.total.num_requests for stage in figures] == [13, 26, 40]
+    assert [stage.total.percentile(0.5) for stage in figures] == [pytest.approx(ms, rel=0.01) for ms in (10, 50, 90)]
+    assert [stage.stats.entries[("GET", "/a")].num_requests for stage in figures] == [13, 26, 40]
+
+
+def test_a_heartbeat_carries_only_its_recent_marks_and_a_forked_workers_mark_is_added_to_what_it_sent_before():
+    stats = StatsRegistry(start_time=0.0)
+    stats.mark_stage(0, 100.0)
+    stats.mark_stage(1, 130.0)
+    assert [mark["index"] for mark in share_json(stats, since=120.0)["stage_marks"]] == [1]
+    assert [mark.index for mark in share_from_json(share_json(stats)).stage_marks] == [0, 1]
+
+    worker, parent = WorkerStats(start_time=0.0), StatsRegistry(start_time=0.0)
+    _record(worker, 5)
+    sent = worker.drain()
+    parent.stage_marks += [mark_after(parent, mark) for mark in sent.stage_marks]
+    parent.merge(sent)
+    _record(worker, 2)
+    worker.mark_stage(1, 10.0)  # the worker's registry holds only what it has not sent: 2
+    _record(worker, 7)
+    sent = worker.drain()
+    assert worker.stage_marks == [] and [mark.total.num_requests for mark in sent.stage_marks] == [2]
+    parent.stage_marks += [mark_after(parent, mark) for mark in sent.stage_marks]
+    parent.merge(sent)
+    figures = stage_figures(parent, StagedProfile([Stage(10, 4), Stage(10, 4)]).spans(), 20.0)
+    assert [stage.total.num_requests for stage in figures] == [7, 7]
+
+
+def test_the_coordinator_keeps_every_mark_a_shard_sent_once_each_in_the_order_taken():
+    from perf.distributed.coordinator import MarksRead
+
+    shard = StatsRegistry(start_time=0.0)
+    shard.mark_stage(0, 100.0)
+    second = shard.mark_stage(1, 140.0)
+    read = MarksRead()
+    assert [mark.index for mark in read.add(0, share_from_json(share_json(shard, since=90.0)).stage_marks)] == [0, 1]
+    # 30 s later the heartbeat carries only the second; a later one nothing; the last report all of them again.
+    assert [(mark.index, mark.at) for mark in read.add(0, [second])] == [(0, 100.0), (1, 140.0)]
+    assert [(mark.index, mark.at) for mark in read.add(0, [])] == [(0, 100.0), (1, 140.0)]
+    assert len(read.add(0, share_from_json(share_json(shard)).stage_marks)) == 2
+    assert read.add(1, []) == []  # another shard's are its own
 
 
 # --- bad input: one line, exit 2 ----------------------------------------------------------------------------------
@@ -267,19 +347,100 @@ def test_rate_stages_arrivals_are_within_five_percent_of_the_target_in_every_sta
             for stage, expected in zip(figures, (90, 180, 90), strict=True)] == [True, True, True]
 
 
-def _stored_users_follow_the_target(run: PerfRun, shares: int) -> None:
-    """Each stored sample's users within one user per share (and a second of the ramp) of its target."""
-    samples = list(StatsSample.objects.filter(run=run, target__isnull=False).order_by("elapsed"))
-    assert len(samples) >= 3, samples
+def _users_every_second(run: PerfRun) -> tuple[float, list[tuple[float, float]]]:
+    """The run's clock (when its profile began: a sample's time less its elapsed seconds) and its stats history, a
+    point a second: (seconds since then, users running)."""
+    samples = load_registry(run).samples
+    assert samples, "no sample stored"
+    origin = samples[0].timestamp - samples[0].elapsed
+    return origin, [(point.timestamp - origin, point.users) for sample in samples for point in sample.history]
+
+
+def _targets_over(profile: Profile, start: float, end: float) -> list[int]:
+    """The users the profile asked for from ``start`` to ``end`` (every 50 ms), rounded as every runner rounds."""
+    steps = max(1, round((end - start) / 0.05))
+    return [whole_users(profile.target(max(0.0, start + (end - start) * i / steps)) or 0) for i in range(steps + 1)]
+
+
+def _stored_users_follow_the_target(run: PerfRun, shares: int, lag: float) -> None:
+    """Every second's users within one user per share of what the profile asked for over the last ``lag`` seconds
+    (how late the users reach the history: the profile's step, and the shares' reports)."""
     profile = profile_from_json(run.profile)
-    for sample in samples:
-        around = [whole_users(profile.target(max(0.0, t)) or 0) for t in (sample.elapsed - 1.2, sample.elapsed)]
-        assert min(around) - shares <= sample.users <= max(around) + shares, (sample.elapsed, sample.users, around)
+    assert profile.duration is not None
+    _, points = _users_every_second(run)
+    during = [(elapsed, users) for elapsed, users in points if elapsed < profile.duration]
+    assert len(during) >= profile.duration - 2, points
+    for elapsed, users in during:
+        asked = _targets_over(profile, elapsed - lag, elapsed)
+        assert min(asked) - shares <= users <= max(asked) + shares, (elapsed, users, asked, points)
+    assert max(users for _, users in during) == profile.peak
 
 
-def _profile_args(url: str, label: str, *extra: str) -> list[str]:
-    return ["--stages", "3s:6,3s:6,2s:0", "--wait", "0.02,0.05", "--scenario", "EventBrowser", "--no-audit",
+def _profile_args(url: str, label: str, *extra: str, stages: str = "3s:6,3s:6,2s:0") -> list[str]:
+    return ["--stages", stages, "--wait", "0.02,0.05", "--scenario", "EventBrowser", "--no-audit",
             "--host", url, "--label", label, *extra]
+
+
+# Shares: ramps long enough that a runner ignoring them is caught (6 users over 6 s, one a second, read every
+# second), and stages whose user-seconds differ (18, 12, 24), so no stage's count is its neighbour's by chance.
+SHARED_STAGES = "6s:6,2s:6,6s:2"
+# How close to a stage boundary a request may end and be counted on either side of it: the runner marks its
+# registry when its timer wakes, the request log times a request from when it was sent.
+BOUNDARY_SLACK = 0.05
+
+
+@dataclass(frozen=True)
+class SharedRun:
+    """A staged run_perf run split into two shares, done: its label and its request log."""
+
+    label: str
+    request_log: Path
+
+
+def _run_split(env: dict[str, str], url: str, folder: Path, name: str, *split: str) -> SharedRun:
+    label, request_log = unique(name), folder / "requests.log"
+    result = subprocess.run([sys.executable, str(ROOT / "manage.py"), "run_perf", *split,
+                             *_profile_args(url, label, "--request-log", str(request_log), stages=SHARED_STAGES)],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return SharedRun(label, request_log)
+
+
+def _ended_at(line: str, origin: float) -> float:
+    """When a request of the request log ended, on the run's clock (sent_at plus its time)."""
+    fields = line.split("\t")
+    return float(fields[1]) + float(fields[6]) / 1000.0 - origin
+
+
+def _logged_per_stage(ends: Sequence[float], spans: Sequence[StageSpan]) -> tuple[list[int], list[int]]:
+    """Each stage's requests by when they ended (the last stage's include the end's grace), and how many of those
+    and of its neighbours' ended within BOUNDARY_SLACK of its boundaries."""
+    counts, near = [0] * len(spans), [0] * len(spans)
+    for end in ends:
+        counts[max(span.index for span in spans if span.index == 0 or span.start <= end)] += 1
+        for span in spans[1:]:
+            if abs(end - span.start) < BOUNDARY_SLACK:
+                near[span.index - 1] += 1
+                near[span.index] += 1
+    return counts, near
+
+
+def _each_stage_counts_the_requests_that_ended_in_it(shared: SharedRun) -> None:
+    """The stored stages' counts are the request log's split by when each request ended, to the requests that ended
+    at a boundary: a mark taken on reports that arrive late (up to a second from a worker, three from a shard)
+    moves hundreds."""
+    run = PerfRun.objects.get(label=shared.label)
+    assert run.status == PerfRun.Status.COMPLETED and run.total_failures == 0
+    origin, _ = _users_every_second(run)
+    lines = shared.request_log.read_text().splitlines()
+    assert len(lines) == run.total_requests
+    spans = profile_from_json(run.profile).spans()
+    logged, near = _logged_per_stage([_ended_at(line, origin) for line in lines], spans)
+    stored = [stage["requests"] for stage in run.stages]
+    assert [stage["index"] for stage in run.stages] == [0, 1, 2] and sum(stored) == len(lines)
+    assert all(abs(mine - theirs) <= slack for mine, theirs, slack in zip(stored, logged, near, strict=True)), (
+        stored, logged, near)
+    assert sorted(logged) == [logged[1], logged[0], logged[2]], logged  # 12 < 18 < 24 user-seconds
 
 
 @pytest.mark.slow
@@ -297,21 +458,28 @@ def test_run_perf_stages_store_the_profile_the_targets_and_each_stage(seeded, li
     assert run.profile["kind"] == "users" and [s["target"] for s in run.profile["spans"]] == [6, 6, 0]
     assert [stage["index"] for stage in run.stages] == [0, 1, 2]
     assert all(stage["requests"] > 0 and stage["thresholds"][0]["ok"] for stage in run.stages)
-    _stored_users_follow_the_target(run, shares=1)
+    _stored_users_follow_the_target(run, shares=1, lag=0.5)
     meta = json.loads(summary.read_text())["meta"]
     assert meta["profile"]["text"] == "3s:6,3s:6,2s:0" and len(meta["stages"]) == 3
 
 
+@pytest.fixture(scope="module")
+def processes_run(seeded, live_server_process, tmp_path_factory) -> SharedRun:
+    return _run_split(seeded, live_server_process.url, tmp_path_factory.mktemp("processes"), "stages-processes",
+                      "--processes", "2")
+
+
 @pytest.mark.slow
-def test_two_processes_each_follow_their_part_of_the_stages(seeded, live_server_process, orm):
-    label = unique("stages-processes")
-    result = subprocess.run([sys.executable, str(ROOT / "manage.py"), "run_perf",
-                             *_profile_args(live_server_process.url, label, "--processes", "2")],
-                            cwd=ROOT, env=seeded, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    run = PerfRun.objects.get(label=label)
+def test_two_processes_each_follow_their_part_of_the_stages(processes_run, orm):
+    run = PerfRun.objects.get(label=processes_run.label)
     assert run.status == PerfRun.Status.COMPLETED and run.total_failures == 0
-    _stored_users_follow_the_target(run, shares=2)
+    # A worker's users reach the parent with its next report, a second apart.
+    _stored_users_follow_the_target(run, shares=2, lag=1.5)
+
+
+@pytest.mark.slow
+def test_two_processes_count_each_request_in_the_stage_it_ended_in(processes_run, orm):
+    _each_stage_counts_the_requests_that_ended_in_it(processes_run)
 
 
 @pytest.mark.slow
@@ -330,16 +498,27 @@ def test_a_shape_of_the_project_drives_a_run(seeded, live_server_process, orm, t
     assert targets <= {0.0, 4.0} and 4.0 in targets
 
 
+@pytest.fixture(scope="module")
+def celery_run(celery_env, worker_pool: WorkerPool, live_server_process, tmp_path_factory) -> SharedRun:  # noqa: F811
+    ready = worker_pool.ensure(2)
+    try:
+        return _run_split(celery_env, live_server_process.url, tmp_path_factory.mktemp("celery"), "stages-celery",
+                          "--distributed", "celery", "--shards", "2")
+    except AssertionError as failed:
+        raise AssertionError(f"{failed}\n{worker_logs(ready)}") from None
+
+
 @pytest.mark.slow
-def test_celery_shards_each_follow_their_part_of_the_stages(celery_env, workers, live_server_process, orm):  # noqa: F811
-    label = unique("stages-celery")
-    result = subprocess.run([sys.executable, str(ROOT / "manage.py"), "run_perf", "--distributed", "celery",
-                             "--shards", "2", *_profile_args(live_server_process.url, label)],
-                            cwd=ROOT, env=celery_env, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:] + worker_logs(workers)
-    run = PerfRun.objects.get(label=label)
-    assert run.status == PerfRun.Status.COMPLETED
-    _stored_users_follow_the_target(run, shares=2)
+def test_celery_shards_each_follow_their_part_of_the_stages(celery_run, orm):
+    run = PerfRun.objects.get(label=celery_run.label)
+    assert run.status == PerfRun.Status.COMPLETED and run.total_failures == 0
+    # A shard's users reach the coordinator with its heartbeat (every second) and its next read (half a second).
+    _stored_users_follow_the_target(run, shares=2, lag=2.0)
+
+
+@pytest.mark.slow
+def test_celery_shards_count_each_request_in_the_stage_it_ended_in(celery_run, orm):
+    _each_stage_counts_the_requests_that_ended_in_it(celery_run)
 
 
 def test_the_settings_check_names_a_shape_that_is_no_shape(settings):
