@@ -21,7 +21,7 @@ from typing import Any
 
 import gevent
 import requests
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, connections
 
 from perf import packs
 from perf.analysis import audit, compare, noise
@@ -130,6 +130,7 @@ class Invocation:
             on_cpu_warning=self._on_cpu_warning,
             on_message=self.progress.message,  # e.g. a distributed shard that died, said when it happens
             on_second=self.live.second,  # the CSV files and --print-stats, about once a second
+            before_fork=connections.close_all,  # a --processes worker must not hold the database's sockets too
         )
         self.runner = build_runner(request, setup, self.stats, self._make_session, self.context, hooks)
         if setup.capacity is not None:

@@ -30,14 +30,21 @@ def _ignore(_: object) -> None:
     """The default of every hook: nobody listens."""
 
 
+def _nothing() -> None:
+    """The default of ``before_fork``: nothing of the caller's to put away."""
+
+
 @dataclass
 class RunHooks:
     """The runner's calls out: ``on_tick`` every tick (progress, the store, thresholds; a worker's report,
     a shard's heartbeat), ``on_cpu_warning`` once when the generator's CPU runs hot, ``on_message`` for a
     line to say at once (a shard that died), ``on_second`` with each point of the stats history, about once
-    a second (the live CSV files, ``--print-stats``)."""
+    a second (the live CSV files, ``--print-stats``), and ``before_fork`` just before ``--processes`` forks its
+    workers: the caller closes what a child must not share (run_perf: Django's database connections, whose
+    sockets a worker would otherwise hold too). The engine itself never imports Django."""
 
     on_tick: Callable[[Tick], None] = _ignore
     on_cpu_warning: Callable[[float], None] = _ignore
     on_message: Callable[[str], None] = _ignore
     on_second: Callable[[HistoryPoint], None] = _ignore
+    before_fork: Callable[[], None] = _nothing

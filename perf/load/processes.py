@@ -190,7 +190,7 @@ class ProcessRunner(Runner):
     # --- the parent ---------------------------------------------------------------------------------------------
 
     def _fork_workers(self) -> None:
-        _close_database_connections()
+        self.hooks.before_fork()
         fork = gevent.os.fork_and_watch if monkey.is_module_patched("os") else gevent.os.fork_gevent
         for share in self.shares:
             if self.stopping:
@@ -381,17 +381,6 @@ def _send(fd: int, message: tuple[object, ...]) -> None:
     view = memoryview(_HEADER.pack(len(data)) + data)
     while view:
         view = view[gevent.os.nb_write(fd, view):]
-
-
-def _close_database_connections() -> None:
-    """A forked worker must not share the parent's database socket; workers never use the database."""
-    try:
-        from django.conf import settings
-        from django.db import connections
-    except ImportError:
-        return
-    if settings.configured:
-        connections.close_all()
 
 
 def _die_with_parent() -> None:

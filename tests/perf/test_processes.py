@@ -145,6 +145,19 @@ def test_a_hanging_worker_is_killed_after_its_grace_and_the_run_still_ends(monke
     assert not [worker.pid for worker in runner.workers if Path(f"/proc/{worker.pid}").exists()]
 
 
+def test_the_caller_puts_away_what_a_worker_must_not_share_just_before_the_fork():
+    """run_perf closes Django's database connections there (RunHooks.before_fork), so that no worker holds the
+    parent's sockets: the engine itself imports no Django. Called once, in the parent, before any worker exists."""
+    seen: list[tuple[int, int]] = []
+    plan = RunPlan(users=2, spawn_rate=1000, duration=0.3, request_timeout=1.0)
+    runner = ProcessRunner([Idler], plan, StatsRegistry(),
+                           lambda registry: HttpSession("http://127.0.0.1:9", registry.record), processes=2,
+                           hooks=RunHooks(before_fork=lambda: seen.append((os.getpid(), len(runner.workers)))))
+    runner.run()
+    assert seen == [(os.getpid(), 0)]
+    assert len(runner.workers) == 2 and all(worker.done for worker in runner.workers)
+
+
 # --- real runs against a server that logs every request ---------------------------------------------------------
 
 
