@@ -41,7 +41,7 @@ from perf.load.stage_figures import StageFigures, stage_figures, stages_json
 from perf.load.stats import StatsRegistry
 from perf.load.thresholds import Verdict, evaluate
 from perf.models import PerfRun
-from perf.options import site_root
+from perf.options import escaped, site_root
 from perf.reports import console, html_report, junit, summary_json, summary_md
 from perf.reports.description import RunDescription, ShardResult
 from perf.reports.files import unsaved_summary_path
@@ -531,7 +531,7 @@ class Invocation:
             try:
                 write(path)
             except OSError as exc:
-                self.err.write(f"could not write {option} {path}: {exc.strerror or exc}\n")
+                self.err.write(f"could not write {option} {escaped(str(path))}: {exc.strerror or exc}\n")
 
 
 def _status(reason: str, broken: bool) -> str:

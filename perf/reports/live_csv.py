@@ -18,6 +18,7 @@ from pathlib import Path
 
 from perf.load.history import HistoryPoint
 from perf.load.stats import StatsEntry, StatsRegistry
+from perf.options import escaped
 from perf.reports import console, locust_csv
 from perf.reports.windows import CurrentWindows
 
@@ -98,7 +99,7 @@ class LiveCsv:
             except OSError as exc:
                 error = error or exc
         if error is not None and not self._failing and self.on_error is not None:
-            self.on_error(f"could not write --csv {self.prefix}: {error.strerror or error}; "
+            self.on_error(f"could not write --csv {escaped(str(self.prefix))}: {error.strerror or error}; "
                           "the run goes on and the files are tried again every second")
         self._failing = error is not None
 

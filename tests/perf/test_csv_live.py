@@ -111,18 +111,22 @@ def test_the_final_write_gives_the_final_figures_over_the_runs_duration(tmp_path
     assert len(read_rows(tmp_path / "run_stats_history.csv")) == 1 + 1 + 1  # finish adds no history row
 
 
-def test_a_write_error_mid_run_is_one_line_and_the_next_second_tries_again(tmp_path: Path, clock: FakeClock) -> None:
+@pytest.mark.parametrize("name", ["run", "run\r\nError: forged"])
+def test_a_write_error_mid_run_is_one_line_and_the_next_second_tries_again(
+    tmp_path: Path, clock: FakeClock, name: str
+) -> None:
     said: list[str] = []
     stats = StatsRegistry(start_time=START)
-    live = LiveCsv(str(tmp_path / "run"), stats, on_error=said.append)
+    live = LiveCsv(str(tmp_path / name), stats, on_error=said.append)
     live.begin()
-    blocker = tmp_path / "run_stats.csv"
+    blocker = tmp_path / f"{name}_stats.csv"
     blocker.unlink()
     blocker.mkdir()  # a folder where the file goes: every rewrite fails
     for at in (1.0, 2.0, 3.0):
         live.second(second(stats, clock, at))
-    assert len(said) == 1 and said[0].startswith(f"could not write --csv {tmp_path / 'run'}: ")
-    assert len(read_rows(tmp_path / "run_stats_history.csv")) == 1 + 1 + 3  # the history went on
+    shown = str(tmp_path / name).replace("\r", "\\r").replace("\n", "\\n")  # a CR/LF in it is escaped
+    assert len(said) == 1 and said[0].startswith(f"could not write --csv {shown}: ") and "\n" not in said[0]
+    assert len(read_rows(tmp_path / f"{name}_stats_history.csv")) == 1 + 1 + 3  # the history went on
 
     blocker.rmdir()
     live.second(second(stats, clock, 4.0))
