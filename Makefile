@@ -64,7 +64,7 @@ test-postgres: install
 # together; without a PostgreSQL server the SQLite pass runs alone, and runs them all.
 test: lint typecheck
 	@if $(PY) scripts/pg_available.py "$(PG_URL)"; then \
-		$(MAKE) --no-print-directory -j2 -O test-sqlite test-postgres PASS_OPTIONS=--two-passes; \
+		$(MAKE) --no-print-directory -j2 -O test-sqlite test-postgres PASS_OPTIONS="--two-passes --durations=25"; \
 	else \
 		echo "PostgreSQL not reachable at $(PG_URL): the SQLite pass alone"; \
 		$(MAKE) --no-print-directory test-sqlite; \
