@@ -41,7 +41,7 @@ from perf.web.launch import LAUNCH_TASK
 
 def shard_runner(scenarios: list[type[User]], plan: RunPlan, stats: StatsRegistry,
                  make_session: Callable[[StatsRegistry], HttpSession], context: RunContext, index: int, shards: int,
-                 start_at: float) -> LoadRunner:
+                 start_at: float, hooks: RunHooks | None = None) -> LoadRunner:
     """A LoadRunner over share ``index`` of ``shards`` of the run that ``plan`` describes whole.
 
     Each user keeps its position in the whole run, so together the shards spawn the users at the moments
@@ -53,9 +53,9 @@ def shard_runner(scenarios: list[type[User]], plan: RunPlan, stats: StatsRegistr
     share.deal_accounts(context)
     if plan.profile is not None:  # the shard follows its part of the run's profile, on the run's clock
         return LoadRunner(scenarios, share.scaled(plan, HEARTBEAT_INTERVAL), stats, make_session, context=context,
-                          share=share, clock_start=start_at)
+                          hooks=hooks, share=share, clock_start=start_at)
     return LoadRunner(scenarios, share.scaled(plan, HEARTBEAT_INTERVAL), stats, make_session, context=context,
-                      share=share, first_spawn_at=start_at + share.first_spawn_delay(plan.spawn_rate))
+                      hooks=hooks, share=share, first_spawn_at=start_at + share.first_spawn_delay(plan.spawn_rate))
 
 
 class Heartbeat:
@@ -188,11 +188,13 @@ def run_shard(self: Any, *, run_id: int, index: int, shards: int, host: str, sce
         def make_session(registry: StatsRegistry) -> HttpSession:
             return HttpSession(host, registry.record, timeout=perf_config.request_timeout, request_log=log)
 
+        def on_tick(tick: Tick) -> None:  # the heartbeat watches the runner, so it is made once the runner is
+            heartbeat(tick)
+
         runner = shard_runner([configured[name] for name in scenarios], plan, stats, make_session, context,
-                              index=index, shards=shards, start_at=start_at)
+                              index=index, shards=shards, start_at=start_at, hooks=RunHooks(on_tick=on_tick))
         heartbeat = Heartbeat(pk, runner, stats, context, run_id,
                               liveness.lost_after() if coordinator_timeout is None else coordinator_timeout)
-        runner.hooks = RunHooks(on_tick=heartbeat)
         runner.run()
         heartbeat.finish()
         return "done"
