@@ -147,7 +147,11 @@ def test_run_now_starts_the_plan_for_those_who_may_start_runs_only(seeded, live_
     assert run.options["audit"] is False  # from the plan: the page has no field for it
     finished = poll(lambda: PerfRun.objects.exclude(status=PerfRun.Status.RUNNING).filter(pk=run.pk).first(),
                     f"run {run.pk} did not end", timeout=60)
-    assert finished.status == PerfRun.Status.COMPLETED and finished.regressions["plan"] == plan.name
+    assert finished.status == PerfRun.Status.COMPLETED
+    # The plan's verdicts are stored after the final save (the run is judged once its figures are whole).
+    judged = poll(lambda: PerfRun.objects.filter(pk=run.pk, regressions__isnull=False).first(),
+                  f"run {run.pk} was never judged against its plan", timeout=30)
+    assert judged.regressions["plan"] == plan.name
 
 
 def test_run_now_keeps_to_the_web_limits(seeded, live_server_process, orm, quiet):
